@@ -1,0 +1,102 @@
+"""Filters with bracket operators, shared by the API, the dashboard and exports.
+
+`BaseFilterSet.range_filters` names fields that get `name[gte]`, `name[gt]`,
+`name[lte]`, `name[lt]`. Datetime fields accept a date (`2026-01-01`, taken as
+that day in UTC: `[gte]`/`[lt]` from its first instant, `[gt]`/`[lte]` through
+its last) or a full ISO 8601 datetime.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import django_filters
+from django import forms
+from django.utils.dateparse import parse_date, parse_datetime
+from django_filters.rest_framework import DjangoFilterBackend
+
+from together.exceptions import InvalidRequest, ValidationFailed
+
+OPERATORS = ("gte", "gt", "lte", "lt")
+
+
+class DateOrDateTimeField(forms.Field):
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        value = value.strip()
+        parsed = parse_datetime(value.replace(" ", "+")) if "T" in value else None
+        if parsed is not None:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            return parsed
+        try:
+            day = parse_date(value)
+        except ValueError:
+            day = None
+        if day is None:
+            raise forms.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
+        return day
+
+
+class DateTimeBoundFilter(django_filters.Filter):
+    field_class = DateOrDateTimeField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        lookup = self.lookup_expr
+        if isinstance(value, dt.datetime):
+            return qs.filter(**{f"{self.field_name}__{lookup}": value})
+        start = dt.datetime.combine(value, dt.time.min, tzinfo=dt.timezone.utc)
+        end = start + dt.timedelta(days=1)
+        if lookup in ("gte", "lt"):
+            return qs.filter(**{f"{self.field_name}__{lookup}": start})
+        # gt a date: after that whole day; lte a date: through that whole day
+        return qs.filter(**{f"{self.field_name}__{'gte' if lookup == 'gt' else 'lt'}": end})
+
+
+class StrictIntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class BaseFilterSet(django_filters.FilterSet):
+    datetime_range_filters: tuple[str, ...] = ("created_at", "updated_at")
+    date_range_filters: tuple[str, ...] = ()
+    integer_range_filters: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def get_filters(cls):
+        filters = super().get_filters()
+        for name in cls.datetime_range_filters:
+            for op in OPERATORS:
+                filters[f"{name}[{op}]"] = DateTimeBoundFilter(field_name=name, lookup_expr=op)
+        for name in cls.date_range_filters:
+            for op in OPERATORS:
+                filters[f"{name}[{op}]"] = django_filters.DateFilter(field_name=name, lookup_expr=op)
+        for name in cls.integer_range_filters:
+            filters[name] = StrictIntegerFilter(field_name=name)
+            for op in OPERATORS:
+                filters[f"{name}[{op}]"] = StrictIntegerFilter(field_name=name, lookup_expr=op)
+        return filters
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, strict: an invalid value is 400 validation_failed naming it."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            name, errors = next(iter(filterset.errors.items()))
+            raise ValidationFailed(f"{name}: {' '.join(errors)}", param=name)
+        return filterset.qs
+
+
+def check_query_params(query_params, allowed: set[str]) -> None:
+    for name in query_params.keys():
+        if name not in allowed:
+            raise InvalidRequest(f"Unknown query parameter '{name}'.", param=name)

@@ -1,0 +1,233 @@
+"""The API's base views: every endpoint inherits the machinery from here.
+
+`ApiMixin` owns the request cycle (authentication, rate limit, scope check,
+query-parameter and Content-Type strictness, Idempotency-Key, rate-limit
+headers). `OrganisationViewSet` is the tenancy choke point: its querysets
+always start from the organisation the API key resolved.
+"""
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.viewsets import GenericViewSet
+
+from together.api.filters import FilterBackend, check_query_params
+from together.api.pagination import PARAMS as PAGINATION_PARAMS
+from together.api.pagination import KeysetPagination
+from together.api.renderers import dumps
+from together.api.throttling import rate_limit_take
+from together.exceptions import InvalidRequest, NotFound, RateLimited
+from together.idempotency import idempotent_call
+
+WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+class ApiMixin:
+    http_method_names = ["get", "post", "patch", "delete"]
+    rate_limited = True
+    # Query parameters accepted besides the filterset's and pagination's.
+    extra_query_params: tuple[str, ...] = ()
+
+    # -- the request cycle -------------------------------------------------
+    def dispatch(self, request, *args, **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            method = request.method.lower()
+            handler = getattr(self, method, None) if method in self.http_method_names else None
+            if handler is None:
+                handler = self.http_method_not_allowed
+            idempotency_key = request.headers.get("Idempotency-Key")
+            if idempotency_key is not None and request.method in ("POST", "PATCH") and handler != self.http_method_not_allowed:
+                response = idempotent_call(
+                    request=request,
+                    key=idempotency_key,
+                    call=lambda: handler(request, *args, **kwargs),
+                    render=self._render_bytes,
+                )
+            else:
+                response = handler(request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - DRF's contract: every error becomes a response
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    @staticmethod
+    def _render_bytes(response) -> bytes:
+        if isinstance(response, Response):
+            return dumps(response.data) if response.data is not None else b""
+        return bytes(response.content)
+
+    def initial(self, request, *args, **kwargs):
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        neg = self.perform_content_negotiation(request)
+        request.accepted_renderer, request.accepted_media_type = neg
+        request.version, request.versioning_scheme = None, None
+        self.perform_authentication(request)
+        self.take_rate_limit(request)
+        if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
+            self.http_method_not_allowed(request)
+        self.check_permissions(request)
+        self.check_request_shape(request)
+
+    def perform_authentication(self, request):
+        if getattr(self, "required_scope", "DEFAULT") is None and not request.META.get("HTTP_AUTHORIZATION"):
+            return
+        request.user  # noqa: B018 - triggers ApiKeyAuthentication
+
+    def take_rate_limit(self, request):
+        organisation = getattr(request, "organisation", None)
+        if organisation is None or not self.rate_limited:
+            return
+        from django.conf import settings
+
+        if not settings.RATE_LIMIT_ENABLED:
+            return
+        result = rate_limit_take(organisation_id=organisation.id)
+        request._request.rate_limit = result
+        if not result.allowed:
+            raise RateLimited(
+                f"Rate limit of {result.limit} requests per second for this organisation exceeded. Retry after {result.retry_after} s.",
+                retry_after=result.retry_after,
+            )
+
+    def check_request_shape(self, request):
+        allowed = set(self.get_allowed_query_params())
+        check_query_params(request.query_params, allowed)
+        if request.method in ("POST", "PATCH", "PUT"):
+            content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+            has_body = int(request.META.get("CONTENT_LENGTH") or 0) > 0
+            # An empty body may come without a type (wsgiref reports that as text/plain).
+            declared = content_type not in ("", "text/plain") or has_body
+            if declared and content_type != "application/json":
+                raise InvalidRequest(
+                    "POST and PATCH bodies must be sent with Content-Type: application/json.", param="Content-Type"
+                )
+
+    def get_allowed_query_params(self) -> set[str]:
+        return set(self.extra_query_params)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        result = getattr(request._request if hasattr(request, "_request") else request, "rate_limit", None)
+        if result is not None:
+            for name, value in result.headers().items():
+                response[name] = value
+        return response
+
+    def get_exception_handler_context(self):
+        return {"view": self, "args": getattr(self, "args", ()), "kwargs": getattr(self, "kwargs", {}), "request": getattr(self, "request", None)}
+
+
+class ApiView(ApiMixin, APIView):
+    pass
+
+
+class OrganisationViewSet(ApiMixin, GenericViewSet):
+    """Base for every tenant resource.
+
+    Subclasses set `fields` (the `.values()` paths a row needs), `render(row)`
+    (the lean JSON object), `filterset_class`, and override
+    `get_base_queryset()`. They never call `Model.objects` directly."""
+
+    filter_backends = [FilterBackend]
+    filterset_class = None
+    pagination = KeysetPagination()
+    fields: tuple[str, ...] = ()
+    expandable: tuple[str, ...] = ()
+    lookup_value_regex = "[^/]+"
+
+    # -- tenancy -----------------------------------------------------------
+    def get_base_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        return self.get_base_queryset().filter(organisation=self.request.organisation)
+
+    # -- query parameters --------------------------------------------------
+    def get_allowed_query_params(self) -> set[str]:
+        allowed = set(self.extra_query_params)
+        if self.expandable:
+            allowed.add("expand[]")
+        if getattr(self, "action", None) in self.list_actions():
+            allowed.update(PAGINATION_PARAMS)
+            if self.filterset_class is not None:
+                allowed.update(self.filterset_class.get_filters().keys())
+        return allowed
+
+    def list_actions(self) -> set[str]:
+        return {"list"}
+
+    def expand(self) -> set[str]:
+        requested = set(self.request.query_params.getlist("expand[]"))
+        unknown = requested - set(self.expandable)
+        if unknown:
+            from together.exceptions import ValidationFailed
+
+            raise ValidationFailed(
+                f"Cannot expand {', '.join(sorted(unknown))}; expandable: {', '.join(self.expandable)}.", param="expand[]"
+            )
+        return requested
+
+    # -- rendering -----------------------------------------------------------
+    def render(self, row: dict) -> dict:
+        raise NotImplementedError
+
+    def render_rows(self, rows: list[dict]) -> list[dict]:
+        return [self.render(row) for row in rows]
+
+    def list_response(self, queryset) -> Response:
+        queryset = self.filter_queryset(queryset)
+        page = self.pagination.paginate(queryset, self.request.query_params, values=self.fields)
+        return Response({"data": self.render_rows(page.rows), "has_more": page.has_more})
+
+    def get_row(self, pk: str) -> dict:
+        row = self.get_queryset().filter(pk=pk).values(*self.fields).first()
+        if row is None:
+            raise NotFound(f"{self.object_label()} not found.")
+        return row
+
+    def get_instance(self, pk: str):
+        try:
+            return self.get_queryset().get(pk=pk)
+        except (self.get_queryset().model.DoesNotExist, ValueError):
+            raise NotFound(f"{self.object_label()} not found.") from None
+
+    def object_label(self) -> str:
+        return self.get_base_queryset().model._meta.verbose_name.capitalize()
+
+    def respond_object(self, pk: str, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(self.render_rows([self.get_row(pk)])[0], status=status_code)
+
+    # -- input -------------------------------------------------------------
+    def validate_input(self, serializer_class, *, partial: bool = False, require_body: bool = True) -> dict:
+        data = self.request.data
+        if data is None or (hasattr(data, "keys") and not data and require_body and not partial):
+            if require_body:
+                raise InvalidRequest("The request body is empty; send a JSON object.")
+            data = {}
+        if partial and not data:
+            raise InvalidRequest("The request body is empty; send the fields to change.")
+        serializer = serializer_class(data=data, partial=partial, context={"request": self.request, "view": self})
+        unknown = set(data.keys()) - set(serializer.fields.keys())
+        if unknown:
+            name = sorted(unknown)[0]
+            raise InvalidRequest(f"Unknown field '{name}'.", param=name)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown routes under /api/ answer in the envelope."""
+    from together.api.errors import error_response
+
+    return error_response(request, "not_found", f"No such route: {request.method} {request.path}.")
+
+
+__all__ = ["ApiView", "OrganisationViewSet", "api_not_found", "Http404"]

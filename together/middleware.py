@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+
+from together.api.errors import error_response
+from together.ids import request_id as new_request_id
+from together.logging import current_request_id
+
+log = logging.getLogger("together.request")
+
+
+class RequestIdMiddleware:
+    """Give every request a `req_…` id, echo it in `x-request-id`, log one line.
+
+    A client-sent `x-request-id` is not honoured: the id must map one-to-one to
+    our logs, so we always mint our own.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        rid = new_request_id()
+        request.request_id = rid
+        token = current_request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["x-request-id"] = rid
+            if request.path.startswith("/api/"):
+                org = getattr(request, "organisation", None)
+                log.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "status": response.status_code,
+                        "method": request.method,
+                        "path": request.path,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "organisation_id": getattr(org, "id", None),
+                        "api_key_id": getattr(getattr(request, "api_key", None), "id", None),
+                    },
+                )
+            return response
+        finally:
+            current_request_id.reset(token)
+
+
+class ApiGuardMiddleware:
+    """Checks that apply to every /api/ request before any view runs, and the
+    last line of defence that turns an unhandled exception into the envelope."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        if "x-org-slug" in request.headers:
+            return error_response(
+                request,
+                "invalid_request",
+                "The x-org-slug header is not supported: the API key alone selects the organisation. Remove the header.",
+                param="x-org-slug",
+            )
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.API_MAX_BODY_BYTES:
+            return error_response(request, "invalid_request", "The request body is larger than 1 MB.")
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith("/api/"):
+            return None
+        logging.getLogger("together.api").exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(request, "internal_error", "An internal error occurred. Nothing was half-stored; quote the request_id to support.")

@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from together import developer
+from together.api.views import api_not_found
+
+api_v1 = [
+    path("", include("organisations.api.urls")),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    re_path(r"^api/", api_not_found),
+    path("developer/api", SpectacularSwaggerView.as_view(url_name="openapi"), name="developer-api"),
+    path("developer/api/errors", developer.errors_index, name="developer-errors"),
+    path("developer/api/errors/<str:code>", developer.error_detail, name="developer-error"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.BENCH_ENDPOINTS:
+    def bench_empty(request):
+        return JsonResponse({})
+
+    urlpatterns.append(path("_bench/empty", bench_empty))
