@@ -9,6 +9,7 @@ from together.api.views import api_not_found
 
 api_v1 = [
     path("", include("organisations.api.urls")),
+    path("", include("donations.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 

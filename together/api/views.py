@@ -137,7 +137,8 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
     `get_base_queryset()`. They never call `Model.objects` directly."""
 
     filter_backends = [FilterBackend]
-    filterset_class = None
+    # The filterset of each list-like action, e.g. {"list": DonorFilterSet}.
+    filtersets: dict = {}
     pagination = KeysetPagination()
     fields: tuple[str, ...] = ()
     expandable: tuple[str, ...] = ()
@@ -162,7 +163,11 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
         return allowed
 
     def list_actions(self) -> set[str]:
-        return {"list"}
+        return {"list", *self.filtersets}
+
+    @property
+    def filterset_class(self):
+        return self.filtersets.get(getattr(self, "action", None))
 
     def expand(self) -> set[str]:
         requested = set(self.request.query_params.getlist("expand[]"))

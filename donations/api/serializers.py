@@ -1,0 +1,188 @@
+"""Input serializers validate shape and types; output serializers document the
+objects the lean renderers in donations/representations.py produce."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from donations.models import CampaignStatus, DonationType, DonorType, InKindCategory, PaymentMethod, Source, Status
+from together.api.fields import (
+    IdField, MetadataField, PatternCharField, StrictCharField, StrictChoiceField, StrictDateField, StrictIntegerField,
+)
+
+METADATA_SCHEMA = {"type": "object", "additionalProperties": {"type": "string", "maxLength": 500}, "maxProperties": 50}
+MetadataField = extend_schema_field(METADATA_SCHEMA)(MetadataField)
+
+
+def opt_str(max_length: int, **kwargs):
+    return StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=max_length, **kwargs)
+
+
+# --- donors ------------------------------------------------------------------
+
+class DonorInputBase(serializers.Serializer):
+    donor_type = StrictChoiceField(choices=DonorType.choices, required=False)
+    first_name = opt_str(100)
+    last_name = opt_str(100)
+    organisation_name = opt_str(200)
+    email = opt_str(254)
+    phone = opt_str(40)
+    address_line1 = opt_str(200)
+    address_line2 = opt_str(200)
+    suburb = opt_str(100)
+    state = opt_str(50)
+    postcode = opt_str(12)
+    country = opt_str(2, help_text="ISO 3166-1 alpha-2; default AU.")
+    notes = opt_str(10000)
+    external_id = opt_str(200)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class DonorCreateInput(DonorInputBase):
+    pass
+
+
+class DonorUpdateInput(DonorInputBase):
+    pass
+
+
+class DonorMergeInput(serializers.Serializer):
+    duplicate_id = IdField(help_text="The donor to fold into this one; it is deleted.")
+
+
+class DonorSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    donor_type = serializers.ChoiceField(choices=DonorType.choices)
+    first_name = serializers.CharField(allow_null=True)
+    last_name = serializers.CharField(allow_null=True)
+    organisation_name = serializers.CharField(allow_null=True)
+    email = serializers.CharField(allow_null=True)
+    phone = serializers.CharField(allow_null=True)
+    address_line1 = serializers.CharField(allow_null=True)
+    address_line2 = serializers.CharField(allow_null=True)
+    suburb = serializers.CharField(allow_null=True)
+    state = serializers.CharField(allow_null=True)
+    postcode = serializers.CharField(allow_null=True)
+    country = serializers.CharField()
+    notes = serializers.CharField(allow_null=True)
+    external_id = serializers.CharField(allow_null=True)
+    metadata = MetadataField()
+    donations_total_cents = serializers.IntegerField(help_text="Sum of CONFIRMED gifts, monetary and in-kind.")
+    donations_count = serializers.IntegerField(help_text="Number of CONFIRMED gifts.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+# --- campaigns -----------------------------------------------------------------
+
+class CampaignCreateInput(serializers.Serializer):
+    name = StrictCharField(max_length=200)
+    description = opt_str(10000)
+    goal_cents = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=10**13)
+    starts_at = StrictDateField(required=False, allow_null=True)
+    ends_at = StrictDateField(required=False, allow_null=True)
+    external_id = opt_str(200)
+
+
+class CampaignUpdateInput(CampaignCreateInput):
+    name = StrictCharField(max_length=200, required=False)
+
+
+class CampaignSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_null=True)
+    goal_cents = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField()
+    starts_at = serializers.DateField(allow_null=True)
+    ends_at = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=CampaignStatus.choices)
+    external_id = serializers.CharField(allow_null=True)
+    raised_cents = serializers.IntegerField(help_text="Sum of CONFIRMED gifts.")
+    donations_count = serializers.IntegerField()
+    donors_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+# --- donations -----------------------------------------------------------------
+
+REVENUE_CODE = dict(
+    pattern=r"[A-Za-z0-9._\-:/+@]{1,100}",
+    pattern_message="Letters, digits and . _ - : / + @, at most 100 characters.",
+)
+
+
+class DonationCreateInput(serializers.Serializer):
+    donor_id = IdField()
+    donation_type = StrictChoiceField(choices=DonationType.choices)
+    amount_cents = StrictIntegerField(min_value=1, max_value=10**13, help_text="For IN_KIND, the fair value.")
+    donation_date = StrictDateField(help_text="The date the gift was made; it selects the compliance regime.")
+    campaign_id = IdField(required=False, allow_null=True)
+    payment_method = StrictChoiceField(choices=PaymentMethod.choices, required=False, allow_null=True)
+    reference = opt_str(100, help_text="Cheque number or bank reference.")
+    in_kind_category = StrictChoiceField(choices=InKindCategory.choices, required=False, allow_null=True)
+    in_kind_description = opt_str(5000)
+    in_kind_valuation_method = opt_str(1000, help_text="How the fair value was set.")
+    revenue_code = PatternCharField(required=False, allow_null=True, allow_blank=True, max_length=100, **REVENUE_CODE)
+    notes = opt_str(10000)
+    external_id = opt_str(200)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class DonationUpdateInput(serializers.Serializer):
+    donor_id = IdField(required=False)
+    campaign_id = IdField(required=False, allow_null=True)
+    amount_cents = StrictIntegerField(required=False, min_value=1, max_value=10**13)
+    donation_date = StrictDateField(required=False)
+    payment_method = StrictChoiceField(choices=PaymentMethod.choices, required=False, allow_null=True)
+    reference = opt_str(100)
+    in_kind_category = StrictChoiceField(choices=InKindCategory.choices, required=False)
+    in_kind_description = StrictCharField(required=False, max_length=5000)
+    in_kind_valuation_method = opt_str(1000)
+    revenue_code = PatternCharField(required=False, allow_null=True, allow_blank=True, max_length=100, **REVENUE_CODE)
+    notes = opt_str(10000)
+    external_id = opt_str(200)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class DonationVoidInput(serializers.Serializer):
+    reason = StrictCharField(max_length=1000)
+
+
+class DonationRefundInput(serializers.Serializer):
+    refund_date = StrictDateField()
+    reason = StrictCharField(max_length=1000)
+
+
+class DonationSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    donor_id = serializers.CharField()
+    campaign_id = serializers.CharField(allow_null=True)
+    donation_type = serializers.ChoiceField(choices=DonationType.choices)
+    amount_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    donation_date = serializers.DateField()
+    source = serializers.ChoiceField(choices=Source.choices)
+    status = serializers.ChoiceField(choices=Status.choices)
+    payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, allow_null=True)
+    reference = serializers.CharField(allow_null=True)
+    in_kind_category = serializers.ChoiceField(choices=InKindCategory.choices, allow_null=True)
+    in_kind_description = serializers.CharField(allow_null=True)
+    in_kind_valuation_method = serializers.CharField(allow_null=True)
+    revenue_code = serializers.CharField(allow_null=True)
+    notes = serializers.CharField(allow_null=True)
+    external_id = serializers.CharField(allow_null=True)
+    metadata = MetadataField()
+    void_reason = serializers.CharField(allow_null=True)
+    voided_at = serializers.DateTimeField(allow_null=True)
+    refund_date = serializers.DateField(allow_null=True)
+    refund_reason = serializers.CharField(allow_null=True)
+    refunded_at = serializers.DateTimeField(allow_null=True)
+    donor = DonorSerializer(required=False, help_text="With expand[]=donor.")
+    campaign = CampaignSerializer(required=False, allow_null=True, help_text="With expand[]=campaign.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Coalesce, Lower
+
+from together.models import OrganisationOwned
+
+
+class DonorType(models.TextChoices):
+    INDIVIDUAL = "INDIVIDUAL"
+    ORGANISATION = "ORGANISATION"
+    TRUST = "TRUST"
+    UNKNOWN = "UNKNOWN"
+
+
+class Donor(OrganisationOwned):
+    donor_type = models.CharField(max_length=12, choices=DonorType.choices, default=DonorType.INDIVIDUAL)
+    first_name = models.CharField(max_length=100, null=True, blank=True)
+    last_name = models.CharField(max_length=100, null=True, blank=True)
+    organisation_name = models.CharField(max_length=200, null=True, blank=True)
+    email = models.CharField(max_length=254, null=True, blank=True)
+    phone = models.CharField(max_length=40, null=True, blank=True)
+    address_line1 = models.CharField(max_length=200, null=True, blank=True)
+    address_line2 = models.CharField(max_length=200, null=True, blank=True)
+    suburb = models.CharField(max_length=100, null=True, blank=True)
+    state = models.CharField(max_length=50, null=True, blank=True)
+    postcode = models.CharField(max_length=12, null=True, blank=True)
+    country = models.CharField(max_length=2, default="AU")
+    notes = models.TextField(null=True, blank=True)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Maintained by the services in the transaction of every change to the donor's gifts.
+    donations_total_cents = models.BigIntegerField(default=0, editable=False)
+    donations_count = models.IntegerField(default=0, editable=False)
+    search_text = models.GeneratedField(
+        expression=Lower(
+            models.functions.Concat(
+                Coalesce("first_name", models.Value("")), models.Value(" "),
+                Coalesce("last_name", models.Value("")), models.Value(" "),
+                Coalesce("organisation_name", models.Value("")), models.Value(" "),
+                Coalesce("email", models.Value("")),
+                output_field=models.TextField(),
+            )
+        ),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "-created_at", "-id"], name="donor_org_created"),
+            models.Index(fields=["organisation", "-updated_at"], name="donor_org_updated"),
+            models.Index(fields=["organisation", "external_id"], name="donor_org_external"),
+            GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="donor_search_trgm"),
+        ]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "organisation", condition=Q(email__isnull=False), name="uniq_donor_email_per_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        name = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return name or self.organisation_name or self.email or self.id
+
+
+class CampaignStatus(models.TextChoices):
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+
+
+class Campaign(OrganisationOwned):
+    name = models.CharField(max_length=200)
+    description = models.TextField(null=True, blank=True)
+    goal_cents = models.BigIntegerField(null=True, blank=True)
+    starts_at = models.DateField(null=True, blank=True)
+    ends_at = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.ACTIVE)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "-created_at", "-id"], name="campaign_org_created")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DonationType(models.TextChoices):
+    MONETARY = "MONETARY"
+    IN_KIND = "IN_KIND"
+
+
+class Source(models.TextChoices):
+    MANUAL = "MANUAL"
+    STRIPE = "STRIPE"
+    CHECKOUT_LINK = "CHECKOUT_LINK"
+    NATIONBUILDER = "NATIONBUILDER"
+    RAISELY = "RAISELY"
+    GATEWAY = "GATEWAY"
+
+
+class Status(models.TextChoices):
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+    VOIDED = "VOIDED"
+
+
+class PaymentMethod(models.TextChoices):
+    CASH = "CASH"
+    CHEQUE = "CHEQUE"
+    BANK_TRANSFER = "BANK_TRANSFER"
+    CARD = "CARD"
+    OTHER = "OTHER"
+
+
+class InKindCategory(models.TextChoices):
+    GOODS = "GOODS", "Donated goods"
+    SERVICES = "SERVICES", "Donated services"
+    DISCOUNT = "DISCOUNT", "Discount beyond normal terms"
+    EXCESSIVE_PAYMENT = "EXCESSIVE_PAYMENT", "Excessive payment"
+    OTHER = "OTHER", "Other in-kind benefit"
+
+
+class Donation(OrganisationOwned):
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="donations")
+    donation_type = models.CharField(max_length=10, choices=DonationType.choices)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="AUD")
+    donation_date = models.DateField()
+    source = models.CharField(max_length=15, choices=Source.choices, default=Source.MANUAL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CONFIRMED)
+    payment_method = models.CharField(max_length=15, choices=PaymentMethod.choices, null=True, blank=True)
+    reference = models.CharField(max_length=100, null=True, blank=True)
+    in_kind_category = models.CharField(max_length=20, choices=InKindCategory.choices, null=True, blank=True)
+    in_kind_description = models.TextField(null=True, blank=True)
+    in_kind_valuation_method = models.TextField(null=True, blank=True)
+    revenue_code = models.CharField(max_length=100, null=True, blank=True)
+    notes = models.TextField(null=True, blank=True)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    void_reason = models.TextField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    refund_date = models.DateField(null=True, blank=True)
+    refund_reason = models.TextField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "-created_at", "-id"], name="donation_org_created"),
+            models.Index(fields=["organisation", "-updated_at"], name="donation_org_updated"),
+            models.Index(fields=["donor", "status"], name="donation_donor_status"),
+            models.Index(fields=["campaign", "status"], name="donation_campaign_status"),
+            models.Index(fields=["organisation", "donation_date"], name="donation_org_date"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="donation_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(donation_type="MONETARY", in_kind_category__isnull=True)
+                | Q(donation_type="IN_KIND", in_kind_category__isnull=False, payment_method__isnull=True),
+                name="donation_type_fields",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount_cents}c {self.donation_type}"
+
+
+class DonorMerge(OrganisationOwned):
+    """Audit record of a merge: the duplicate's last state and what moved."""
+
+    survivor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="merges")
+    duplicate_id_value = models.CharField(max_length=24)
+    duplicate_snapshot = models.JSONField()
+    moved_donation_ids = models.JSONField(default=list)
+    actor_label = models.CharField(max_length=200, blank=True)

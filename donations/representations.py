@@ -1,0 +1,58 @@
+"""How donors, donations and campaigns look to the outside world: one lean
+renderer each, from a `.values()` row, shared by the API, events and audit."""
+from __future__ import annotations
+
+from together.api.renderers import iso_date, iso_timestamp
+
+DONOR_FIELDS = (
+    "id", "donor_type", "first_name", "last_name", "organisation_name", "email", "phone",
+    "address_line1", "address_line2", "suburb", "state", "postcode", "country", "notes",
+    "external_id", "metadata", "donations_total_cents", "donations_count", "created_at", "updated_at",
+)
+
+
+def render_donor(row: dict) -> dict:
+    out = {k: row[k] for k in DONOR_FIELDS}
+    out["object"] = "donor"
+    out["created_at"] = iso_timestamp(row["created_at"])
+    out["updated_at"] = iso_timestamp(row["updated_at"])
+    return out
+
+
+DONATION_FIELDS = (
+    "id", "donor_id", "campaign_id", "donation_type", "amount_cents", "currency", "donation_date", "source",
+    "status", "payment_method", "reference", "in_kind_category", "in_kind_description",
+    "in_kind_valuation_method", "revenue_code", "notes", "external_id", "metadata", "void_reason", "voided_at",
+    "refund_date", "refund_reason", "refunded_at", "created_at", "updated_at",
+)
+
+
+def render_donation(row: dict) -> dict:
+    out = {k: row[k] for k in DONATION_FIELDS}
+    out["object"] = "donation"
+    out["donation_date"] = iso_date(row["donation_date"])
+    out["refund_date"] = iso_date(row["refund_date"])
+    for key in ("voided_at", "refunded_at", "created_at", "updated_at"):
+        out[key] = iso_timestamp(row[key])
+    return out
+
+
+CAMPAIGN_FIELDS = (
+    "id", "name", "description", "goal_cents", "starts_at", "ends_at", "status", "external_id",
+    "created_at", "updated_at",
+)
+
+
+def render_campaign(row: dict, rollup: dict | None = None) -> dict:
+    out = {k: row[k] for k in CAMPAIGN_FIELDS}
+    out["object"] = "campaign"
+    out["currency"] = row.get("currency", "AUD")
+    out["starts_at"] = iso_date(row["starts_at"])
+    out["ends_at"] = iso_date(row["ends_at"])
+    out["created_at"] = iso_timestamp(row["created_at"])
+    out["updated_at"] = iso_timestamp(row["updated_at"])
+    rollup = rollup or {}
+    out["raised_cents"] = rollup.get("raised_cents", 0)
+    out["donations_count"] = rollup.get("donations_count", 0)
+    out["donors_count"] = rollup.get("donors_count", 0)
+    return out

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from django.db.models import Count, Q, Sum
+
+from donations.models import Campaign, Donation, Donor, Status
+from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor
+from organisations.models import Organisation
+
+COUNTED = Q(status=Status.CONFIRMED)
+
+
+def donor_snapshot(*, donor_id: str) -> dict:
+    return render_donor(Donor.objects.filter(pk=donor_id).values(*DONOR_FIELDS).get())
+
+
+def donation_snapshot(*, donation_id: str) -> dict:
+    return render_donation(Donation.objects.filter(pk=donation_id).values(*DONATION_FIELDS).get())
+
+
+def campaign_rollups(*, organisation: Organisation, campaign_ids: list[str]) -> dict[str, dict]:
+    """Raised, gifts and distinct donors per campaign (confirmed gifts only), in one query."""
+    if not campaign_ids:
+        return {}
+    rows = (
+        Donation.objects.for_organisation(organisation)
+        .filter(COUNTED, campaign_id__in=campaign_ids)
+        .values("campaign_id")
+        .annotate(raised_cents=Sum("amount_cents"), donations_count=Count("id"), donors_count=Count("donor_id", distinct=True))
+    )
+    return {r["campaign_id"]: r for r in rows}
+
+
+def campaign_snapshot(*, campaign_id: str) -> dict:
+    row = Campaign.objects.filter(pk=campaign_id).values(*CAMPAIGN_FIELDS, "organisation_id").get()
+    rollup = campaign_rollups(organisation=Organisation(id=row["organisation_id"]), campaign_ids=[campaign_id])
+    return render_campaign(row, rollup.get(campaign_id))
+
+
+def _normalise_email(email: str) -> str:
+    local, _, domain = email.lower().partition("@")
+    return local.replace(".", "") + "@" + domain
+
+
+def donor_duplicate_candidates(*, organisation: Organisation, limit: int = 200) -> list[dict]:
+    """Likely duplicates: same email ignoring case and dots, or same name and postcode.
+
+    Returns pairs `{donor_ids: (a, b), reason}` with the older donor first.
+    """
+    donors = list(
+        Donor.objects.for_organisation(organisation)
+        .values("id", "email", "first_name", "last_name", "organisation_name", "postcode", "created_at")
+        .order_by("created_at", "id")
+    )
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for d in donors:
+        if d["email"]:
+            groups[("email", _normalise_email(d["email"]))].append(d)
+        name = " ".join(p for p in (d["first_name"], d["last_name"]) if p) or d["organisation_name"]
+        if name and d["postcode"]:
+            groups[("name_postcode", re.sub(r"\s+", " ", name.strip().lower()), d["postcode"].strip())].append(d)
+    pairs, seen = [], set()
+    for key, members in groups.items():
+        for i in range(len(members)):
+            for j in range(i + 1, len(members)):
+                pair = (members[i]["id"], members[j]["id"])
+                if pair in seen:
+                    continue
+                seen.add(pair)
+                pairs.append({"donor_ids": pair, "reason": "same email" if key[0] == "email" else "same name and postcode"})
+                if len(pairs) >= limit:
+                    return pairs
+    return pairs

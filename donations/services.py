@@ -1,0 +1,485 @@
+"""Every state change of donors, campaigns and donations.
+
+The API, the dashboard, the admin, imports and Celery tasks all call these.
+Each one runs in a transaction, locks what it decides on, writes an audit
+entry, and keeps the donor's stored totals equal to its ledger.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from donations.models import (
+    Campaign, CampaignStatus, Donation, DonationType, Donor, DonorMerge, DonorType, InKindCategory,
+    PaymentMethod, Source, Status,
+)
+from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot
+from organisations.models import Organisation
+from organisations.services import audit_record
+from together.actors import Actor
+from together.exceptions import Conflict, NotFound, ValidationFailed
+
+REVENUE_CODE_RE = re.compile(r"^[A-Za-z0-9._\-:/+@]{1,100}$")
+MAX_AMOUNT_CENTS = 10**13
+
+DONOR_FIELDS_WRITABLE = {
+    "donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
+    "address_line2", "suburb", "state", "postcode", "country", "notes", "external_id", "metadata",
+}
+
+
+# --- donors -------------------------------------------------------------------
+
+def _clean_donor_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - DONOR_FIELDS_WRITABLE
+    if unknown:
+        raise ValidationFailed(f"Unknown donor field '{sorted(unknown)[0]}'.", param=sorted(unknown)[0])
+    out = {}
+    for key, value in fields.items():
+        if isinstance(value, str):
+            value = value.strip() or None
+        out[key] = value
+    if "email" in out and out["email"]:
+        email = out["email"]
+        if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
+            raise ValidationFailed("email is not a valid address.", param="email")
+    if "donor_type" in out and out["donor_type"] not in DonorType.values:
+        raise ValidationFailed("donor_type must be one of " + ", ".join(DonorType.values) + ".", param="donor_type")
+    if "country" in out:
+        country = (out["country"] or "AU").upper()
+        if not re.fullmatch(r"[A-Z]{2}", country):
+            raise ValidationFailed("country must be an ISO 3166-1 alpha-2 code such as AU.", param="country")
+        out["country"] = country
+    if out.get("metadata") is None and "metadata" in out:
+        out["metadata"] = {}
+    return out
+
+
+def _email_conflict(organisation: Organisation, email: str | None, exclude_id: str | None = None) -> None:
+    if not email:
+        return
+    existing = Donor.objects.for_organisation(organisation).filter(email__iexact=email)
+    if exclude_id:
+        existing = existing.exclude(pk=exclude_id)
+    existing_id = existing.values_list("id", flat=True).first()
+    if existing_id:
+        raise Conflict(f"A donor with this email already exists: {existing_id}.", param="email", existing_id=existing_id)
+
+
+def _has_identity(donor_fields: dict) -> bool:
+    return any(donor_fields.get(k) for k in ("email", "first_name", "last_name", "organisation_name", "phone"))
+
+
+@transaction.atomic
+def donor_create(*, organisation: Organisation, actor: Actor, **fields) -> Donor:
+    fields = _clean_donor_fields(fields)
+    if not _has_identity(fields):
+        raise ValidationFailed("A donor needs at least an email, a name, an organisation name or a phone.", param="email")
+    _email_conflict(organisation, fields.get("email"))
+    try:
+        with transaction.atomic():
+            donor = Donor.objects.create(organisation=organisation, **fields)
+    except IntegrityError:
+        _email_conflict(organisation, fields.get("email"))
+        raise
+    after = donor_snapshot(donor_id=donor.id)
+    audit_record(organisation=organisation, actor=actor, action="donor.created", object_type="donor", object_id=donor.id, after=after)
+    return donor
+
+
+def donor_get_for_update(*, organisation: Organisation, donor_id: str, param: str | None = None) -> Donor:
+    donor = Donor.objects.for_organisation(organisation).select_for_update().filter(pk=donor_id).first()
+    if donor is None:
+        if param:
+            raise ValidationFailed(f"No donor '{donor_id}' in this organisation.", param=param)
+        raise NotFound("Donor not found.")
+    return donor
+
+
+@transaction.atomic
+def donor_update(*, organisation: Organisation, actor: Actor, donor_id: str, **changes) -> Donor:
+    donor = donor_get_for_update(organisation=organisation, donor_id=donor_id)
+    changes = _clean_donor_fields(changes)
+    before = donor_snapshot(donor_id=donor.id)
+    if "email" in changes and changes["email"]:
+        _email_conflict(organisation, changes["email"], exclude_id=donor.id)
+    merged = {k: getattr(donor, k) for k in DONOR_FIELDS_WRITABLE} | changes
+    if not _has_identity(merged):
+        raise ValidationFailed("A donor needs at least an email, a name, an organisation name or a phone.", param="email")
+    for key, value in changes.items():
+        setattr(donor, key, value)
+    try:
+        with transaction.atomic():
+            donor.save()
+    except IntegrityError:
+        _email_conflict(organisation, changes.get("email"), exclude_id=donor.id)
+        raise
+    audit_record(organisation=organisation, actor=actor, action="donor.updated", object_type="donor", object_id=donor.id,
+                 before=before, after=donor_snapshot(donor_id=donor.id))
+    return donor
+
+
+@transaction.atomic
+def donor_delete(*, organisation: Organisation, actor: Actor, donor_id: str) -> None:
+    donor = donor_get_for_update(organisation=organisation, donor_id=donor_id)
+    count = Donation.objects.filter(donor=donor).count()
+    if count:
+        raise Conflict(f"Donor {donor.id} has {count} donation(s) and cannot be deleted; merge it into another donor instead.")
+    before = donor_snapshot(donor_id=donor.id)
+    donor.delete()
+    audit_record(organisation=organisation, actor=actor, action="donor.deleted", object_type="donor", object_id=donor_id, before=before)
+
+
+def donor_refresh_totals(*, donor_ids: list[str]) -> None:
+    """Recompute the stored totals of these donors from their ledger (one UPDATE)."""
+    if not donor_ids:
+        return
+    for donor_id in set(donor_ids):
+        agg = Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED).aggregate(total=Sum("amount_cents"), n=Count("id"))
+        Donor.objects.filter(pk=donor_id).update(donations_total_cents=agg["total"] or 0, donations_count=agg["n"] or 0)
+
+
+@transaction.atomic
+def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, duplicate_id: str) -> Donor:
+    """Move everything of `duplicate` to `survivor`, keep an audit record, delete the duplicate."""
+    if survivor_id == duplicate_id:
+        raise ValidationFailed("A donor cannot be merged into itself.", param="duplicate_id")
+    # Lock both rows in a stable order so two crossed merges cannot deadlock.
+    locked = {
+        d.id: d
+        for d in Donor.objects.for_organisation(organisation).select_for_update().filter(pk__in=[survivor_id, duplicate_id]).order_by("id")
+    }
+    if survivor_id not in locked:
+        raise NotFound("Donor not found.")
+    if duplicate_id not in locked:
+        raise ValidationFailed(f"No donor '{duplicate_id}' in this organisation.", param="duplicate_id")
+    survivor, duplicate = locked[survivor_id], locked[duplicate_id]
+    duplicate_before = donor_snapshot(donor_id=duplicate.id)
+    survivor_before = donor_snapshot(donor_id=survivor.id)
+    moved = list(Donation.objects.filter(donor=duplicate).values_list("id", flat=True))
+    Donation.objects.filter(donor=duplicate).update(donor=survivor, updated_at=timezone.now())
+    # Fill the survivor's blanks from the duplicate; the survivor's own values win.
+    for field in DONOR_FIELDS_WRITABLE - {"metadata", "email", "donor_type"}:
+        if not getattr(survivor, field) and getattr(duplicate, field):
+            setattr(survivor, field, getattr(duplicate, field))
+    survivor.metadata = {**(duplicate.metadata or {}), **(survivor.metadata or {})}
+    duplicate_email = duplicate.email
+    for hook in MERGE_HOOKS:
+        hook(organisation=organisation, survivor=survivor, duplicate=duplicate)
+    duplicate.delete()
+    if not survivor.email and duplicate_email:
+        survivor.email = duplicate_email
+    survivor.save()
+    donor_refresh_totals(donor_ids=[survivor.id])
+    DonorMerge.objects.create(
+        organisation=organisation, survivor=survivor, duplicate_id_value=duplicate_id,
+        duplicate_snapshot=duplicate_before, moved_donation_ids=moved, actor_label=actor.label,
+    )
+    audit_record(organisation=organisation, actor=actor, action="donor.merged", object_type="donor", object_id=survivor.id,
+                 before={"survivor": survivor_before, "duplicate": duplicate_before},
+                 after=donor_snapshot(donor_id=survivor.id) | {"merged_donation_ids": moved})
+    return survivor
+
+
+# Other apps register functions here to move what points at a duplicate donor
+# (called inside donor_merge's transaction, both donors locked).
+MERGE_HOOKS: list = []
+
+
+# --- campaigns ----------------------------------------------------------------
+
+CAMPAIGN_FIELDS_WRITABLE = {"name", "description", "goal_cents", "starts_at", "ends_at", "external_id"}
+
+
+def _clean_campaign(fields: dict, current: Campaign | None = None) -> dict:
+    out = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in fields.items()}
+    if "name" in out and not out["name"]:
+        raise ValidationFailed("A campaign needs a name.", param="name")
+    if out.get("goal_cents") is not None and not 0 < out["goal_cents"] <= MAX_AMOUNT_CENTS:
+        raise ValidationFailed("goal_cents must be a positive number of cents.", param="goal_cents")
+    starts = out.get("starts_at", current.starts_at if current else None)
+    ends = out.get("ends_at", current.ends_at if current else None)
+    if starts and ends and ends < starts:
+        raise ValidationFailed("ends_at must be on or after starts_at.", param="ends_at")
+    return out
+
+
+@transaction.atomic
+def campaign_create(*, organisation: Organisation, actor: Actor, **fields) -> Campaign:
+    fields = _clean_campaign(fields)
+    campaign = Campaign.objects.create(organisation=organisation, **fields)
+    audit_record(organisation=organisation, actor=actor, action="campaign.created", object_type="campaign",
+                 object_id=campaign.id, after=campaign_snapshot(campaign_id=campaign.id))
+    return campaign
+
+
+def _campaign_for_update(organisation: Organisation, campaign_id: str) -> Campaign:
+    campaign = Campaign.objects.for_organisation(organisation).select_for_update().filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound("Campaign not found.")
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, organisation: Organisation, actor: Actor, campaign_id: str, **changes) -> Campaign:
+    campaign = _campaign_for_update(organisation, campaign_id)
+    changes = _clean_campaign(changes, campaign)
+    before = campaign_snapshot(campaign_id=campaign.id)
+    for key, value in changes.items():
+        setattr(campaign, key, value)
+    campaign.save()
+    audit_record(organisation=organisation, actor=actor, action="campaign.updated", object_type="campaign",
+                 object_id=campaign.id, before=before, after=campaign_snapshot(campaign_id=campaign.id))
+    return campaign
+
+
+@transaction.atomic
+def campaign_archive(*, organisation: Organisation, actor: Actor, campaign_id: str) -> Campaign:
+    campaign = _campaign_for_update(organisation, campaign_id)
+    if campaign.status != CampaignStatus.ARCHIVED:
+        campaign.status = CampaignStatus.ARCHIVED
+        campaign.save(update_fields=["status", "updated_at"])
+        audit_record(organisation=organisation, actor=actor, action="campaign.archived", object_type="campaign",
+                     object_id=campaign.id, after={"status": campaign.status})
+    return campaign
+
+
+# --- donations ----------------------------------------------------------------
+
+def _clean_revenue_code(code: str | None) -> str | None:
+    if code is None:
+        return None
+    code = code.strip()
+    if not code:
+        return None
+    if not REVENUE_CODE_RE.fullmatch(code):
+        raise ValidationFailed(
+            "revenue_code may hold letters, digits and . _ - : / + @, at most 100 characters.", param="revenue_code"
+        )
+    return code
+
+
+def _check_donation_shape(values: dict) -> None:
+    """The rules tying type, method and in-kind details together."""
+    amount = values["amount_cents"]
+    if not isinstance(amount, int) or amount <= 0:
+        raise ValidationFailed("amount_cents must be a positive integer number of cents.", param="amount_cents")
+    if amount > MAX_AMOUNT_CENTS:
+        raise ValidationFailed("amount_cents is too large.", param="amount_cents")
+    if values["donation_type"] == DonationType.IN_KIND:
+        if values.get("payment_method"):
+            raise ValidationFailed("payment_method is for MONETARY donations only.", param="payment_method")
+        if not values.get("in_kind_category"):
+            raise ValidationFailed("in_kind_category is required for an IN_KIND donation.", param="in_kind_category")
+        if values["in_kind_category"] not in InKindCategory.values:
+            raise ValidationFailed("in_kind_category is not a known category.", param="in_kind_category")
+        if not (values.get("in_kind_description") or "").strip():
+            raise ValidationFailed("in_kind_description is required for an IN_KIND donation.", param="in_kind_description")
+    else:
+        for field in ("in_kind_category", "in_kind_description", "in_kind_valuation_method"):
+            if values.get(field):
+                raise ValidationFailed(f"{field} is only allowed on IN_KIND donations.", param=field)
+        if values.get("payment_method") and values["payment_method"] not in PaymentMethod.values:
+            raise ValidationFailed("payment_method is not a known method.", param="payment_method")
+
+
+def _campaign_for_gift(organisation: Organisation, campaign_id: str | None) -> Campaign | None:
+    if not campaign_id:
+        return None
+    campaign = Campaign.objects.for_organisation(organisation).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise ValidationFailed(f"No campaign '{campaign_id}' in this organisation.", param="campaign_id")
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationFailed(f"Campaign {campaign.id} is archived and takes no new gifts.", param="campaign_id", reason="campaign_archived")
+    return campaign
+
+
+# Compliance registers a check here: called inside the transaction, after the
+# donor row is locked, with the donation's would-be state (before and after).
+DONATION_CHECKS: list = []
+DONATION_AFTER_CHANGE: list = []
+
+
+def _run_checks(*, organisation, donor, before: Donation | None, after: Donation | None) -> None:
+    for check in DONATION_CHECKS:
+        check(organisation=organisation, donor=donor, before=before, after=after)
+
+
+def _after_change(*, organisation, donor_ids, donation) -> None:
+    donor_refresh_totals(donor_ids=donor_ids)
+    for hook in DONATION_AFTER_CHANGE:
+        hook(organisation=organisation, donor_ids=donor_ids, donation=donation)
+
+
+@transaction.atomic
+def donation_record(
+    *,
+    organisation: Organisation,
+    actor: Actor,
+    donor_id: str,
+    donation_type: str,
+    amount_cents: int,
+    donation_date: dt.date,
+    source: str = Source.MANUAL,
+    status: str = Status.CONFIRMED,
+    campaign_id: str | None = None,
+    payment_method: str | None = None,
+    reference: str | None = None,
+    in_kind_category: str | None = None,
+    in_kind_description: str | None = None,
+    in_kind_valuation_method: str | None = None,
+    revenue_code: str | None = None,
+    notes: str | None = None,
+    external_id: str | None = None,
+    metadata: dict | None = None,
+) -> Donation:
+    """Record a gift. The donor row is locked first, so compliance checks that
+    sum the donor's gifts see every concurrent gift of that donor in order."""
+    if donation_type not in DonationType.values:
+        raise ValidationFailed("donation_type must be MONETARY or IN_KIND.", param="donation_type")
+    values = {
+        "donation_type": donation_type, "amount_cents": amount_cents, "payment_method": payment_method,
+        "in_kind_category": in_kind_category, "in_kind_description": in_kind_description,
+        "in_kind_valuation_method": in_kind_valuation_method,
+    }
+    _check_donation_shape(values)
+    donor = donor_get_for_update(organisation=organisation, donor_id=donor_id, param="donor_id")
+    campaign = _campaign_for_gift(organisation, campaign_id)
+    donation = Donation(
+        organisation=organisation, donor=donor, campaign=campaign, donation_type=donation_type,
+        amount_cents=amount_cents, currency=organisation.currency, donation_date=donation_date, source=source,
+        status=status, payment_method=payment_method or None, reference=(reference or "").strip() or None,
+        in_kind_category=in_kind_category or None, in_kind_description=(in_kind_description or "").strip() or None,
+        in_kind_valuation_method=(in_kind_valuation_method or "").strip() or None,
+        revenue_code=_clean_revenue_code(revenue_code), notes=notes or None, external_id=external_id or None,
+        metadata=metadata or {},
+    )
+    _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
+    donation.save(force_insert=True)
+    _after_change(organisation=organisation, donor_ids=[donor.id], donation=donation)
+    audit_record(organisation=organisation, actor=actor, action="donation.created", object_type="donation",
+                 object_id=donation.id, after=donation_snapshot(donation_id=donation.id))
+    return donation
+
+
+def _donation_for_update(organisation: Organisation, donation_id: str) -> Donation:
+    donation = Donation.objects.for_organisation(organisation).filter(pk=donation_id).first()
+    if donation is None:
+        raise NotFound("Donation not found.")
+    # Lock the donor before the donation: the same order as donation_record.
+    Donor.objects.select_for_update().filter(pk=donation.donor_id).first()
+    return Donation.objects.select_for_update().select_related("donor").get(pk=donation_id)
+
+
+DONATION_FIELDS_EDITABLE = {
+    "donor_id", "campaign_id", "amount_cents", "donation_date", "payment_method", "reference", "in_kind_category",
+    "in_kind_description", "in_kind_valuation_method", "revenue_code", "notes", "external_id", "metadata",
+}
+
+
+@transaction.atomic
+def donation_update(*, organisation: Organisation, actor: Actor, donation_id: str, **changes) -> Donation:
+    """Edit a manual gift. Source, type and organisation never change; a change
+    of money, date, donor or revenue code goes through the compliance checks."""
+    unknown = set(changes) - DONATION_FIELDS_EDITABLE
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationFailed(f"{name} cannot be changed.", param=name)
+    donation = _donation_for_update(organisation, donation_id)
+    if donation.source != Source.MANUAL:
+        raise ValidationFailed("Only MANUAL donations can be edited; this one came from " + donation.source + ".", param="source")
+    if donation.status in (Status.VOIDED, Status.REFUNDED):
+        raise ValidationFailed(f"A {donation.status} donation cannot be edited.", param="status")
+    before_state = Donation(**{f.attname: getattr(donation, f.attname) for f in Donation._meta.concrete_fields})
+    before = donation_snapshot(donation_id=donation.id)
+    old_donor_id = donation.donor_id
+    if "donor_id" in changes and changes["donor_id"] != donation.donor_id:
+        new_donor = donor_get_for_update(organisation=organisation, donor_id=changes["donor_id"], param="donor_id")
+        donation.donor = new_donor
+    if "campaign_id" in changes:
+        if changes["campaign_id"] != donation.campaign_id:
+            donation.campaign = _campaign_for_gift(organisation, changes["campaign_id"])
+    if "revenue_code" in changes:
+        changes["revenue_code"] = _clean_revenue_code(changes["revenue_code"])
+    for key in DONATION_FIELDS_EDITABLE - {"donor_id", "campaign_id"}:
+        if key in changes:
+            value = changes[key]
+            if isinstance(value, str) and key != "metadata":
+                value = value.strip() or None
+            if key == "metadata" and value is None:
+                value = {}
+            setattr(donation, key, value)
+    _check_donation_shape({
+        "donation_type": donation.donation_type, "amount_cents": donation.amount_cents,
+        "payment_method": donation.payment_method, "in_kind_category": donation.in_kind_category,
+        "in_kind_description": donation.in_kind_description,
+        "in_kind_valuation_method": donation.in_kind_valuation_method,
+    })
+    _run_checks(organisation=organisation, donor=donation.donor, before=before_state, after=donation)
+    donation.save()
+    _after_change(organisation=organisation, donor_ids=[old_donor_id, donation.donor_id], donation=donation)
+    audit_record(organisation=organisation, actor=actor, action="donation.updated", object_type="donation",
+                 object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
+    return donation
+
+
+@transaction.atomic
+def donation_void(*, organisation: Organisation, actor: Actor, donation_id: str, reason: str) -> Donation:
+    """Mark a record entered in error as VOIDED. Kept for audit; out of every total."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A reason is required to void a donation.", param="reason")
+    donation = _donation_for_update(organisation, donation_id)
+    if donation.status == Status.VOIDED:
+        raise ValidationFailed("This donation is already voided.", param="status")
+    if donation.status == Status.REFUNDED:
+        raise ValidationFailed("A refunded donation cannot be voided.", param="status")
+    before = donation_snapshot(donation_id=donation.id)
+    donation.status = Status.VOIDED
+    donation.void_reason = reason
+    donation.voided_at = timezone.now()
+    donation.save(update_fields=["status", "void_reason", "voided_at", "updated_at"])
+    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    audit_record(organisation=organisation, actor=actor, action="donation.voided", object_type="donation",
+                 object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
+    return donation
+
+
+@transaction.atomic
+def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: str, refund_date: dt.date, reason: str) -> Donation:
+    """A manual gift whose money went back in full: REFUNDED, out of totals."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A reason is required to refund a donation.", param="reason")
+    donation = _donation_for_update(organisation, donation_id)
+    if donation.source != Source.MANUAL:
+        raise ValidationFailed("Only MANUAL donations are refunded here; others are refunded where they were paid.", param="source")
+    if donation.donation_type != DonationType.MONETARY:
+        raise ValidationFailed("An in-kind gift cannot be refunded; void it if it was recorded in error.", param="donation_type")
+    if donation.status != Status.CONFIRMED:
+        raise ValidationFailed(f"Only CONFIRMED donations can be refunded; this one is {donation.status}.", param="status")
+    if refund_date < donation.donation_date:
+        raise ValidationFailed("refund_date cannot be before the donation_date.", param="refund_date")
+    before = donation_snapshot(donation_id=donation.id)
+    donation.status = Status.REFUNDED
+    donation.refund_date = refund_date
+    donation.refund_reason = reason
+    donation.refunded_at = timezone.now()
+    donation.save(update_fields=["status", "refund_date", "refund_reason", "refunded_at", "updated_at"])
+    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    audit_record(organisation=organisation, actor=actor, action="donation.refunded", object_type="donation",
+                 object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
+    return donation
+
+
+__all__ = [
+    "donor_create", "donor_update", "donor_delete", "donor_merge", "donor_refresh_totals",
+    "campaign_create", "campaign_update", "campaign_archive",
+    "donation_record", "donation_update", "donation_void", "donation_refund",
+    "Q",
+]

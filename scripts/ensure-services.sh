@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Start PostgreSQL and Redis when they are local and not answering.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+wait_for() {  # wait_for <what> <command...>
+    local what="$1"; shift
+    for _ in $(seq 1 60); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.5
+    done
+    die "$what did not come up"
+}
+
+read -r pg_host pg_port < <(url_host_port "$DATABASE_URL" 5432)
+if ! pg_isready -q -h "$pg_host" -p "$pg_port"; then
+    is_local_host "$pg_host" || die "PostgreSQL at $pg_host:$pg_port is not answering"
+    log "starting PostgreSQL"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+    wait_for PostgreSQL pg_isready -q -h "$pg_host" -p "$pg_port"
+fi
+
+read -r redis_host redis_port < <(url_host_port "$REDIS_URL" 6379)
+if ! redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
+    is_local_host "$redis_host" || die "Redis at $redis_host:$redis_port is not answering"
+    log "starting Redis"
+    as_root mkdir -p /var/lib/redis /var/log/redis
+    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$redis_port" --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    wait_for Redis bash -c "redis-cli -h '$redis_host' -p '$redis_port' ping | grep -q PONG"
+fi

@@ -1,0 +1,38 @@
+# Shared helpers for the scripts in this directory. Source it; do not run it.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+
+export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/together}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Run as root, or through sudo when there is one.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else die "need root for: $*"
+    fi
+}
+
+# host and port of a URL, "host port" on one line (defaults given as $2 $3).
+url_host_port() {
+    local url="$1" default_port="$2"
+    python3 - "$url" "$default_port" <<'PY'
+import sys
+from urllib.parse import urlsplit
+u = urlsplit(sys.argv[1])
+print(u.hostname or "127.0.0.1", u.port or int(sys.argv[2]))
+PY
+}
+
+is_local_host() {
+    case "$1" in
+        127.0.0.1|localhost|::1|/*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
