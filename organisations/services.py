@@ -21,9 +21,17 @@ KEY_PREFIX_LENGTH = 12
 TOUCH_INTERVAL_SECONDS = 60
 
 
+# Called with every audit entry, inside the caller's transaction. The webhooks
+# app registers `event_record` here: an audit action that is a public event type
+# (`donor.created`, …) becomes an Event in the same transaction as the change.
+AUDIT_LISTENERS: list = []
+
+
 def audit_record(*, organisation: Organisation, actor: Actor, action: str, object_type: str, object_id: str,
                  before: dict | None = None, after: dict | None = None) -> AuditEntry:
-    return AuditEntry.objects.create(
+    """Record who changed what. By convention `action` is the dotted event type
+    (`donation.voided`) and `after` is the object as the API renders it."""
+    entry = AuditEntry.objects.create(
         organisation=organisation,
         actor_type=actor.type,
         actor_id=actor.id,
@@ -35,6 +43,9 @@ def audit_record(*, organisation: Organisation, actor: Actor, action: str, objec
         before=before,
         after=after,
     )
+    for listener in AUDIT_LISTENERS:
+        listener(entry)
+    return entry
 
 
 @transaction.atomic
