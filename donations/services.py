@@ -52,7 +52,9 @@ def _clean_donor_fields(fields: dict[str, Any]) -> dict[str, Any]:
         raise ValidationFailed("donor_type must be one of " + ", ".join(DonorType.values) + ".", param="donor_type")
     if "country" in out:
         country = (out["country"] or "AU").upper()
-        if not re.fullmatch(r"[A-Z]{2}", country):
+        from donations.countries import ISO_3166_ALPHA2
+
+        if country not in ISO_3166_ALPHA2:
             raise ValidationFailed("country must be an ISO 3166-1 alpha-2 code such as AU.", param="country")
         out["country"] = country
     if out.get("metadata") is None and "metadata" in out:
