@@ -173,10 +173,10 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
     duplicate_email = duplicate.email
     for hook in MERGE_HOOKS:
         hook(organisation=organisation, survivor=survivor, duplicate=duplicate)
-    duplicate.delete()
-    if not survivor.email and duplicate_email:
     # Earlier merges into the duplicate are audit records too: they follow it, not cascade away.
     DonorMerge.objects.filter(survivor=duplicate).update(survivor=survivor, updated_at=timezone.now())
+    duplicate.delete()
+    if not survivor.email and duplicate_email:
         survivor.email = duplicate_email
     survivor.save()
     donor_refresh_totals(donor_ids=[survivor.id])
