@@ -81,6 +81,8 @@ def exception_handler(exception, context):
             headers["Retry-After"] = str(exception.retry_after)
         if isinstance(exception, exc.MethodNotAllowed):
             headers["Allow"] = ", ".join(exception.allowed)
+        if isinstance(exception, exc.Unauthorized):
+            headers["WWW-Authenticate"] = 'Bearer realm="api"'
         return error_response(request, exception.code, exception.message, param=exception.param, extra=extra or None, headers=headers)
     if isinstance(exception, drf.ValidationError):
         param, message, code = _first_error(exception.detail)
@@ -93,7 +95,7 @@ def exception_handler(exception, context):
     if isinstance(exception, drf.UnsupportedMediaType):
         return error_response(request, "invalid_request", "POST and PATCH bodies must be sent with Content-Type: application/json.", param="Content-Type")
     if isinstance(exception, (drf.NotAuthenticated, drf.AuthenticationFailed)):
-        return error_response(request, "unauthorized", str(exception.detail))
+        return error_response(request, "unauthorized", str(exception.detail), headers={"WWW-Authenticate": 'Bearer realm="api"'})
     if isinstance(exception, (drf.PermissionDenied, PermissionDenied)):
         return error_response(request, "forbidden", str(getattr(exception, "detail", "")) or exc.Forbidden.default_message)
     if isinstance(exception, (drf.NotFound, Http404)):
