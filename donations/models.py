@@ -142,6 +142,8 @@ class Donation(OrganisationOwned):
     in_kind_description = models.TextField(null=True, blank=True)
     in_kind_valuation_method = models.TextField(null=True, blank=True)
     revenue_code = models.CharField(max_length=100, null=True, blank=True)
+    # Stamped by compliance from the revenue code's mapping (or the organisation's default).
+    jurisdiction = models.CharField(max_length=12, null=True, blank=True, editable=False)
     notes = models.TextField(null=True, blank=True)
     external_id = models.CharField(max_length=200, null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -158,6 +160,7 @@ class Donation(OrganisationOwned):
             models.Index(fields=["donor", "status"], name="donation_donor_status"),
             models.Index(fields=["campaign", "status"], name="donation_campaign_status"),
             models.Index(fields=["organisation", "donation_date"], name="donation_org_date"),
+            models.Index(fields=["donor", "jurisdiction", "donation_date"], name="donation_donor_jur_date"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="donation_amount_positive"),

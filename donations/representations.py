@@ -22,7 +22,7 @@ def render_donor(row: dict) -> dict:
 DONATION_FIELDS = (
     "id", "donor_id", "campaign_id", "donation_type", "amount_cents", "currency", "donation_date", "source",
     "status", "payment_method", "reference", "in_kind_category", "in_kind_description",
-    "in_kind_valuation_method", "revenue_code", "notes", "external_id", "metadata", "void_reason", "voided_at",
+    "in_kind_valuation_method", "revenue_code", "jurisdiction", "notes", "external_id", "metadata", "void_reason", "voided_at",
     "refund_date", "refund_reason", "refunded_at", "created_at", "updated_at",
 )
 

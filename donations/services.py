@@ -18,6 +18,7 @@ from donations.models import (
     Campaign, CampaignStatus, Donation, DonationType, Donor, DonorMerge, DonorType, InKindCategory,
     PaymentMethod, Source, Status,
 )
+from compliance.services import donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance
 from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot
 from organisations.models import Organisation
 from organisations.services import audit_record
@@ -171,6 +172,7 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
             setattr(survivor, field, getattr(duplicate, field))
     survivor.metadata = {**(duplicate.metadata or {}), **(survivor.metadata or {})}
     duplicate_email = duplicate.email
+    donor_merge_compliance(organisation=organisation, survivor=survivor, duplicate=duplicate)
     for hook in MERGE_HOOKS:
         hook(organisation=organisation, survivor=survivor, duplicate=duplicate)
     # Earlier merges into the duplicate are audit records too: they follow it, not cascade away.
@@ -180,6 +182,7 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
         survivor.email = duplicate_email
     survivor.save()
     donor_refresh_totals(donor_ids=[survivor.id])
+    donor_compliance_recompute(organisation=organisation, donor_id=survivor.id)
     DonorMerge.objects.create(
         organisation=organisation, survivor=survivor, duplicate_id_value=duplicate_id,
         duplicate_snapshot=duplicate_before, moved_donation_ids=moved, actor_label=actor.label,
@@ -309,13 +312,16 @@ DONATION_CHECKS: list = []
 DONATION_AFTER_CHANGE: list = []
 
 
-def _run_checks(*, organisation, donor, before: Donation | None, after: Donation | None) -> None:
+def _run_checks(*, organisation, donor, before: Donation | None, after: Donation) -> None:
+    donation_compliance_prepare(organisation=organisation, donor=donor, before=before, after=after)
     for check in DONATION_CHECKS:
         check(organisation=organisation, donor=donor, before=before, after=after)
 
 
 def _after_change(*, organisation, donor_ids, donation) -> None:
     donor_refresh_totals(donor_ids=donor_ids)
+    for donor_id in sorted(set(donor_ids)):
+        donor_compliance_recompute(organisation=organisation, donor_id=donor_id)
     for hook in DONATION_AFTER_CHANGE:
         hook(organisation=organisation, donor_ids=donor_ids, donation=donation)
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "together",
     "organisations",
     "donations",
+    "compliance",
     "recommendations",
     "webhooks",
 ]
@@ -170,6 +171,12 @@ RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
 
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 
+# Federal electoral reform: the cut-over from the financial-year regime to the
+# calendar-year regime with caps (compliance.md §2). Read by the regime loader.
+import datetime as _dt  # noqa: E402
+
+FEDERAL_REFORM_COMMENCEMENT = _dt.date.fromisoformat(os.environ.get("FEDERAL_REFORM_COMMENCEMENT", "2027-01-01"))
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -187,6 +194,29 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 
 WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", DEBUG)
+
+# Webhooks (webhooks/): the retry schedule in seconds after each failed attempt
+# (Standard Webhooks: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h; jitter
+# is added), the claim lease of a delivery batch, the sweep interval, and the
+# Celery queue of webhook tasks. Tests shorten them through the environment.
+WEBHOOKS_RETRY_SCHEDULE = [
+    float(s) for s in os.environ.get("WEBHOOKS_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,50400,72000,86400").split(",") if s.strip()
+]
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "15"))
+WEBHOOKS_LEASE_SECONDS = float(os.environ.get("WEBHOOKS_LEASE_SECONDS", "120"))
+WEBHOOKS_SWEEP_INTERVAL = float(os.environ.get("WEBHOOKS_SWEEP_INTERVAL", "10"))
+WEBHOOKS_QUEUE = os.environ.get("WEBHOOKS_QUEUE", "celery")
+WEBHOOKS_BATCH_SIZE = int(os.environ.get("WEBHOOKS_BATCH_SIZE", "100"))
+WEBHOOKS_CONCURRENCY_PER_ENDPOINT = int(os.environ.get("WEBHOOKS_CONCURRENCY_PER_ENDPOINT", "8"))
+WEBHOOKS_EVENT_RETENTION_DAYS = 30
+WEBHOOKS_DISABLE_AFTER_FAILING_DAYS = 5
+WEBHOOKS_SECRET_OVERLAP_HOURS = 24
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
+    "task": "webhooks.tasks.webhook_sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL, "options": {"queue": WEBHOOKS_QUEUE},
+}
+CELERY_BEAT_SCHEDULE["webhooks-prune-events"] = {
+    "task": "webhooks.tasks.events_prune", "schedule": 3600.0, "options": {"queue": WEBHOOKS_QUEUE},
+}
 
 LOGGING = {
     "version": 1,

@@ -10,6 +10,7 @@ from together.api.views import api_not_found
 api_v1 = [
     path("", include("organisations.api.urls")),
     path("", include("donations.api.urls")),
+    path("", include("compliance.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 

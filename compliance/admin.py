@@ -1,0 +1,79 @@
+from django.contrib import admin
+
+from compliance.models import (
+    ComplianceBreach, ComplianceSettings, DisclosureObligation, DonorAggregate, ElectionPeriod, Recompute, RegimeRule, RevenueCode,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Computed records: browsable, changed only by the services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RegimeRule)
+class RegimeRuleAdmin(admin.ModelAdmin):
+    """The law's numbers: editable by superusers only."""
+
+    list_display = ["name", "jurisdiction", "effective_from", "effective_to", "period_kind", "threshold_cents", "threshold_comparator", "cap_cents", "deadline_rule"]
+    list_filter = ["jurisdiction", "period_kind"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(RevenueCode)
+class RevenueCodeAdmin(ReadOnlyAdmin):
+    list_display = ["code", "jurisdiction", "status", "reviewed", "organisation", "created_at"]
+    list_filter = ["jurisdiction", "status", "reviewed", "organisation"]
+    search_fields = ["code", "id"]
+
+
+@admin.register(DisclosureObligation)
+class DisclosureObligationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "donor", "jurisdiction", "period_start", "period_end", "aggregate_cents", "due_date", "status", "organisation"]
+    list_filter = ["status", "jurisdiction", "period_start", "organisation"]
+    search_fields = ["id", "donor__email", "donor__last_name", "lodged_reference"]
+    list_select_related = ["donor", "organisation"]
+
+
+@admin.register(ComplianceBreach)
+class ComplianceBreachAdmin(ReadOnlyAdmin):
+    list_display = ["id", "donor", "jurisdiction", "period_start", "cap_cents", "aggregate_cents", "excess_cents", "created_at", "organisation"]
+    list_filter = ["jurisdiction", "organisation"]
+    search_fields = ["id", "donor__email"]
+
+
+@admin.register(DonorAggregate)
+class DonorAggregateAdmin(ReadOnlyAdmin):
+    list_display = ["donor", "jurisdiction", "period_start", "period_end", "total_cents", "alert_level", "organisation"]
+    list_filter = ["jurisdiction", "alert_level", "organisation"]
+
+
+@admin.register(ElectionPeriod)
+class ElectionPeriodAdmin(admin.ModelAdmin):
+    list_display = ["name", "election_type", "jurisdiction", "writ_date", "polling_date", "organisation"]
+    list_filter = ["election_type", "jurisdiction"]
+
+
+@admin.register(ComplianceSettings)
+class ComplianceSettingsAdmin(ReadOnlyAdmin):
+    list_display = ["organisation", "default_jurisdiction", "entity_type", "alert_amber_percent", "alert_red_percent", "alert_critical_percent"]
+
+
+@admin.register(Recompute)
+class RecomputeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "reason", "from_jurisdiction", "to_jurisdiction", "status", "donors_affected", "obligations_created", "breaches_created", "created_at"]

@@ -1,0 +1,293 @@
+"""Compliance: revenue codes → jurisdictions, the law's regimes as data, and the
+per-donor aggregates, obligations and breaches computed from the ledger."""
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+from django.db.models import Q
+
+from together.models import OrganisationOwned
+
+
+class Jurisdiction(models.TextChoices):
+    FEDERAL = "FEDERAL", "Federal"
+    NSW = "NSW", "New South Wales"
+    VIC = "VIC", "Victoria"
+    QLD = "QLD", "Queensland"
+    SA = "SA", "South Australia"
+    WA = "WA", "Western Australia"
+    TAS = "TAS", "Tasmania"
+    ACT = "ACT", "Australian Capital Territory"
+    NT = "NT", "Northern Territory"
+    UNREGULATED = "UNREGULATED", "Unregulated"
+
+
+class EntityType(models.TextChoices):
+    SIGNIFICANT_THIRD_PARTY = "SIGNIFICANT_THIRD_PARTY", "Significant Third Party"
+    THIRD_PARTY = "THIRD_PARTY", "Third Party"
+    ASSOCIATED_ENTITY = "ASSOCIATED_ENTITY", "Associated Entity"
+    CANDIDATE = "CANDIDATE", "Candidate"
+    MP_SENATOR = "MP_SENATOR", "MP / Senator"
+    REGISTERED_POLITICAL_PARTY = "REGISTERED_POLITICAL_PARTY", "Registered Political Party"
+    OTHER = "OTHER", "Other"
+
+
+class AlertLevel(models.TextChoices):
+    NONE = "NONE"
+    AMBER = "AMBER"
+    RED = "RED"
+    CRITICAL = "CRITICAL"
+
+
+class ComplianceSettings(models.Model):
+    """Per organisation (live and sandbox each have their own)."""
+
+    organisation = models.OneToOneField("organisations.Organisation", on_delete=models.CASCADE, primary_key=True, related_name="compliance_settings")
+    default_jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices, default=Jurisdiction.FEDERAL)
+    alert_amber_percent = models.PositiveSmallIntegerField(default=60)
+    alert_red_percent = models.PositiveSmallIntegerField(default=90)
+    alert_critical_percent = models.PositiveSmallIntegerField(default=98)
+    entity_type = models.CharField(max_length=30, choices=EntityType.choices, default=EntityType.OTHER)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "compliance settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(alert_amber_percent__gt=0) & Q(alert_amber_percent__lt=models.F("alert_red_percent"))
+                & Q(alert_red_percent__lt=models.F("alert_critical_percent")) & Q(alert_critical_percent__lte=100),
+                name="alert_levels_ordered",
+            )
+        ]
+
+
+class RevenueCodeStatus(models.TextChoices):
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+
+
+class RevenueCode(OrganisationOwned):
+    code = models.CharField(max_length=100)
+    code_lower = models.CharField(max_length=100, editable=False)
+    jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
+    description = models.TextField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=RevenueCodeStatus.choices, default=RevenueCodeStatus.ACTIVE)
+    reviewed = models.BooleanField(default=False, help_text="False until someone maps the code explicitly.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "code_lower"], name="uniq_revenue_code_per_org")]
+        indexes = [models.Index(fields=["organisation", "-created_at", "-id"], name="revcode_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.code} → {self.jurisdiction}"
+
+
+class RemapStatus(models.TextChoices):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class Recompute(OrganisationOwned):
+    """A background recomputation after a remap (or a default-jurisdiction change) and what it changed."""
+
+    revenue_code = models.ForeignKey(RevenueCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="recomputes")
+    reason = models.CharField(max_length=200)
+    from_jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
+    to_jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
+    status = models.CharField(max_length=10, choices=RemapStatus.choices, default=RemapStatus.PENDING)
+    donations_affected = models.IntegerField(default=0)
+    donors_affected = models.IntegerField(default=0)
+    obligations_created = models.IntegerField(default=0)
+    obligations_cancelled = models.IntegerField(default=0)
+    breaches_created = models.IntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+
+class PeriodKind(models.TextChoices):
+    FINANCIAL_YEAR = "FINANCIAL_YEAR"
+    CALENDAR_YEAR = "CALENDAR_YEAR"
+    EXPLICIT_RANGE = "EXPLICIT_RANGE"
+
+
+class Comparator(models.TextChoices):
+    MORE_THAN = "MORE_THAN", "more than"
+    AT_OR_ABOVE = "AT_OR_ABOVE", "at or above"
+
+
+class DeadlineRule(models.TextChoices):
+    ANNUAL_RETURN = "ANNUAL_RETURN", "Annual return (fixed day after the period)"
+    NEXT_MONTH_DAY = "NEXT_MONTH_DAY", "A day of the month after the gift"
+    WITHIN_DAYS = "WITHIN_DAYS", "Within N days of the gift"
+
+
+class RegimeRule(models.Model):
+    """One rule of the law, picked by donation date. Amounts indexed per period are rows.
+
+    A rule may carry a disclosure threshold, a cap, or both, each aggregated over
+    the rule's own period (Victoria discloses per financial year but caps per
+    election period: two rows)."""
+
+    jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
+    name = models.CharField(max_length=200)
+    effective_from = models.DateField()
+    effective_to = models.DateField(null=True, blank=True, help_text="Inclusive; blank = open-ended.")
+    period_kind = models.CharField(max_length=15, choices=PeriodKind.choices)
+    period_start = models.DateField(null=True, blank=True, help_text="EXPLICIT_RANGE only.")
+    period_end = models.DateField(null=True, blank=True, help_text="EXPLICIT_RANGE only.")
+    threshold_cents = models.BigIntegerField(null=True, blank=True)
+    threshold_comparator = models.CharField(max_length=12, choices=Comparator.choices, default=Comparator.MORE_THAN)
+    cap_cents = models.BigIntegerField(null=True, blank=True)
+    deadline_rule = models.CharField(max_length=15, choices=DeadlineRule.choices, default=DeadlineRule.ANNUAL_RETURN)
+    deadline_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    deadline_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    deadline_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    election_deadlines = models.BooleanField(default=False, help_text="7 days / 24 hours inside the organisation's election periods.")
+    source = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["jurisdiction", "effective_from"]
+        constraints = [
+            models.CheckConstraint(condition=Q(threshold_cents__isnull=False) | Q(cap_cents__isnull=False), name="rule_has_threshold_or_cap"),
+            models.CheckConstraint(
+                condition=~Q(period_kind="EXPLICIT_RANGE") | Q(period_start__isnull=False, period_end__isnull=False),
+                name="explicit_range_has_bounds",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def applies_on(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    def period_for(self, day: dt.date) -> tuple[dt.date, dt.date]:
+        """The aggregation period containing `day`, clipped to the rule's effective range."""
+        if self.period_kind == PeriodKind.CALENDAR_YEAR:
+            start, end = dt.date(day.year, 1, 1), dt.date(day.year, 12, 31)
+        elif self.period_kind == PeriodKind.FINANCIAL_YEAR:
+            year = day.year if day.month >= 7 else day.year - 1
+            start, end = dt.date(year, 7, 1), dt.date(year + 1, 6, 30)
+        else:
+            start, end = self.period_start, self.period_end
+        start = max(start, self.effective_from)
+        if self.effective_to is not None:
+            end = min(end, self.effective_to)
+        return start, end
+
+    def passes_threshold(self, total_cents: int) -> bool:
+        if self.threshold_cents is None:
+            return False
+        if self.threshold_comparator == Comparator.AT_OR_ABOVE:
+            return total_cents >= self.threshold_cents
+        return total_cents > self.threshold_cents
+
+
+class ElectionType(models.TextChoices):
+    FEDERAL_GENERAL = "FEDERAL_GENERAL"
+    FEDERAL_BYELECTION = "FEDERAL_BYELECTION"
+    FEDERAL_DOUBLE_DISSOLUTION = "FEDERAL_DOUBLE_DISSOLUTION"
+    SENATE_ONLY = "SENATE_ONLY"
+    STATE_GENERAL = "STATE_GENERAL"
+    STATE_BYELECTION = "STATE_BYELECTION"
+
+
+class ElectionPeriod(OrganisationOwned):
+    """From the writ to one week after polling day."""
+
+    election_type = models.CharField(max_length=30, choices=ElectionType.choices)
+    jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices, default=Jurisdiction.FEDERAL)
+    name = models.CharField(max_length=200)
+    writ_date = models.DateField()
+    polling_date = models.DateField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(polling_date__gte=models.F("writ_date")), name="polling_after_writ")]
+
+    @property
+    def final_week_start(self) -> dt.date:
+        """The Saturday before polling day."""
+        back = (self.polling_date.weekday() - 5) % 7 or 7
+        return self.polling_date - dt.timedelta(days=back)
+
+    @property
+    def end_date(self) -> dt.date:
+        return self.polling_date + dt.timedelta(days=7)
+
+
+class DonorAggregate(OrganisationOwned):
+    """A donor's counted total under one rule for one period, recomputed from the ledger."""
+
+    donor = models.ForeignKey("donations.Donor", on_delete=models.CASCADE, related_name="compliance_aggregates")
+    rule = models.ForeignKey(RegimeRule, on_delete=models.PROTECT, related_name="+")
+    jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    total_cents = models.BigIntegerField(default=0)
+    monetary_cents = models.BigIntegerField(default=0)
+    in_kind_cents = models.BigIntegerField(default=0)
+    donations_count = models.IntegerField(default=0)
+    alert_level = models.CharField(max_length=10, choices=AlertLevel.choices, default=AlertLevel.NONE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["donor", "rule", "period_start"], name="uniq_aggregate")]
+        indexes = [
+            models.Index(fields=["organisation", "alert_level"], name="aggregate_org_alert"),
+            models.Index(fields=["organisation", "jurisdiction", "period_start"], name="aggregate_org_period"),
+        ]
+
+
+class ObligationStatus(models.TextChoices):
+    OPEN = "OPEN"
+    LODGED = "LODGED"
+    CANCELLED = "CANCELLED"
+
+
+class DisclosureObligation(OrganisationOwned):
+    donor = models.ForeignKey("donations.Donor", on_delete=models.PROTECT, related_name="disclosure_obligations")
+    rule = models.ForeignKey(RegimeRule, on_delete=models.PROTECT, related_name="+")
+    jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    threshold_cents = models.BigIntegerField()
+    aggregate_cents = models.BigIntegerField(help_text="The donor's total in the period when last computed.")
+    crossed_on = models.DateField(help_text="Date of the gift that crossed the threshold.")
+    crossing_donation = models.ForeignKey("donations.Donation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    due_date = models.DateField()
+    deadline_basis = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=ObligationStatus.choices, default=ObligationStatus.OPEN)
+    lodged_reference = models.CharField(max_length=200, null=True, blank=True)
+    lodged_date = models.DateField(null=True, blank=True)
+    cancelled_reason = models.CharField(max_length=200, null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["donor", "jurisdiction", "period_start", "period_end"],
+                condition=~Q(status="CANCELLED"),
+                name="uniq_live_obligation",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "-created_at", "-id"], name="obligation_org_created"),
+            models.Index(fields=["organisation", "status", "due_date"], name="obligation_org_due"),
+        ]
+
+
+class ComplianceBreach(OrganisationOwned):
+    """A cap exceeded by a change after the fact (a remap, a rule edit): never silently accepted."""
+
+    donor = models.ForeignKey("donations.Donor", on_delete=models.PROTECT, related_name="compliance_breaches")
+    rule = models.ForeignKey(RegimeRule, on_delete=models.PROTECT, related_name="+")
+    jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    cap_cents = models.BigIntegerField()
+    aggregate_cents = models.BigIntegerField()
+    excess_cents = models.BigIntegerField()
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "-created_at", "-id"], name="breach_org_created")]

@@ -1,0 +1,552 @@
+"""Compliance services: every rule about thresholds and caps lives here.
+
+`donation_compliance_prepare` runs inside the donation services' transaction
+after the donor row is locked: it resolves the gift's jurisdiction (the code
+joins the library) and refuses a gift that would take the donor past a cap.
+`donor_compliance_recompute` then rebuilds the donor's aggregates from the
+ledger and opens, cancels or flags obligations, alert levels and breaches.
+Because every gift of a donor takes the donor's row lock first, concurrent
+gifts of one donor are checked one after another: the cap is exact.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from compliance.models import (
+    AlertLevel, ComplianceBreach, ComplianceSettings, DeadlineRule, DisclosureObligation, DonorAggregate, ElectionPeriod,
+    Jurisdiction, ObligationStatus, Recompute, RegimeRule, RemapStatus, RevenueCode, RevenueCodeStatus,
+)
+from compliance.representations import (
+    BREACH_FIELDS, ELECTION_FIELDS, OBLIGATION_FIELDS, REVENUE_CODE_FIELDS, SETTINGS_FIELDS, render_breach,
+    render_election, render_obligation, render_revenue_code, render_settings,
+)
+from donations.models import Donation, DonationType, Donor, Status
+from organisations.models import Organisation
+from organisations.services import audit_record
+from together.actors import Actor
+from together.exceptions import Conflict, NotFound, ValidationFailed
+
+COMPLIANCE_ACTOR = Actor.system("compliance")
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+# --- settings -------------------------------------------------------------------
+
+def compliance_settings_get(*, organisation: Organisation) -> ComplianceSettings:
+    settings_row, _ = ComplianceSettings.objects.get_or_create(organisation=organisation)
+    return settings_row
+
+
+def _settings_snapshot(organisation: Organisation) -> dict:
+    return render_settings(ComplianceSettings.objects.filter(organisation=organisation).values(*SETTINGS_FIELDS).get())
+
+
+@transaction.atomic
+def compliance_settings_update(*, organisation: Organisation, actor: Actor, **changes) -> ComplianceSettings:
+    current = compliance_settings_get(organisation=organisation)
+    current = ComplianceSettings.objects.select_for_update().get(pk=current.pk)
+    before = _settings_snapshot(organisation)
+    if "default_jurisdiction" in changes and changes["default_jurisdiction"] not in Jurisdiction.values:
+        raise ValidationFailed("default_jurisdiction is not a known jurisdiction.", param="default_jurisdiction")
+    if "entity_type" in changes:
+        from compliance.models import EntityType
+
+        if changes["entity_type"] not in EntityType.values:
+            raise ValidationFailed("entity_type is not a known AEC entity type.", param="entity_type")
+    old_default = current.default_jurisdiction
+    for key, value in changes.items():
+        setattr(current, key, value)
+    amber, red, critical = current.alert_amber_percent, current.alert_red_percent, current.alert_critical_percent
+    if not (0 < amber < red < critical <= 100):
+        param = "alert_amber_percent" if amber >= red or amber <= 0 else ("alert_red_percent" if red >= critical else "alert_critical_percent")
+        raise ValidationFailed("Alert levels must rise: 0 < amber < red < critical ≤ 100.", param=param)
+    current.save()
+    audit_record(organisation=organisation, actor=actor, action="compliance_settings.updated", object_type="compliance_settings",
+                 object_id=organisation.id, before=before, after=_settings_snapshot(organisation))
+    if current.default_jurisdiction != old_default:
+        recompute = Recompute.objects.create(
+            organisation=organisation, reason="default jurisdiction changed",
+            from_jurisdiction=old_default, to_jurisdiction=current.default_jurisdiction,
+        )
+        _enqueue_recompute(recompute.id)
+    elif {"alert_amber_percent", "alert_red_percent", "alert_critical_percent"} & set(changes):
+        # Saving alert levels applies to existing aggregates at once.
+        for aggregate in DonorAggregate.objects.for_organisation(organisation).filter(rule__cap_cents__isnull=False).select_related("rule"):
+            level = _alert_level(aggregate.total_cents, aggregate.rule.cap_cents, current)
+            if level != aggregate.alert_level:
+                _set_alert(organisation, aggregate, level)
+    return current
+
+
+# --- revenue codes ---------------------------------------------------------------
+
+def _revenue_code_snapshot(code_id: str) -> dict:
+    return render_revenue_code(RevenueCode.objects.filter(pk=code_id).values(*REVENUE_CODE_FIELDS).get())
+
+
+def revenue_code_resolve(*, organisation: Organisation, code: str | None) -> str:
+    """The jurisdiction of a gift with this code. A code seen for the first time
+    joins the library, mapped to the organisation's default, unreviewed."""
+    default = compliance_settings_get(organisation=organisation).default_jurisdiction
+    if not code:
+        return default
+    lower = code.lower()
+    existing = RevenueCode.objects.for_organisation(organisation).filter(code_lower=lower).values_list("jurisdiction", flat=True).first()
+    if existing is not None:
+        return existing
+    created = RevenueCode.objects.bulk_create(
+        [RevenueCode(organisation=organisation, code=code, code_lower=lower, jurisdiction=default)], ignore_conflicts=True
+    )
+    row = RevenueCode.objects.for_organisation(organisation).get(code_lower=lower)
+    if created and created[0].pk == row.pk:
+        audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="revenue_code.created", object_type="revenue_code",
+                     object_id=row.id, after=_revenue_code_snapshot(row.id))
+    return row.jurisdiction
+
+
+@transaction.atomic
+def revenue_code_create(*, organisation: Organisation, actor: Actor, code: str, jurisdiction: str | None = None,
+                        description: str | None = None) -> RevenueCode:
+    from donations.services import REVENUE_CODE_RE
+
+    code = (code or "").strip()
+    if not REVENUE_CODE_RE.fullmatch(code):
+        raise ValidationFailed("code may hold letters, digits and . _ - : / + @, at most 100 characters.", param="code")
+    existing = RevenueCode.objects.for_organisation(organisation).filter(code_lower=code.lower()).first()
+    if existing:
+        raise Conflict(f"Revenue code '{existing.code}' already exists: {existing.id}.", param="code", existing_id=existing.id)
+    if jurisdiction is not None and jurisdiction not in Jurisdiction.values:
+        raise ValidationFailed("jurisdiction is not a known jurisdiction.", param="jurisdiction")
+    row = RevenueCode.objects.create(
+        organisation=organisation, code=code, code_lower=code.lower(),
+        jurisdiction=jurisdiction or compliance_settings_get(organisation=organisation).default_jurisdiction,
+        reviewed=jurisdiction is not None, description=description or None,
+    )
+    audit_record(organisation=organisation, actor=actor, action="revenue_code.created", object_type="revenue_code",
+                 object_id=row.id, after=_revenue_code_snapshot(row.id))
+    return row
+
+
+def _revenue_code_for_update(organisation: Organisation, code_id: str) -> RevenueCode:
+    row = RevenueCode.objects.for_organisation(organisation).select_for_update().filter(pk=code_id).first()
+    if row is None:
+        raise NotFound("Revenue code not found.")
+    return row
+
+
+@transaction.atomic
+def revenue_code_update(*, organisation: Organisation, actor: Actor, revenue_code_id: str, jurisdiction: str | None = None,
+                        description: str | None = ..., status: str | None = None) -> tuple[RevenueCode, Recompute | None]:
+    """Map a code (saved at once; totals recomputed in the background)."""
+    row = _revenue_code_for_update(organisation, revenue_code_id)
+    before = _revenue_code_snapshot(row.id)
+    recompute = None
+    if description is not ...:
+        row.description = description or None
+    if status is not None:
+        if status not in RevenueCodeStatus.values:
+            raise ValidationFailed("status must be ACTIVE or ARCHIVED.", param="status")
+        row.status = status
+    if jurisdiction is not None:
+        if jurisdiction not in Jurisdiction.values:
+            raise ValidationFailed("jurisdiction is not a known jurisdiction.", param="jurisdiction")
+        old = row.jurisdiction
+        row.jurisdiction = jurisdiction
+        row.reviewed = True
+        if old != jurisdiction:
+            recompute = Recompute.objects.create(
+                organisation=organisation, revenue_code=row, reason=f"revenue code {row.code} remapped",
+                from_jurisdiction=old, to_jurisdiction=jurisdiction,
+            )
+    row.save()
+    audit_record(organisation=organisation, actor=actor, action="revenue_code.updated", object_type="revenue_code",
+                 object_id=row.id, before=before, after=_revenue_code_snapshot(row.id))
+    if recompute is not None:
+        _enqueue_recompute(recompute.id)
+    return row, recompute
+
+
+def revenue_code_archive(*, organisation: Organisation, actor: Actor, revenue_code_id: str) -> RevenueCode:
+    """Archived codes leave autofill; gifts already coded keep counting under the mapping,
+    and a new gift with the code is still counted (dropping it would under-count)."""
+    row, _ = revenue_code_update(organisation=organisation, actor=actor, revenue_code_id=revenue_code_id, status=RevenueCodeStatus.ARCHIVED)
+    return row
+
+
+def _enqueue_recompute(recompute_id: str) -> None:
+    from compliance.tasks import compliance_recompute
+
+    transaction.on_commit(lambda: compliance_recompute.delay(recompute_id))
+
+
+def recompute_run(*, recompute_id: str) -> Recompute:
+    """Apply a remap to the ledger, then recompute every affected donor, each
+    under its own lock. Reports what changed on the Recompute row."""
+    recompute = Recompute.objects.select_related("organisation", "revenue_code").get(pk=recompute_id)
+    if recompute.status == RemapStatus.COMPLETED:
+        return recompute
+    organisation = recompute.organisation
+    settings_row = compliance_settings_get(organisation=organisation)
+    donations = Donation.objects.for_organisation(organisation)
+    if recompute.revenue_code_id:
+        code = recompute.revenue_code
+        scope = donations.filter(revenue_code__iexact=code.code_lower)
+        target = code.jurisdiction
+    else:
+        scope = donations.filter(revenue_code__isnull=True)
+        target = settings_row.default_jurisdiction
+    donor_ids = sorted(set(scope.exclude(jurisdiction=target).values_list("donor_id", flat=True)))
+    totals = Counts()
+    affected = 0
+    for donor_id in donor_ids:
+        with transaction.atomic():
+            if not Donor.objects.select_for_update().filter(pk=donor_id).exists():
+                continue
+            affected += scope.filter(donor_id=donor_id).exclude(jurisdiction=target).update(jurisdiction=target, updated_at=timezone.now())
+            totals += donor_compliance_recompute(organisation=organisation, donor_id=donor_id, after_the_fact=True)
+    Recompute.objects.filter(pk=recompute.pk).update(
+        status=RemapStatus.COMPLETED, donations_affected=affected, donors_affected=len(donor_ids),
+        obligations_created=totals.obligations_created, obligations_cancelled=totals.obligations_cancelled,
+        breaches_created=totals.breaches_created, completed_at=timezone.now(),
+    )
+    recompute.refresh_from_db()
+    return recompute
+
+
+# --- the rules ---------------------------------------------------------------------
+
+def rules_for(jurisdiction: str, day: dt.date) -> list[RegimeRule]:
+    return [r for r in RegimeRule.objects.filter(jurisdiction=jurisdiction) if r.applies_on(day)]
+
+
+def _counted_total(*, donor_id: str, jurisdiction: str, start: dt.date, end: dt.date, exclude_id: str | None) -> int:
+    qs = Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED, jurisdiction=jurisdiction,
+                                 donation_date__gte=start, donation_date__lte=end)
+    if exclude_id:
+        qs = qs.exclude(pk=exclude_id)
+    return qs.aggregate(total=Sum("amount_cents"))["total"] or 0
+
+
+def cap_room(*, donor_id: str, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> dict | None:
+    """The tightest cap applying to a gift of this donor on this day: {cap, total, remaining, rule, period}."""
+    tightest = None
+    for rule in rules_for(jurisdiction, day):
+        if rule.cap_cents is None:
+            continue
+        start, end = rule.period_for(day)
+        total = _counted_total(donor_id=donor_id, jurisdiction=jurisdiction, start=start, end=end, exclude_id=exclude_id)
+        remaining = max(0, rule.cap_cents - total)
+        if tightest is None or remaining < tightest["remaining"]:
+            tightest = {"cap": rule.cap_cents, "total": total, "remaining": remaining, "rule": rule, "period": (start, end)}
+    return tightest
+
+
+def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, before: Donation | None, after: Donation) -> None:
+    """Called with the donor row locked, before the gift is saved: stamp its
+    jurisdiction and refuse it if it would take the donor past a cap."""
+    code_changed = before is None or (before.revenue_code or "").lower() != (after.revenue_code or "").lower()
+    if code_changed or not after.jurisdiction:
+        after.jurisdiction = revenue_code_resolve(organisation=organisation, code=after.revenue_code)
+    if after.status != Status.CONFIRMED:
+        return
+    room = cap_room(donor_id=donor.id, jurisdiction=after.jurisdiction, day=after.donation_date,
+                    exclude_id=after.pk if before is not None else None)
+    if room is not None and after.amount_cents > room["remaining"]:
+        start, end = room["period"]
+        raise ValidationFailed(
+            f"This gift of {_money(after.amount_cents)} would take the donor past the {after.jurisdiction} cap of "
+            f"{_money(room['cap'])} for {start.isoformat()} to {end.isoformat()}: {_money(room['remaining'])} remains.",
+            param="amount_cents",
+            reason="donor_cap_exceeded",
+            remaining_cents=room["remaining"],
+        )
+
+
+# --- recomputation ------------------------------------------------------------------
+
+@dataclass
+class Counts:
+    obligations_created: int = 0
+    obligations_cancelled: int = 0
+    breaches_created: int = 0
+
+    def __iadd__(self, other: "Counts") -> "Counts":
+        self.obligations_created += other.obligations_created
+        self.obligations_cancelled += other.obligations_cancelled
+        self.breaches_created += other.breaches_created
+        return self
+
+
+@dataclass
+class _Bucket:
+    rule: RegimeRule
+    jurisdiction: str
+    start: dt.date
+    end: dt.date
+    total: int = 0
+    monetary: int = 0
+    in_kind: int = 0
+    count: int = 0
+    crossed_on: dt.date | None = None
+    crossing_donation_id: str | None = None
+    gifts: list = field(default_factory=list)
+
+
+def _alert_level(total: int, cap: int | None, settings_row: ComplianceSettings) -> str:
+    if not cap:
+        return AlertLevel.NONE
+    percent = total * 100 / cap
+    if percent >= settings_row.alert_critical_percent:
+        return AlertLevel.CRITICAL
+    if percent >= settings_row.alert_red_percent:
+        return AlertLevel.RED
+    if percent >= settings_row.alert_amber_percent:
+        return AlertLevel.AMBER
+    return AlertLevel.NONE
+
+
+def _set_alert(organisation: Organisation, aggregate: DonorAggregate, level: str) -> None:
+    old = aggregate.alert_level
+    aggregate.alert_level = level
+    aggregate.save(update_fields=["alert_level", "updated_at"])
+    audit_record(
+        organisation=organisation, actor=COMPLIANCE_ACTOR, action="donor_cap_alert.changed", object_type="donor",
+        object_id=aggregate.donor_id,
+        before={"alert_level": old},
+        after={
+            "object": "donor_cap_alert", "donor_id": aggregate.donor_id, "jurisdiction": aggregate.jurisdiction,
+            "period_start": aggregate.period_start.isoformat(), "period_end": aggregate.period_end.isoformat(),
+            "total_cents": aggregate.total_cents, "cap_cents": aggregate.rule.cap_cents,
+            "cap_remaining_cents": max(0, aggregate.rule.cap_cents - aggregate.total_cents),
+            "alert_level": level, "previous_alert_level": old,
+        },
+    )
+
+
+def due_date_for(*, organisation: Organisation, rule: RegimeRule, gift_date: dt.date, period_end: dt.date) -> tuple[dt.date, str]:
+    """When a disclosure falls due, from the rule and the organisation's election periods."""
+    if rule.election_deadlines:
+        best = None
+        for election in ElectionPeriod.objects.for_organisation(organisation).filter(
+            jurisdiction=rule.jurisdiction, writ_date__lte=gift_date
+        ):
+            if gift_date > election.end_date:
+                continue
+            if gift_date >= election.final_week_start:
+                candidate = (gift_date + dt.timedelta(days=1), "ELECTION_FINAL_WEEK_24_HOURS")
+            else:
+                candidate = (gift_date + dt.timedelta(days=7), "ELECTION_PERIOD_7_DAYS")
+            if best is None or candidate[0] < best[0]:
+                best = candidate
+        if best is not None:
+            return best
+    if rule.deadline_rule == DeadlineRule.WITHIN_DAYS:
+        return gift_date + dt.timedelta(days=rule.deadline_days or 7), f"WITHIN_{rule.deadline_days or 7}_DAYS"
+    if rule.deadline_rule == DeadlineRule.NEXT_MONTH_DAY:
+        year, month = (gift_date.year + 1, 1) if gift_date.month == 12 else (gift_date.year, gift_date.month + 1)
+        day = min(rule.deadline_day or 21, calendar.monthrange(year, month)[1])
+        return dt.date(year, month, day), "NEXT_MONTH_DAY"
+    # Annual return: the first deadline day after the period's natural end.
+    month, day = rule.deadline_month or 10, rule.deadline_day or 31
+    candidate = dt.date(period_end.year, month, day)
+    if candidate <= period_end:
+        candidate = dt.date(period_end.year + 1, month, day)
+    return candidate, "ANNUAL_RETURN"
+
+
+def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, after_the_fact: bool = False) -> Counts:
+    """Rebuild a donor's aggregates from the ledger and reconcile obligations,
+    alert levels and breaches with them. The caller holds the donor's lock."""
+    counts = Counts()
+    settings_row = compliance_settings_get(organisation=organisation)
+    rules = list(RegimeRule.objects.all())
+    by_jurisdiction: dict[str, list[RegimeRule]] = defaultdict(list)
+    for rule in rules:
+        by_jurisdiction[rule.jurisdiction].append(rule)
+    gifts = (
+        Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED)
+        .exclude(jurisdiction__isnull=True)
+        .values_list("id", "jurisdiction", "donation_date", "amount_cents", "donation_type", "created_at")
+        .order_by("donation_date", "created_at", "id")
+    )
+    buckets: dict[tuple, _Bucket] = {}
+    for gift_id, jurisdiction, day, amount, kind, _created in gifts:
+        for rule in by_jurisdiction.get(jurisdiction, ()):
+            if not rule.applies_on(day):
+                continue
+            start, end = rule.period_for(day)
+            bucket = buckets.setdefault((rule.id, start), _Bucket(rule=rule, jurisdiction=jurisdiction, start=start, end=end))
+            was_over = rule.passes_threshold(bucket.total)
+            bucket.total += amount
+            bucket.count += 1
+            if kind == DonationType.IN_KIND:
+                bucket.in_kind += amount
+            else:
+                bucket.monetary += amount
+            if not was_over and rule.passes_threshold(bucket.total):
+                bucket.crossed_on, bucket.crossing_donation_id = day, gift_id
+    # Aggregates: upsert what exists, drop what no longer does.
+    existing = {(a.rule_id, a.period_start): a for a in DonorAggregate.objects.filter(donor_id=donor_id).select_related("rule")}
+    for key, bucket in buckets.items():
+        aggregate = existing.pop(key, None)
+        values = dict(jurisdiction=bucket.jurisdiction, period_end=bucket.end, total_cents=bucket.total,
+                      monetary_cents=bucket.monetary, in_kind_cents=bucket.in_kind, donations_count=bucket.count)
+        if aggregate is None:
+            aggregate = DonorAggregate.objects.create(organisation=organisation, donor_id=donor_id, rule=bucket.rule,
+                                                      period_start=bucket.start, **values)
+        elif any(getattr(aggregate, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(aggregate, k, v)
+            aggregate.save()
+        level = _alert_level(bucket.total, bucket.rule.cap_cents, settings_row)
+        if level != aggregate.alert_level:
+            _set_alert(organisation, aggregate, level)
+        if bucket.rule.cap_cents is not None and bucket.total > bucket.rule.cap_cents:
+            counts.breaches_created += _breach_if_new(organisation, donor_id, bucket, after_the_fact)
+    for stale in existing.values():
+        if stale.alert_level != AlertLevel.NONE:
+            stale.total_cents = 0
+            _set_alert(organisation, stale, AlertLevel.NONE)
+        stale.delete()
+    # Obligations: one live obligation per donor, jurisdiction and period.
+    live = {
+        (o.jurisdiction, o.period_start, o.period_end): o
+        for o in DisclosureObligation.objects.filter(donor_id=donor_id).exclude(status=ObligationStatus.CANCELLED)
+    }
+    due_keys = set()
+    for bucket in buckets.values():
+        if bucket.rule.threshold_cents is None or not bucket.rule.passes_threshold(bucket.total):
+            continue
+        key = (bucket.jurisdiction, bucket.start, bucket.end)
+        due_keys.add(key)
+        obligation = live.get(key)
+        if obligation is None:
+            due, basis = due_date_for(organisation=organisation, rule=bucket.rule, gift_date=bucket.crossed_on, period_end=bucket.end)
+            obligation = DisclosureObligation.objects.create(
+                organisation=organisation, donor_id=donor_id, rule=bucket.rule, jurisdiction=bucket.jurisdiction,
+                period_start=bucket.start, period_end=bucket.end, threshold_cents=bucket.rule.threshold_cents,
+                aggregate_cents=bucket.total, crossed_on=bucket.crossed_on, crossing_donation_id=bucket.crossing_donation_id,
+                due_date=due, deadline_basis=basis,
+            )
+            counts.obligations_created += 1
+            audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="disclosure_obligation.created",
+                         object_type="disclosure_obligation", object_id=obligation.id, after=obligation_snapshot(obligation.id))
+        elif obligation.aggregate_cents != bucket.total:
+            before = obligation_snapshot(obligation.id)
+            obligation.aggregate_cents = bucket.total
+            obligation.save(update_fields=["aggregate_cents", "updated_at"])
+            audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="disclosure_obligation.updated",
+                         object_type="disclosure_obligation", object_id=obligation.id, before=before,
+                         after=obligation_snapshot(obligation.id))
+    for key, obligation in live.items():
+        if key in due_keys or obligation.status != ObligationStatus.OPEN:
+            continue
+        counts.obligations_cancelled += _cancel_obligation(organisation, obligation, "no longer above the threshold (refund, void, merge or remap)")
+    return counts
+
+
+def _cancel_obligation(organisation: Organisation, obligation: DisclosureObligation, reason: str) -> int:
+    before = obligation_snapshot(obligation.id)
+    obligation.status = ObligationStatus.CANCELLED
+    obligation.cancelled_reason = reason[:200]
+    obligation.cancelled_at = timezone.now()
+    obligation.save(update_fields=["status", "cancelled_reason", "cancelled_at", "updated_at"])
+    audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="disclosure_obligation.updated",
+                 object_type="disclosure_obligation", object_id=obligation.id, before=before, after=obligation_snapshot(obligation.id))
+    return 1
+
+
+def _breach_if_new(organisation: Organisation, donor_id: str, bucket: _Bucket, after_the_fact: bool) -> int:
+    already = ComplianceBreach.objects.filter(
+        donor_id=donor_id, rule=bucket.rule, period_start=bucket.start, aggregate_cents__gte=bucket.total
+    ).exists()
+    if already:
+        return 0
+    breach = ComplianceBreach.objects.create(
+        organisation=organisation, donor_id=donor_id, rule=bucket.rule, jurisdiction=bucket.jurisdiction,
+        period_start=bucket.start, period_end=bucket.end, cap_cents=bucket.rule.cap_cents, aggregate_cents=bucket.total,
+        excess_cents=bucket.total - bucket.rule.cap_cents,
+        reason="cap exceeded by a change after the fact (remap, rule or merge)" if after_the_fact else "cap exceeded",
+    )
+    audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="compliance_breach.created",
+                 object_type="compliance_breach", object_id=breach.id,
+                 after=render_breach(ComplianceBreach.objects.filter(pk=breach.pk).values(*BREACH_FIELDS).get()))
+    return 1
+
+
+def obligation_snapshot(obligation_id: str) -> dict:
+    return render_obligation(DisclosureObligation.objects.filter(pk=obligation_id).values(*OBLIGATION_FIELDS).get())
+
+
+# --- merge ------------------------------------------------------------------------------
+
+def donor_merge_compliance(*, organisation: Organisation, survivor: Donor, duplicate: Donor) -> None:
+    """Inside donor_merge (both rows locked): obligations and breaches move to the
+    survivor; one made moot by an existing survivor obligation is cancelled."""
+    survivor_keys = set(
+        DisclosureObligation.objects.filter(donor=survivor).exclude(status=ObligationStatus.CANCELLED)
+        .values_list("jurisdiction", "period_start", "period_end")
+    )
+    for obligation in DisclosureObligation.objects.filter(donor=duplicate).order_by("created_at"):
+        key = (obligation.jurisdiction, obligation.period_start, obligation.period_end)
+        if obligation.status == ObligationStatus.OPEN and key in survivor_keys:
+            _cancel_obligation(organisation, obligation, f"moot after merge into donor {survivor.id}")
+        elif obligation.status != ObligationStatus.CANCELLED:
+            survivor_keys.add(key)
+        DisclosureObligation.objects.filter(pk=obligation.pk).update(donor=survivor)
+    ComplianceBreach.objects.filter(donor=duplicate).update(donor=survivor)
+    DonorAggregate.objects.filter(donor=duplicate).delete()
+
+
+# --- obligations, elections ------------------------------------------------------------
+
+@transaction.atomic
+def obligation_lodge(*, organisation: Organisation, actor: Actor, obligation_id: str, reference: str, lodged_date: dt.date) -> DisclosureObligation:
+    obligation = DisclosureObligation.objects.for_organisation(organisation).select_for_update().filter(pk=obligation_id).first()
+    if obligation is None:
+        raise NotFound("Disclosure obligation not found.")
+    reference = (reference or "").strip()
+    if not reference:
+        raise ValidationFailed("A lodgement reference is required.", param="reference")
+    if obligation.status != ObligationStatus.OPEN:
+        raise ValidationFailed(f"Only OPEN obligations can be lodged; this one is {obligation.status}.", param="status")
+    if lodged_date > timezone.localdate():
+        raise ValidationFailed("lodged_date cannot be in the future.", param="lodged_date")
+    before = obligation_snapshot(obligation.id)
+    obligation.status = ObligationStatus.LODGED
+    obligation.lodged_reference = reference
+    obligation.lodged_date = lodged_date
+    obligation.save(update_fields=["status", "lodged_reference", "lodged_date", "updated_at"])
+    audit_record(organisation=organisation, actor=actor, action="disclosure_obligation.updated", object_type="disclosure_obligation",
+                 object_id=obligation.id, before=before, after=obligation_snapshot(obligation.id))
+    return obligation
+
+
+@transaction.atomic
+def election_period_create(*, organisation: Organisation, actor: Actor, election_type: str, name: str, writ_date: dt.date,
+                           polling_date: dt.date, jurisdiction: str = Jurisdiction.FEDERAL) -> ElectionPeriod:
+    from compliance.models import ElectionType
+
+    if election_type not in ElectionType.values:
+        raise ValidationFailed("election_type is not a known type.", param="election_type")
+    if jurisdiction not in Jurisdiction.values or jurisdiction == Jurisdiction.UNREGULATED:
+        raise ValidationFailed("jurisdiction must be FEDERAL or a state or territory.", param="jurisdiction")
+    if not (name or "").strip():
+        raise ValidationFailed("An election period needs a name.", param="name")
+    if polling_date < writ_date:
+        raise ValidationFailed("polling_date must be on or after writ_date.", param="polling_date")
+    election = ElectionPeriod.objects.create(organisation=organisation, election_type=election_type, name=name.strip(),
+                                             writ_date=writ_date, polling_date=polling_date, jurisdiction=jurisdiction)
+    audit_record(organisation=organisation, actor=actor, action="election_period.created", object_type="election_period",
+                 object_id=election.id, after=render_election(ElectionPeriod.objects.filter(pk=election.pk).values(*ELECTION_FIELDS).get()))
+    return election

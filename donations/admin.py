@@ -1,0 +1,112 @@
+from django.contrib import admin
+
+from donations import services
+from donations.models import Campaign, Donation, Donor, DonorMerge
+from together.admin import ServiceAdmin, ServiceForm
+
+DONOR_INPUT = ["donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
+               "address_line2", "suburb", "state", "postcode", "country", "notes", "external_id"]
+
+
+class DonorForm(ServiceForm):
+    class Meta:
+        model = Donor
+        fields = ["organisation", *DONOR_INPUT]
+
+    def call_service(self, actor, data):
+        fields = {k: data.get(k) for k in DONOR_INPUT}
+        if self.instance.pk:
+            return services.donor_update(organisation=self.instance.organisation, actor=actor, donor_id=self.instance.pk, **fields)
+        return services.donor_create(organisation=data["organisation"], actor=actor, **fields)
+
+
+@admin.register(Donor)
+class DonorAdmin(ServiceAdmin):
+    form = DonorForm
+    list_display = ["id", "__str__", "donor_type", "email", "postcode", "donations_total_cents", "donations_count", "organisation", "created_at"]
+    list_filter = ["donor_type", "country", "organisation"]
+    search_fields = ["id", "email", "first_name", "last_name", "organisation_name", "external_id"]
+    readonly_fields = ["id", "donations_total_cents", "donations_count", "created_at", "updated_at"]
+    list_select_related = ["organisation"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "organisation"] if obj else self.readonly_fields
+
+
+DONATION_INPUT = ["donor", "campaign", "donation_type", "amount_cents", "donation_date", "payment_method", "reference",
+                  "in_kind_category", "in_kind_description", "in_kind_valuation_method", "revenue_code", "notes", "external_id"]
+
+
+class DonationForm(ServiceForm):
+    class Meta:
+        model = Donation
+        fields = ["organisation", *DONATION_INPUT]
+
+    def call_service(self, actor, data):
+        values = {k: data.get(k) for k in DONATION_INPUT}
+        values["donor_id"] = values.pop("donor").pk if values.get("donor") else None
+        campaign = values.pop("campaign")
+        values["campaign_id"] = campaign.pk if campaign else None
+        if self.instance.pk:
+            organisation = self.instance.organisation
+            values.pop("donation_type")
+            changed = {k: v for k, v in values.items() if k in self.changed_data or k.removesuffix("_id") in self.changed_data}
+            return services.donation_update(organisation=organisation, actor=actor, donation_id=self.instance.pk, **changed)
+        return services.donation_record(organisation=data["organisation"], actor=actor, **values)
+
+
+@admin.register(Donation)
+class DonationAdmin(ServiceAdmin):
+    form = DonationForm
+    list_display = ["id", "donor", "donation_type", "amount_cents", "donation_date", "source", "status", "payment_method",
+                    "revenue_code", "jurisdiction", "organisation"]
+    list_filter = ["donation_type", "status", "source", "payment_method", "jurisdiction", "in_kind_category", "donation_date", "organisation"]
+    search_fields = ["id", "reference", "revenue_code", "external_id", "donor__email", "donor__last_name"]
+    readonly_fields = ["id", "source", "status", "currency", "jurisdiction", "void_reason", "voided_at", "refund_date",
+                       "refund_reason", "refunded_at", "created_at", "updated_at"]
+    raw_id_fields = ["donor", "campaign"]
+    list_select_related = ["donor", "organisation"]
+    date_hierarchy = "donation_date"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "organisation", "donation_type"] if obj else self.readonly_fields
+
+
+class CampaignForm(ServiceForm):
+    class Meta:
+        model = Campaign
+        fields = ["organisation", "name", "description", "goal_cents", "starts_at", "ends_at", "external_id"]
+
+    def call_service(self, actor, data):
+        fields = {k: data.get(k) for k in ["name", "description", "goal_cents", "starts_at", "ends_at", "external_id"]}
+        if self.instance.pk:
+            return services.campaign_update(organisation=self.instance.organisation, actor=actor, campaign_id=self.instance.pk, **fields)
+        return services.campaign_create(organisation=data["organisation"], actor=actor, **fields)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ServiceAdmin):
+    form = CampaignForm
+    list_display = ["id", "name", "status", "goal_cents", "starts_at", "ends_at", "organisation"]
+    list_filter = ["status", "organisation"]
+    search_fields = ["id", "name", "external_id"]
+    readonly_fields = ["id", "status", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "organisation"] if obj else self.readonly_fields
+
+
+@admin.register(DonorMerge)
+class DonorMergeAdmin(admin.ModelAdmin):
+    list_display = ["id", "survivor", "duplicate_id_value", "actor_label", "created_at", "organisation"]
+    search_fields = ["id", "duplicate_id_value", "survivor__id"]
+    readonly_fields = [f.name for f in DonorMerge._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
