@@ -183,3 +183,44 @@ class DonorMerge(OrganisationOwned):
     duplicate_snapshot = models.JSONField()
     moved_donation_ids = models.JSONField(default=list)
     actor_label = models.CharField(max_length=200, blank=True)
+
+
+class BatchStatus(models.TextChoices):
+    DRAFT = "DRAFT"
+    POSTED = "POSTED"
+
+
+class DepositBatch(OrganisationOwned):
+    """A bank deposit of many gifts (cheques, usually) entered against control
+    totals, saved as a draft and posted only when the rows match."""
+
+    reference = models.CharField(max_length=100, help_text="Deposit slip or bank reference.")
+    deposit_date = models.DateField()
+    payment_method = models.CharField(max_length=15, choices=PaymentMethod.choices, default=PaymentMethod.CHEQUE)
+    control_count = models.PositiveIntegerField()
+    control_total_cents = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=BatchStatus.choices, default=BatchStatus.DRAFT)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "-created_at", "-id"], name="batch_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.deposit_date})"
+
+
+class DepositBatchRow(models.Model):
+    batch = models.ForeignKey(DepositBatch, on_delete=models.CASCADE, related_name="rows")
+    position = models.PositiveIntegerField()
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="+")
+    amount_cents = models.BigIntegerField()
+    donation_date = models.DateField()
+    reference = models.CharField(max_length=100, null=True, blank=True, help_text="Cheque number.")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revenue_code = models.CharField(max_length=100, null=True, blank=True)
+    donation = models.OneToOneField(Donation, null=True, blank=True, on_delete=models.PROTECT, related_name="batch_row")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["batch", "position"], name="uniq_batch_position")]

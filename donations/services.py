@@ -493,3 +493,99 @@ __all__ = [
     "donation_record", "donation_update", "donation_void", "donation_refund",
     "Q",
 ]
+
+
+# --- deposit batches ------------------------------------------------------------
+
+@transaction.atomic
+def batch_save_draft(*, organisation: Organisation, actor: Actor, batch_id: str | None = None, reference: str,
+                     deposit_date: dt.date, control_count: int, control_total_cents: int, rows: list[dict],
+                     payment_method: str = PaymentMethod.CHEQUE, notes: str | None = None):
+    """Create or replace a DRAFT batch and its rows. Rows are
+    `{donor_id, amount_cents, donation_date, reference, campaign_id, revenue_code}`."""
+    from donations.models import BatchStatus, DepositBatch, DepositBatchRow
+
+    reference = (reference or "").strip()
+    if not reference:
+        raise ValidationFailed("A deposit reference is required.", param="reference")
+    if control_count is None or control_count < 1:
+        raise ValidationFailed("control_count must be at least 1.", param="control_count")
+    if control_total_cents is None or control_total_cents < 1:
+        raise ValidationFailed("control_total_cents must be positive.", param="control_total_cents")
+    if payment_method not in PaymentMethod.values:
+        raise ValidationFailed("payment_method is not a known method.", param="payment_method")
+    if batch_id:
+        batch = DepositBatch.objects.for_organisation(organisation).select_for_update().filter(pk=batch_id).first()
+        if batch is None:
+            raise NotFound("Batch not found.")
+        if batch.status != BatchStatus.DRAFT:
+            raise ValidationFailed("A posted batch cannot be changed.", param="status")
+    else:
+        batch = DepositBatch(organisation=organisation)
+    batch.reference, batch.deposit_date, batch.control_count = reference, deposit_date, control_count
+    batch.control_total_cents, batch.payment_method, batch.notes = control_total_cents, payment_method, notes or None
+    batch.save()
+    batch.rows.all().delete()
+    donors = set(Donor.objects.for_organisation(organisation).filter(pk__in=[r.get("donor_id") for r in rows]).values_list("id", flat=True))
+    objs = []
+    for index, row in enumerate(rows):
+        if row.get("donor_id") not in donors:
+            raise ValidationFailed(f"Row {index + 1}: choose a donor of this organisation.", param=f"rows[{index}].donor_id")
+        amount = row.get("amount_cents")
+        if not isinstance(amount, int) or amount <= 0:
+            raise ValidationFailed(f"Row {index + 1}: the amount must be positive.", param=f"rows[{index}].amount_cents")
+        campaign_id = row.get("campaign_id") or None
+        if campaign_id and not Campaign.objects.for_organisation(organisation).filter(pk=campaign_id).exists():
+            raise ValidationFailed(f"Row {index + 1}: no such campaign.", param=f"rows[{index}].campaign_id")
+        objs.append(DepositBatchRow(
+            batch=batch, position=index, donor_id=row["donor_id"], amount_cents=amount,
+            donation_date=row.get("donation_date") or deposit_date, reference=(row.get("reference") or "").strip() or None,
+            campaign_id=campaign_id, revenue_code=_clean_revenue_code(row.get("revenue_code")),
+        ))
+    DepositBatchRow.objects.bulk_create(objs)
+    audit_record(organisation=organisation, actor=actor, action="deposit_batch.saved", object_type="deposit_batch", object_id=batch.id,
+                 after={"reference": batch.reference, "rows": len(objs), "control_count": control_count,
+                        "control_total_cents": control_total_cents})
+    return batch
+
+
+@transaction.atomic
+def batch_post(*, organisation: Organisation, actor: Actor, batch_id: str):
+    """Post a DRAFT batch: only when its rows match the control totals, and
+    atomically: every row becomes a donation through donation_record (and so
+    through the compliance checks), or none does."""
+    from donations.models import BatchStatus, DepositBatch
+
+    batch = DepositBatch.objects.for_organisation(organisation).select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound("Batch not found.")
+    if batch.status != BatchStatus.DRAFT:
+        raise ValidationFailed("This batch is already posted.", param="status")
+    rows = list(batch.rows.all())
+    count, total = len(rows), sum(r.amount_cents for r in rows)
+    if count != batch.control_count:
+        raise ValidationFailed(f"The batch has {count} row(s) but the control count is {batch.control_count}.", param="control_count",
+                               reason="batch_mismatch")
+    if total != batch.control_total_cents:
+        raise ValidationFailed(
+            f"The rows add up to ${total / 100:,.2f} but the control total is ${batch.control_total_cents / 100:,.2f}.",
+            param="control_total_cents", reason="batch_mismatch",
+        )
+    for index, row in enumerate(rows):
+        try:
+            donation = donation_record(
+                organisation=organisation, actor=actor, donor_id=row.donor_id, donation_type=DonationType.MONETARY,
+                amount_cents=row.amount_cents, donation_date=row.donation_date, payment_method=batch.payment_method,
+                reference=row.reference, campaign_id=row.campaign_id, revenue_code=row.revenue_code,
+                metadata={"deposit_batch_id": batch.id},
+            )
+        except ValidationFailed as exc:
+            raise ValidationFailed(f"Row {index + 1}: {exc.message}", param=f"rows[{index}].{exc.param or 'amount_cents'}", **exc.extra) from exc
+        row.donation = donation
+        row.save(update_fields=["donation"])
+    batch.status = BatchStatus.POSTED
+    batch.posted_at = timezone.now()
+    batch.save(update_fields=["status", "posted_at", "updated_at"])
+    audit_record(organisation=organisation, actor=actor, action="deposit_batch.posted", object_type="deposit_batch", object_id=batch.id,
+                 after={"rows": count, "total_cents": total})
+    return batch
