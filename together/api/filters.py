@@ -24,7 +24,10 @@ class DateOrDateTimeField(forms.Field):
         if value in (None, ""):
             return None
         value = value.strip()
-        parsed = parse_datetime(value.replace(" ", "+")) if "T" in value else None
+        try:
+            parsed = parse_datetime(value.replace(" ", "+")) if "T" in value else None
+        except ValueError:  # well formed but impossible, e.g. hour 25
+            raise forms.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.") from None
         if parsed is not None:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=dt.timezone.utc)
