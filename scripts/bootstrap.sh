@@ -3,6 +3,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-"$ROOT/scripts/ensure-venv.sh"
-"$ROOT/scripts/ensure-services.sh"
+bash "$ROOT/scripts/ensure-venv.sh"
+bash "$ROOT/scripts/ensure-services.sh"
 "$PY" "$ROOT/scripts/ensure_db.py" "$DATABASE_URL"

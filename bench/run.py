@@ -1,0 +1,189 @@
+"""`make bench`: requests per second of the API against a bare Django view.
+
+    .venv/bin/python bench/run.py [--duration 5] [--warmup 1] [--concurrency 8] [--only TEXT]
+
+1. Uses a database of its own, `together_bench` on the server of DATABASE_URL
+   (or BENCH_DATABASE_URL), created and migrated if need be.
+2. Creates the organisation `bench` (once) and a READ and a WRITE key (each
+   run, through organisations.services; revoked at the end).
+3. Starts gunicorn (together.wsgi, 2 workers x 4 threads, DEBUG=0,
+   RATE_LIMIT_ENABLED=0, BENCH_ENDPOINTS=1) on a free local port, logs in
+   var/bench/gunicorn.log.
+4. Runs every scenario in bench/scenarios.py and prints the table.
+5. Stops gunicorn.
+
+Exit status 1 when a scenario had errors (non-2xx answers).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+from ensure_db import DEFAULT_URL, ensure_database, with_database  # noqa: E402
+
+BENCH_DB_NAME = "together_bench"
+GUNICORN_WORKERS = 2
+GUNICORN_THREADS = 4
+
+
+def bench_database_url() -> str:
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return os.environ["BENCH_DATABASE_URL"]
+    return with_database(os.environ.get("DATABASE_URL", DEFAULT_URL), BENCH_DB_NAME)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited ({proc.returncode}); see var/bench/gunicorn.log")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s; see var/bench/gunicorn.log")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    header = ("scenario", "result", "baseline", "ratio")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "5")))
+    parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", "1")))
+    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_CONCURRENCY", "8")))
+    parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    args = parser.parse_args()
+
+    database_url = bench_database_url()
+    ensure_database(database_url)
+    server_env = {
+        "DATABASE_URL": database_url,
+        "BENCH_ENDPOINTS": "1",
+        "DEBUG": "0",
+        "RATE_LIMIT_ENABLED": "0",
+        "CACHE_KEY_PREFIX": "together-bench",
+        "DJANGO_SETTINGS_MODULE": "together.settings",
+    }
+    os.environ.update(server_env)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from bench import scenarios
+    from organisations.models import Organisation, Scope
+    from organisations.services import api_key_create, api_key_revoke, organisation_create
+    from together.actors import Actor
+
+    for module in scenarios.BENCH_MODULES:
+        __import__(module)
+
+    call_command("migrate", interactive=False, verbosity=0)
+    actor = Actor.system("make bench")
+    org = Organisation.objects.filter(slug="bench", is_sandbox=False).first() or organisation_create(
+        name="Bench", slug="bench")
+    read = api_key_create(organisation=org, actor=actor, name="bench read", scope=Scope.READ)
+    write = api_key_create(organisation=org, actor=actor, name="bench write", scope=Scope.WRITE)
+    connection.close()  # no connection shared with the forked load processes
+
+    port = free_port()
+    log_dir = ROOT / "var" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    with open(log_dir / "gunicorn.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(gunicorn), "together.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS),
+             "--no-control-socket", "--graceful-timeout", "3"],
+            cwd=ROOT, env={**os.environ, **server_env}, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    failed = False
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_up(base_url + "/_bench/empty", proc)
+        ctx = scenarios.BenchContext(
+            base_url=base_url, read_key=read.plaintext, write_key=write.plaintext, organisation=org, db=connection,
+            duration=args.duration, warmup=args.warmup, concurrency=args.concurrency,
+        )
+        print(f"gunicorn together.wsgi: {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads on {base_url}; "
+              f"database {connection.settings_dict['NAME']}; {ctx.concurrency} connections, "
+              f"{ctx.warmup:g} s warm-up + {ctx.duration:g} s per measurement", flush=True)
+        rows, notes = [], []
+        for sc in scenarios.SCENARIOS:
+            if args.only and args.only not in sc.name:
+                continue
+            result = sc.run(ctx)
+            base = ctx.baseline(sc.baseline) if sc.baseline else None
+            if base is not None and base.value:
+                ratio = result.value / base.value
+                ratio_text = f"{ratio:.2f}x"
+            else:
+                ratio_text = "-"
+            rows.append((sc.name, str(result), f"{base} ({sc.baseline})" if base else "-", ratio_text))
+            notes.append(f"  {sc.name}: {result.detail}" + (f"; {result.errors} ERRORS" if result.errors else ""))
+            failed |= result.errors > 0
+        for name, measured in ctx.baselines.items():
+            notes.append(f"  {name}: {measured.detail}" + (f"; {measured.errors} ERRORS" if measured.errors else ""))
+            failed |= measured.errors > 0
+        print()
+        print_table(rows)
+        print()
+        print("\n".join(notes))
+        if proc.poll() is not None:
+            print("gunicorn died during the run; see var/bench/gunicorn.log", file=sys.stderr)
+            failed = True
+    finally:
+        stop(proc)
+        for key in (read, write):
+            api_key_revoke(organisation=org, actor=actor, api_key_id=key.api_key.id)
+        connection.close()
+    if failed:
+        print("make bench: some requests failed (see the notes above and var/bench/gunicorn.log)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The rows of `make bench`.
+
+A scenario is a function `fn(ctx: BenchContext) -> Measurement`, registered
+with `@scenario(name, baseline=...)`; a baseline is one registered with
+`@baseline(name)`, measured once per run however many scenarios compare with
+it. The table prints, per scenario: its result, its baseline's result, and
+result / baseline.
+
+Adding a row (in this file, or in a module listed in BENCH_MODULES below):
+
+    @scenario("GET /api/v1/donations (50 rows)", baseline=EMPTY)
+    def donations_list(ctx: BenchContext) -> Measurement:
+        seed_donations(ctx.organisation, 50)        # Django ORM on the bench database
+        return ctx.load("GET", "/api/v1/donations?limit=50", key=ctx.read_key)
+
+`ctx.load` runs the closed-loop load for ctx.duration seconds after
+ctx.warmup seconds and returns successful requests per second; non-2xx
+answers are counted as errors, and a row with errors fails the run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bench.load import LoadResult, run_load
+
+# Modules imported before the run, so that their @scenario/@baseline register.
+BENCH_MODULES: list[str] = []
+
+
+@dataclass
+class Measurement:
+    value: float
+    unit: str = "req/s"
+    higher_is_better: bool = True
+    errors: int = 0
+    detail: str = ""  # shown under the table, e.g. latency percentiles
+
+    @classmethod
+    def from_load(cls, result: LoadResult) -> "Measurement":
+        detail = f"{result.requests} requests"
+        if result.p50_ms is not None:
+            detail += f", p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms"
+        detail += f"; {result.client}"
+        return cls(value=result.rps, errors=result.errors, detail=detail)
+
+    def __str__(self) -> str:
+        return f"{self.value:,.0f} {self.unit}" if self.value >= 100 else f"{self.value:,.2f} {self.unit}"
+
+
+@dataclass
+class BenchContext:
+    """What a scenario gets: a running server on the bench database."""
+
+    base_url: str  # e.g. http://127.0.0.1:41234
+    read_key: str  # plaintext API keys on ctx.organisation
+    write_key: str
+    organisation: Any  # organisations.models.Organisation (live)
+    db: Any  # django.db.connection, on the bench database
+    duration: float = 5.0
+    warmup: float = 1.0
+    concurrency: int = 8
+    baselines: dict[str, Measurement] = field(default_factory=dict)
+
+    @property
+    def api_key(self) -> str:
+        return self.read_key
+
+    def load(self, method: str, path: str, *, key: str | None = None, headers: dict[str, str] | None = None,
+             body: bytes | None = None) -> Measurement:
+        all_headers = {"Accept": "application/json"}
+        if key:
+            all_headers["Authorization"] = f"Bearer {key}"
+        if body is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+        all_headers.update(headers or {})
+        result = run_load(self.base_url + path, method=method, headers=all_headers, body=body,
+                          duration=self.duration, warmup=self.warmup, concurrency=self.concurrency)
+        return Measurement.from_load(result)
+
+    def baseline(self, name: str) -> Measurement:
+        if name not in self.baselines:
+            self.baselines[name] = BASELINES[name](self)
+        return self.baselines[name]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    run: Callable[[BenchContext], Measurement]
+    baseline: str | None = None
+
+
+SCENARIOS: list[Scenario] = []
+BASELINES: dict[str, Callable[[BenchContext], Measurement]] = {}
+
+
+def scenario(name: str, *, baseline: str | None = None):
+    def register(fn):
+        SCENARIOS[:] = [s for s in SCENARIOS if s.name != name]
+        SCENARIOS.append(Scenario(name=name, run=fn, baseline=baseline))
+        return fn
+
+    return register
+
+
+def baseline(name: str):
+    def register(fn):
+        BASELINES[name] = fn
+        return fn
+
+    return register
+
+
+# --- baselines ---------------------------------------------------------------------
+
+EMPTY = "GET /_bench/empty"
+
+
+@baseline(EMPTY)
+def bench_empty(ctx: BenchContext) -> Measurement:
+    """A bare Django view (BENCH_ENDPOINTS=1): the full middleware stack, no DRF, no key, no query."""
+    return ctx.load("GET", "/_bench/empty")
+
+
+# --- scenarios ---------------------------------------------------------------------
+
+@scenario("GET /api/v1/whoami", baseline=EMPTY)
+def whoami(ctx: BenchContext) -> Measurement:
+    """Authenticated API round trip: key lookup, scope check, envelope."""
+    return ctx.load("GET", "/api/v1/whoami", key=ctx.read_key)
