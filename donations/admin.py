@@ -15,7 +15,7 @@ class DonorForm(ServiceForm):
 
     def call_service(self, actor, data):
         fields = {k: data.get(k) for k in DONOR_INPUT}
-        if self.instance.pk:
+        if not self.instance._state.adding:
             return services.donor_update(organisation=self.instance.organisation, actor=actor, donor_id=self.instance.pk, **fields)
         return services.donor_create(organisation=data["organisation"], actor=actor, **fields)
 
@@ -47,7 +47,7 @@ class DonationForm(ServiceForm):
         values["donor_id"] = values.pop("donor").pk if values.get("donor") else None
         campaign = values.pop("campaign")
         values["campaign_id"] = campaign.pk if campaign else None
-        if self.instance.pk:
+        if not self.instance._state.adding:
             organisation = self.instance.organisation
             values.pop("donation_type")
             changed = {k: v for k, v in values.items() if k in self.changed_data or k.removesuffix("_id") in self.changed_data}
@@ -79,7 +79,7 @@ class CampaignForm(ServiceForm):
 
     def call_service(self, actor, data):
         fields = {k: data.get(k) for k in ["name", "description", "goal_cents", "starts_at", "ends_at", "external_id"]}
-        if self.instance.pk:
+        if not self.instance._state.adding:
             return services.campaign_update(organisation=self.instance.organisation, actor=actor, campaign_id=self.instance.pk, **fields)
         return services.campaign_create(organisation=data["organisation"], actor=actor, **fields)
 
