@@ -71,9 +71,12 @@ def rate_limit_take(*, organisation_id: str) -> RateLimitResult:
     global _script
     rate, burst = settings.RATE_LIMIT_RATE, settings.RATE_LIMIT_BURST
     try:
+        redis_client = client()
         if _script is None:
-            _script = client().register_script(TOKEN_BUCKET)
-        allowed, tokens_s, now_s = _script(keys=[f"ratelimit:{organisation_id}"], args=[rate, burst])
+            _script = redis_client.register_script(TOKEN_BUCKET)
+        # The client is passed on every call: the script object must not pin the
+        # first client it was registered with (a reconfigured client would be ignored).
+        allowed, tokens_s, now_s = _script(keys=[f"ratelimit:{organisation_id}"], args=[rate, burst], client=redis_client)
     except Exception as exc:  # noqa: BLE001 - any Redis failure fails open
         log.error("RATE LIMITER UNAVAILABLE, failing open: %s", exc, extra={"organisation_id": organisation_id})
         return RateLimitResult(True, burst, None, None, None, None)
