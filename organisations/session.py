@@ -76,3 +76,7 @@ def require_role(request, needed: str) -> None:
 
 def set_active(response, organisation: Organisation) -> None:
     response.set_cookie(COOKIE, organisation.id, httponly=True, samesite="Lax", secure=False)
+
+
+# The name the recommendations pages (and the Dashboard issue's brief) use.
+DashboardOrganisationMixin = DashboardMixin

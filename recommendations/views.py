@@ -1,0 +1,341 @@
+"""Pages: the recipient's distribution settings, the public invite page, the
+public giving form and the staff page that records offline split gifts.
+Thin: every rule is in recommendations/services.py."""
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import login
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views import View
+
+from organisations.models import Organisation, Role
+from organisations.session import DashboardOrganisationMixin
+from recommendations import selectors, services
+from recommendations.forms import DonorDetailsForm, IntroductionSignupForm, NewOrganisationForm, OfflineGiftForm, cents_to_dollars
+from recommendations.models import AmountMode, IntroductionStatus, SplitGift, SplitGiftStatus
+from together.actors import Actor
+from together.exceptions import ApplicationError
+
+
+def _actor(request) -> Actor:
+    return Actor.for_user(request.user, getattr(request, "request_id", ""))
+
+
+def _no_store(response):
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- /settings/engage/distribution ---------------------------------------------------
+
+class DistributionSettingsView(DashboardOrganisationMixin, View):
+    """A recipient organisation's passphrase and the organisations linked to it.
+    Everyone may look; only ADMINs change anything (403 otherwise)."""
+
+    required_role = Role.VIEWER
+    write_role = Role.ADMIN
+    template = "recommendations/distribution.html"
+
+    def context(self, request, **extra):
+        organisation = request.organisation
+        return {
+            "organisation": organisation,
+            "role": request.role,
+            "is_admin": request.role == Role.ADMIN,
+            "passphrase": selectors.passphrase_active(organisation=organisation),
+            "links": selectors.links_to_recipient(recipient=organisation),
+            "entropy_bits": int(services.passphrase_entropy_bits()),
+            **extra,
+        }
+
+    def get(self, request):
+        return _no_store(render(request, self.template, self.context(request)))
+
+    def post(self, request):
+        organisation, actor = request.organisation, _actor(request)
+        action = request.POST.get("action")
+        extra: dict = {}
+        try:
+            if action in ("generate", "rotate"):
+                created = services.distribution_passphrase_generate(organisation=organisation, actor=actor)
+                extra["new_passphrase"] = created.plaintext
+            elif action == "revoke":
+                services.distribution_passphrase_revoke(organisation=organisation, actor=actor)
+                extra["notice"] = "The passphrase was revoked. Existing links keep working."
+            elif action in ("deactivate_link", "reactivate_link"):
+                services.recipient_link_set_active_by_recipient(
+                    recipient=organisation, actor=actor, link_id=request.POST.get("link_id", ""), active=action == "reactivate_link")
+                extra["notice"] = "Link deactivated." if action == "deactivate_link" else "Link reactivated."
+            else:
+                extra["error"] = "Unknown action."
+        except ApplicationError as exc:
+            extra["error"] = exc.message
+        status = 400 if "error" in extra else 200
+        return _no_store(render(request, self.template, self.context(request, **extra), status=status))
+
+
+# --- /introductions/<token> ------------------------------------------------------------
+
+def _unique_slug(name: str) -> str:
+    base = (slugify(name) or "org")[:60].strip("-") or "org"
+    if base.endswith("-sandbox"):
+        base = base[: -len("-sandbox")] or "org"
+    slug = base
+    while Organisation.objects.filter(slug__in=[slug, f"{slug}-sandbox"]).exists():
+        slug = f"{base}-{secrets.token_hex(2)}"
+    return slug
+
+
+class IntroductionInviteView(View):
+    """The public invite page of an introduction: sign in or up, choose one of your
+    organisations (accept), then confirm the link."""
+
+    template = "recommendations/introduction.html"
+
+    def get_introduction(self, token):
+        introduction = services.introduction_get_by_token(token=token)
+        if introduction is None:
+            raise Http404("This invite link is not valid.")
+        services.introduction_expire_if_due(introduction_id=introduction.id, request_id=getattr(self.request, "request_id", ""))
+        introduction.refresh_from_db()
+        return introduction
+
+    def render_page(self, request, introduction, *, status=200, **extra):
+        user = request.user
+        eligible = services.introduction_eligible_organisations(introduction=introduction, user=user) if user.is_authenticated else []
+        can_link = (
+            introduction.status == IntroductionStatus.ACCEPTED and user.is_authenticated
+            and introduction.accepted_organisation is not None
+            and any(o.id == introduction.accepted_organisation_id for o in
+                    services.introduction_eligible_organisations(introduction=introduction, user=user))
+        )
+        context = {
+            "introduction": introduction,
+            "inviter": introduction.organisation.live,
+            "is_sandbox": introduction.organisation.is_sandbox,
+            "eligible": eligible,
+            "can_link": can_link,
+            "signup_form": extra.pop("signup_form", None) or IntroductionSignupForm(initial={
+                "email": introduction.invitee_email, "organisation_name": introduction.invitee_org_name_hint}),
+            "new_org_form": extra.pop("new_org_form", None) or NewOrganisationForm(initial={
+                "organisation_name": introduction.invitee_org_name_hint}),
+            "login_url": f"/login/?next={request.path}",
+            **extra,
+        }
+        return _no_store(render(request, self.template, context, status=status))
+
+    def get(self, request, token):
+        introduction = self.get_introduction(token)
+        introduction = services.introduction_view(introduction_id=introduction.id, request_id=getattr(request, "request_id", ""))
+        return self.render_page(request, introduction)
+
+    def post(self, request, token):
+        introduction = self.get_introduction(token)
+        action = request.POST.get("action")
+        request_id = getattr(request, "request_id", "")
+        if action == "signup" and not request.user.is_authenticated:
+            return self.signup(request, introduction)
+        if not request.user.is_authenticated:
+            return self.render_page(request, introduction, status=403, error="Sign in first.")
+        if action == "create_org":
+            form = NewOrganisationForm(request.POST)
+            if not form.is_valid():
+                return self.render_page(request, introduction, status=400, new_org_form=form)
+            from organisations.services import membership_set, organisation_create
+
+            with transaction.atomic():
+                organisation = organisation_create(name=form.cleaned_data["organisation_name"],
+                                                   slug=_unique_slug(form.cleaned_data["organisation_name"]))
+                membership_set(organisation=organisation, user=request.user, role=Role.ADMIN)
+            return self.render_page(request, introduction, notice=f"{organisation.name} was created. Choose it below.")
+        try:
+            if action == "accept":
+                chosen = next((o for o in services.introduction_eligible_organisations(introduction=introduction, user=request.user)
+                               if o.id == request.POST.get("organisation_id")), None)
+                if chosen is None:
+                    return self.render_page(request, introduction, status=400, error="Choose one of your organisations.")
+                introduction = services.introduction_accept(introduction_id=introduction.id, user=request.user,
+                                                            recipient_organisation=chosen, request_id=request_id)
+                return self.render_page(request, introduction, notice=f"Accepted for {chosen.name}.")
+            if action == "link":
+                services.introduction_link(introduction_id=introduction.id, user=request.user, request_id=request_id)
+                introduction.refresh_from_db()
+                return self.render_page(request, introduction)
+        except ApplicationError as exc:
+            introduction.refresh_from_db()
+            return self.render_page(request, introduction, status=400, error=exc.message)
+        return self.render_page(request, introduction, status=400, error="Unknown action.")
+
+    def signup(self, request, introduction):
+        from django.contrib.auth import get_user_model
+
+        from organisations.services import organisation_create
+
+        form = IntroductionSignupForm(request.POST)
+        if form.is_valid():
+            email = form.cleaned_data["email"].strip().lower()
+            if get_user_model().objects.filter(email__iexact=email).exists():
+                form.add_error("email", "An account with this email exists: sign in instead.")
+            else:
+                try:
+                    password_validation.validate_password(form.cleaned_data["password"])
+                except DjangoValidationError as exc:
+                    form.add_error("password", exc)
+        if not form.is_valid() or form.errors:
+            return self.render_page(request, introduction, status=400, signup_form=form)
+        with transaction.atomic():
+            organisation_create(name=form.cleaned_data["organisation_name"], slug=_unique_slug(form.cleaned_data["organisation_name"]),
+                                owner_email=email, owner_password=form.cleaned_data["password"])
+            user = get_user_model().objects.get(email__iexact=email)
+            full = form.cleaned_data["full_name"].strip()
+            user.first_name, _, user.last_name = full.partition(" ")
+            user.save(update_fields=["first_name", "last_name"])
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return self.render_page(request, introduction, notice="Your account and organisation were created. Choose it below to accept.")
+
+
+# --- /give/<id> --------------------------------------------------------------------------
+
+class GivingFormView(View):
+    """The public giving form of a recommendation set, in all three modes."""
+
+    template = "recommendations/give.html"
+
+    def load(self, set_id):
+        recommendation_set = selectors.public_set_get(set_id=set_id)
+        if recommendation_set is None:
+            raise Http404("No such giving form.")
+        allocations = selectors.public_set_allocations(recommendation_set=recommendation_set)
+        return recommendation_set, allocations
+
+    def render_page(self, request, recommendation_set, allocations, form, *, status=200, **extra):
+        rows = [{
+            "allocation": a,
+            "name": a.link.recipient_organisation.live.name,
+            "fixed": cents_to_dollars(a.amount_cents),
+            "amount_cents": a.amount_cents,
+            "field": form[DonorDetailsForm.amount_field(a)] if recommendation_set.amount_mode != AmountMode.FIXED else None,
+        } for a in allocations]
+        available = recommendation_set.is_active and bool(allocations) and all(a.link.is_active for a in allocations)
+        context = {
+            "set": recommendation_set, "organisation": recommendation_set.organisation.live, "rows": rows, "form": form,
+            "mode": recommendation_set.amount_mode, "available": available,
+            "fixed_total": cents_to_dollars(sum(a.amount_cents for a in allocations)),
+            "donor_fields": [form[name] for name in DonorDetailsForm.DONOR_FIELDS],
+            **extra,
+        }
+        return render(request, self.template, context, status=status)
+
+    def get(self, request, set_id):
+        recommendation_set, allocations = self.load(set_id)
+        form = DonorDetailsForm(allocations=allocations, amount_mode=recommendation_set.amount_mode)
+        status = 200 if recommendation_set.is_active else 410
+        return self.render_page(request, recommendation_set, allocations, form, status=status)
+
+    def post(self, request, set_id):
+        recommendation_set, allocations = self.load(set_id)
+        form = DonorDetailsForm(request.POST, allocations=allocations, amount_mode=recommendation_set.amount_mode)
+        if not recommendation_set.is_active:
+            return self.render_page(request, recommendation_set, allocations, form, status=410)
+        if form.is_valid():
+            try:
+                gift = services.recommendation_split_pledge(recommendation_set_id=recommendation_set.id, donor=form.donor(),
+                                                            amounts=form.cleaned_data["amounts"],
+                                                            request_id=getattr(request, "request_id", ""))
+            except ApplicationError as exc:
+                form.add_error(form.field_for_param(exc.param), exc.message)
+            else:
+                parts = list(gift.parts.select_related("recipient_organisation").order_by("position"))
+                return render(request, "recommendations/give_done.html", {
+                    "set": recommendation_set, "organisation": recommendation_set.organisation.live, "gift": gift,
+                    "parts": [{"name": p.recipient_organisation.live.name, "amount": cents_to_dollars(p.amount_cents)} for p in parts],
+                    "total": cents_to_dollars(gift.total_cents),
+                })
+        return self.render_page(request, recommendation_set, allocations, form, status=400)
+
+
+# --- /engage/recommendation-sets ------------------------------------------------------
+
+class RecommendationSetListView(DashboardOrganisationMixin, View):
+    required_role = Role.VIEWER
+
+    def get(self, request):
+        return render(request, "recommendations/sets.html", {
+            "organisation": request.organisation, "sets": selectors.sets_for_dashboard(organisation=request.organisation),
+        })
+
+
+class RecommendationSetGiftsView(DashboardOrganisationMixin, View):
+    """A set's gifts, and the form to record a split gift received offline
+    (ADMIN or EDITOR) through the same service as every other split."""
+
+    required_role = Role.VIEWER
+    write_role = Role.EDITOR
+    template = "recommendations/set_gifts.html"
+
+    def load(self, request, set_id):
+        recommendation_set = selectors.public_set_get(set_id=set_id)
+        if recommendation_set is None or recommendation_set.organisation_id != request.organisation.id:
+            raise Http404("Recommendation set not found.")
+        return recommendation_set, selectors.public_set_allocations(recommendation_set=recommendation_set)
+
+    def render_page(self, request, recommendation_set, allocations, form, *, status=200, **extra):
+        rows = [{
+            "name": a.link.recipient_organisation.live.name, "fixed": cents_to_dollars(a.amount_cents),
+            "field": form[DonorDetailsForm.amount_field(a)] if recommendation_set.amount_mode != AmountMode.FIXED else None,
+        } for a in allocations]
+        return render(request, self.template, {
+            "organisation": request.organisation, "set": recommendation_set, "rows": rows, "form": form,
+            "can_record": request.role in (Role.ADMIN, Role.EDITOR),
+            "gifts": selectors.split_gifts_for_set(organisation=request.organisation, set_id=recommendation_set.id),
+            "donor_fields": [form[name] for name in DonorDetailsForm.DONOR_FIELDS],
+            **extra,
+        }, status=status)
+
+    def initial_for(self, request, recommendation_set, allocations) -> dict:
+        initial = {"donation_date": timezone.localdate(), "country": "AU"}
+        pledge_id = request.GET.get("pledge")
+        if pledge_id:
+            pledge = SplitGift.objects.for_organisation(request.organisation).filter(
+                pk=pledge_id, recommendation_set=recommendation_set, status=SplitGiftStatus.PLEDGED).first()
+            if pledge is not None:
+                initial.update(pledge.donor_details)
+                initial["pledge_id"] = pledge.id
+                by_position = {p.position: p.amount_cents for p in pledge.parts.all()}
+                for a in allocations:
+                    initial[DonorDetailsForm.amount_field(a)] = cents_to_dollars(by_position.get(a.position, 0))
+        return initial
+
+    def get(self, request, set_id):
+        recommendation_set, allocations = self.load(request, set_id)
+        form = OfflineGiftForm(initial=self.initial_for(request, recommendation_set, allocations), allocations=allocations,
+                               amount_mode=recommendation_set.amount_mode)
+        return self.render_page(request, recommendation_set, allocations, form)
+
+    def post(self, request, set_id):
+        recommendation_set, allocations = self.load(request, set_id)
+        form = OfflineGiftForm(request.POST, allocations=allocations, amount_mode=recommendation_set.amount_mode)
+        if form.is_valid():
+            try:
+                gift = services.recommendation_split_record(
+                    organisation=request.organisation, actor=_actor(request), recommendation_set_id=recommendation_set.id,
+                    donor=form.donor(), amounts=form.cleaned_data["amounts"], donation_date=form.cleaned_data["donation_date"],
+                    payment_method=form.cleaned_data["payment_method"], payment_reference=form.cleaned_data["payment_reference"],
+                    pledge_id=form.cleaned_data.get("pledge_id") or None,
+                )
+            except ApplicationError as exc:
+                form.add_error(form.field_for_param(exc.param), exc.message)
+            else:
+                fresh = OfflineGiftForm(initial={"donation_date": timezone.localdate(), "country": "AU"}, allocations=allocations,
+                                        amount_mode=recommendation_set.amount_mode)
+                return self.render_page(request, recommendation_set, allocations, fresh,
+                                        notice=f"Recorded gift {gift.id}: ${cents_to_dollars(gift.total_cents)} across "
+                                               f"{gift.parts.count()} recipient(s), in each recipient's books.")
+        return self.render_page(request, recommendation_set, allocations, form, status=400)
