@@ -259,9 +259,26 @@ def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, bef
         after.jurisdiction = revenue_code_resolve(organisation=organisation, code=after.revenue_code)
     if after.status != Status.CONFIRMED:
         return
-    room = cap_room(donor_id=donor.id, jurisdiction=after.jurisdiction, day=after.donation_date,
-                    exclude_id=after.pk if before is not None else None)
-    if room is not None and after.amount_cents > room["remaining"]:
+    room = None
+    for rule in rules_for(after.jurisdiction, after.donation_date):
+        if rule.cap_cents is None:
+            continue
+        start, end = rule.period_for(after.donation_date)
+        others = _counted_total(donor_id=donor.id, jurisdiction=after.jurisdiction, start=start, end=end,
+                                exclude_id=after.pk if before is not None else None)
+        if others + after.amount_cents <= rule.cap_cents:
+            continue
+        # An edit that adds nothing to this period's total (notes, a lower amount) is
+        # not refused: the donor is already over (a remap raised a breach), and
+        # refusing would only block the fix.
+        if (before is not None and before.status == Status.CONFIRMED and before.donor_id == donor.id
+                and before.jurisdiction == after.jurisdiction and start <= before.donation_date <= end
+                and after.amount_cents <= before.amount_cents):
+            continue
+        remaining = max(0, rule.cap_cents - others)
+        if room is None or remaining < room["remaining"]:
+            room = {"cap": rule.cap_cents, "remaining": remaining, "period": (start, end)}
+    if room is not None:
         start, end = room["period"]
         raise ValidationFailed(
             f"This gift of {_money(after.amount_cents)} would take the donor past the {after.jurisdiction} cap of "
