@@ -12,6 +12,7 @@ import pytest
 
 from organisations.models import AuditEntry
 from recommendations import services
+from recommendations.services import links as link_services
 from recommendations.models import DistributionPassphrase, RecipientOrgAccountLink
 from tests.conftest import client_for, make_key, make_org
 from tests.recommendations.conftest import SYSTEM, audit_actions, link, passphrase_for
@@ -198,7 +199,7 @@ def test_ten_wrong_attempts_an_hour_then_429_with_retry_after(org, write_client,
     other = client_for(make_key(make_org("Unrelated"), "WRITE"))
     assert post(other, {"passphrase": good, "label": "x"}).status_code == 201
     # When the window ends, attempts are allowed again.
-    services._redis().expire(services._attempts_key(org), 1)
+    link_services._redis().expire(link_services._attempts_key(org), 1)
     import time
 
     time.sleep(1.2)
@@ -227,9 +228,9 @@ def test_concurrent_guesses_never_get_more_than_ten_tries(org):
     """20 threads reserve attempts at once: exactly 10 get through (atomic INCR)."""
     def attempt(_):
         try:
-            services._attempt_reserve(org)
+            link_services._attempt_reserve(org)
             return "tried"
-        except services.RateLimited:
+        except link_services.RateLimited:
             return "limited"
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
@@ -243,7 +244,7 @@ def test_redis_down_refuses_the_exchange_with_503(org, write_client, recipients,
         def eval(self, *args, **kwargs):
             raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(services, "_redis", lambda: Down())
+    monkeypatch.setattr(link_services, "_redis", lambda: Down())
     response = post(write_client, {"passphrase": passphrase_for(recipients[0]), "label": "x"})
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable"
