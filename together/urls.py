@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("donations.api.urls")),
     path("", include("compliance.api.urls")),
     path("", include("recommendations.api.urls")),
+    path("", include("webhooks.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("developer/api", SpectacularSwaggerView.as_view(url_name="openapi"), name="developer-api"),
     path("developer/api/errors", developer.errors_index, name="developer-errors"),
     path("developer/api/errors/<str:code>", developer.error_detail, name="developer-error"),
+    path("developer/webhooks", include("webhooks.urls")),
     path("admin/", admin.site.urls),
     path("", include("recommendations.urls")),
 ]

@@ -1,0 +1,118 @@
+"""A real HTTP receiver for the webhook tests: a threaded http.server on 127.0.0.1
+that records every request, answers as the test scripts it, and verifies each
+signature with the `standardwebhooks` package (not our code), keyed as the
+reference's samples do: base64 of the secret's UTF-8 bytes."""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+def verifier(secret: str) -> Webhook:
+    return Webhook(base64.b64encode(secret.encode("utf-8")).decode())
+
+
+def verify(secret: str, body: bytes, headers: dict) -> dict:
+    """The parsed body, or WebhookVerificationError."""
+    return verifier(secret).verify(body, headers)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    delay: float = 0.0
+    body: bytes = b'{"ok":true}'
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict
+    body: bytes
+    status: int
+    valid: bool | None  # None: no secret registered for the path
+    at: float
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+class Receiver:
+    def __init__(self):
+        self.requests: list[Received] = []
+        self.secrets: dict[str, list[str]] = {}
+        self.script = None  # callable(path, n_for_path) -> Reply
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                path = self.path
+                with receiver._lock:
+                    n = receiver._counts.get(path, 0) + 1
+                    receiver._counts[path] = n
+                    secrets = list(receiver.secrets.get(path, []))
+                reply = receiver.script(path, n) if receiver.script else Reply()
+                valid = None
+                if secrets:
+                    valid = True
+                    for secret in secrets:
+                        try:
+                            verify(secret, body, headers)
+                        except WebhookVerificationError:
+                            valid = False
+                with receiver._lock:
+                    receiver.requests.append(Received(path, headers, body, reply.status, valid, time.time()))
+                if reply.delay:
+                    time.sleep(reply.delay)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def start(self) -> "Receiver":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def on(self, path: str, secret: str) -> None:
+        with self._lock:
+            self.secrets[path] = [secret]
+
+    def received(self, path: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if path is None or r.path == path]

@@ -1,0 +1,175 @@
+"""Events are written in the transaction of their change, from the audit trail."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+
+from donations import services as donations
+from organisations.services import AUDIT_LISTENERS, audit_record
+from tests.conftest import client_for, make_key
+from webhooks.events import EVENT_TYPES, audit_listener, event_body
+from webhooks.models import Event, WebhookDelivery
+from webhooks.services import webhook_endpoint_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_listener_is_registered_once():
+    assert AUDIT_LISTENERS.count(audit_listener) == 1
+
+
+def test_catalogue_lists_the_reference_types_and_ours():
+    reference = {
+        "donor.created", "introduction.created", "introduction.viewed", "introduction.accepted", "introduction.linked",
+        "introduction.expired", "introduction.revoked", "recipient_org_account_link.created",
+    }
+    ours = {
+        "donor.updated", "donor.merged", "donor.deleted", "donation.created", "donation.updated", "donation.voided",
+        "donation.refunded", "campaign.created", "campaign.updated", "campaign.archived", "recommendation_set.created",
+        "recommendation_set.updated", "recommendation_set.deleted", "recipient_org_account_link.updated",
+        "disclosure_obligation.created", "disclosure_obligation.updated", "compliance_breach.created",
+        "donor_cap_alert.changed",
+    }
+    assert set(EVENT_TYPES) == reference | ours
+    assert len(EVENT_TYPES) == len(set(EVENT_TYPES))
+
+
+def test_a_change_writes_its_event_in_the_same_transaction(org, actor):
+    donor = donations.donor_create(organisation=org, actor=actor, email="alice@example.com", first_name="Alice", last_name="Ng")
+    event = Event.objects.get(organisation=org, type="donor.created")
+    assert event.data["id"] == donor.id
+    for key in ("id", "donor_type", "email", "first_name", "last_name", "organisation_name"):
+        assert key in event.data
+    assert event.data["email"] == "alice@example.com"
+    assert event.data["organisation_name"] is None
+
+
+def test_a_rolled_back_change_leaves_no_event(org, actor):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        with transaction.atomic():
+            donations.donor_create(organisation=org, actor=actor, email="bob@example.com")
+            assert Event.objects.filter(organisation=org, type="donor.created").count() == 1
+            raise Boom
+    assert not Event.objects.filter(organisation=org).exists()
+    assert not donations.Donor.objects.filter(organisation=org).exists()
+
+
+def test_a_failing_service_leaves_no_event(org, actor):
+    donations.donor_create(organisation=org, actor=actor, email="dup@example.com")
+    with pytest.raises(Exception):
+        donations.donor_create(organisation=org, actor=actor, email="DUP@example.com")  # 409: duplicate email
+    assert Event.objects.filter(organisation=org, type="donor.created").count() == 1
+
+
+def test_events_follow_the_lifecycle_and_deletion_keeps_the_object(org, actor):
+    donor = donations.donor_create(organisation=org, actor=actor, email="carol@example.com")
+    donations.donor_update(organisation=org, actor=actor, donor_id=donor.id, first_name="Carol")
+    donation = donations.donation_record(organisation=org, actor=actor, donor_id=donor.id, donation_type="MONETARY",
+                                         amount_cents=5000, donation_date=dt.date(2026, 3, 1), payment_method="CASH")
+    donations.donation_void(organisation=org, actor=actor, donation_id=donation.id, reason="entered twice")
+    other = donations.donor_create(organisation=org, actor=actor, email="dan@example.com")
+    donations.donor_delete(organisation=org, actor=actor, donor_id=other.id)
+    types = list(Event.objects.filter(organisation=org).order_by("created_at").values_list("type", flat=True))
+    assert types == ["donor.created", "donor.updated", "donation.created", "donation.voided", "donor.created", "donor.deleted"]
+    updated = Event.objects.get(organisation=org, type="donor.updated")
+    assert updated.data["first_name"] == "Carol"
+    voided = Event.objects.get(organisation=org, type="donation.voided")
+    assert voided.data["id"] == donation.id and voided.data["status"] == "VOIDED"
+    deleted = Event.objects.get(organisation=org, type="donor.deleted")
+    assert deleted.data["id"] == other.id and deleted.data["email"] == "dan@example.com"
+
+
+def test_non_public_audit_actions_make_no_event(org, actor):
+    make_key(org, "READ")  # api_key.created is audited, not an event
+    audit_record(organisation=org, actor=actor, action="something.private", object_type="x", object_id="1", after={"a": 1})
+    assert not Event.objects.filter(organisation=org).exists()
+
+
+def test_without_endpoints_events_need_no_fan_out(org, actor):
+    donations.donor_create(organisation=org, actor=actor, email="e@example.com")
+    assert Event.objects.get(organisation=org).fanned_out_at is not None
+
+
+def test_with_an_endpoint_fan_out_is_enqueued_after_commit(org, actor, django_capture_on_commit_callbacks):
+    webhook_endpoint_create(organisation=org, actor=actor, url="http://127.0.0.1:9/hook")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        donations.donor_create(organisation=org, actor=actor, email="f@example.com")
+    event = Event.objects.get(organisation=org, type="donor.created")
+    assert event.fanned_out_at is None  # the fan-out task (or the sweep) will make its deliveries
+    assert any(getattr(c, "func", None).__name__ == "enqueue_fan_out" for c in callbacks if hasattr(c, "func"))
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_body_is_the_bare_event_with_millisecond_utc():
+    body = event_body(type="donor.created", occurred_at=dt.datetime(2026, 4, 24, 0, 13, 54, 456789, tzinfo=dt.timezone.utc),
+                      organisation_id="cm3org", data={"id": "cm3don"})
+    assert body == b'{"type":"donor.created","occurred_at":"2026-04-24T00:13:54.456Z","organisation_id":"cm3org","data":{"id":"cm3don"}}'
+
+
+# --- the events API -------------------------------------------------------------------
+
+def test_events_api_lists_filters_and_retrieves(org, actor, read_client):
+    donor = donations.donor_create(organisation=org, actor=actor, email="g@example.com")
+    donations.donor_update(organisation=org, actor=actor, donor_id=donor.id, last_name="Green")
+    response = read_client.get("/api/v1/events")
+    assert response.status_code == 200
+    body = response.json()
+    assert [e["type"] for e in body["data"]] == ["donor.updated", "donor.created"]
+    assert body["has_more"] is False
+    first = body["data"][1]
+    assert set(first) == {"id", "object", "type", "occurred_at", "organisation_id", "data", "created_at"}
+    assert first["object"] == "event" and first["organisation_id"] == org.id and first["data"]["id"] == donor.id
+    assert first["occurred_at"].endswith("Z") and len(first["occurred_at"]) == 24
+    only = read_client.get("/api/v1/events", {"type": "donor.created"}).json()["data"]
+    assert [e["type"] for e in only] == ["donor.created"]
+    one = read_client.get(f"/api/v1/events/{first['id']}")
+    assert one.status_code == 200 and one.json() == first
+    assert read_client.get("/api/v1/events", {"created_at[gte]": "2999-01-01"}).json()["data"] == []
+    page = read_client.get("/api/v1/events", {"limit": 1}).json()
+    assert page["has_more"] is True
+    nxt = read_client.get("/api/v1/events", {"limit": 1, "starting_after": page["data"][0]["id"]}).json()
+    assert [e["id"] for e in nxt["data"]] == [first["id"]]
+
+
+def test_events_api_rejects_unknown_filters_and_types(read_client):
+    r = read_client.get("/api/v1/events", {"kind": "x"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
+    r = read_client.get("/api/v1/events", {"type": "donor.exploded"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "validation_failed" and r.json()["error"]["param"] == "type"
+
+
+def test_events_are_tenant_scoped(org, other_org, sandbox, actor, read_client):
+    mine = donations.donor_create(organisation=org, actor=actor, email="h@example.com")
+    donations.donor_create(organisation=other_org, actor=actor, email="h@example.com")
+    donations.donor_create(organisation=sandbox, actor=actor, email="h@example.com")
+    data = read_client.get("/api/v1/events").json()["data"]
+    assert [e["data"]["id"] for e in data] == [mine.id]
+    foreign = Event.objects.get(organisation=other_org)
+    twin = Event.objects.get(organisation=sandbox)
+    for event in (foreign, twin):
+        r = read_client.get(f"/api/v1/events/{event.id}")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    sandbox_client = client_for(make_key(sandbox, "READ"))
+    assert [e["id"] for e in sandbox_client.get("/api/v1/events").json()["data"]] == [twin.id]
+
+
+def test_events_are_kept_30_days(org, actor, read_client):
+    from django.utils import timezone
+
+    from webhooks.services import events_prune
+
+    donations.donor_create(organisation=org, actor=actor, email="old@example.com")
+    donations.donor_create(organisation=org, actor=actor, email="new@example.com")
+    old = Event.objects.filter(organisation=org).order_by("created_at").first()
+    Event.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=31))
+    ids = [e["id"] for e in read_client.get("/api/v1/events").json()["data"]]
+    assert old.id not in ids and len(ids) == 1
+    assert read_client.get(f"/api/v1/events/{old.id}").status_code == 404
+    assert events_prune() == 1
+    assert not Event.objects.filter(pk=old.pk).exists()
+    assert Event.objects.filter(organisation=org).count() == 1

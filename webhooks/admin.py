@@ -1,0 +1,85 @@
+"""Staff admin for webhooks: read-mostly; actions call the services."""
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+
+from together.actors import Actor
+from together.exceptions import ApplicationError
+from webhooks import services
+from webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("id", "type", "organisation", "occurred_at", "fanned_out_at")
+    list_filter = ("type",)
+    search_fields = ("id",)
+    readonly_fields = ("id", "organisation", "type", "occurred_at", "data", "fanned_out_at", "created_at", "updated_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("id", "url", "organisation", "status", "failing_since", "created_at")
+    list_filter = ("status",)
+    search_fields = ("id", "url")
+    exclude = ("secret", "previous_secret")
+    readonly_fields = ("id", "organisation", "url", "description", "enabled_events", "status", "disabled_reason",
+                       "disabled_at", "previous_secret_expires_at", "failing_since", "created_at", "updated_at")
+    actions = ["disable"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Disable the selected endpoints")
+    def disable(self, request, queryset):
+        for endpoint in queryset:
+            with transaction.atomic():
+                locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+                if locked.status == "ENABLED":
+                    services.webhook_endpoint_disable(endpoint=locked, reason=f"Disabled by staff ({request.user}).", notify=True)
+        messages.success(request, "Disabled.")
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ("attempt_number", "succeeded", "status_code", "latency_ms", "error", "response_excerpt", "next_attempt_at", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "endpoint", "event", "status", "attempt_count", "next_attempt_at", "last_status_code")
+    list_filter = ("status",)
+    search_fields = ("id", "event__id", "endpoint__id")
+    readonly_fields = ("id", "organisation", "endpoint", "event", "status", "attempt_count", "next_attempt_at",
+                       "leased_until", "lease_token", "last_status_code", "last_error", "delivered_at", "created_at", "updated_at")
+    inlines = [WebhookAttemptInline]
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry the selected deliveries now")
+    def retry(self, request, queryset):
+        actor = Actor.for_user(request.user)
+        done = 0
+        for delivery in queryset.select_related("organisation"):
+            try:
+                services.webhook_delivery_retry(organisation=delivery.organisation, actor=actor, delivery_id=delivery.id)
+                done += 1
+            except ApplicationError as exc:
+                messages.warning(request, f"{delivery.id}: {exc.message}")
+        messages.success(request, f"{done} deliveries queued.")

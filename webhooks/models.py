@@ -1,0 +1,134 @@
+"""Events and their webhook deliveries: the transactional outbox.
+
+`Event` is written in the transaction of the change it describes. Fan-out turns
+it into one `WebhookDelivery` per matching endpoint; every try of a delivery is
+a `WebhookAttempt` row. The database is the source of truth: Celery messages
+only carry ids and may be lost, the sweep finds the rows again.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+
+from django.db import models
+from django.db.models import Q
+
+from together.models import OrganisationOwned
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_delivery_id() -> str:
+    """`dlv_` + a ULID: 48 bits of milliseconds and 80 random bits, Crockford base 32."""
+    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        value, r = divmod(value, 32)
+        chars.append(CROCKFORD[r])
+    return "dlv_" + "".join(reversed(chars))
+
+
+class Event(OrganisationOwned):
+    """Something that happened to an organisation's data, as the API rendered it then."""
+
+    type = models.CharField(max_length=80)
+    occurred_at = models.DateTimeField()
+    data = models.JSONField()
+    # Set once the event's deliveries exist; the sweep fans out events still NULL.
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "-created_at", "-id"], name="event_org_created"),
+            models.Index(fields=["organisation", "type", "-created_at"], name="event_org_type_created"),
+            models.Index(fields=["created_at"], name="event_unsent", condition=Q(fanned_out_at__isnull=True)),
+            models.Index(fields=["created_at"], name="event_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class EndpointStatus(models.TextChoices):
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+
+
+class WebhookEndpoint(OrganisationOwned):
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=500, null=True, blank=True)
+    enabled_events = models.JSONField(default=list)
+    status = models.CharField(max_length=8, choices=EndpointStatus.choices, default=EndpointStatus.ENABLED)
+    disabled_reason = models.CharField(max_length=300, null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # The HMAC key is the secret's UTF-8 bytes (webhooks.md); it must be kept to sign.
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, null=True, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # First failure since the last success; NULL while the endpoint succeeds.
+    failing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "-created_at", "-id"], name="endpoint_org_created")]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def accepts(self, event_type: str) -> bool:
+        return "*" in self.enabled_events or event_type in self.enabled_events
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class WebhookDelivery(OrganisationOwned):
+    """One event to one endpoint. Its id is the `webhook-id` header, stable across retries."""
+
+    id = models.CharField(max_length=30, primary_key=True, default=new_delivery_id, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=9, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A claim: the worker holding `lease_token` owns the delivery until `leased_until`.
+    # A worker killed mid-send leaves an expired lease, and the delivery is claimed again.
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "endpoint", "-created_at", "-id"], name="delivery_endpoint_created"),
+            models.Index(fields=["endpoint", "next_attempt_at"], name="delivery_due",
+                         condition=Q(status="PENDING")),
+            models.Index(fields=["next_attempt_at"], name="delivery_sweep", condition=Q(status="PENDING")),
+        ]
+        constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="uniq_delivery_event_endpoint")]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class WebhookAttempt(OrganisationOwned):
+    """One HTTP try of a delivery (or a refusal before any byte was sent)."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    attempt_number = models.PositiveIntegerField()
+    url = models.URLField(max_length=2000)
+    succeeded = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(null=True, blank=True)
+    error = models.CharField(max_length=500, null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["delivery", "attempt_number"], name="attempt_delivery")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.attempt_number}"

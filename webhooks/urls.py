@@ -1,0 +1,5 @@
+from django.urls import path
+
+from webhooks import views
+
+urlpatterns = [path("", views.developer_webhooks, name="developer-webhooks")]
