@@ -64,3 +64,39 @@ def _entry(jurisdiction, main, threshold_rule, cap_rule, period, total, cap_tota
         "alert_level": _alert_level(cap_total, cap, settings_row) if cap is not None else AlertLevel.NONE,
         "regime": main.name,
     }
+
+
+def jurisdiction_preview(*, organisation: Organisation, code: str | None) -> str:
+    """The jurisdiction a gift with this code would count under (creates nothing)."""
+    from compliance.models import RevenueCode
+
+    if code:
+        mapped = RevenueCode.objects.for_organisation(organisation).filter(code_lower=code.strip().lower()).values_list("jurisdiction", flat=True).first()
+        if mapped:
+            return mapped
+    return compliance_settings_get(organisation=organisation).default_jurisdiction
+
+
+def compliance_alerts(*, organisation: Organisation, limit: int = 20) -> dict:
+    """What the home page flags: donors near a cap, open obligations by due date, breaches."""
+    from compliance.models import ComplianceBreach, DisclosureObligation, DonorAggregate, ObligationStatus
+
+    return {
+        "near_cap": list(
+            DonorAggregate.objects.for_organisation(organisation).exclude(alert_level=AlertLevel.NONE)
+            .select_related("donor", "rule").order_by("-total_cents")[:limit]
+        ),
+        "obligations": list(
+            DisclosureObligation.objects.for_organisation(organisation).filter(status=ObligationStatus.OPEN)
+            .select_related("donor").order_by("due_date")[:limit]
+        ),
+        "breaches": list(ComplianceBreach.objects.for_organisation(organisation).select_related("donor").order_by("-created_at")[:limit]),
+    }
+
+
+def revenue_code_suggestions(*, organisation: Organisation, limit: int = 500) -> list[str]:
+    from compliance.models import RevenueCode, RevenueCodeStatus
+
+    return list(
+        RevenueCode.objects.for_organisation(organisation).filter(status=RevenueCodeStatus.ACTIVE).order_by("code").values_list("code", flat=True)[:limit]
+    )

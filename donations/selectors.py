@@ -73,3 +73,40 @@ def donor_duplicate_candidates(*, organisation: Organisation, limit: int = 200) 
                 if len(pairs) >= limit:
                     return pairs
     return pairs
+
+
+def current_financial_year(today) -> tuple:
+    import datetime as dt
+
+    start_year = today.year if today.month >= 7 else today.year - 1
+    return dt.date(start_year, 7, 1), dt.date(start_year + 1, 6, 30)
+
+
+def period_totals(*, organisation: Organisation, start, end) -> dict:
+    """Confirmed gifts dated in [start, end]: monetary, in-kind, count (one query)."""
+    row = Donation.objects.for_organisation(organisation).filter(COUNTED, donation_date__gte=start, donation_date__lte=end).aggregate(
+        monetary=Sum("amount_cents", filter=Q(donation_type="MONETARY")),
+        in_kind=Sum("amount_cents", filter=Q(donation_type="IN_KIND")),
+        count=Count("id"),
+    )
+    return {"monetary_cents": row["monetary"] or 0, "in_kind_cents": row["in_kind"] or 0, "count": row["count"] or 0}
+
+
+def donor_search(*, organisation: Organisation, q: str, limit: int = 10) -> list[Donor]:
+    """Type-ahead over name, organisation name and email (trigram-indexed)."""
+    qs = Donor.objects.for_organisation(organisation)
+    terms = q.strip().lower().split()[:5]
+    if not terms:
+        return []
+    for term in terms:
+        qs = qs.filter(search_text__contains=term)
+    return list(qs.order_by("-donations_total_cents", "id")[:limit])
+
+
+def donor_by_reference(*, organisation: Organisation, reference: str) -> Donor | None:
+    """A donor named by id or email, as typed into a batch row."""
+    reference = (reference or "").strip()
+    if not reference:
+        return None
+    qs = Donor.objects.for_organisation(organisation)
+    return qs.filter(pk=reference).first() or qs.filter(email__iexact=reference).first()

@@ -107,3 +107,31 @@ class AuditEntry(OrganisationOwned):
             models.Index(fields=["organisation", "object_type", "object_id", "-created_at"], name="audit_object"),
             models.Index(fields=["organisation", "-created_at"], name="audit_org_created"),
         ]
+
+
+class Invitation(models.Model):
+    """An invitation to join a live organisation with a role, by a `/join/<token>` link."""
+
+    id = PublicIdField()
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    full_name = models.CharField(max_length=200)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    @property
+    def state(self) -> str:
+        from django.utils import timezone
+
+        if self.accepted_at:
+            return "ACCEPTED"
+        if self.revoked_at:
+            return "REVOKED"
+        if self.expires_at < timezone.now():
+            return "EXPIRED"
+        return "INVITED"

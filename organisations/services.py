@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from organisations.models import ApiKey, AuditEntry, Membership, Organisation, Role, Scope
 from together.actors import Actor
-from together.exceptions import Conflict, ValidationFailed
+from together.exceptions import Conflict, NotFound, ValidationFailed
 
 KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_RANDOM_LENGTH = 40
@@ -98,13 +98,19 @@ class CreatedApiKey:
 
 
 @transaction.atomic
-def api_key_create(*, organisation: Organisation, actor: Actor, name: str, scope: str) -> CreatedApiKey:
+def api_key_create(*, organisation: Organisation, actor: Actor, name: str, scope: str,
+                   plaintext: str | None = None) -> CreatedApiKey:
+    """Create a key; its plaintext exists only in the return value. `plaintext`
+    is for the demo loader, which derives stable demo keys from SECRET_KEY."""
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A key needs a name.", param="name")
     if scope not in Scope.values:
         raise ValidationFailed("scope must be READ or WRITE.", param="scope")
-    plaintext = "pc_" + "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_RANDOM_LENGTH))
+    if plaintext is None:
+        plaintext = "pc_" + "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_RANDOM_LENGTH))
+    elif not plaintext.startswith("pc_") or len(plaintext) < 3 + 32:
+        raise ValidationFailed("A key is pc_ and at least 32 random characters.", param="plaintext")
     key = ApiKey.objects.create(
         organisation=organisation,
         name=name[:100],
@@ -137,3 +143,145 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         return
     if first_this_minute:
         ApiKey.objects.filter(id=api_key.id).update(last_used_at=timezone.now())
+
+
+# --- team -------------------------------------------------------------------------
+
+INVITATION_DAYS = 7
+
+
+def _live(organisation: Organisation) -> Organisation:
+    return organisation.live_organisation if organisation.is_sandbox else organisation
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def invitation_create(*, organisation: Organisation, actor: Actor, email: str, full_name: str, role: str = Role.EDITOR):
+    """Invite someone by email; returns (invitation, join_url). The token exists only in the link."""
+    from datetime import timedelta
+
+    from django.conf import settings as dj_settings
+    from django.core.mail import send_mail
+
+    from organisations.models import Invitation
+
+    organisation = _live(organisation)
+    email = (email or "").strip().lower()
+    if "@" not in email:
+        raise ValidationFailed("Enter a valid email.", param="email")
+    if not (full_name or "").strip():
+        raise ValidationFailed("Full name is required.", param="full_name")
+    if role not in Role.values:
+        raise ValidationFailed("Unknown role.", param="role")
+    if Membership.objects.filter(organisation=organisation, user__email__iexact=email).exists():
+        raise Conflict(f"{email} is already a member.", param="email")
+    Invitation.objects.filter(organisation=organisation, email__iexact=email, accepted_at__isnull=True,
+                              revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organisation=organisation, email=email, full_name=full_name.strip(), role=role, token_hash=_token_hash(token),
+        invited_by=actor.user, expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
+    )
+    join_url = f"{dj_settings.SITE_URL}/join/{token}"
+    audit_record(organisation=organisation, actor=actor, action="invitation.created", object_type="invitation",
+                 object_id=invitation.id, after={"email": email, "role": role})
+    transaction.on_commit(lambda: send_mail(
+        f"Join {organisation.name} on Together",
+        f"Hello {invitation.full_name},\n\n{actor.label} invited you to {organisation.name} on Together as {role}.\n"
+        f"Set your password and sign in here (valid {INVITATION_DAYS} days):\n\n{join_url}\n",
+        None, [email],
+    ))
+    return invitation, join_url
+
+
+def invitation_for_token(*, token: str):
+    from organisations.models import Invitation
+
+    invitation = Invitation.objects.select_related("organisation").filter(token_hash=_token_hash(token)).first()
+    if invitation is None or invitation.state != "INVITED":
+        return None
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, password: str):
+    """Set the password, create the membership, and return the user."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from organisations.models import Invitation
+
+    invitation = invitation_for_token(token=token)
+    if invitation is None:
+        raise ValidationFailed("This invitation is no longer valid.", param="token")
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), param="password") from None
+    user = user_get_or_create(email=invitation.email, password=password, full_name=invitation.full_name)
+    membership_set(organisation=invitation.organisation, user=user, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit_record(organisation=invitation.organisation, actor=Actor.for_user(user), action="invitation.accepted",
+                 object_type="invitation", object_id=invitation.id, after={"email": invitation.email, "role": invitation.role})
+    return user
+
+
+@transaction.atomic
+def invitation_revoke(*, organisation: Organisation, actor: Actor, invitation_id: str) -> None:
+    from organisations.models import Invitation
+
+    invitation = Invitation.objects.select_for_update().filter(organisation=_live(organisation), pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound("Invitation not found.")
+    if invitation.accepted_at:
+        raise ValidationFailed("An accepted invitation cannot be revoked; remove the member instead.", param="invitation")
+    invitation.revoked_at = invitation.revoked_at or timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    audit_record(organisation=invitation.organisation, actor=actor, action="invitation.revoked", object_type="invitation",
+                 object_id=invitation.id)
+
+
+def _admins_left(organisation: Organisation, excluding_user_id) -> int:
+    return Membership.objects.filter(organisation=organisation, role=Role.ADMIN).exclude(user_id=excluding_user_id).count()
+
+
+@transaction.atomic
+def membership_change_role(*, organisation: Organisation, actor: Actor, user_id: int, role: str) -> Membership:
+    organisation = _live(organisation)
+    if role not in Role.values:
+        raise ValidationFailed("Unknown role.", param="role")
+    membership = Membership.objects.select_for_update().filter(organisation=organisation, user_id=user_id).first()
+    if membership is None:
+        raise NotFound("Member not found.")
+    if membership.role == Role.ADMIN and role != Role.ADMIN and _admins_left(organisation, user_id) == 0:
+        raise ValidationFailed("The last ADMIN cannot be demoted.", param="role")
+    before = {"role": membership.role}
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(organisation=organisation, actor=actor, action="membership.updated", object_type="membership",
+                 object_id=str(membership.pk), before=before, after={"role": role})
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, organisation: Organisation, actor: Actor, user_id: int) -> None:
+    """Remove a member from the organisation (and so its sandbox) and end their sessions."""
+    from django.contrib.sessions.models import Session
+
+    organisation = _live(organisation)
+    membership = Membership.objects.select_for_update().filter(organisation=organisation, user_id=user_id).first()
+    if membership is None:
+        raise NotFound("Member not found.")
+    if membership.role == Role.ADMIN and _admins_left(organisation, user_id) == 0:
+        raise ValidationFailed("The last ADMIN cannot be removed.", param="user")
+    membership.delete()
+    for session in Session.objects.filter(expire_date__gt=timezone.now()):
+        if str(session.get_decoded().get("_auth_user_id")) == str(user_id):
+            session.delete()
+    audit_record(organisation=organisation, actor=actor, action="membership.removed", object_type="membership",
+                 object_id=str(user_id))

@@ -42,9 +42,8 @@ from django.db import transaction
 from organisations.models import ApiKey, Organisation, Role, Scope
 from organisations.services import (
     KEY_ALPHABET,
-    KEY_PREFIX_LENGTH,
     KEY_RANDOM_LENGTH,
-    audit_record,
+    api_key_create,
     membership_set,
     organisation_create,
     user_get_or_create,
@@ -132,28 +131,11 @@ def _hash_key(plaintext: str) -> str:
 
 
 def ensure_api_key(*, organisation: Organisation, actor: Actor, name: str, scope: str, plaintext: str) -> ApiKey:
-    """The key with this plaintext, created if no key has its hash.
-
-    Mirrors `organisations.services.api_key_create` (same fields, same audit
-    entry) except that the plaintext is given. TODO: once api_key_create takes
-    `plaintext=`, call it instead.
-    """
-    hashed = _hash_key(plaintext)
-    existing = ApiKey.objects.filter(hashed_key=hashed).first()
+    """The key with this plaintext, created through api_key_create if no key has its hash."""
+    existing = ApiKey.objects.filter(hashed_key=_hash_key(plaintext)).first()
     if existing is not None:
         return existing
-    with transaction.atomic():
-        key = ApiKey.objects.create(
-            organisation=organisation,
-            name=name[:100],
-            scope=scope,
-            prefix=plaintext[3 : 3 + KEY_PREFIX_LENGTH],
-            hashed_key=hashed,
-            created_by=actor.user,
-        )
-        audit_record(organisation=organisation, actor=actor, action="api_key.created", object_type="api_key",
-                     object_id=key.id, after={"name": key.name, "scope": key.scope, "prefix": key.prefix})
-    return key
+    return api_key_create(organisation=organisation, actor=actor, name=name, scope=scope, plaintext=plaintext).api_key
 
 
 # --- the core steps -------------------------------------------------------------
@@ -172,6 +154,10 @@ def demo_users(ctx: DemoContext) -> None:
     for email, password, role in DEMO_USERS:
         user = user_get_or_create(email=email, password=password, full_name=f"Demo {role.label}")
         membership_set(organisation=ctx.organisation, user=user, role=role)
+        if role == Role.ADMIN and not user.is_staff:
+            # The demo ADMIN also opens the back office (/admin), scoped to its organisations.
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
         ctx.users[role.value] = user
         ctx.report(f"Demo login: {email} / {password} ({role.value})")
 

@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "organisations.context.dashboard",
             ],
         },
     },
@@ -185,9 +186,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "prune-idempotency-keys": {"task": "together.tasks.prune_idempotency_keys", "schedule": 3600.0},
-}
     # Open introductions past their 14-day TTL become `expired` (api.md §3.6: swept hourly).
     "expire-introductions": {"task": "recommendations.tasks.introductions_expire_sweep", "schedule": 3600.0},
+}
 CELERY_TIMEZONE = "UTC"
 
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

@@ -24,6 +24,9 @@ urlpatterns = [
     path("developer/api/errors/<str:code>", developer.error_detail, name="developer-error"),
     path("developer/webhooks", include("webhooks.urls")),
     path("admin/", admin.site.urls),
+    path("", include("organisations.urls")),
+    path("", include("donations.urls")),
+    path("", include("compliance.urls")),
     path("", include("recommendations.urls")),
 ]
 

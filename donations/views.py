@@ -1,0 +1,418 @@
+"""Dashboard pages for donors, gifts, batches, donations and campaigns.
+
+Views are thin: they resolve the organisation through DashboardMixin, parse
+forms, and call the same services as the API."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views import View
+
+from compliance.selectors import compliance_alerts, donor_compliance, jurisdiction_preview, revenue_code_suggestions
+from compliance.services import cap_room
+from donations import services
+from donations.api.filters import DonationFilterSet, DonorFilterSet
+from donations.forms import (
+    BatchHeaderForm, BatchRowFormSet, CampaignForm, DonationEditForm, DonorForm, GiftForm, RefundForm, VoidForm,
+    cents_to_dollars,
+)
+from donations.models import BatchStatus, Campaign, DepositBatch, Donation, Donor, Source, Status
+from donations.selectors import (
+    campaign_rollups, current_financial_year, donor_by_reference, donor_duplicate_candidates, donor_search, period_totals,
+)
+from organisations.models import AuditEntry, Role
+from organisations.session import DashboardMixin
+from together.dashboard import DashboardPage, call_service
+from together.exceptions import ApplicationError
+
+
+def _org_object(model, request, pk, **related):
+    obj = model.objects.for_organisation(request.organisation).filter(pk=pk)
+    if related:
+        obj = obj.select_related(*related)
+    obj = obj.first()
+    if obj is None:
+        raise Http404("Not found")
+    return obj
+
+
+class HomeView(DashboardMixin, View):
+    def get(self, request):
+        org = request.organisation
+        start, end = current_financial_year(timezone.localdate())
+        return render(request, "donations/home.html", {
+            "nav": "home", "page_title": "Home", "period": (start, end),
+            "totals": period_totals(organisation=org, start=start, end=end),
+            "recent": Donation.objects.for_organisation(org).select_related("donor").order_by("-created_at", "-id")[:10],
+            "alerts": compliance_alerts(organisation=org),
+        })
+
+
+# --- donors -----------------------------------------------------------------------
+
+class DonorListView(DashboardMixin, View):
+    def get(self, request):
+        page = DashboardPage(request, Donor.objects.for_organisation(request.organisation), filterset_class=DonorFilterSet)
+        return render(request, "donations/donor_list.html", {"nav": "donors", "page_title": "Donors", "q": request.GET.get("q", ""), **page.context()})
+
+
+class DonorSearchView(DashboardMixin, View):
+    """Type-ahead (htmx): donors matching the typed text."""
+
+    def get(self, request):
+        donors = donor_search(organisation=request.organisation, q=request.GET.get("q", "")) if len(request.GET.get("q", "").strip()) >= 2 else []
+        return render(request, "donations/_donor_options.html", {"donors": donors, "q": request.GET.get("q", "")})
+
+
+class DonorCreateView(DashboardMixin, View):
+    def get(self, request):
+        return render(request, "donations/donor_form.html", {"form": DonorForm(), "nav": "donors", "page_title": "Add donor"})
+
+    def post(self, request):
+        form = DonorForm(request.POST)
+        existing_id = None
+        if form.is_valid():
+            try:
+                donor = services.donor_create(organisation=request.organisation, actor=request.actor, **form.service_kwargs())
+                messages.success(request, f"Donor {donor.display_name} created.")
+                return redirect("donor-detail", donor.id)
+            except ApplicationError as exc:
+                existing_id = exc.extra.get("existing_id")
+                form.add_error(exc.param if exc.param in form.fields else None, exc.message)
+        return render(request, "donations/donor_form.html", {"form": form, "existing_id": existing_id, "nav": "donors", "page_title": "Add donor"})
+
+
+class DonorEditView(DashboardMixin, View):
+    def get(self, request, pk):
+        donor = _org_object(Donor, request, pk)
+        form = DonorForm(initial={k: getattr(donor, k) for k in DonorForm.base_fields})
+        return render(request, "donations/donor_form.html", {"form": form, "donor": donor, "nav": "donors", "page_title": "Edit donor"})
+
+    def post(self, request, pk):
+        donor = _org_object(Donor, request, pk)
+        form = DonorForm(request.POST)
+        if form.is_valid() and call_service(form, services.donor_update, organisation=request.organisation, actor=request.actor,
+                                            donor_id=donor.id, **form.service_kwargs()):
+            messages.success(request, "Donor saved.")
+            return redirect("donor-detail", donor.id)
+        return render(request, "donations/donor_form.html", {"form": form, "donor": donor, "nav": "donors", "page_title": "Edit donor"})
+
+
+class DonorDetailView(DashboardMixin, View):
+    def get(self, request, pk):
+        from compliance.models import ComplianceBreach, DisclosureObligation
+
+        donor = _org_object(Donor, request, pk)
+        as_of = timezone.localdate()
+        if request.GET.get("period"):
+            try:
+                import datetime as dt
+
+                as_of = dt.date.fromisoformat(request.GET["period"])
+            except ValueError:
+                messages.error(request, "period must be a date, YYYY-MM-DD.")
+        return render(request, "donations/donor_detail.html", {
+            "donor": donor, "nav": "donors", "page_title": donor.display_name, "as_of": as_of,
+            "gifts": Donation.objects.filter(donor=donor).select_related("campaign").order_by("-donation_date", "-created_at")[:50],
+            "compliance": donor_compliance(organisation=request.organisation, donor=donor, as_of=as_of),
+            "obligations": DisclosureObligation.objects.filter(donor=donor).order_by("-period_start")[:20],
+            "breaches": ComplianceBreach.objects.filter(donor=donor).order_by("-created_at")[:20],
+        })
+
+
+class DuplicatesView(DashboardMixin, View):
+    def get(self, request):
+        pairs = donor_duplicate_candidates(organisation=request.organisation, limit=50)
+        ids = {i for p in pairs for i in p["donor_ids"]}
+        donors = {d.id: d for d in Donor.objects.for_organisation(request.organisation).filter(pk__in=ids)}
+        rows = [{"a": donors[p["donor_ids"][0]], "b": donors[p["donor_ids"][1]], "reason": p["reason"]}
+                for p in pairs if p["donor_ids"][0] in donors and p["donor_ids"][1] in donors]
+        return render(request, "donations/duplicates.html", {"pairs": rows, "nav": "donors", "page_title": "Duplicates"})
+
+    def post(self, request):
+        try:
+            survivor = services.donor_merge(organisation=request.organisation, actor=request.actor,
+                                            survivor_id=request.POST.get("survivor_id", ""), duplicate_id=request.POST.get("duplicate_id", ""))
+            messages.success(request, f"Merged into {survivor.display_name}; every gift moved.")
+            return redirect("donor-detail", survivor.id)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("donor-duplicates")
+
+
+# --- recording gifts ----------------------------------------------------------------
+
+class GiftCreateView(DashboardMixin, View):
+    """The most-used screen: record a cash, cheque, bank transfer or in-kind gift."""
+
+    def context(self, request, form, donor=None):
+        return {"form": form, "donor": donor, "nav": "gift", "page_title": "Record a gift",
+                "revenue_codes": revenue_code_suggestions(organisation=request.organisation)}
+
+    def get(self, request):
+        initial = {k: request.GET[k] for k in ("campaign", "revenue_code", "donation_date", "method") if request.GET.get(k)}
+        donor = None
+        if request.GET.get("donor"):
+            donor = Donor.objects.for_organisation(request.organisation).filter(pk=request.GET["donor"]).first()
+            if donor:
+                initial["donor"] = donor.id
+        form = GiftForm(initial=initial, organisation=request.organisation)
+        return render(request, "donations/gift_form.html", self.context(request, form, donor))
+
+    def post(self, request):
+        form = GiftForm(request.POST, organisation=request.organisation)
+        donor = None
+        if form.is_valid():
+            donor_id = form.cleaned_data.get("donor")
+            try:
+                with transaction.atomic():
+                    if form.cleaned_data.get("new_donor"):
+                        donor = services.donor_create(organisation=request.organisation, actor=request.actor, **form.new_donor_kwargs())
+                        donor_id = donor.id
+                    donation = services.donation_record(organisation=request.organisation, actor=request.actor, donor_id=donor_id,
+                                                        **form.donation_kwargs())
+            except ApplicationError as exc:
+                field = {"amount_cents": "amount", "donor_id": "donor", "campaign_id": "campaign", "email": "new_email",
+                         "payment_method": "method"}.get(exc.param, exc.param)
+                form.add_error(field if field in form.fields else None, exc.message)
+                donor = None
+            else:
+                messages.success(request, f"Recorded ${donation.amount_cents / 100:,.2f} from {donation.donor.display_name}.")
+                params = {"donation_date": form.cleaned_data["donation_date"].isoformat(), "method": form.cleaned_data["method"]}
+                if form.cleaned_data.get("campaign"):
+                    params["campaign"] = form.cleaned_data["campaign"]
+                if form.cleaned_data.get("revenue_code"):
+                    params["revenue_code"] = form.cleaned_data["revenue_code"]
+                from urllib.parse import urlencode
+
+                return redirect(f"{request.path}?{urlencode(params)}")
+        if form.data.get("donor"):
+            donor = Donor.objects.for_organisation(request.organisation).filter(pk=form.data.get("donor")).first()
+        return render(request, "donations/gift_form.html", self.context(request, form, donor), status=400)
+
+
+class CapRoomView(DashboardMixin, View):
+    """The remaining cap room for the donor, code and date being typed (htmx)."""
+
+    def get(self, request):
+        import datetime as dt
+
+        donor = Donor.objects.for_organisation(request.organisation).filter(pk=request.GET.get("donor", "")).first()
+        context = {"donor": donor}
+        try:
+            day = dt.date.fromisoformat(request.GET.get("donation_date", ""))
+        except ValueError:
+            day = None
+        if donor and day:
+            jurisdiction = jurisdiction_preview(organisation=request.organisation, code=request.GET.get("revenue_code"))
+            room = cap_room(donor_id=donor.id, jurisdiction=jurisdiction, day=day)
+            context.update({"jurisdiction": jurisdiction, "room": room})
+            amount = request.GET.get("amount", "").replace(",", "").replace("$", "").strip()
+            try:
+                from decimal import Decimal
+
+                context["amount_cents"] = int(Decimal(amount) * 100) if amount else None
+            except Exception:  # noqa: BLE001 - half-typed amounts are normal here
+                context["amount_cents"] = None
+            if room and context["amount_cents"] is not None:
+                context["over"] = context["amount_cents"] > room["remaining"]
+        return render(request, "donations/_cap_room.html", context)
+
+
+# --- batches ------------------------------------------------------------------------------
+
+class BatchListView(DashboardMixin, View):
+    def get(self, request):
+        page = DashboardPage(request, DepositBatch.objects.for_organisation(request.organisation))
+        return render(request, "donations/batch_list.html", {"nav": "batches", "page_title": "Batches", **page.context()})
+
+
+class BatchEditView(DashboardMixin, View):
+    """A deposit of many cheques against control totals: save as draft, post when they match."""
+
+    def load(self, request, pk):
+        return _org_object(DepositBatch, request, pk) if pk else None
+
+    def render_page(self, request, batch, header, rows, status=200):
+        return render(request, "donations/batch_form.html", {"batch": batch, "header": header, "rows": rows,
+                                                             "nav": "batches", "page_title": "Batch entry"}, status=status)
+
+    def get(self, request, pk=None):
+        batch = self.load(request, pk)
+        if batch is None:
+            header = BatchHeaderForm(initial={"deposit_date": timezone.localdate(), "payment_method": "CHEQUE"})
+            rows = BatchRowFormSet(initial=[{} for _ in range(5)], prefix="rows")
+        else:
+            header = BatchHeaderForm(initial={"reference": batch.reference, "deposit_date": batch.deposit_date,
+                                              "payment_method": batch.payment_method, "control_count": batch.control_count,
+                                              "control_total": cents_to_dollars(batch.control_total_cents)})
+            initial = [{"donor": r.donor.email or r.donor_id, "amount": cents_to_dollars(r.amount_cents), "reference": r.reference,
+                        "donation_date": r.donation_date, "revenue_code": r.revenue_code} for r in batch.rows.select_related("donor")]
+            rows = BatchRowFormSet(initial=initial or [{}], prefix="rows")
+        return self.render_page(request, batch, header, rows)
+
+    def post(self, request, pk=None):
+        batch = self.load(request, pk)
+        if batch is not None and batch.status != BatchStatus.DRAFT:
+            messages.error(request, "This batch is already posted.")
+            return redirect("batch-edit", batch.id)
+        header = BatchHeaderForm(request.POST)
+        rows = BatchRowFormSet(request.POST, prefix="rows")
+        if "add_rows" in request.POST:
+            data = request.POST.copy()
+            data["rows-TOTAL_FORMS"] = str(int(data.get("rows-TOTAL_FORMS", "0")) + 5)
+            return self.render_page(request, batch, BatchHeaderForm(data), BatchRowFormSet(data, prefix="rows"))
+        if not (header.is_valid() and rows.is_valid()):
+            return self.render_page(request, batch, header, rows, status=400)
+        parsed, ok = [], True
+        for index, row in enumerate(rows.forms):
+            d = row.cleaned_data
+            if not d or not (d.get("donor") or d.get("amount")):
+                continue
+            donor = donor_by_reference(organisation=request.organisation, reference=d.get("donor"))
+            if donor is None:
+                row.add_error("donor", "No donor with this email or id. Add the donor first.")
+                ok = False
+                continue
+            if not d.get("amount"):
+                row.add_error("amount", "Enter the amount.")
+                ok = False
+                continue
+            parsed.append({"donor_id": donor.id, "amount_cents": d["amount"], "reference": d.get("reference"),
+                           "donation_date": d.get("donation_date") or header.cleaned_data["deposit_date"], "revenue_code": d.get("revenue_code")})
+        if not ok:
+            return self.render_page(request, batch, header, rows, status=400)
+        h = header.cleaned_data
+        try:
+            with transaction.atomic():
+                saved = services.batch_save_draft(
+                    organisation=request.organisation, actor=request.actor, batch_id=batch.id if batch else None,
+                    reference=h["reference"], deposit_date=h["deposit_date"], payment_method=h["payment_method"],
+                    control_count=h["control_count"], control_total_cents=h["control_total"], rows=parsed,
+                )
+        except ApplicationError as exc:
+            header.add_error(None, exc.message)
+            return self.render_page(request, batch, header, rows, status=400)
+        if "post" in request.POST:
+            try:
+                services.batch_post(organisation=request.organisation, actor=request.actor, batch_id=saved.id)
+            except ApplicationError as exc:
+                messages.error(request, f"Not posted (saved as a draft): {exc.message}")
+                return redirect("batch-edit", saved.id)
+            messages.success(request, f"Batch {saved.reference} posted: {len(parsed)} gift(s).")
+            return redirect("batch-edit", saved.id)
+        messages.success(request, "Draft saved.")
+        return redirect("batch-edit", saved.id)
+
+
+# --- donations -------------------------------------------------------------------------------
+
+class DonationListView(DashboardMixin, View):
+    def get(self, request):
+        queryset = Donation.objects.for_organisation(request.organisation).select_related("donor")
+        page = DashboardPage(request, queryset, filterset_class=DonationFilterSet)
+        return render(request, "donations/donation_list.html", {
+            "nav": "donations", "page_title": "Donations", "statuses": Status.choices, "sources": Source.choices,
+            "g": request.GET, **page.context(),
+        })
+
+
+class DonationDetailView(DashboardMixin, View):
+    def page(self, request, donation, edit_form=None, void_form=None, refund_form=None, status=200):
+        if edit_form is None:
+            edit_form = DonationEditForm(initial={
+                "amount": cents_to_dollars(donation.amount_cents), "donation_date": donation.donation_date,
+                "reference": donation.reference, "revenue_code": donation.revenue_code,
+                "in_kind_description": donation.in_kind_description, "notes": donation.notes})
+        return render(request, "donations/donation_detail.html", {
+            "donation": donation, "nav": "donations", "page_title": f"Donation {donation.id}",
+            "edit_form": edit_form, "void_form": void_form or VoidForm(), "refund_form": refund_form or RefundForm(),
+            "can_edit": donation.source == Source.MANUAL and donation.status in (Status.CONFIRMED, Status.PENDING),
+            "can_refund": donation.source == Source.MANUAL and donation.status == Status.CONFIRMED and donation.donation_type == "MONETARY",
+            "can_void": donation.status not in (Status.VOIDED, Status.REFUNDED),
+            "audit": AuditEntry.objects.for_organisation(request.organisation).filter(object_type="donation", object_id=donation.id).order_by("created_at"),
+            "revenue_codes": revenue_code_suggestions(organisation=request.organisation),
+        }, status=status)
+
+    def get(self, request, pk):
+        return self.page(request, _org_object(Donation, request, pk, "donor", "campaign"))
+
+    def post(self, request, pk):
+        donation = _org_object(Donation, request, pk, "donor", "campaign")
+        org, actor = request.organisation, request.actor
+        action = request.POST.get("action")
+        if action == "void":
+            form = VoidForm(request.POST)
+            if form.is_valid() and call_service(form, services.donation_void, organisation=org, actor=actor, donation_id=pk, **form.cleaned_data):
+                messages.success(request, "Donation voided; it stays on record and out of every total.")
+                return redirect("donation-detail", pk)
+            return self.page(request, donation, void_form=form, status=400)
+        if action == "refund":
+            form = RefundForm(request.POST)
+            if form.is_valid() and call_service(form, services.donation_refund, organisation=org, actor=actor, donation_id=pk, **form.cleaned_data):
+                messages.success(request, "Donation refunded.")
+                return redirect("donation-detail", pk)
+            return self.page(request, donation, refund_form=form, status=400)
+        form = DonationEditForm(request.POST)
+        if form.is_valid():
+            d = form.cleaned_data
+            changes = {"amount_cents": d["amount"], "donation_date": d["donation_date"], "reference": d.get("reference") or None,
+                       "revenue_code": d.get("revenue_code") or None, "notes": d.get("notes") or None}
+            if donation.donation_type == "IN_KIND":
+                changes["in_kind_description"] = d.get("in_kind_description") or donation.in_kind_description
+            mapped = {"amount_cents": "amount"}
+            try:
+                services.donation_update(organisation=org, actor=actor, donation_id=pk, **changes)
+                messages.success(request, "Donation saved.")
+                return redirect("donation-detail", pk)
+            except ApplicationError as exc:
+                field = mapped.get(exc.param, exc.param)
+                form.add_error(field if field in form.fields else None, exc.message)
+        return self.page(request, donation, edit_form=form, status=400)
+
+
+# --- campaigns -----------------------------------------------------------------------------
+
+class CampaignListView(DashboardMixin, View):
+    def get(self, request):
+        page = DashboardPage(request, Campaign.objects.for_organisation(request.organisation))
+        rollups = campaign_rollups(organisation=request.organisation, campaign_ids=[c.id for c in page.rows])
+        rows = [{"campaign": c, **rollups.get(c.id, {"raised_cents": 0, "donations_count": 0, "donors_count": 0})} for c in page.rows]
+        ctx = page.context() | {"rows": rows}
+        return render(request, "donations/campaign_list.html", {"nav": "campaigns", "page_title": "Campaigns", **ctx})
+
+
+class CampaignEditView(DashboardMixin, View):
+    def get(self, request, pk=None):
+        campaign = _org_object(Campaign, request, pk) if pk else None
+        initial = {}
+        if campaign:
+            initial = {"name": campaign.name, "description": campaign.description, "goal": cents_to_dollars(campaign.goal_cents),
+                       "starts_at": campaign.starts_at, "ends_at": campaign.ends_at}
+        rollup = campaign_rollups(organisation=request.organisation, campaign_ids=[pk]).get(pk) if campaign else None
+        return render(request, "donations/campaign_form.html", {"form": CampaignForm(initial=initial), "campaign": campaign, "rollup": rollup,
+                                                                "nav": "campaigns", "page_title": campaign.name if campaign else "New campaign"})
+
+    def post(self, request, pk=None):
+        campaign = _org_object(Campaign, request, pk) if pk else None
+        if campaign and "archive" in request.POST:
+            services.campaign_archive(organisation=request.organisation, actor=request.actor, campaign_id=campaign.id)
+            messages.success(request, "Campaign archived: it takes no new gifts.")
+            return redirect("campaign-edit", campaign.id)
+        form = CampaignForm(request.POST)
+        if form.is_valid():
+            if campaign:
+                saved = call_service(form, services.campaign_update, organisation=request.organisation, actor=request.actor,
+                                     campaign_id=campaign.id, **form.service_kwargs())
+            else:
+                saved = call_service(form, services.campaign_create, organisation=request.organisation, actor=request.actor, **form.service_kwargs())
+            if saved:
+                messages.success(request, "Campaign saved.")
+                return redirect("campaign-edit", saved.id)
+        return render(request, "donations/campaign_form.html", {"form": form, "campaign": campaign, "nav": "campaigns", "page_title": "Campaign"}, status=400)
+
+
+EDITOR = Role.EDITOR

@@ -1,0 +1,169 @@
+"""Dashboard: sign-in, organisation switching, API keys and the team."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.decorators.http import require_POST
+
+from organisations import services
+from organisations.forms import ApiKeyCreateForm, InviteForm, JoinForm, RoleForm, ThrottledAuthenticationForm
+from organisations.models import ApiKey, Invitation, Membership, Organisation, Role
+from organisations.session import DashboardMixin, memberships_of, resolve_active, set_active
+from together.dashboard import call_service
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    authentication_form = ThrottledAuthenticationForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        memberships = memberships_of(form.get_user())
+        if len(memberships) > 1 and not self.request.POST.get("next"):
+            return redirect("org-picker")
+        return response
+
+
+class OrganisationPickerView(View):
+    def get(self, request):
+        if not request.user.is_authenticated:
+            return redirect("login")
+        return render(request, "organisations/picker.html", {"memberships": memberships_of(request.user), "page_title": "Choose an organisation"})
+
+    def post(self, request):
+        if not request.user.is_authenticated:
+            return redirect("login")
+        wanted = request.POST.get("organisation_id")
+        membership = next((m for m in memberships_of(request.user) if m.organisation_id == wanted), None)
+        if membership is None:
+            raise Http404("No such organisation")
+        response = redirect("home")
+        set_active(response, membership.organisation)
+        return response
+
+
+@require_POST
+def sandbox_toggle(request):
+    active = resolve_active(request)
+    if active is None:
+        return redirect("login")
+    organisation, _role = active
+    target = organisation.live_organisation if organisation.is_sandbox else Organisation.objects.get(live_organisation=organisation)
+    back = request.POST.get("next") or request.META.get("HTTP_REFERER") or reverse("home")
+    if not back.startswith("/") and "://" in back:
+        from django.utils.http import url_has_allowed_host_and_scheme
+
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("home")
+    response = HttpResponseRedirect(back)
+    set_active(response, target)
+    return response
+
+
+class ApiKeysView(DashboardMixin, View):
+    """Settings → API: ADMINs create and revoke keys; the plaintext shows exactly once."""
+
+    required_role = Role.ADMIN
+    write_role = Role.ADMIN
+
+    def page(self, request, form=None, created=None):
+        keys = ApiKey.objects.for_organisation(request.organisation).select_related("created_by").order_by("-created_at")[:200]
+        return render(request, "organisations/api_keys.html", {
+            "form": form or ApiKeyCreateForm(), "keys": keys, "created": created, "nav": "settings", "page_title": "API keys",
+        })
+
+    def get(self, request):
+        return self.page(request)
+
+    def post(self, request):
+        if "revoke" in request.POST:
+            key = ApiKey.objects.for_organisation(request.organisation).filter(pk=request.POST["revoke"]).first()
+            if key is None:
+                raise Http404("No such key")
+            services.api_key_revoke(organisation=request.organisation, actor=request.actor, api_key_id=key.id)
+            messages.success(request, f"Key {key.name} ({key.prefix}…) revoked. Requests with it now get 401.")
+            return redirect("settings-api")
+        form = ApiKeyCreateForm(request.POST)
+        created = None
+        if form.is_valid():
+            created = call_service(form, services.api_key_create, organisation=request.organisation, actor=request.actor,
+                                   name=form.cleaned_data["name"], scope=form.cleaned_data["scope"])
+            if created:
+                form = ApiKeyCreateForm()
+        response = self.page(request, form, created)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class TeamView(DashboardMixin, View):
+    """Settings → Users: invite, change role, revoke an invitation, remove a member."""
+
+    required_role = Role.ADMIN
+    write_role = Role.ADMIN
+
+    def page(self, request, form=None, join_url=None):
+        live = request.organisation.live
+        return render(request, "organisations/team.html", {
+            "form": form or InviteForm(),
+            "members": Membership.objects.filter(organisation=live).select_related("user").order_by("user__email"),
+            "invitations": Invitation.objects.filter(organisation=live, accepted_at__isnull=True).order_by("-created_at")[:100],
+            "roles": Role.choices, "join_url": join_url, "nav": "settings", "page_title": "Users",
+        })
+
+    def get(self, request):
+        return self.page(request)
+
+    def post(self, request):
+        action = request.POST.get("action")
+        org, actor = request.organisation, request.actor
+        if action == "invite":
+            form = InviteForm(request.POST)
+            if form.is_valid():
+                result = call_service(form, services.invitation_create, organisation=org, actor=actor, **form.cleaned_data)
+                if result:
+                    messages.success(request, f"Invitation sent to {result[0].email}.")
+                    return self.page(request, InviteForm(), join_url=result[1])
+            return self.page(request, form)
+        if action == "role":
+            form = RoleForm(request.POST)
+            if form.is_valid() and call_service(form, services.membership_change_role, organisation=org, actor=actor, **form.cleaned_data):
+                messages.success(request, "Role changed.")
+            else:
+                messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs) or "Role not changed.")
+        elif action == "revoke":
+            try:
+                services.invitation_revoke(organisation=org, actor=actor, invitation_id=request.POST.get("invitation_id", ""))
+                messages.success(request, "Invitation revoked.")
+            except Exception as exc:  # noqa: BLE001 - ApplicationError / NotFound shown to the admin
+                messages.error(request, getattr(exc, "message", "Could not revoke."))
+        elif action == "remove":
+            try:
+                services.membership_remove(organisation=org, actor=actor, user_id=int(request.POST.get("user_id", "0")))
+                messages.success(request, "Member removed; their sessions have ended.")
+            except Exception as exc:  # noqa: BLE001
+                messages.error(request, getattr(exc, "message", "Could not remove."))
+        return redirect("settings-users")
+
+
+class JoinView(View):
+    def get(self, request, token):
+        invitation = services.invitation_for_token(token=token)
+        return render(request, "organisations/join.html", {"invitation": invitation, "form": JoinForm(), "page_title": "Join"})
+
+    def post(self, request, token):
+        invitation = services.invitation_for_token(token=token)
+        form = JoinForm(request.POST)
+        if invitation and form.is_valid():
+            user = call_service(form, services.invitation_accept, token=token, password=form.cleaned_data["password"])
+            if user:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                response = redirect("home")
+                set_active(response, invitation.organisation)
+                return response
+        return render(request, "organisations/join.html", {"invitation": invitation, "form": form, "page_title": "Join"})
