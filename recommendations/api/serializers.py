@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
@@ -92,18 +93,46 @@ class AllocationInput(serializers.Serializer):
     amount_cents = StrictIntegerField(min_value=0, max_value=10**11, help_text="> 0 for FIXED and SUGGESTED; 0 for OPEN.")
 
 
+@extend_schema_field(AllocationInput(many=True))
+class AllocationListField(serializers.Field):
+    """A JSON array of allocations. Errors come back list-shaped, so the error
+    handler names them `allocations[2].amount_cents` (a ListSerializer keys them
+    by index in a dict, which would read `allocations.2.amount_cents`)."""
+
+    default_error_messages = {"not_a_list": "Must be an array of allocations."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        items, errors, failed = [], [], False
+        for item in data:
+            serializer = AllocationInput(data=item)
+            try:
+                items.append(serializer.run_validation(item))
+                errors.append({})
+            except serializers.ValidationError as exc:
+                errors.append(exc.detail)
+                failed = True
+        if failed:
+            raise serializers.ValidationError(errors)
+        return items
+
+    def to_representation(self, value):
+        return value
+
+
 class RecommendationSetCreateInput(serializers.Serializer):
     name = StrictCharField(max_length=200)
     description = opt_str(5000)
     amount_mode = StrictChoiceField(choices=AmountMode.choices, required=False, help_text="Default FIXED.")
-    allocations = AllocationInput(many=True, allow_empty=True, help_text="One or more, at most 50; array order is the order shown to donors.")
+    allocations = AllocationListField(help_text="One or more, at most 50; array order is the order shown to donors.")
 
 
 class RecommendationSetUpdateInput(serializers.Serializer):
     name = StrictCharField(max_length=200, required=False)
     description = opt_str(5000)
     amount_mode = StrictChoiceField(choices=AmountMode.choices, required=False)
-    allocations = AllocationInput(many=True, allow_empty=True, required=False, help_text="Replaces every allocation at once.")
+    allocations = AllocationListField(required=False, help_text="Replaces every allocation at once.")
 
 
 class AllocationSerializer(serializers.Serializer):
