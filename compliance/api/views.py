@@ -166,6 +166,7 @@ class ElectionPeriodViewSet(OrganisationViewSet):
 
 class ComplianceSettingsView(ApiView):
     schema_tags = COMPLIANCE_TAGS
+    validate_input = OrganisationViewSet.validate_input  # ApiView has no input helper of its own
 
     def _respond(self, request):
         services.compliance_settings_get(organisation=request.organisation)
