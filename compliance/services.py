@@ -391,8 +391,8 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
     for rule in rules:
         by_jurisdiction[rule.jurisdiction].append(rule)
     gifts = (
-        Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED)
-        .exclude(jurisdiction__isnull=True)
+        # Only jurisdictions with rules can make aggregates: an UNREGULATED gift costs nothing here.
+        Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED, jurisdiction__in=list(by_jurisdiction))
         .values_list("id", "jurisdiction", "donation_date", "amount_cents", "donation_type", "created_at")
         .order_by("donation_date", "created_at", "id")
     )
