@@ -29,7 +29,7 @@ from together.dashboard import DashboardPage, call_service
 from together.exceptions import ApplicationError
 
 
-def _org_object(model, request, pk, **related):
+def _org_object(model, request, pk, *related):
     obj = model.objects.for_organisation(request.organisation).filter(pk=pk)
     if related:
         obj = obj.select_related(*related)
