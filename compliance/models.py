@@ -264,10 +264,12 @@ class DisclosureObligation(OrganisationOwned):
 
     class Meta:
         constraints = [
+            # One OPEN obligation per donor, jurisdiction and period. LODGED ones are
+            # history: a merge may bring two donors' lodged obligations together.
             models.UniqueConstraint(
                 fields=["donor", "jurisdiction", "period_start", "period_end"],
-                condition=~Q(status="CANCELLED"),
-                name="uniq_live_obligation",
+                condition=Q(status="OPEN"),
+                name="uniq_open_obligation",
             )
         ]
         indexes = [

@@ -436,10 +436,11 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
             _set_alert(organisation, stale, AlertLevel.NONE)
         stale.delete()
     # Obligations: one live obligation per donor, jurisdiction and period.
-    live = {
-        (o.jurisdiction, o.period_start, o.period_end): o
-        for o in DisclosureObligation.objects.filter(donor_id=donor_id).exclude(status=ObligationStatus.CANCELLED)
-    }
+    live = {}  # per key, the OPEN obligation if there is one, else a LODGED one
+    for o in DisclosureObligation.objects.filter(donor_id=donor_id).exclude(status=ObligationStatus.CANCELLED).order_by("created_at"):
+        key = (o.jurisdiction, o.period_start, o.period_end)
+        if key not in live or o.status == ObligationStatus.OPEN:
+            live[key] = o
     due_keys = set()
     for bucket in buckets.values():
         if bucket.rule.threshold_cents is None or not bucket.rule.passes_threshold(bucket.total):
