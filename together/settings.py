@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "compliance",
     "recommendations",
     "webhooks",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -143,7 +144,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Together API",
     "VERSION": "v1",
     "OAS_VERSION": "3.1.0",
-    "DESCRIPTION": "See /developer/api for the guide. Every error uses the ErrorEnvelope body.",
+    "DESCRIPTION": (BASE_DIR / "docs" / "api.md").read_text(encoding="utf-8"),
     "SERVERS": [{"url": "/", "description": "Current host"}],
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
