@@ -79,7 +79,7 @@ def compliance_settings_update(*, organisation: Organisation, actor: Actor, **ch
             from_jurisdiction=old_default, to_jurisdiction=current.default_jurisdiction,
         )
         _enqueue_recompute(recompute.id)
-    elif {"alert_amber_percent", "alert_red_percent", "alert_critical_percent"} & set(changes):
+    if {"alert_amber_percent", "alert_red_percent", "alert_critical_percent"} & set(changes):
         # Saving alert levels applies to existing aggregates at once.
         for aggregate in DonorAggregate.objects.for_organisation(organisation).filter(rule__cap_cents__isnull=False).select_related("rule"):
             level = _alert_level(aggregate.total_cents, aggregate.rule.cap_cents, current)
