@@ -144,7 +144,11 @@ def donor_refresh_totals(*, donor_ids: list[str]) -> None:
         return
     for donor_id in set(donor_ids):
         agg = Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED).aggregate(total=Sum("amount_cents"), n=Count("id"))
-        Donor.objects.filter(pk=donor_id).update(donations_total_cents=agg["total"] or 0, donations_count=agg["n"] or 0)
+        total, count = agg["total"] or 0, agg["n"] or 0
+        # The totals are part of the donor as the API shows it: a change moves updated_at, so sync by updated_at sees it.
+        Donor.objects.filter(pk=donor_id).exclude(donations_total_cents=total, donations_count=count).update(
+            donations_total_cents=total, donations_count=count, updated_at=timezone.now()
+        )
 
 
 @transaction.atomic
