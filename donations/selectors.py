@@ -3,13 +3,20 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum, Value
+from django.db.models.functions import Lower
 
 from donations.models import Campaign, Donation, Donor, Status
 from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor
 from organisations.models import Organisation
 
 COUNTED = Q(status=Status.CONFIRMED)
+
+
+def donors_with_email(queryset: QuerySet, email: str) -> QuerySet:
+    """The donors of `queryset` whose email is `email`, ignoring case, found through
+    the (lower(email), organisation) unique index rather than a scan of the organisation."""
+    return queryset.alias(email_lower=Lower("email")).filter(email__isnull=False, email_lower=Lower(Value(email)))
 
 
 def donor_snapshot(*, donor_id: str) -> dict:

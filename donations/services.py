@@ -19,7 +19,7 @@ from donations.models import (
     PaymentMethod, Source, Status,
 )
 from compliance.services import donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance
-from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot
+from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
@@ -66,7 +66,7 @@ def _clean_donor_fields(fields: dict[str, Any]) -> dict[str, Any]:
 def _email_conflict(organisation: Organisation, email: str | None, exclude_id: str | None = None) -> None:
     if not email:
         return
-    existing = Donor.objects.for_organisation(organisation).filter(email__iexact=email)
+    existing = donors_with_email(Donor.objects.for_organisation(organisation), email)
     if exclude_id:
         existing = existing.exclude(pk=exclude_id)
     existing_id = existing.values_list("id", flat=True).first()

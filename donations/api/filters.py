@@ -3,11 +3,15 @@ from __future__ import annotations
 import django_filters
 
 from donations.models import Campaign, CampaignStatus, Donation, DonationType, Donor, DonorType, PaymentMethod, Source, Status
+from donations.selectors import donors_with_email
 from together.api.filters import BaseFilterSet
 
 
 class DonorFilterSet(BaseFilterSet):
-    email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", help_text="Exact email, case-insensitive.")
+    email = django_filters.CharFilter(
+        method="filter_email",
+        help_text="Exact email, case-insensitive. A '+' sent unencoded (which form decoding reads as a space) still matches '+'.",
+    )
     external_id = django_filters.CharFilter(field_name="external_id")
     donor_type = django_filters.ChoiceFilter(field_name="donor_type", choices=DonorType.choices)
     q = django_filters.CharFilter(method="search", help_text="Search in name, organisation name and email (substring, case-insensitive).")
@@ -15,6 +19,10 @@ class DonorFilterSet(BaseFilterSet):
     class Meta:
         model = Donor
         fields: list[str] = []
+
+    def filter_email(self, queryset, name, value):
+        # An email never holds a space: one here is a '+' that arrived unencoded.
+        return donors_with_email(queryset, value.strip().replace(" ", "+"))
 
     def search(self, queryset, name, value):
         value = value.strip().lower()
