@@ -43,10 +43,11 @@ CAMPAIGN_FIELDS = (
 )
 
 
-def render_campaign(row: dict, rollup: dict | None = None) -> dict:
+def render_campaign(row: dict, rollup: dict | None = None, *, currency: str) -> dict:
+    """`currency` is the organisation's: campaign money is in the currency its gifts are in."""
     out = {k: row[k] for k in CAMPAIGN_FIELDS}
     out["object"] = "campaign"
-    out["currency"] = row.get("currency", "AUD")
+    out["currency"] = currency
     out["starts_at"] = iso_date(row["starts_at"])
     out["ends_at"] = iso_date(row["ends_at"])
     out["created_at"] = iso_timestamp(row["created_at"])

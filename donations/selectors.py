@@ -41,9 +41,9 @@ def campaign_rollups(*, organisation: Organisation, campaign_ids: list[str]) -> 
 
 
 def campaign_snapshot(*, campaign_id: str) -> dict:
-    row = Campaign.objects.filter(pk=campaign_id).values(*CAMPAIGN_FIELDS, "organisation_id").get()
+    row = Campaign.objects.filter(pk=campaign_id).values(*CAMPAIGN_FIELDS, "organisation_id", "organisation__currency").get()
     rollup = campaign_rollups(organisation=Organisation(id=row["organisation_id"]), campaign_ids=[campaign_id])
-    return render_campaign(row, rollup.get(campaign_id))
+    return render_campaign(row, rollup.get(campaign_id), currency=row["organisation__currency"])
 
 
 def _normalise_email(email: str) -> str:

@@ -89,6 +89,10 @@ class CampaignUpdateInput(CampaignCreateInput):
     name = StrictCharField(max_length=200, required=False)
 
 
+class CampaignArchiveInput(serializers.Serializer):
+    """No fields: an empty body (or none). Anything sent is an unknown field."""
+
+
 class CampaignSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField()

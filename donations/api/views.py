@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from donations import services
 from donations.api.filters import CampaignFilterSet, DonationFilterSet, DonorFilterSet
 from donations.api.serializers import (
-    CampaignCreateInput, CampaignSerializer, CampaignUpdateInput, DonationCreateInput, DonationRefundInput,
+    CampaignArchiveInput, CampaignCreateInput, CampaignSerializer, CampaignUpdateInput, DonationCreateInput, DonationRefundInput,
     DonationSerializer, DonationUpdateInput, DonationVoidInput, DonorCreateInput, DonorMergeInput, DonorSerializer,
     DonorUpdateInput,
 )
@@ -41,7 +41,7 @@ def render_donation_rows(view: OrganisationViewSet, rows: list[dict]) -> list[di
         ids = {r["campaign_id"] for r in rows if r["campaign_id"]}
         campaign_rows = list(Campaign.objects.for_organisation(organisation).filter(pk__in=ids).values(*CAMPAIGN_FIELDS))
         rollups = campaign_rollups(organisation=organisation, campaign_ids=[c["id"] for c in campaign_rows])
-        campaigns = {c["id"]: render_campaign(c, rollups.get(c["id"])) for c in campaign_rows}
+        campaigns = {c["id"]: render_campaign(c, rollups.get(c["id"]), currency=organisation.currency) for c in campaign_rows}
         for item in out:
             item["campaign"] = campaigns.get(item["campaign_id"]) if item["campaign_id"] else None
     return out
@@ -188,7 +188,8 @@ class CampaignViewSet(OrganisationViewSet):
 
     def render_rows(self, rows):
         rollups = campaign_rollups(organisation=self.request.organisation, campaign_ids=[r["id"] for r in rows])
-        return [render_campaign(r, rollups.get(r["id"])) for r in rows]
+        currency = self.request.organisation.currency
+        return [render_campaign(r, rollups.get(r["id"]), currency=currency) for r in rows]
 
     def list(self, request):
         return self.list_response(self.get_queryset())
@@ -212,6 +213,7 @@ class CampaignViewSet(OrganisationViewSet):
                    description="Archived campaigns take no new gifts. No body needed.")
     @action(detail=True, methods=["post"])
     def archive(self, request, pk=None):
+        self.validate_input(CampaignArchiveInput, require_body=False)
         services.campaign_archive(organisation=request.organisation, actor=request.actor, campaign_id=pk)
         return self.respond_object(pk)
 
