@@ -1,0 +1,111 @@
+"""Edges a demanding integrator hits: incremental sync, unencoded query values,
+strict action bodies, currency."""
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from donations import services
+from donations.models import Donor
+from tests.records.helpers import SYSTEM, assert_error, ids, make_campaign, make_donor, post, record
+
+
+def test_totals_changes_show_in_incremental_sync(read_client, write_client, org):
+    """A client syncing `?updated_at[gte]=<last sync>` sees a donor whose totals changed."""
+    donor = make_donor(org, email="sync@example.com")
+    stale = timezone.now() - dt.timedelta(days=2)
+    Donor.objects.filter(pk=donor.id).update(updated_at=stale)
+    last_sync = (timezone.now() - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert ids(read_client.get(f"/api/v1/donors?updated_at[gte]={last_sync}")) == []
+    gift = post(write_client, "/api/v1/donations", {"donor_id": donor.id, "donation_type": "MONETARY",
+                                                     "amount_cents": 900, "donation_date": "2026-03-01"}).json()
+    synced = read_client.get(f"/api/v1/donors?updated_at[gte]={last_sync}").json()["data"]
+    assert [(d["id"], d["donations_total_cents"]) for d in synced] == [(donor.id, 900)]
+    # a void changes the totals again, and the donor's updated_at with them
+    Donor.objects.filter(pk=donor.id).update(updated_at=stale)
+    post(write_client, f"/api/v1/donations/{gift['id']}/void", {"reason": "typo"})
+    synced = read_client.get(f"/api/v1/donors?updated_at[gte]={last_sync}").json()["data"]
+    assert [(d["id"], d["donations_total_cents"]) for d in synced] == [(donor.id, 0)]
+
+
+def test_a_gift_that_does_not_count_leaves_the_donor_untouched(org):
+    donor = make_donor(org, email="pending@example.com")
+    stale = timezone.now() - dt.timedelta(days=2)
+    Donor.objects.filter(pk=donor.id).update(updated_at=stale)
+    record(org, donor, status="PENDING", source="STRIPE")
+    donor.refresh_from_db()
+    assert donor.updated_at == stale and donor.donations_count == 0
+
+
+def test_email_filter_survives_an_unencoded_plus(read_client, org):
+    """`curl "...?email=jo+news@example.com"` sends a literal '+', which form decoding turns into a space."""
+    donor = make_donor(org, email="jo+news@example.com")
+    make_donor(org, email="jo@example.com")
+    assert ids(read_client.get("/api/v1/donors?email=jo+news@example.com")) == [donor.id]
+    assert ids(read_client.get("/api/v1/donors?email=jo%2Bnews@example.com")) == [donor.id]
+
+
+def test_archive_refuses_unknown_body_fields(write_client, org):
+    campaign = make_campaign(org)
+    assert_error(post(write_client, f"/api/v1/campaigns/{campaign.id}/archive", {"status": "ACTIVE"}), 400, "invalid_request", "status")
+    campaign.refresh_from_db()
+    assert campaign.status == "ACTIVE"
+
+
+def test_campaign_currency_is_the_organisations(write_client, org):
+    org.currency = "NZD"
+    org.save(update_fields=["currency"])
+    campaign = post(write_client, "/api/v1/campaigns", {"name": "Kiwi"}).json()
+    assert campaign["currency"] == "NZD"
+    assert write_client.get("/api/v1/campaigns").json()["data"][0]["currency"] == "NZD"
+    donor = make_donor(org)
+    gift = record(org, donor, campaign_id=campaign["id"])
+    expanded = write_client.get(f"/api/v1/donations/{gift.id}?expand[]=campaign").json()
+    assert expanded["currency"] == expanded["campaign"]["currency"] == "NZD"
+
+
+def test_merge_moves_gifts_into_the_survivors_sync_window(read_client, write_client, org):
+    survivor, duplicate = make_donor(org, email="s@example.com"), make_donor(org, email="d@example.com")
+    gift = record(org, duplicate)
+    from donations.models import Donation
+
+    Donation.objects.filter(pk=gift.id).update(updated_at=timezone.now() - dt.timedelta(days=5))
+    since = (timezone.now() - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    post(write_client, f"/api/v1/donors/{survivor.id}/merge", {"duplicate_id": duplicate.id})
+    assert ids(read_client.get(f"/api/v1/donations?updated_at[gte]={since}")) == [gift.id]
+
+
+def _plan(queryset) -> str:
+    from django.db import connection
+
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_email_lookups_use_the_unique_email_index(org):
+    """The email filter and the uniqueness check must be answerable from the
+    (lower(email), organisation) index, not by reading every donor of the organisation."""
+    from donations.api.filters import DonorFilterSet
+    from donations.selectors import donors_with_email
+
+    make_donor(org, email="Index@Example.com")
+    by_filter = DonorFilterSet({"email": "index@example.com"}, queryset=Donor.objects.for_organisation(org)).qs.values("id")
+    by_selector = donors_with_email(Donor.objects.for_organisation(org), "INDEX@example.com").values("id")
+    for queryset in (by_filter, by_selector):
+        assert "uniq_donor_email_per_org" in _plan(queryset)
+        assert queryset.count() == 1
+
+
+def test_the_uniqueness_check_uses_the_email_index(org, monkeypatch):
+    """donor_create's conflict check goes through donors_with_email (whose plan is checked above)."""
+    from donations import selectors
+
+    calls = []
+    real = selectors.donors_with_email
+    monkeypatch.setattr(services, "donors_with_email", lambda qs, email: calls.append(email) or real(qs, email))
+    make_donor(org, email="Check@Example.com")
+    assert calls == ["Check@Example.com"]
