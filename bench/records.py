@@ -1,0 +1,216 @@
+"""Records rows of `make bench` (issue 5) and the compliance create row (issue 6).
+
+Data: `manage.py seed_bench` COPY-loads 200k donors and 1M donations into the
+bench organisation (once; later runs top up only).
+
+Rows:
+- first page of GET /api/v1/donations?limit=100, ms per request on one
+  keep-alive connection, against the same 100 rows fetched by plain psycopg
+  and JSON-encoded with orjson (goal ≤ 3×);
+- a page deep in the 1M rows (cursor ~90 % down), against the first page
+  (goal ≤ 1.3×);
+- POST /api/v1/donations per second (8 connections, gifts spread over bench
+  donors), with compliance rules in force (FEDERAL code: cap check, aggregates)
+  and without (UNREGULATED code), against raw single-row INSERTs per second
+  (goal ≥ 200/s).
+"""
+from __future__ import annotations
+
+import http.client
+import random
+import threading
+import time
+from urllib.parse import urlsplit
+
+import orjson
+import psycopg
+from django.conf import settings
+
+from bench.scenarios import BenchContext, Measurement, baseline, scenario
+
+DONORS, DONATIONS = 200_000, 1_000_000
+PAGE = 100
+COLUMNS = ("id, donor_id, campaign_id, donation_type, amount_cents, currency, donation_date, source, status, payment_method, "
+           "reference, in_kind_category, in_kind_description, in_kind_valuation_method, revenue_code, jurisdiction, notes, "
+           "external_id, metadata, void_reason, voided_at, refund_date, refund_reason, refunded_at, created_at, updated_at")
+
+_seeded = False
+
+
+def _seed(ctx: BenchContext) -> None:
+    global _seeded
+    if _seeded:
+        return
+    from django.core.management import call_command
+
+    from compliance.services import revenue_code_create
+    from compliance.models import RevenueCode
+    from together.actors import Actor
+
+    call_command("seed_bench", org=ctx.organisation.slug, donors=DONORS, donations=DONATIONS)
+    for code, jurisdiction in (("ADMIN-FUND", "UNREGULATED"), ("FCA-BENCH", "FEDERAL")):
+        if not RevenueCode.objects.for_organisation(ctx.organisation).filter(code_lower=code.lower()).exists():
+            revenue_code_create(organisation=ctx.organisation, actor=Actor.system("bench"), code=code, jurisdiction=jurisdiction)
+    from django.db import connection
+
+    connection.close()
+    _seeded = True
+
+
+def _dsn() -> str:
+    db = settings.DATABASES["default"]
+    return f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} dbname={db['NAME']} user={db['USER'] or 'postgres'}"
+
+
+def _time_loop(fn, duration: float, warmup: float) -> tuple[float, int]:
+    """Mean ms per call of fn() over `duration` seconds after a warm-up."""
+    end_warm = time.perf_counter() + warmup
+    while time.perf_counter() < end_warm:
+        fn()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < duration:
+        fn()
+        n += 1
+    return (time.perf_counter() - start) * 1000 / max(n, 1), n
+
+
+def _http_latency(ctx: BenchContext, path: str) -> Measurement:
+    parts = urlsplit(ctx.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    headers = {"Authorization": f"Bearer {ctx.read_key}", "Accept": "application/json"}
+    errors = [0]
+
+    def call():
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200 or not body:
+            errors[0] += 1
+
+    ms, n = _time_loop(call, ctx.duration, ctx.warmup)
+    conn.close()
+    return Measurement(ms, unit="ms/page", higher_is_better=False, errors=errors[0], detail=f"{n} sequential requests on one connection")
+
+
+PSYCOPG_FIRST = "psycopg: 100 donations → JSON (ms)"
+API_FIRST = "GET /api/v1/donations?limit=100, first page"
+RAW_INSERT = "psycopg: single-row INSERT (8 threads)"
+
+
+@baseline(PSYCOPG_FIRST)
+def psycopg_first_page(ctx: BenchContext) -> Measurement:
+    _seed(ctx)
+    with psycopg.connect(_dsn(), autocommit=True) as conn:
+        sql = f"SELECT {COLUMNS} FROM donations_donation WHERE organisation_id = %s ORDER BY created_at DESC, id DESC LIMIT {PAGE + 1}"
+
+        def call():
+            cur = conn.execute(sql, [ctx.organisation.id])
+            names = [d.name for d in cur.description]
+            rows = [dict(zip(names, r)) for r in cur.fetchall()[:PAGE]]
+            orjson.dumps({"data": rows, "has_more": True}, default=str)
+
+        ms, n = _time_loop(call, ctx.duration, ctx.warmup)
+    return Measurement(ms, unit="ms/page", higher_is_better=False, detail=f"{n} fetch+encode loops")
+
+
+@baseline(API_FIRST)
+def api_first_page_baseline(ctx: BenchContext) -> Measurement:
+    _seed(ctx)
+    return _http_latency(ctx, f"/api/v1/donations?limit={PAGE}")
+
+
+@scenario(API_FIRST, baseline=PSYCOPG_FIRST)
+def api_first_page(ctx: BenchContext) -> Measurement:
+    return ctx.baseline(API_FIRST)
+
+
+@scenario("GET /api/v1/donations?limit=100, cursor 90% deep in 1M", baseline=API_FIRST)
+def api_deep_page(ctx: BenchContext) -> Measurement:
+    _seed(ctx)
+    with psycopg.connect(_dsn(), autocommit=True) as conn:
+        cursor_id = conn.execute(
+            "SELECT id FROM donations_donation WHERE organisation_id = %s ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1",
+            [ctx.organisation.id, int(DONATIONS * 0.9)],
+        ).fetchone()[0]  # OFFSET only here, in the bench's own setup, to find a deep cursor
+    return _http_latency(ctx, f"/api/v1/donations?limit={PAGE}&starting_after={cursor_id}")
+
+
+@baseline(RAW_INSERT)
+def raw_insert(ctx: BenchContext) -> Measurement:
+    _seed(ctx)
+    from donations.management.commands.seed_bench import bench_id
+    from together.ids import new_id
+
+    stop = time.perf_counter() + ctx.warmup + ctx.duration
+    counts = []
+
+    def worker(seed):
+        rng = random.Random(seed)
+        n = 0
+        with psycopg.connect(_dsn(), autocommit=True) as conn:
+            measure_from = time.perf_counter() + ctx.warmup
+            while time.perf_counter() < stop:
+                conn.execute(
+                    "INSERT INTO donations_donation (id, organisation_id, donor_id, donation_type, amount_cents, currency, donation_date, "
+                    "source, status, payment_method, revenue_code, jurisdiction, metadata, created_at, updated_at) "
+                    "VALUES (%s, %s, %s, 'MONETARY', 5000, 'AUD', '2027-03-01', 'MANUAL', 'CONFIRMED', 'CHEQUE', 'ADMIN-FUND', "
+                    "'UNREGULATED', '{}', now(), now())",
+                    [new_id(), ctx.organisation.id, bench_id("bdr", rng.randrange(DONORS))],
+                )
+                if time.perf_counter() >= measure_from:
+                    n += 1
+        counts.append(n)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(ctx.concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Measurement(sum(counts) / ctx.duration, unit="creates/s", detail=f"{sum(counts)} INSERTs")
+
+
+def _post_load(ctx: BenchContext, revenue_code: str, date: str) -> Measurement:
+    from donations.management.commands.seed_bench import bench_id
+
+    _seed(ctx)
+    parts = urlsplit(ctx.base_url)
+    stop = time.perf_counter() + ctx.warmup + ctx.duration
+    results = []
+
+    def worker(seed):
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        ok = errors = 0
+        measure_from = time.perf_counter() + ctx.warmup
+        while time.perf_counter() < stop:
+            body = orjson.dumps({"donor_id": bench_id("bdr", rng.randrange(DONORS)), "donation_type": "MONETARY",
+                                 "amount_cents": 5_000, "donation_date": date, "payment_method": "CHEQUE", "revenue_code": revenue_code})
+            conn.request("POST", "/api/v1/donations", body=body,
+                         headers={"Authorization": f"Bearer {ctx.write_key}", "Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            if time.perf_counter() >= measure_from:
+                if response.status == 201:
+                    ok += 1
+                else:
+                    errors += 1
+        conn.close()
+        results.append((ok, errors))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(ctx.concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = sum(r[0] for r in results)
+    return Measurement(ok / ctx.duration, unit="creates/s", errors=sum(r[1] for r in results), detail=f"{ok} donations created")
+
+
+@scenario("POST /api/v1/donations, no rule in force (UNREGULATED code)", baseline=RAW_INSERT)
+def post_unregulated(ctx: BenchContext) -> Measurement:
+    return _post_load(ctx, "ADMIN-FUND", "2027-03-01")
+
+
+@scenario("POST /api/v1/donations, compliance on (FEDERAL 2027: cap check + aggregates)", baseline=RAW_INSERT)
+def post_federal(ctx: BenchContext) -> Measurement:
+    return _post_load(ctx, "FCA-BENCH", "2027-03-01")
