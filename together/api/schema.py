@@ -61,11 +61,22 @@ def list_envelope(name: str, item_serializer) -> serializers.Serializer:
 
 
 class AutoSchema(SpectacularAutoSchema):
-    def _error_responses(self) -> dict:
-        method = self.method.upper()
+    def _required_scope(self):
         scope = getattr(self.view, "required_scope", "DEFAULT")
         if isinstance(scope, dict):
-            scope = scope.get(method, "DEFAULT")
+            scope = scope.get(self.method.upper(), "DEFAULT")
+        return scope
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        # No key needed (e.g. health): say so, or the global `apiKey` requirement applies.
+        if operation is not None and self._required_scope() is None:
+            operation["security"] = []
+        return operation
+
+    def _error_responses(self) -> dict:
+        method = self.method.upper()
+        scope = self._required_scope()
         out = {
             "400": error("invalid_request or validation_failed: malformed request, unknown parameter, or a value not allowed (`param` names it)."),
             "404": error("not_found: no such record in this organisation."),
