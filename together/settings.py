@@ -216,7 +216,8 @@ WEBHOOKS_EVENT_RETENTION_DAYS = 30
 WEBHOOKS_DISABLE_AFTER_FAILING_DAYS = 5
 WEBHOOKS_SECRET_OVERLAP_HOURS = 24
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
-    "task": "webhooks.tasks.webhook_sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL, "options": {"queue": WEBHOOKS_QUEUE},
+    "task": "webhooks.tasks.webhook_sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL,
+    "options": {"queue": WEBHOOKS_QUEUE, "expires": WEBHOOKS_SWEEP_INTERVAL},  # a backlog keeps one sweep, not hundreds
 }
 CELERY_BEAT_SCHEDULE["webhooks-prune-events"] = {
     "task": "webhooks.tasks.events_prune", "schedule": 3600.0, "options": {"queue": WEBHOOKS_QUEUE},

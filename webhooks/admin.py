@@ -12,10 +12,10 @@ from webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpo
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ("id", "type", "organisation", "occurred_at", "fanned_out_at")
+    list_display = ("id", "type", "organisation", "occurred_at")
     list_filter = ("type",)
     search_fields = ("id",)
-    readonly_fields = ("id", "organisation", "type", "occurred_at", "data", "fanned_out_at", "created_at", "updated_at")
+    readonly_fields = ("id", "organisation", "type", "occurred_at", "data", "created_at", "updated_at")
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):
@@ -42,7 +42,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def disable(self, request, queryset):
         for endpoint in queryset:
             with transaction.atomic():
-                locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+                locked = WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
                 if locked.status == "ENABLED":
                     services.webhook_endpoint_disable(endpoint=locked, reason=f"Disabled by staff ({request.user}).", notify=True)
         messages.success(request, "Disabled.")

@@ -1,18 +1,19 @@
-"""The delivery pipeline: fan-out, claim, send, record, sweep.
+"""The delivery pipeline: claim, send, record, sweep.
 
 The database drives everything:
 
-* `event_fan_out` turns an event into one PENDING `WebhookDelivery` per
-  matching enabled endpoint (due now), in one transaction with marking the
-  event fanned out.
+* `webhooks.events.event_record` writes each event with one PENDING
+  `WebhookDelivery` per matching enabled endpoint (due now), in the
+  transaction of the change, and enqueues a flush of those endpoints after
+  the commit.
 * `endpoint_flush` claims a batch of due deliveries of one endpoint with
   `FOR UPDATE SKIP LOCKED` and a lease (`leased_until`, `lease_token`), commits
   the claim, sends the batch concurrently over pooled connections, then records
   every attempt and the deliveries' next state in one transaction. A worker
   killed mid-batch leaves leases that expire: the deliveries are claimed again
   (at least once).
-* `sweep` (Celery beat) fans out events whose enqueue was lost and re-queues a
-  flush for every endpoint with due, unleased deliveries.
+* `sweep` (Celery beat) re-queues a flush for every endpoint with due,
+  unleased deliveries: a lost message, a dead worker, a retry coming due.
 
 Retries follow `WEBHOOKS_RETRY_SCHEDULE` with jitter; long delays live in
 `next_attempt_at` only. A short delay also gets a Celery countdown so that the
@@ -34,49 +35,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webhooks import addresses, transport
-from webhooks.events import TEST_EVENT_TYPE, event_body
-from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.events import event_body
+from webhooks.models import DeliveryStatus, EndpointStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.queue import enqueue_flush, flush_marker_clear
 
 log = logging.getLogger("together.webhooks")
 
 COUNTDOWN_LIMIT_SECONDS = 300  # delays from 5 minutes up wait in next_attempt_at only
-FAN_OUT_GRACE_SECONDS = 5  # the sweep leaves fresh events to their own enqueued fan-out
-
-
-# -- fan-out ------------------------------------------------------------------------
-
-def _fan_out_locked(event: Event) -> list[str]:
-    """Create the deliveries of a locked, not yet fanned-out event. Returns the endpoint ids."""
-    now = timezone.now()
-    endpoints = []
-    if event.type != TEST_EVENT_TYPE:
-        endpoints = [
-            e for e in WebhookEndpoint.objects.filter(organisation_id=event.organisation_id, status=EndpointStatus.ENABLED)
-            if e.accepts(event.type)
-        ]
-    WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(organisation_id=event.organisation_id, endpoint=e, event=event, next_attempt_at=now) for e in endpoints],
-        ignore_conflicts=True,
-    )
-    Event.objects.filter(pk=event.pk).update(fanned_out_at=now)
-    return [e.id for e in endpoints]
-
-
-def _flush_after_commit(endpoint_ids) -> None:
-    ids = list(dict.fromkeys(endpoint_ids))
-    if ids:
-        transaction.on_commit(lambda: [enqueue_flush(i) for i in ids], robust=True)
-
-
-def event_fan_out(*, event_id: str) -> list[str]:
-    with transaction.atomic():
-        event = Event.objects.select_for_update().filter(pk=event_id).first()
-        if event is None or event.fanned_out_at is not None:
-            return []
-        endpoint_ids = _fan_out_locked(event)
-        _flush_after_commit(endpoint_ids)
-    return endpoint_ids
 
 
 # -- claim ---------------------------------------------------------------------------
@@ -194,7 +159,7 @@ def batch_record(batch: Batch, results: dict[str, transport.SendResult]) -> None
     now = timezone.now()
     soonest: float | None = None
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=batch.endpoint_id).first()
+        endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=batch.endpoint_id).first()
         owned = {
             d.id: d for d in WebhookDelivery.objects.select_for_update().filter(
                 pk__in=[i.delivery_id for i in batch.items], lease_token=batch.token)
@@ -292,33 +257,30 @@ def endpoint_flush(*, endpoint_id: str) -> int:
         batch_record(batch, results)
         sent += sum(1 for r in results.values() if r.sent)
         if time.monotonic() >= stop_at:
-            enqueue_flush(endpoint_id)  # more may be due: go on in a fresh task
+            # More may be due: go on in a fresh task.
+            transaction.on_commit(lambda: enqueue_flush(endpoint_id), robust=True)
             return sent
 
 
 # -- sweep ---------------------------------------------------------------------------
 
-def sweep(*, limit: int = 1000) -> dict:
-    """Fan out events whose fan-out was lost; re-queue endpoints with due, unclaimed deliveries."""
+def sweep() -> dict:
+    """Re-queue a flush of every endpoint with due deliveries nobody holds (never
+    claimed, or claimed by a worker whose lease ran out): a lost message, a dead
+    worker, a retry coming due. One grouped read finds the endpoints; for each, a
+    `FOR UPDATE SKIP LOCKED` probe skips the rows a flush is claiming right now."""
     now = timezone.now()
-    fanned = 0
-    endpoint_ids: list[str] = []
+    due = (
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
+                                       endpoint__status=EndpointStatus.ENABLED)
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+    )
+    endpoint_ids = list(due.order_by().values_list("endpoint_id", flat=True).distinct())
+    claimable = []
     with transaction.atomic():
-        events = list(
-            Event.objects.filter(fanned_out_at__isnull=True, created_at__lt=now - timedelta(seconds=FAN_OUT_GRACE_SECONDS))
-            .order_by("created_at").select_for_update(skip_locked=True)[:limit]
-        )
-        for event in events:
-            endpoint_ids += _fan_out_locked(event)
-            fanned += 1
-    with transaction.atomic():
-        due = (
-            WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
-                                           endpoint__status=EndpointStatus.ENABLED)
-            .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("endpoint_id", flat=True)[: limit * 10]
-        )
-        endpoint_ids += list(due)
-    queued = [i for i in dict.fromkeys(endpoint_ids) if enqueue_flush(i)]
-    return {"events_fanned_out": fanned, "endpoints_queued": len(queued)}
+        for endpoint_id in endpoint_ids:
+            probe = due.filter(endpoint_id=endpoint_id).select_for_update(skip_locked=True, of=("self",))
+            if list(probe.values_list("id", flat=True)[:1]):
+                claimable.append(endpoint_id)
+    queued = [i for i in claimable if enqueue_flush(i)]
+    return {"endpoints_due": len(claimable), "endpoints_queued": len(queued)}

@@ -4,8 +4,9 @@ Every service records its change with `organisations.services.audit_record`
 inside its own transaction, with `action` set to the dotted event type. The
 webhooks app listens to those audit entries (`AUDIT_LISTENERS`): when the
 action is a public event type, `event_record` writes the `Event` in the same
-transaction, so a committed change always has its event and a rolled-back one
-never does. Fan-out is enqueued only after the commit, by id.
+transaction, with one delivery per endpoint that wants it: a committed change
+always has its event and deliveries, a rolled-back one has neither. Celery is
+only told after the commit, by endpoint id.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from together.api.renderers import dumps, iso_timestamp
-from webhooks.models import EndpointStatus, Event, WebhookEndpoint
+from webhooks.models import EndpointStatus, Event, WebhookDelivery, WebhookEndpoint
 
 # The one list of public event types: `<object>.<action>`, past tense.
 EVENT_TYPES: tuple[str, ...] = (
@@ -79,20 +80,24 @@ def matching_endpoint_ids(*, organisation_id: str, type: str) -> list[str]:
 
 
 def event_record(*, organisation_id: str, type: str, data: dict, occurred_at: dt.datetime | None = None) -> Event:
-    """Write an event in the caller's transaction; fan it out after the commit.
+    """Write an event and its deliveries in the caller's transaction (the outbox);
+    after the commit, enqueue a flush of each endpoint concerned, by id.
 
-    An organisation with no endpoint wanting the type gets its event marked as
-    fanned out at once: nothing to deliver, no task to enqueue."""
+    Fan-out happens here, not in a task: at most a few rows per event (an
+    organisation has at most 20 endpoints), and there is no moment at which a
+    committed event lacks its deliveries. Losing the enqueue loses nothing: the
+    sweep finds due deliveries in the database."""
     now = timezone.now()
-    wanted = matching_endpoint_ids(organisation_id=organisation_id, type=type)
-    event = Event.objects.create(
-        organisation_id=organisation_id, type=type, data=data, occurred_at=occurred_at or now,
-        fanned_out_at=None if wanted else now,
-    )
-    if wanted:
-        from webhooks.queue import enqueue_fan_out
+    endpoint_ids = matching_endpoint_ids(organisation_id=organisation_id, type=type)
+    event = Event.objects.create(organisation_id=organisation_id, type=type, data=data, occurred_at=occurred_at or now)
+    if endpoint_ids:
+        WebhookDelivery.objects.bulk_create([
+            WebhookDelivery(organisation_id=organisation_id, endpoint_id=endpoint_id, event=event, next_attempt_at=now)
+            for endpoint_id in endpoint_ids
+        ])
+        from webhooks.queue import enqueue_flushes
 
-        transaction.on_commit(partial(enqueue_fan_out, event.id), robust=True)
+        transaction.on_commit(partial(enqueue_flushes, endpoint_ids), robust=True)
     return event
 
 

@@ -1,8 +1,8 @@
 """Events and their webhook deliveries: the transactional outbox.
 
-`Event` is written in the transaction of the change it describes. Fan-out turns
-it into one `WebhookDelivery` per matching endpoint; every try of a delivery is
-a `WebhookAttempt` row. The database is the source of truth: Celery messages
+`Event` is written in the transaction of the change it describes, with one
+`WebhookDelivery` per matching endpoint; every try of a delivery is a
+`WebhookAttempt` row. The database is the source of truth: Celery messages
 only carry ids and may be lost, the sweep finds the rows again.
 """
 from __future__ import annotations
@@ -34,14 +34,11 @@ class Event(OrganisationOwned):
     type = models.CharField(max_length=80)
     occurred_at = models.DateTimeField()
     data = models.JSONField()
-    # Set once the event's deliveries exist; the sweep fans out events still NULL.
-    fanned_out_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["organisation", "-created_at", "-id"], name="event_org_created"),
             models.Index(fields=["organisation", "type", "-created_at"], name="event_org_type_created"),
-            models.Index(fields=["created_at"], name="event_unsent", condition=Q(fanned_out_at__isnull=True)),
             models.Index(fields=["created_at"], name="event_created"),
         ]
 

@@ -37,12 +37,6 @@ def _send(task, *args, countdown: float | None = None) -> bool:
         return False
 
 
-def enqueue_fan_out(event_id: str) -> bool:
-    from webhooks.tasks import event_fan_out
-
-    return _send(event_fan_out, event_id)
-
-
 def enqueue_flush(endpoint_id: str, *, countdown: float | None = None, dedupe: bool = True) -> bool:
     from webhooks.tasks import endpoint_flush
 
@@ -58,6 +52,11 @@ def enqueue_flush(endpoint_id: str, *, countdown: float | None = None, dedupe: b
     if not sent and dedupe:
         flush_marker_clear(endpoint_id)
     return sent
+
+
+def enqueue_flushes(endpoint_ids) -> None:
+    for endpoint_id in dict.fromkeys(endpoint_ids):
+        enqueue_flush(endpoint_id)
 
 
 def flush_marker_clear(endpoint_id: str) -> None:

@@ -1,7 +1,7 @@
 """Every state change of webhook endpoints and deliveries made by people and the API.
 
-The delivery pipeline's own state changes (fan-out, claims, attempts) are in
-`webhooks/delivery.py`.
+Events and their deliveries are written by `webhooks/events.py`; the delivery
+pipeline's own state changes (claims, attempts) are in `webhooks/delivery.py`.
 """
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ def _clean_description(value) -> str | None:
 
 
 def _endpoint_for_update(organisation: Organisation, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.for_organisation(organisation).select_for_update().filter(pk=endpoint_id).first()
+    # FOR NO KEY UPDATE: events being written meanwhile (which reference the row) do not wait for us.
+    endpoint = WebhookEndpoint.objects.for_organisation(organisation).select_for_update(no_key=True).filter(pk=endpoint_id).first()
     if endpoint is None:
         raise NotFound("Webhook endpoint not found.")
     return endpoint
@@ -100,7 +101,7 @@ def webhook_endpoint_create(*, organisation: Organisation, actor: Actor, url: st
     url = _clean_url(url)
     enabled_events = _clean_enabled_events(enabled_events)
     # Lock the organisation row: two concurrent creations cannot both pass the limit.
-    Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
+    Organisation.objects.select_for_update(no_key=True).filter(pk=organisation.pk).first()
     if WebhookEndpoint.objects.for_organisation(organisation).count() >= MAX_ENDPOINTS_PER_ORGANISATION:
         raise Conflict(f"An organisation has at most {MAX_ENDPOINTS_PER_ORGANISATION} webhook endpoints; delete one first.")
     secret = _new_secret()
@@ -214,7 +215,7 @@ def webhook_endpoint_test(*, organisation: Organisation, actor: Actor, endpoint_
         raise Conflict("The endpoint is disabled; enable it before sending a test event.")
     now = timezone.now()
     event = Event.objects.create(
-        organisation=organisation, type=TEST_EVENT_TYPE, occurred_at=now, fanned_out_at=now,
+        organisation=organisation, type=TEST_EVENT_TYPE, occurred_at=now,
         data={"object": "webhook_endpoint", "id": endpoint.id, "url": endpoint.url,
               "message": "A test event from Together. Verify its signature and answer 2xx."},
     )

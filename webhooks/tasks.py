@@ -12,11 +12,6 @@ from webhooks import delivery, services
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def event_fan_out(event_id: str) -> int:
-    return len(delivery.event_fan_out(event_id=event_id))
-
-
-@shared_task(acks_late=True, ignore_result=True)
 def endpoint_flush(endpoint_id: str) -> int:
     return delivery.endpoint_flush(endpoint_id=endpoint_id)
 

@@ -4,7 +4,7 @@ import pytest
 
 from tests.webhooks.receiver import Receiver
 from webhooks import delivery, transport
-from webhooks.models import Event, WebhookEndpoint
+from webhooks.models import WebhookEndpoint
 
 
 @pytest.fixture(autouse=True)
@@ -44,8 +44,6 @@ def eager_celery():
 
 
 def pump() -> None:
-    """What the workers do, in-process: fan out every pending event, then flush every endpoint."""
-    for event_id in Event.objects.filter(fanned_out_at__isnull=True).order_by("created_at").values_list("id", flat=True):
-        delivery.event_fan_out(event_id=event_id)
+    """What the workers do, in-process: flush every endpoint (sends what is due)."""
     for endpoint_id in WebhookEndpoint.objects.order_by("created_at").values_list("id", flat=True):
         delivery.endpoint_flush(endpoint_id=endpoint_id)

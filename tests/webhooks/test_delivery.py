@@ -153,14 +153,14 @@ def test_410_disables_the_endpoint_at_once(receiver, org, actor):
     receiver.script = lambda path, n: Reply(410)
     donations.donor_create(organisation=org, actor=actor, email="gone1@example.com")
     donations.donor_create(organisation=org, actor=actor, email="gone2@example.com")
-    delivery.event_fan_out(event_id=Event.objects.order_by("created_at").first().id)
     delivery.endpoint_flush(endpoint_id=created.endpoint.id)
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.status == EndpointStatus.DISABLED and "410" in endpoint.disabled_reason
-    assert WebhookDelivery.objects.get().status == DeliveryStatus.FAILED
-    pump()  # the second event is not sent to a disabled endpoint
-    assert len(receiver.received()) == 1
-    assert WebhookDelivery.objects.count() == 1
+    assert len(receiver.received()) == 2  # one batch, sent concurrently
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.FAILED}
+    donations.donor_create(organisation=org, actor=actor, email="gone3@example.com")
+    pump()  # a later event is not even queued for a disabled endpoint
+    assert WebhookDelivery.objects.count() == 2 and len(receiver.received()) == 2
 
 
 def test_retry_after_is_honoured_on_429_and_503(receiver, org, actor):
@@ -361,7 +361,6 @@ def test_the_test_event_goes_to_that_endpoint_only(receiver, org, actor):
 def test_a_killed_workers_claim_expires_and_the_delivery_is_sent_again(receiver, org, actor):
     created = endpoint_on(receiver, org, actor)
     donations.donor_create(organisation=org, actor=actor, email="k@example.com")
-    delivery.event_fan_out(event_id=Event.objects.get().id)
     stale = delivery.deliveries_claim(endpoint_id=created.endpoint.id)  # a worker claims, then dies
     assert len(stale.items) == 1
     assert delivery.deliveries_claim(endpoint_id=created.endpoint.id).items == []  # leased: nobody else takes it
@@ -377,17 +376,25 @@ def test_a_killed_workers_claim_expires_and_the_delivery_is_sent_again(receiver,
     assert d.status == DeliveryStatus.SUCCEEDED and d.attempt_count == 1
 
 
-def test_the_sweep_fans_out_lost_events_and_requeues_due_deliveries(receiver, org, actor, eager_celery):
+def test_the_sweep_requeues_deliveries_whose_message_was_lost(receiver, org, actor, eager_celery):
     endpoint_on(receiver, org, actor)
     donations.donor_create(organisation=org, actor=actor, email="lost@example.com")  # its on-commit enqueue never ran
-    event = Event.objects.get()
-    assert event.fanned_out_at is None
-    assert delivery.sweep()["events_fanned_out"] == 0  # too fresh: its own fan-out may still be on the way
-    Event.objects.update(created_at=timezone.now() - dt.timedelta(seconds=30))
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
     result = delivery.sweep()
-    assert result["events_fanned_out"] == 1
+    assert result == {"endpoints_due": 1, "endpoints_queued": 1}
     assert [r.valid for r in receiver.received()] == [True]
     assert WebhookDelivery.objects.get().status == DeliveryStatus.SUCCEEDED
+    assert delivery.sweep() == {"endpoints_due": 0, "endpoints_queued": 0}
+
+
+def test_the_sweep_leaves_leased_and_future_deliveries_alone(receiver, org, actor, eager_celery):
+    created = endpoint_on(receiver, org, actor)
+    donations.donor_create(organisation=org, actor=actor, email="a1@example.com")
+    delivery.deliveries_claim(endpoint_id=created.endpoint.id)  # in flight elsewhere
+    donations.donor_create(organisation=org, actor=actor, email="a2@example.com")
+    WebhookDelivery.objects.filter(lease_token__isnull=True).update(next_attempt_at=timezone.now() + dt.timedelta(minutes=5))
+    assert delivery.sweep()["endpoints_due"] == 0
+    assert receiver.received() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -405,8 +412,6 @@ def test_concurrent_flushes_send_each_delivery_once(receiver, settings):
     receiver.script = lambda path, n: Reply(200, delay=0.01)
     for i in range(40):
         donations.donor_create(organisation=org, actor=actor, email=f"c{i}@example.com")
-    for event_id in Event.objects.values_list("id", flat=True):
-        delivery.event_fan_out(event_id=event_id)
     barrier = threading.Barrier(3)
 
     def work():

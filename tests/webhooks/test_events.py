@@ -11,6 +11,7 @@ from organisations.services import AUDIT_LISTENERS, audit_record
 from tests.conftest import client_for, make_key
 from webhooks.events import EVENT_TYPES, audit_listener, event_body
 from webhooks.models import Event, WebhookDelivery
+from webhooks.queue import enqueue_flushes
 from webhooks.services import webhook_endpoint_create
 
 pytestmark = pytest.mark.django_db
@@ -90,19 +91,36 @@ def test_non_public_audit_actions_make_no_event(org, actor):
     assert not Event.objects.filter(organisation=org).exists()
 
 
-def test_without_endpoints_events_need_no_fan_out(org, actor):
-    donations.donor_create(organisation=org, actor=actor, email="e@example.com")
-    assert Event.objects.get(organisation=org).fanned_out_at is not None
+def test_without_endpoints_an_event_has_no_delivery(org, actor, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        donations.donor_create(organisation=org, actor=actor, email="e@example.com")
+    assert Event.objects.filter(organisation=org).count() == 1
+    assert not WebhookDelivery.objects.exists()
+    assert not any(getattr(c, "func", None) is enqueue_flushes for c in callbacks)
 
 
-def test_with_an_endpoint_fan_out_is_enqueued_after_commit(org, actor, django_capture_on_commit_callbacks):
-    webhook_endpoint_create(organisation=org, actor=actor, url="http://127.0.0.1:9/hook")
+def test_deliveries_are_written_with_the_event_and_flushes_enqueued_after_commit(org, actor, django_capture_on_commit_callbacks):
+    wanted = webhook_endpoint_create(organisation=org, actor=actor, url="http://127.0.0.1:9/a").endpoint
+    also = webhook_endpoint_create(organisation=org, actor=actor, url="http://127.0.0.1:9/b", enabled_events=["donor.created"]).endpoint
+    webhook_endpoint_create(organisation=org, actor=actor, url="http://127.0.0.1:9/c", enabled_events=["donation.created"])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         donations.donor_create(organisation=org, actor=actor, email="f@example.com")
     event = Event.objects.get(organisation=org, type="donor.created")
-    assert event.fanned_out_at is None  # the fan-out task (or the sweep) will make its deliveries
-    assert any(getattr(c, "func", None).__name__ == "enqueue_fan_out" for c in callbacks if hasattr(c, "func"))
-    assert not WebhookDelivery.objects.exists()
+    deliveries = WebhookDelivery.objects.filter(event=event)
+    assert {d.endpoint_id for d in deliveries} == {wanted.id, also.id}
+    assert all(d.status == "PENDING" and d.next_attempt_at is not None and d.attempt_count == 0 for d in deliveries)
+    [flush] = [c for c in callbacks if getattr(c, "func", None) is enqueue_flushes]
+    assert sorted(flush.args[0]) == sorted([wanted.id, also.id])
+
+
+def test_a_rolled_back_change_leaves_no_delivery_either(org, actor):
+    webhook_endpoint_create(organisation=org, actor=actor, url="http://127.0.0.1:9/a")
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            donations.donor_create(organisation=org, actor=actor, email="g@example.com")
+            assert WebhookDelivery.objects.count() == 1
+            raise RuntimeError
+    assert not Event.objects.filter(type="donor.created").exists() and not WebhookDelivery.objects.exists()
 
 
 def test_body_is_the_bare_event_with_millisecond_utc():
