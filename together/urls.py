@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("compliance.api.urls")),
     path("", include("recommendations.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include("reports.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 
@@ -28,6 +29,7 @@ urlpatterns = [
     path("", include("donations.urls")),
     path("", include("compliance.urls")),
     path("", include("recommendations.urls")),
+    path("", include("reports.urls")),
 ]
 
 if settings.BENCH_ENDPOINTS:

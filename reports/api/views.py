@@ -1,0 +1,110 @@
+"""GET /api/v1/reports/{name}: a report as a file, streamed (READ key).
+
+One route per registered report, so that the OpenAPI document lists each
+report's columns and filters; any other name is 404 `not_found`."""
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+
+from reports.exporters import KINDS, REGISTRY, Exporter, exporter_get
+from reports.services import FORMATS, check_format, report_export, xlsx_inline_max_rows
+from reports.views import export_response
+from together.api.views import ApiView
+
+COMMON = (
+    "Streams the report as a file (`Content-Disposition: attachment`, named `<organisation slug>_<report>_<from>_<to>.<format>`). "
+    "CSV (`text/csv; charset=utf-8`) comes straight from PostgreSQL's COPY in chunks of about 256 KB, whatever the size. "
+    "XLSX is built during the request up to {limit:,} rows; a larger XLSX is 400 `validation_failed` with `param: format` "
+    "and `reason: too_large_for_xlsx` (use CSV, or the Reports page, which builds it in the background). "
+    "UTF-8, one header row. Money columns come in pairs: `…_cents` (integer) and `…_dollars` (two decimals). "
+    "Dates are `YYYY-MM-DD`; timestamps ISO 8601 UTC with milliseconds and `Z`. Text cells that begin with `=`, `+`, `-`, "
+    "`@`, a tab or a carriage return are prefixed with a single quote so that spreadsheets never run them as formulas; "
+    "numbers are never altered. `from` and `to` are inclusive dates; without them, the current financial year "
+    "(1 July to 30 June, Australia/Sydney). An unknown parameter is 400 `invalid_request`; a bad value is 400 "
+    "`validation_failed` naming it."
+)
+
+
+def _filter_parameters(exporter: Exporter) -> list[OpenApiParameter]:
+    out = [
+        OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), required=False, description="`csv` (default) or `xlsx`."),
+    ]
+    if exporter.name == "disclosure-return":
+        out += [
+            OpenApiParameter("jurisdiction", OpenApiTypes.STR, required=False,
+                             description="FEDERAL, NSW, VIC, QLD, SA, WA, TAS, ACT or NT; default: the organisation's default jurisdiction."),
+            OpenApiParameter("period", OpenApiTypes.STR, required=False,
+                             description="A financial year (`2025-26`), a calendar year (`2027`, for calendar-year regimes) or a date inside the period."),
+            OpenApiParameter("from", OpenApiTypes.DATE, required=False, description="Without `period`: the period containing this date."),
+            OpenApiParameter("to", OpenApiTypes.DATE, required=False, description="Must lie inside the same period."),
+        ]
+        return out
+    out += [
+        OpenApiParameter("from", OpenApiTypes.DATE, required=False, description="First date, inclusive (default: start of the current financial year)."),
+        OpenApiParameter("to", OpenApiTypes.DATE, required=False, description="Last date, inclusive (default: end of that financial year)."),
+    ]
+    filters = exporter.filterset_class.get_filters() if exporter.filterset_class else {}
+    for name in exporter.filter_names():
+        f = filters[name]
+        help_text = f.extra.get("help_text") or f"Filter `{name}`, as on the matching list endpoint."
+        out.append(OpenApiParameter(name, OpenApiTypes.STR, required=False, description=help_text))
+    return out
+
+
+def _description(exporter: Exporter) -> str:
+    columns = "\n".join(f"| `{c.name}` | {KINDS[c.kind]} | {c.help} |" for c in exporter.columns)
+    return (f"{exporter.description}\n\n{COMMON.format(limit=xlsx_inline_max_rows())}\n\n"
+            f"| column | type | meaning |\n| --- | --- | --- |\n{columns}")
+
+
+class ReportView(ApiView):
+    schema_tags = ["donations"]
+    required_scope = "READ"
+    report_name: str | None = None  # fixed by the per-report subclasses; else from the URL
+
+    def perform_content_negotiation(self, request, force=False):
+        # `format` is ours (csv|xlsx), not DRF's renderer override; errors are always JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    def exporter(self) -> Exporter:
+        return exporter_get(self.report_name or self.kwargs.get("name", ""))
+
+    def get_allowed_query_params(self) -> set[str]:
+        return {"format", *self.exporter().allowed_params()}
+
+    def get(self, request, name: str | None = None):
+        exporter = self.exporter()
+        fmt = check_format(request.query_params.get("format"))
+        data = {k: v for k, v in request.query_params.items() if k != "format"}
+        spec = exporter.resolve(organisation=request.organisation, data=data)
+        return export_response(report_export(spec=spec, fmt=fmt, actor=request.actor, allow_job=False))
+
+
+@extend_schema(exclude=True)
+class UnknownReportView(ReportView):
+    """Any other name: 404 not_found in the envelope, naming the reports."""
+
+
+def _view_for(exporter: Exporter):
+    binary = OpenApiResponse(response=OpenApiTypes.BINARY, description="The report file.")
+    schema = extend_schema(
+        operation_id=f"reports_{exporter.name.replace('-', '_')}",
+        summary=f"Export the {exporter.title.lower()} report",
+        description=_description(exporter),
+        parameters=_filter_parameters(exporter),
+        responses={
+            (200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR, description="The report as CSV."),
+            (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): binary,
+        },
+    )
+
+    def get(self, request):
+        return ReportView.get(self, request)
+
+    name = exporter.title.title().replace(" ", "").replace("-", "")
+    return type(f"{name}ReportView", (ReportView,), {"report_name": exporter.name, "__doc__": exporter.description,
+                                                     "get": schema(get)})
+
+
+REPORT_VIEWS = {name: _view_for(exporter) for name, exporter in REGISTRY.items()}

@@ -1,0 +1,763 @@
+"""The reports, as a registry of exporters (compare pretix's ListExporter).
+
+An exporter declares its columns (name, kind, help) and builds one SELECT for a
+validated `ReportSpec`; the same SELECT feeds PostgreSQL's COPY for CSV and a
+server-side cursor for XLSX (`reports.writers`). Every SELECT is parameterised
+by the organisation's id: a report never reads another organisation's rows,
+nor the sandbox twin's.
+
+Common rules (also in the OpenAPI description of /api/v1/reports/{name}):
+- money columns come in pairs, `…_cents` (integer) and `…_dollars` (two decimals);
+- dates are `YYYY-MM-DD`, timestamps ISO 8601 UTC with milliseconds and `Z`;
+- text cells beginning with `=`, `+`, `-`, `@`, a tab or a carriage return are
+  prefixed with a single quote; numbers are never altered;
+- `from` and `to` (inclusive dates) default to the current financial year
+  (1 July – 30 June, Australia/Sydney).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from django.db import connection
+from django.db.models import Case, CharField, Count, DateField, F, Q, QuerySet, Sum, When
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+
+from compliance.models import Comparator, Jurisdiction, PeriodKind, RegimeRule
+from donations.api.filters import CampaignFilterSet, DonationFilterSet
+from donations.models import Campaign, Donation, DonationType, InKindCategory, Status
+from organisations.models import Organisation
+from reports.sql import Dollars, IsoTimestamp, Neutralised, SqlTemplate, dollars_sql, iso_timestamp_sql, neutralise_sql
+from together.exceptions import InvalidRequest, NotFound, ValidationFailed
+
+KINDS = {
+    "text": "text (neutralised against formula injection)",
+    "code": "text: an id or an upper-case code",
+    "integer": "integer",
+    "cents": "integer, cents",
+    "dollars": "decimal, dollars with two decimals",
+    "date": "date, YYYY-MM-DD",
+    "timestamp": "timestamp, ISO 8601 UTC with milliseconds and Z",
+    "month": "month, YYYY-MM",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    help: str
+    # The ORM expression of query-set exporters (wrapped per kind); raw-SQL exporters leave it None.
+    expression: Any = None
+
+    def __post_init__(self):
+        assert self.kind in KINDS, self.kind
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", self.name), self.name
+
+
+@dataclass
+class ReportSpec:
+    """A validated report request: what to export, for whom, which rows."""
+
+    exporter: "Exporter"
+    organisation: Organisation
+    date_from: dt.date
+    date_to: dt.date
+    filters: dict[str, str] = field(default_factory=dict)
+    # Disclosure return: the jurisdiction, its aggregation period and the threshold rule.
+    jurisdiction: str | None = None
+    rule: RegimeRule | None = None
+    # Admin actions: restrict to the selected rows, e.g. {"donation": <queryset of ids>}.
+    restrict: dict[str, QuerySet] | None = None
+
+    @property
+    def params(self) -> dict[str, str]:
+        """JSON-storable parameters that resolve to this spec again (export jobs)."""
+        out = {"from": self.date_from.isoformat(), "to": self.date_to.isoformat(), **self.filters}
+        if self.jurisdiction:
+            out["jurisdiction"] = self.jurisdiction
+        return out
+
+    @property
+    def period_label(self) -> str:
+        return f"{self.date_from.isoformat()}_{self.date_to.isoformat()}"
+
+    def file_name(self, fmt: str) -> str:
+        parts = [self.organisation.slug, self.exporter.name]
+        if self.jurisdiction:
+            parts.append(self.jurisdiction)
+        parts.append(self.period_label)
+        return "_".join(parts) + f".{fmt}"
+
+
+# --- dates ------------------------------------------------------------------------------------
+
+def financial_year_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    start_year = day.year if day.month >= 7 else day.year - 1
+    return dt.date(start_year, 7, 1), dt.date(start_year + 1, 6, 30)
+
+
+def _parse_date(value: str | None, param: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationFailed(f"{param}: enter a date as YYYY-MM-DD.", param=param) from None
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+REGISTRY: dict[str, "Exporter"] = {}
+
+
+def register(cls):
+    exporter = cls()
+    REGISTRY[exporter.name] = exporter
+    return cls
+
+
+def exporter_get(name: str) -> "Exporter":
+    exporter = REGISTRY.get(name)
+    if exporter is None:
+        raise NotFound(f"No report named '{name}'. Reports: {', '.join(REGISTRY)}.")
+    return exporter
+
+
+class Exporter:
+    name: str = ""
+    title: str = ""
+    description: str = ""
+    columns: tuple[Column, ...] = ()
+    # The matching list endpoint's filters (its FilterSet), applied as there.
+    filterset_class = None
+    extra_params: tuple[str, ...] = ()
+
+    # -- parameters ----------------------------------------------------------
+    def filter_names(self) -> list[str]:
+        if self.filterset_class is None:
+            return []
+        return [name for name in self.filterset_class.get_filters() if name not in ("from", "to")]
+
+    def allowed_params(self) -> set[str]:
+        return {"from", "to", *self.extra_params, *self.filter_names()}
+
+    def resolve(self, *, organisation: Organisation, data: Mapping[str, str], restrict: dict | None = None) -> ReportSpec:
+        """Validate `data` (query parameters) into a spec; errors name the parameter."""
+        allowed = self.allowed_params()
+        for name in data:
+            if name not in allowed:
+                raise InvalidRequest(f"Unknown parameter '{name}' for the {self.name} report.", param=name)
+        date_from = _parse_date(data.get("from"), "from")
+        date_to = _parse_date(data.get("to"), "to")
+        if date_from is None or date_to is None:
+            # The financial year of whichever bound was given, else the current one.
+            fy_start, fy_end = financial_year_of(date_from or date_to or timezone.localdate())
+            date_from, date_to = date_from or fy_start, date_to or fy_end
+        if date_to < date_from:
+            raise ValidationFailed("to: must be on or after from.", param="to")
+        filters = {name: str(data[name]) for name in self.filter_names() if data.get(name) not in (None, "")}
+        spec = ReportSpec(exporter=self, organisation=organisation, date_from=date_from, date_to=date_to,
+                          filters=filters, restrict=restrict)
+        self.validate_filters(spec)
+        return spec
+
+    def validate_filters(self, spec: ReportSpec) -> None:
+        if self.filterset_class is not None:
+            self.filtered(spec, self.filter_base(spec))
+
+    def filter_base(self, spec: ReportSpec) -> QuerySet:
+        return self.filterset_class.Meta.model.objects.for_organisation(spec.organisation)
+
+    def filtered(self, spec: ReportSpec, queryset: QuerySet) -> QuerySet:
+        if self.filterset_class is None or not spec.filters:
+            return queryset
+        filterset = self.filterset_class(data=spec.filters, queryset=queryset)
+        if not filterset.is_valid():
+            name, errors = next(iter(filterset.errors.items()))
+            raise ValidationFailed(f"{name}: {' '.join(errors)}", param=name)
+        return filterset.qs
+
+    # -- the query -----------------------------------------------------------
+    def query(self, spec: ReportSpec) -> tuple[str, list]:
+        raise NotImplementedError
+
+    def count_query(self, spec: ReportSpec) -> tuple[str, list]:
+        sql, params = self.query(spec)
+        return f"SELECT count(*) FROM ({sql}) AS report", params
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def help_text(self) -> str:
+        lines = [self.description, "", "Columns:"]
+        lines += [f"- `{c.name}` ({KINDS[c.kind]}): {c.help}" for c in self.columns]
+        return "\n".join(lines)
+
+
+def _expression(column: Column):
+    expression = column.expression
+    if isinstance(expression, str):
+        expression = F(expression)
+    if column.kind == "text":
+        return Neutralised(expression)
+    if column.kind == "dollars":
+        return Dollars(expression)
+    if column.kind == "timestamp":
+        return IsoTimestamp(expression)
+    return expression
+
+
+def _compiled(queryset: QuerySet) -> tuple[str, list]:
+    sql, params = queryset.query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
+
+
+def _renamed(columns: tuple[Column, ...], inner_sql: str, order: str = "") -> str:
+    """Give the inner query's `c0`, `c1` … their published names."""
+    select = ", ".join(f'report."c{i}" AS "{c.name}"' for i, c in enumerate(columns))
+    return f"SELECT {select} FROM ({inner_sql}) AS report{order}"
+
+
+class QuerySetExporter(Exporter):
+    """An exporter whose rows are an ORM query set: filters come from the
+    matching list endpoint's FilterSet, the SELECT from the columns' expressions."""
+
+    ordering: tuple[str, ...] = ()
+
+    def rows(self, spec: ReportSpec) -> QuerySet:
+        raise NotImplementedError
+
+    def query(self, spec: ReportSpec) -> tuple[str, list]:
+        queryset = self.rows(spec)
+        values = {f"c{i}": _expression(c) for i, c in enumerate(self.columns)}
+        names = {c.name: f"c{i}" for i, c in enumerate(self.columns)}
+        queryset = queryset.values(**values).order_by(*[self._order(o, names) for o in self.ordering])
+        sql, params = _compiled(queryset)
+        return _renamed(self.columns, sql), params
+
+    @staticmethod
+    def _order(term: str, names: dict[str, str]) -> str:
+        descending = term.startswith("-")
+        bare = term.lstrip("-")
+        return ("-" if descending else "") + names.get(bare, bare)
+
+
+# --- donations -------------------------------------------------------------------------------
+
+DONOR_NAME = SqlTemplate(
+    "COALESCE(NULLIF(btrim(concat_ws(' ', {0}, {1})), ''), {2}, {3})",
+    F("donor__first_name"), F("donor__last_name"), F("donor__organisation_name"), F("donor__email"),
+)
+IN_KIND_VALUE = Case(When(donation_type=DonationType.IN_KIND, then=F("amount_cents")))
+IN_KIND_LABEL = SqlTemplate(
+    "CASE {0} " + " ".join(f"WHEN '{value}' THEN '{label}'" for value, label in InKindCategory.choices) + " END",
+    F("in_kind_category"),
+)
+
+DONOR_ADDRESS = (
+    Column("donor_address_line1", "text", "Donor's address, line 1.", "donor__address_line1"),
+    Column("donor_address_line2", "text", "Line 2.", "donor__address_line2"),
+    Column("donor_suburb", "text", "Suburb.", "donor__suburb"),
+    Column("donor_state", "text", "State.", "donor__state"),
+    Column("donor_postcode", "text", "Postcode.", "donor__postcode"),
+    Column("donor_country", "code", "ISO 3166-1 alpha-2.", "donor__country"),
+)
+
+
+class DonationRowsExporter(QuerySetExporter):
+    filterset_class = DonationFilterSet
+
+    def base(self, spec: ReportSpec) -> QuerySet:
+        queryset = Donation.objects.for_organisation(spec.organisation).filter(
+            donation_date__gte=spec.date_from, donation_date__lte=spec.date_to)
+        if spec.restrict and "donation" in spec.restrict:
+            queryset = queryset.filter(pk__in=spec.restrict["donation"])
+        if spec.restrict and "donor" in spec.restrict:
+            queryset = queryset.filter(donor_id__in=spec.restrict["donor"])
+        return self.filtered(spec, queryset)
+
+    def filter_base(self, spec):
+        return Donation.objects.for_organisation(spec.organisation)
+
+    def rows(self, spec):
+        return self.base(spec)
+
+    def query(self, spec):
+        # Order by the raw timestamp (the published column is text).
+        queryset = self.rows(spec)
+        values = {f"c{i}": _expression(c) for i, c in enumerate(self.columns)}
+        names = {c.name: f"c{i}" for i, c in enumerate(self.columns)}
+        queryset = queryset.values(**values).order_by(names["donation_date"], "created_at", "id")
+        sql, params = _compiled(queryset)
+        return _renamed(self.columns, sql), params
+
+
+@register
+class DonationsExporter(DonationRowsExporter):
+    name = "donations"
+    title = "Donations"
+    description = (
+        "Every donation dated in the range (every status unless `status` is given), one row each, with its donor's "
+        "name and address, campaign, revenue code and jurisdiction, in-kind details and lifecycle dates. "
+        "Filters: those of GET /api/v1/donations."
+    )
+    columns = (
+        Column("donation_id", "code", "The donation's id.", "id"),
+        Column("donation_date", "date", "The date the gift was made or received.", "donation_date"),
+        Column("status", "code", "PENDING, CONFIRMED, FAILED, REFUNDED or VOIDED. Only CONFIRMED gifts count toward totals.", "status"),
+        Column("donation_type", "code", "MONETARY or IN_KIND.", "donation_type"),
+        Column("amount_cents", "cents", "The amount (for IN_KIND: the fair value).", "amount_cents"),
+        Column("amount_dollars", "dollars", "The same amount in dollars.", "amount_cents"),
+        Column("currency", "code", "ISO 4217.", "currency"),
+        Column("source", "code", "MANUAL, STRIPE, CHECKOUT_LINK, NATIONBUILDER, RAISELY or GATEWAY.", "source"),
+        Column("payment_method", "code", "CASH, CHEQUE, BANK_TRANSFER, CARD or OTHER; empty for IN_KIND.", "payment_method"),
+        Column("reference", "text", "Receipt, cheque or bank reference.", "reference"),
+        Column("campaign_id", "code", "The campaign's id, if any.", "campaign_id"),
+        Column("campaign_name", "text", "The campaign's name.", "campaign__name"),
+        Column("revenue_code", "text", "The revenue code as entered.", "revenue_code"),
+        Column("jurisdiction", "code", "The jurisdiction the revenue code maps to (FEDERAL, NSW, VIC …).", "jurisdiction"),
+        Column("donor_id", "code", "The donor's id.", "donor_id"),
+        Column("donor_type", "code", "INDIVIDUAL, ORGANISATION, TRUST or UNKNOWN.", "donor__donor_type"),
+        Column("donor_name", "text", "First and last name, else the organisation name, else the email.", DONOR_NAME),
+        Column("donor_first_name", "text", "First name.", "donor__first_name"),
+        Column("donor_last_name", "text", "Last name.", "donor__last_name"),
+        Column("donor_organisation_name", "text", "Organisation or trust name.", "donor__organisation_name"),
+        Column("donor_email", "text", "Email.", "donor__email"),
+        Column("donor_phone", "text", "Phone.", "donor__phone"),
+        *DONOR_ADDRESS,
+        Column("in_kind_category", "code", "GOODS, SERVICES, DISCOUNT, EXCESSIVE_PAYMENT or OTHER (IN_KIND only).", "in_kind_category"),
+        Column("in_kind_description", "text", "What was given (IN_KIND only).", "in_kind_description"),
+        Column("in_kind_valuation_method", "text", "How the fair value was set (IN_KIND only).", "in_kind_valuation_method"),
+        Column("in_kind_fair_value_cents", "cents", "The fair value (IN_KIND only; equals amount_cents).", IN_KIND_VALUE),
+        Column("in_kind_fair_value_dollars", "dollars", "The fair value in dollars.", IN_KIND_VALUE),
+        Column("notes", "text", "Notes.", "notes"),
+        Column("external_id", "text", "The id in the system the gift came from.", "external_id"),
+        Column("metadata", "text", "Metadata, as JSON.", Cast("metadata", output_field=CharField())),
+        Column("void_reason", "text", "Why it was voided.", "void_reason"),
+        Column("voided_at", "timestamp", "When it was voided.", "voided_at"),
+        Column("refund_date", "date", "The date of the refund.", "refund_date"),
+        Column("refund_reason", "text", "Why it was refunded.", "refund_reason"),
+        Column("refunded_at", "timestamp", "When the refund was recorded.", "refunded_at"),
+        Column("created_at", "timestamp", "When the record was created.", "created_at"),
+        Column("updated_at", "timestamp", "When the record last changed.", "updated_at"),
+    )
+
+
+@register
+class InKindRegisterExporter(DonationRowsExporter):
+    name = "in-kind-register"
+    title = "In-kind register"
+    description = (
+        "Every in-kind gift dated in the range (every status unless `status` is given): category, description, fair "
+        "value and how it was valued, donor and date. Filters: those of GET /api/v1/donations."
+    )
+    columns = (
+        Column("donation_id", "code", "The donation's id.", "id"),
+        Column("donation_date", "date", "The date the gift was made or received.", "donation_date"),
+        Column("status", "code", "Only CONFIRMED gifts count toward totals.", "status"),
+        Column("in_kind_category", "code", "GOODS, SERVICES, DISCOUNT, EXCESSIVE_PAYMENT or OTHER.", "in_kind_category"),
+        Column("in_kind_category_label", "text", "The category in words.", IN_KIND_LABEL),
+        Column("in_kind_description", "text", "What was given.", "in_kind_description"),
+        Column("fair_value_cents", "cents", "Open-market fair value.", "amount_cents"),
+        Column("fair_value_dollars", "dollars", "The fair value in dollars.", "amount_cents"),
+        Column("currency", "code", "ISO 4217.", "currency"),
+        Column("in_kind_valuation_method", "text", "How the fair value was set (the ACT requires it).", "in_kind_valuation_method"),
+        Column("donor_id", "code", "The donor's id.", "donor_id"),
+        Column("donor_name", "text", "First and last name, else the organisation name, else the email.", DONOR_NAME),
+        *DONOR_ADDRESS,
+        Column("campaign_id", "code", "The campaign's id, if any.", "campaign_id"),
+        Column("campaign_name", "text", "The campaign's name.", "campaign__name"),
+        Column("revenue_code", "text", "The revenue code as entered.", "revenue_code"),
+        Column("jurisdiction", "code", "The jurisdiction the revenue code maps to.", "jurisdiction"),
+        Column("reference", "text", "Reference.", "reference"),
+        Column("created_at", "timestamp", "When the record was created.", "created_at"),
+    )
+
+    def base(self, spec):
+        return super().base(spec).filter(donation_type=DonationType.IN_KIND)
+
+
+# --- campaign summary -------------------------------------------------------------------------
+
+COUNTED = Q(status=Status.CONFIRMED)
+
+
+@register
+class CampaignSummaryExporter(QuerySetExporter):
+    name = "campaign-summary"
+    title = "Campaign summary"
+    description = (
+        "Per campaign and calendar month of the gift date: gifts, distinct donors and money raised, counting CONFIRMED "
+        "gifts only (monetary and in-kind at fair value, as the campaign totals of the API). Gifts without a campaign "
+        "are one line per month named `(no campaign)` unless a campaign filter is given. Filters: those of "
+        "GET /api/v1/campaigns (they choose the campaigns)."
+    )
+    filterset_class = CampaignFilterSet
+    columns = (
+        Column("campaign_id", "code", "The campaign's id; empty for gifts without a campaign.", "campaign_id"),
+        Column("campaign_name", "text", "The campaign's name.", SqlTemplate("COALESCE({0}, '(no campaign)')", F("campaign__name"))),
+        Column("campaign_status", "code", "ACTIVE or ARCHIVED.", "campaign__status"),
+        Column("month", "month", "The month of the gifts.", SqlTemplate("to_char({0}, 'YYYY-MM')", F("donation_date"))),
+        Column("month_start", "date", "The first day of that month.",
+               SqlTemplate("date_trunc('month', {0})::date", F("donation_date"), output_field=DateField())),
+        Column("currency", "code", "ISO 4217.", "currency"),
+        Column("gifts_count", "integer", "Confirmed gifts.", Count("id")),
+        Column("donors_count", "integer", "Distinct donors of those gifts.", Count("donor_id", distinct=True)),
+        Column("raised_cents", "cents", "Money raised (monetary plus in-kind fair value).", Sum("amount_cents")),
+        Column("raised_dollars", "dollars", "The same in dollars.", Sum("amount_cents")),
+        Column("monetary_cents", "cents", "Of which monetary.",
+               Coalesce(Sum("amount_cents", filter=Q(donation_type=DonationType.MONETARY)), 0)),
+        Column("monetary_dollars", "dollars", "In dollars.",
+               Coalesce(Sum("amount_cents", filter=Q(donation_type=DonationType.MONETARY)), 0)),
+        Column("in_kind_cents", "cents", "Of which in-kind (fair value).",
+               Coalesce(Sum("amount_cents", filter=Q(donation_type=DonationType.IN_KIND)), 0)),
+        Column("in_kind_dollars", "dollars", "In dollars.",
+               Coalesce(Sum("amount_cents", filter=Q(donation_type=DonationType.IN_KIND)), 0)),
+    )
+
+    def filter_base(self, spec):
+        return Campaign.objects.for_organisation(spec.organisation)
+
+    def query(self, spec):
+        donations = Donation.objects.for_organisation(spec.organisation).filter(
+            COUNTED, donation_date__gte=spec.date_from, donation_date__lte=spec.date_to)
+        campaigns = None
+        if spec.filters:
+            campaigns = self.filtered(spec, self.filter_base(spec))
+        if spec.restrict and "campaign" in spec.restrict:
+            campaigns = (campaigns if campaigns is not None else self.filter_base(spec)).filter(pk__in=spec.restrict["campaign"])
+        if campaigns is not None:
+            donations = donations.filter(campaign_id__in=campaigns.values("pk"))
+        keys = {f"c{i}": _expression(c) for i, c in enumerate(self.columns[:6])}
+        aggregates = {f"c{i}": _expression(c) for i, c in enumerate(self.columns) if i >= 6}
+        queryset = donations.values(**keys).annotate(**aggregates).order_by("c1", "c0", "c3")
+        sql, params = _compiled(queryset)
+        return _renamed(self.columns, sql), params
+
+
+# --- reconciliation ---------------------------------------------------------------------------
+
+RECEIVED = (Status.CONFIRMED, Status.REFUNDED)
+
+
+@register
+class ReconciliationExporter(Exporter):
+    name = "reconciliation"
+    title = "Reconciliation"
+    description = (
+        "Money received, to match bank deposits (and later Stripe payouts): monetary gifts that were received "
+        "(CONFIRMED, and REFUNDED ones, since their money was deposited before it went back; `status` narrows this). "
+        "Gifts entered through a posted deposit batch are one `BATCH` line per batch, dated on the deposit date, with "
+        "the batch's control count and total beside the sum of its gifts; every other gift is summed per gift date, "
+        "payment method and currency in a `DAY_METHOD` line. A method left blank shows as UNSPECIFIED. "
+        "Filters: those of GET /api/v1/donations."
+    )
+    filterset_class = DonationFilterSet
+    columns = (
+        Column("date", "date", "The gift date (DAY_METHOD) or the deposit date (BATCH)."),
+        Column("payment_method", "code", "CASH, CHEQUE, BANK_TRANSFER, CARD, OTHER or UNSPECIFIED."),
+        Column("line_type", "code", "DAY_METHOD (gifts of that day and method outside batches) or BATCH (one deposit batch)."),
+        Column("batch_id", "code", "BATCH lines: the deposit batch's id."),
+        Column("batch_reference", "text", "BATCH lines: the deposit slip or bank reference."),
+        Column("currency", "code", "ISO 4217."),
+        Column("gifts_count", "integer", "Gifts on the line."),
+        Column("total_cents", "cents", "Their sum."),
+        Column("total_dollars", "dollars", "Their sum in dollars."),
+        Column("control_count", "integer", "BATCH lines: the control count entered with the batch."),
+        Column("control_total_cents", "cents", "BATCH lines: the control total entered with the batch."),
+        Column("control_total_dollars", "dollars", "BATCH lines: the control total in dollars."),
+    )
+
+    def filter_base(self, spec):
+        return Donation.objects.for_organisation(spec.organisation)
+
+    def _gifts(self, spec: ReportSpec) -> QuerySet:
+        queryset = Donation.objects.for_organisation(spec.organisation).filter(donation_type=DonationType.MONETARY)
+        if "status" not in spec.filters:
+            queryset = queryset.filter(status__in=RECEIVED)
+        if spec.restrict and "donation" in spec.restrict:
+            queryset = queryset.filter(pk__in=spec.restrict["donation"])
+        return self.filtered(spec, queryset)
+
+    def query(self, spec):
+        gifts = self._gifts(spec)
+        loose = (
+            gifts.filter(batch_row__isnull=True, donation_date__gte=spec.date_from, donation_date__lte=spec.date_to)
+            .values(
+                c0=F("donation_date"),
+                c1=SqlTemplate("COALESCE({0}, 'UNSPECIFIED')", F("payment_method")),
+                c2=SqlTemplate("'DAY_METHOD'::text", F("currency")),  # constant (the argument keeps it out of GROUP BY issues)
+                c3=SqlTemplate("NULL::text", F("currency")),
+                c4=SqlTemplate("NULL::text", F("currency")),
+                c5=F("currency"),
+            )
+            .annotate(c6=Count("id"), c7=Sum("amount_cents"), c8=Dollars(Sum("amount_cents")),
+                      c9=SqlTemplate("NULL::integer", F("currency")), c10=SqlTemplate("NULL::bigint", F("currency")),
+                      c11=SqlTemplate("NULL::numeric", F("currency")))
+        )
+        batched = (
+            gifts.filter(batch_row__batch__deposit_date__gte=spec.date_from, batch_row__batch__deposit_date__lte=spec.date_to)
+            .values(
+                c0=F("batch_row__batch__deposit_date"),
+                c1=F("batch_row__batch__payment_method"),
+                c2=SqlTemplate("'BATCH'::text", F("currency")),
+                c3=F("batch_row__batch_id"),
+                c4=Neutralised(F("batch_row__batch__reference")),
+                c5=F("currency"),
+                c9=F("batch_row__batch__control_count"),
+                c10=F("batch_row__batch__control_total_cents"),
+                c11=Dollars(F("batch_row__batch__control_total_cents")),
+            )
+            .annotate(c6=Count("id"), c7=Sum("amount_cents"), c8=Dollars(Sum("amount_cents")))
+        )
+        loose_sql, loose_params = _compiled(loose)
+        batched_sql, batched_params = _compiled(batched)
+        # Same column names, in the published order, on both sides of the UNION.
+        order = [f'"c{i}"' for i in range(len(self.columns))]
+        select = ", ".join(order)
+        inner = (f"SELECT {select} FROM ({loose_sql}) AS loose UNION ALL SELECT {select} FROM ({batched_sql}) AS batched")
+        return _renamed(self.columns, inner, ' ORDER BY report."c0", report."c1", report."c2" DESC, report."c4", report."c3"'), \
+            loose_params + batched_params
+
+
+# --- disclosure return ------------------------------------------------------------------------
+
+REPORTABLE_JURISDICTIONS = [j for j in Jurisdiction.values if j != Jurisdiction.UNREGULATED]
+
+
+def _period_reference_day(period: str) -> tuple[dt.date, str | None]:
+    """`2025-26` -> (1 Jul 2025, FINANCIAL_YEAR); `2027` -> (1 Jan 2027, CALENDAR_YEAR); a date -> (date, None)."""
+    text = period.strip()
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
+        start, end = int(m.group(1)), int(m.group(2))
+        if (start + 1) % 100 != end:
+            raise ValidationFailed("period: a financial year is written like 2025-26.", param="period")
+        return dt.date(start, 7, 1), PeriodKind.FINANCIAL_YEAR
+    if re.fullmatch(r"\d{4}", text):
+        return dt.date(int(text), 1, 1), PeriodKind.CALENDAR_YEAR
+    day = _parse_date(text, "period")
+    return day, None
+
+
+def threshold_rule_for(jurisdiction: str, day: dt.date) -> RegimeRule | None:
+    rules = [r for r in RegimeRule.objects.filter(jurisdiction=jurisdiction, threshold_cents__isnull=False) if r.applies_on(day)]
+    return rules[0] if rules else None
+
+
+@register
+class DisclosureReturnExporter(Exporter):
+    name = "disclosure-return"
+    title = "Disclosure return"
+    description = (
+        "For one jurisdiction and one disclosure period, in the shape of the regulator's return: every donor whose "
+        "CONFIRMED gifts in the period add up past the threshold of the regime rule in force (MORE_THAN or "
+        "AT_OR_ABOVE as the rule says), with address and aggregate, then one `GIFT` row per gift of that donor in the "
+        "period (date, amount, MONETARY or IN_KIND) carrying the status of the donor's disclosure obligation "
+        "(OPEN, LODGED; NONE if none was recorded). After the gifts, one `BREACH` row per recorded cap breach whose "
+        "period overlaps the return's (breaches are listed separately from the gifts). "
+        "`jurisdiction` defaults to the organisation's default jurisdiction. `period` is a financial year (`2025-26`), "
+        "a calendar year (`2027`, for calendar-year regimes) or any date inside the period; without it, the period "
+        "containing `from` (or today). `from` and `to`, when given, must lie inside that one period. The file's "
+        "period is the rule's period (a truncated year, such as the federal FY 2026-27, ends where the rule ends)."
+    )
+    extra_params = ("jurisdiction", "period")
+    columns = (
+        Column("record_type", "code", "GIFT (a gift of a donor over the threshold) or BREACH (a cap breach)."),
+        Column("jurisdiction", "code", "The jurisdiction of the return."),
+        Column("period_start", "date", "First day of the disclosure period."),
+        Column("period_end", "date", "Last day of the disclosure period."),
+        Column("regime", "text", "The regime rule applied (its name)."),
+        Column("threshold_cents", "cents", "The disclosure threshold."),
+        Column("threshold_dollars", "dollars", "The threshold in dollars."),
+        Column("donor_id", "code", "The donor's id."),
+        Column("donor_type", "code", "INDIVIDUAL, ORGANISATION, TRUST or UNKNOWN."),
+        Column("donor_name", "text", "First and last name, else the organisation name, else the email."),
+        Column("donor_address_line1", "text", "Address line 1."),
+        Column("donor_address_line2", "text", "Address line 2."),
+        Column("donor_suburb", "text", "Suburb."),
+        Column("donor_state", "text", "State."),
+        Column("donor_postcode", "text", "Postcode."),
+        Column("donor_country", "code", "ISO 3166-1 alpha-2."),
+        Column("aggregate_cents", "cents", "GIFT rows: the donor's total of CONFIRMED gifts in the period."),
+        Column("aggregate_dollars", "dollars", "The aggregate in dollars."),
+        Column("aggregate_monetary_cents", "cents", "Of which monetary."),
+        Column("aggregate_monetary_dollars", "dollars", "In dollars."),
+        Column("aggregate_in_kind_cents", "cents", "Of which in-kind (fair value)."),
+        Column("aggregate_in_kind_dollars", "dollars", "In dollars."),
+        Column("gift_id", "code", "GIFT rows: the donation's id."),
+        Column("gift_date", "date", "GIFT rows: the date of the gift."),
+        Column("gift_amount_cents", "cents", "GIFT rows: the amount (fair value for in-kind)."),
+        Column("gift_amount_dollars", "dollars", "In dollars."),
+        Column("gift_type", "code", "GIFT rows: MONETARY or IN_KIND."),
+        Column("gift_in_kind_category", "code", "GIFT rows, in-kind: the category."),
+        Column("gift_in_kind_description", "text", "GIFT rows, in-kind: what was given."),
+        Column("obligation_id", "code", "GIFT rows: the donor's disclosure obligation for the period, if recorded."),
+        Column("obligation_status", "code", "OPEN, LODGED, or NONE when no obligation was recorded."),
+        Column("obligation_due_date", "date", "When the disclosure is due."),
+        Column("obligation_lodged_reference", "text", "The regulator's reference once lodged."),
+        Column("obligation_lodged_date", "date", "When it was lodged."),
+        Column("breach_id", "code", "BREACH rows: the breach's id."),
+        Column("breach_period_start", "date", "BREACH rows: first day of the cap's period."),
+        Column("breach_period_end", "date", "BREACH rows: last day of the cap's period."),
+        Column("breach_cap_cents", "cents", "BREACH rows: the cap."),
+        Column("breach_cap_dollars", "dollars", "In dollars."),
+        Column("breach_aggregate_cents", "cents", "BREACH rows: the donor's total when the breach was recorded."),
+        Column("breach_aggregate_dollars", "dollars", "In dollars."),
+        Column("breach_excess_cents", "cents", "BREACH rows: how far over the cap."),
+        Column("breach_excess_dollars", "dollars", "In dollars."),
+        Column("breach_reason", "text", "BREACH rows: why it was recorded."),
+        Column("breach_recorded_at", "timestamp", "BREACH rows: when it was recorded."),
+    )
+
+    def resolve(self, *, organisation, data, restrict=None):
+        allowed = self.allowed_params()
+        for name in data:
+            if name not in allowed:
+                raise InvalidRequest(f"Unknown parameter '{name}' for the {self.name} report.", param=name)
+        jurisdiction = (data.get("jurisdiction") or "").strip().upper()
+        if not jurisdiction:
+            from compliance.services import compliance_settings_get
+
+            jurisdiction = compliance_settings_get(organisation=organisation).default_jurisdiction
+        if jurisdiction not in REPORTABLE_JURISDICTIONS:
+            raise ValidationFailed(f"jurisdiction: one of {', '.join(REPORTABLE_JURISDICTIONS)}.", param="jurisdiction")
+        date_from = _parse_date(data.get("from"), "from")
+        date_to = _parse_date(data.get("to"), "to")
+        kind = None
+        if data.get("period"):
+            day, kind = _period_reference_day(str(data["period"]))
+            param = "period"
+        else:
+            day, param = date_from or date_to or timezone.localdate(), "from" if date_from else "period"
+        rule = threshold_rule_for(jurisdiction, day)
+        if rule is None:
+            raise ValidationFailed(
+                f"No disclosure threshold applies in {jurisdiction} on {day.isoformat()}: there is no return to prepare.",
+                param=param if data.get("period") or date_from else "jurisdiction",
+            )
+        if kind is not None and rule.period_kind != kind:
+            raise ValidationFailed(
+                f"period: {jurisdiction} discloses per {rule.period_kind.replace('_', ' ').lower()} on {day.isoformat()} "
+                f"({rule.name}); write the period as "
+                + ("2025-26 (a financial year)." if rule.period_kind == PeriodKind.FINANCIAL_YEAR else "a year (2027) or a date."),
+                param="period",
+            )
+        start, end = rule.period_for(day)
+        for value, name in ((date_from, "from"), (date_to, "to")):
+            if value is not None and not (start <= value <= end):
+                raise ValidationFailed(
+                    f"{name}: the {jurisdiction} disclosure period is {start.isoformat()} to {end.isoformat()}; "
+                    f"{value.isoformat()} is outside it.", param=name)
+        return ReportSpec(exporter=self, organisation=organisation, date_from=start, date_to=end,
+                          jurisdiction=jurisdiction, rule=rule, restrict=restrict)
+
+    def query(self, spec):
+        rule = spec.rule
+        operator = ">=" if rule.threshold_comparator == Comparator.AT_OR_ABOVE else ">"
+        donor_restrict = ""
+        params: dict[str, Any] = {
+            "org": spec.organisation.id, "jurisdiction": spec.jurisdiction, "start": spec.date_from, "end": spec.date_to,
+            "threshold": rule.threshold_cents, "regime": rule.name, "confirmed": Status.CONFIRMED,
+            "monetary": DonationType.MONETARY, "in_kind": DonationType.IN_KIND, "cancelled": "CANCELLED",
+        }
+        restrict_params: list = []
+        if spec.restrict and "donor" in spec.restrict:
+            restrict_sql, restrict_params = _compiled(spec.restrict["donor"])
+            donor_restrict = f" AND g.donor_id IN ({restrict_sql})"
+        n = neutralise_sql
+        d = dollars_sql
+        donor_cols = (
+            "dn.id, dn.donor_type, "
+            + n("COALESCE(NULLIF(btrim(concat_ws(' ', dn.first_name, dn.last_name)), ''), dn.organisation_name, dn.email)") + ", "
+            + ", ".join(n(f"dn.{c}") for c in ("address_line1", "address_line2", "suburb", "state", "postcode"))
+            + ", dn.country"
+        )
+        head = (f"%(jurisdiction)s::text, %(start)s::date, %(end)s::date, {n('%(regime)s::text')}, "
+                f"%(threshold)s::bigint, {d('%(threshold)s::bigint')}")
+        names = [c.name for c in self.columns]
+        select = ", ".join(f'"{c}"' for c in names)
+        gift_sql = f"""
+            SELECT 'GIFT'::text AS "record_type", {head}, {donor_cols},
+                   t.total, {d('t.total')}, t.monetary, {d('t.monetary')}, t.in_kind, {d('t.in_kind')},
+                   g.id, g.donation_date, g.amount_cents, {d('g.amount_cents')}, g.donation_type, g.in_kind_category,
+                   {n('g.in_kind_description')},
+                   o.id, COALESCE(o.status, 'NONE'), o.due_date, {n('o.lodged_reference')}, o.lodged_date,
+                   NULL::text, NULL::date, NULL::date, NULL::bigint, NULL::numeric, NULL::bigint, NULL::numeric,
+                   NULL::bigint, NULL::numeric, NULL::text, NULL::text,
+                   0 AS _section, {n("COALESCE(NULLIF(btrim(concat_ws(' ', dn.last_name, dn.first_name)), ''), dn.organisation_name, dn.email)")} AS _donor_sort,
+                   dn.id AS _donor, g.donation_date AS _date, g.id AS _id
+            FROM gifts g
+            JOIN totals t ON t.donor_id = g.donor_id
+            JOIN donations_donor dn ON dn.id = g.donor_id AND dn.organisation_id = %(org)s
+            LEFT JOIN obligations o ON o.donor_id = g.donor_id"""
+        breach_sql = f"""
+            SELECT 'BREACH'::text, {head}, {donor_cols},
+                   NULL::bigint, NULL::numeric, NULL::bigint, NULL::numeric, NULL::bigint, NULL::numeric,
+                   NULL::text, NULL::date, NULL::bigint, NULL::numeric, NULL::text, NULL::text, NULL::text,
+                   NULL::text, NULL::text, NULL::date, NULL::text, NULL::date,
+                   b.id, b.period_start, b.period_end, b.cap_cents, {d('b.cap_cents')}, b.aggregate_cents,
+                   {d('b.aggregate_cents')}, b.excess_cents, {d('b.excess_cents')}, {n('b.reason')},
+                   {iso_timestamp_sql('b.created_at')},
+                   1, {n("COALESCE(NULLIF(btrim(concat_ws(' ', dn.last_name, dn.first_name)), ''), dn.organisation_name, dn.email)")},
+                   dn.id, b.period_start, b.id
+            FROM compliance_compliancebreach b
+            JOIN donations_donor dn ON dn.id = b.donor_id AND dn.organisation_id = %(org)s
+            WHERE b.organisation_id = %(org)s AND b.jurisdiction = %(jurisdiction)s
+              AND b.period_start <= %(end)s AND b.period_end >= %(start)s{donor_restrict.replace('g.donor_id', 'b.donor_id')}"""
+        gift_cols = [f'"{c}"' for c in names]
+        sql = f"""
+            WITH gifts AS MATERIALIZED (
+                SELECT g.id, g.donor_id, g.donation_date, g.amount_cents, g.donation_type, g.in_kind_category,
+                       g.in_kind_description
+                FROM donations_donation g
+                WHERE g.organisation_id = %(org)s AND g.status = %(confirmed)s AND g.jurisdiction = %(jurisdiction)s
+                  AND g.donation_date >= %(start)s AND g.donation_date <= %(end)s{donor_restrict}
+            ), totals AS (
+                SELECT donor_id, SUM(amount_cents) AS total,
+                       COALESCE(SUM(amount_cents) FILTER (WHERE donation_type = %(monetary)s), 0) AS monetary,
+                       COALESCE(SUM(amount_cents) FILTER (WHERE donation_type = %(in_kind)s), 0) AS in_kind
+                FROM gifts GROUP BY donor_id
+                HAVING SUM(amount_cents) {operator} %(threshold)s
+            ), obligations AS (
+                SELECT DISTINCT ON (donor_id) donor_id, id, status, due_date, lodged_reference, lodged_date
+                FROM compliance_disclosureobligation
+                WHERE organisation_id = %(org)s AND jurisdiction = %(jurisdiction)s
+                  AND period_start = %(start)s AND period_end = %(end)s AND status <> %(cancelled)s
+                ORDER BY donor_id, created_at DESC
+            )
+            SELECT {select} FROM (
+                SELECT * FROM ({gift_sql}) AS gift_rows({", ".join(gift_cols)}, _section, _donor_sort, _donor, _date, _id)
+                UNION ALL
+                SELECT * FROM ({breach_sql}) AS breach_rows({", ".join(gift_cols)}, _section, _donor_sort, _donor, _date, _id)
+            ) AS report
+            ORDER BY _section, _donor_sort, _donor, _date, _id"""
+        if restrict_params:
+            # The restriction subquery is positional (Django's %s); turn the named parameters positional too.
+            return _positional(sql, params, restrict_params)
+        return sql, params
+
+    def validate_filters(self, spec):
+        return None
+
+
+def _positional(sql: str, named: dict, restrict_params: list) -> tuple[str, list]:
+    """Rewrite %(name)s placeholders to %s, splicing the restriction's positional
+    parameters where its subquery sits."""
+    out: list = []
+    pieces = re.split(r"(%\(\w+\)s|%s)", sql)
+    restrict_iter = iter(restrict_params)
+    for i, piece in enumerate(pieces):
+        if m := re.fullmatch(r"%\((\w+)\)s", piece):
+            out.append(named[m.group(1)])
+            pieces[i] = "%s"
+        elif piece == "%s":
+            out.append(next(restrict_iter))
+    return "".join(pieces), out
+
+
+__all__ = ["REGISTRY", "Column", "Exporter", "ReportSpec", "exporter_get", "financial_year_of", "threshold_rule_for"]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from reports import views
+
+urlpatterns = [
+    path("reports/", views.ReportsView.as_view(), name="reports"),
+    path("reports/jobs/<str:job_id>", views.ExportJobStatusView.as_view(), name="report-job-status"),
+    path("reports/jobs/<str:job_id>/download", views.ExportJobDownloadView.as_view(), name="report-job-download"),
+]

@@ -1,0 +1,313 @@
+"""Tenancy in the staff admin, in one place.
+
+Superusers see every organisation. Any other staff user sees only the records
+of the organisations they are a member of (and those organisations' sandbox
+twins, where the same role applies), in every list, search, filter choice,
+autocomplete, form choice, object page, action and export. Another
+organisation's object page behaves as a missing object (the admin redirects
+with "doesn't exist").
+
+`TenantAdminMixin` goes first in a ModelAdmin's bases:
+
+    @admin.register(Donation)
+    class DonationAdmin(TenantAdminMixin, ServiceAdmin): ...
+
+It finds the model's way to its organisation (`organisation`, a foreign key
+chain such as `batch__organisation`, or `tenant_path` set on the admin) and
+
+- filters `get_queryset` (lists, object pages, actions, autocomplete, the
+  raw-id and history views all start there) and `get_search_results`;
+- limits foreign-key and many-to-many choices, and list-filter choices of
+  related models, to the member's organisations (the `organisation` field of a
+  form to those where the member may write);
+- requires membership on top of Django's model permissions: VIEWER and up to
+  view, EDITOR and up to add and change, ADMIN to delete.
+
+A model that belongs to no organisation (the law's regime rules) is registered
+with `tenant_global = True` and a reason. `check_admin_tenancy` (a system check,
+and a test) lists every registered ModelAdmin that is neither.
+"""
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path, reverse_field_path
+from django.core import checks
+from django.db import models
+
+RANK = {"VIEWER": 1, "EDITOR": 2, "ADMIN": 3}
+_CACHE_ATTR = "_tenant_roles"
+
+
+# --- who may see what --------------------------------------------------------------------------
+
+def organisation_roles(request) -> dict[str, str] | None:
+    """{organisation id: role} for a staff member's organisations and their
+    sandbox twins; None for a superuser (every organisation)."""
+    user = request.user
+    if not (user.is_active and user.is_staff):
+        return {}
+    if user.is_superuser:
+        return None
+    cached = getattr(request, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    from organisations.models import Membership, Organisation
+
+    roles: dict[str, str] = {}
+    for organisation_id, role in Membership.objects.filter(user=user).values_list("organisation_id", "role"):
+        if RANK.get(role, 0) > RANK.get(roles.get(organisation_id), 0):
+            roles[organisation_id] = role
+    for sandbox_id, live_id in Organisation.objects.filter(live_organisation_id__in=list(roles)).values_list("id", "live_organisation_id"):
+        roles[sandbox_id] = roles[live_id]
+    setattr(request, _CACHE_ATTR, roles)
+    return roles
+
+
+def organisation_ids(request, needed: str = "VIEWER") -> set[str] | None:
+    roles = organisation_roles(request)
+    if roles is None:
+        return None
+    return {org for org, role in roles.items() if RANK.get(role, 0) >= RANK[needed]}
+
+
+def may(request, organisation_id: str | None, needed: str = "VIEWER") -> bool:
+    ids = organisation_ids(request, needed)
+    return ids is None or (organisation_id is not None and organisation_id in ids)
+
+
+# --- a model's way to its organisation ----------------------------------------------------------
+
+def _organisation_model():
+    from organisations.models import Organisation
+
+    return Organisation
+
+
+def tenant_path(model, depth: int = 0) -> str | None:
+    """The lookup path from `model` to its Organisation ('' for Organisation
+    itself), or None when the model belongs to no organisation."""
+    Organisation = _organisation_model()
+    if model is Organisation:
+        return ""
+    if model is _user_model():
+        return "memberships__organisation"
+    fields = [f for f in model._meta.get_fields() if f.concrete and (f.many_to_one or f.one_to_one)]
+    for f in fields:
+        if f.related_model is Organisation and f.name == "organisation":
+            return "organisation"
+    for f in fields:
+        if f.related_model is Organisation:
+            return f.name
+    if depth < 3:
+        for f in fields:
+            if f.related_model is None or f.related_model is model or getattr(f, "null", False):
+                continue
+            inner = tenant_path(f.related_model, depth + 1)
+            if inner:
+                return f"{f.name}__{inner}"
+    return None
+
+
+def _user_model():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()
+
+
+def scope(queryset, request, path: str | None = None, needed: str = "VIEWER"):
+    """`queryset` limited to the organisations the request's user may see."""
+    path = tenant_path(queryset.model) if path is None else path
+    if path is None:
+        return queryset
+    ids = organisation_ids(request, needed)
+    if ids is None:
+        return queryset
+    lookup = f"{path}__in" if path else "pk__in"
+    queryset = queryset.filter(**{lookup: ids})
+    if "__" in path and path.startswith("memberships"):
+        queryset = queryset.distinct()
+    return queryset
+
+
+def object_organisation_ids(obj, path: str) -> set[str]:
+    """The organisation id(s) an object belongs to, following `path`."""
+    if path == "":
+        return {obj.pk}
+    if path.startswith("memberships"):
+        return set(obj.memberships.values_list("organisation_id", flat=True))
+    target = obj
+    parts = path.split("__")
+    for part in parts[:-1]:
+        target = getattr(target, part, None)
+        if target is None:
+            return set()
+    value = getattr(target, f"{parts[-1]}_id", None)
+    return {value} if value else set()
+
+
+# --- list filters --------------------------------------------------------------------------------
+
+class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A related-model list filter whose choices are the member's organisations'
+    objects only (the organisations themselves for an `organisation` filter)."""
+
+    def field_choices(self, field, request, model_admin):
+        related = scope(field.related_model._default_manager.all(), request)
+        if organisation_ids(request) is None:
+            return super().field_choices(field, request, model_admin)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to={"pk__in": related.values("pk")})
+
+
+class TenantAllValuesFieldListFilter(admin.AllValuesFieldListFilter):
+    """Django's all-values filter reads a related model's values unscoped
+    (`donor__state`): read them through the member's organisations."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        parent_model, _ = reverse_field_path(model, field_path)
+        if parent_model is not model:
+            queryset = scope(parent_model._default_manager.all(), request)
+            self.lookup_choices = queryset.distinct().order_by(field.name).values_list(field.name, flat=True)
+
+
+# --- the mixin ------------------------------------------------------------------------------------
+
+class TenantAdminMixin:
+    """Put first in the bases of every ModelAdmin of a tenant model."""
+
+    tenant_path: str | None = None  # None: found from the model
+
+    def get_tenant_path(self) -> str:
+        path = self.tenant_path if self.tenant_path is not None else tenant_path(self.model)
+        if path is None:
+            raise TypeError(f"{self.model.__name__} has no way to an organisation: set tenant_path or tenant_global.")
+        return path
+
+    # -- rows
+    def get_queryset(self, request):
+        return scope(super().get_queryset(request), request, self.get_tenant_path())
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return scope(queryset, request, self.get_tenant_path()), may_have_duplicates
+
+    # -- choices
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            queryset = self._choices(db_field, request)
+            if queryset is not None:
+                kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            queryset = self._choices(db_field, request)
+            if queryset is not None:
+                kwargs["queryset"] = queryset
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def _choices(self, db_field, request):
+        related = db_field.related_model
+        if organisation_ids(request) is None or tenant_path(related) is None:
+            return None
+        base = self.get_field_queryset(None, db_field, request)
+        if base is None:
+            base = related._default_manager.all()
+        # The record's own organisation: only where the member may write.
+        needed = "EDITOR" if related is _organisation_model() else "VIEWER"
+        return scope(base, request, needed=needed)
+
+    def get_list_filter(self, request):
+        out = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str):
+                try:
+                    field = get_fields_from_path(self.model, item)[-1]
+                except Exception:  # noqa: BLE001 - not a field path (a method): leave it to Django
+                    field = None
+                if field is not None and field.is_relation and tenant_path(field.related_model) is not None:
+                    item = (item, TenantRelatedFieldListFilter)
+                elif field is not None and "__" in item and not field.is_relation and not field.choices \
+                        and not isinstance(field, (models.BooleanField, models.DateField)):
+                    item = (item, TenantAllValuesFieldListFilter)
+            elif isinstance(item, (tuple, list)) and len(item) == 2 and item[1] is admin.RelatedFieldListFilter:
+                item = (item[0], TenantRelatedFieldListFilter)
+            out.append(item)
+        return out
+
+    # -- permissions: Django's model permissions AND membership
+    def _member(self, request, obj, needed: str) -> bool:
+        roles = organisation_roles(request)
+        if roles is None:
+            return True
+        if obj is None:
+            return any(RANK.get(role, 0) >= RANK[needed] for role in roles.values())
+        ids = object_organisation_ids(obj, self.get_tenant_path())
+        return any(RANK.get(roles.get(i), 0) >= RANK[needed] for i in ids)
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and self._member(request, None, "VIEWER")
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self._member(request, obj, "VIEWER")
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request, *args) and self._member(request, None, "EDITOR")
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._member(request, obj, "EDITOR")
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._member(request, obj, "ADMIN")
+
+
+class SuperuserOnlyAdminMixin:
+    """For global records no organisation owns and only superusers may touch."""
+
+    tenant_global = "superusers only"
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+
+# --- the check ------------------------------------------------------------------------------------
+
+def unscoped_admins(site=None) -> list[str]:
+    """Registered ModelAdmins that neither use TenantAdminMixin nor declare `tenant_global`."""
+    site = site or admin.site
+    out = []
+    for model, model_admin in site._registry.items():
+        if isinstance(model_admin, TenantAdminMixin) or getattr(model_admin, "tenant_global", None):
+            continue
+        out.append(f"{model._meta.label} ({type(model_admin).__module__}.{type(model_admin).__name__})")
+    return sorted(out)
+
+
+def check_admin_tenancy(app_configs=None, **kwargs):
+    return [
+        checks.Warning(
+            f"Admin for {label} is not tenant-scoped: staff members would see every organisation's records.",
+            hint="Put together.admin_tenancy.TenantAdminMixin first in its bases, or set tenant_global = '<reason>'.",
+            id="together.W010",
+        )
+        for label in unscoped_admins()
+    ]
+
+
+__all__ = [
+    "TenantAdminMixin", "SuperuserOnlyAdminMixin", "TenantRelatedFieldListFilter", "check_admin_tenancy", "may",
+    "organisation_ids", "organisation_roles", "scope", "tenant_path", "unscoped_admins",
+]
