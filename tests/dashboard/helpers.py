@@ -1,0 +1,120 @@
+"""Records for the dashboard tests, made through the services (the path every
+page takes), and the URL conf walked to find the dashboard's routes."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from compliance import services as compliance
+from donations import services
+from organisations.session import DashboardMixin
+from together.actors import Actor
+
+SYSTEM = Actor.system("dashboard tests")
+FED_CAP = 5_000_000  # federal: $50,000 per donor per recipient per calendar year, from 2027
+GIFT_DAY = dt.date(2027, 3, 15)
+
+
+@dataclass
+class World:
+    """One organisation's records, each carrying a marker no other organisation's page may show."""
+
+    organisation: object
+    marker: str
+    donor: object = None
+    campaign: object = None
+    donation: object = None
+    batch: object = None
+    revenue_code: object = None
+    recommendation_set: object = None
+    export_job: object = None
+    markers: list[str] = field(default_factory=list)
+
+
+def build_world(organisation, label: str) -> World:
+    from tests.conftest import make_org
+
+    marker = f"{label}{secrets.token_hex(3)}"
+    w = World(organisation=organisation, marker=marker)
+    w.donor = services.donor_create(organisation=organisation, actor=SYSTEM, first_name="Quill", last_name=f"Donor{marker}",
+                                    email=f"quill-{marker.lower()}@example.org", postcode="2000")
+    w.campaign = services.campaign_create(organisation=organisation, actor=SYSTEM, name=f"Campaign{marker}")
+    w.revenue_code = compliance.revenue_code_create(organisation=organisation, actor=SYSTEM, code=f"CODE-{marker}", jurisdiction="FEDERAL")
+    w.donation = services.donation_record(organisation=organisation, actor=SYSTEM, donor_id=w.donor.id, amount_cents=123_456,
+                                          donation_date=GIFT_DAY, donation_type="MONETARY", payment_method="CHEQUE",
+                                          reference=f"CHQ{marker}", revenue_code=w.revenue_code.code, campaign_id=w.campaign.id)
+    w.batch = services.batch_save_draft(organisation=organisation, actor=SYSTEM, reference=f"DEP{marker}", deposit_date=GIFT_DAY,
+                                        control_count=1, control_total_cents=5_000,
+                                        rows=[{"donor_id": w.donor.id, "amount_cents": 5_000}])
+    try:
+        from recommendations import services as rec
+
+        recipient = make_org(f"Recipient{marker}")
+        passphrase = rec.distribution_passphrase_generate(organisation=recipient, actor=SYSTEM).plaintext
+        link = rec.recipient_link_exchange(organisation=organisation, actor=SYSTEM, passphrase=passphrase, label=f"Link{marker}")
+        w.recommendation_set = rec.recommendation_set_create(
+            organisation=organisation, actor=SYSTEM, name=f"Set{marker}",
+            allocations=[{"recipient_org_account_link_id": link.id, "amount_cents": 2_500}])
+    except ImportError:  # the recommendations app is optional to these tests
+        pass
+    try:
+        from reports import services as reports
+
+        spec = reports.report_spec(organisation=organisation, name="donations", data={})
+        w.export_job = reports.export_job_run(job_id=reports.export_job_create(spec=spec, fmt="csv", actor=SYSTEM).id)
+    except ImportError:  # the reports app is optional to these tests
+        pass
+    w.markers = [marker, organisation.name]
+    return w
+
+
+# --- the URL conf ---------------------------------------------------------------------------
+
+# Not staff pages: the API, admin and developer docs, public pages, and the
+# sign-in machinery (tested on its own).
+PUBLIC_PREFIXES = ("api/", "^api/", "admin/", "developer/", "static/", "_bench/", "give/", "join/", "introductions/",
+                   "login/", "logout/", "password-reset/", "reset/")
+# Signed-in pages outside DashboardMixin, with tests of their own.
+SESSION_ROUTES = {"org-picker", "sandbox-toggle"}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    pattern: str
+    view_class: type | None
+    params: tuple[str, ...]
+
+    @property
+    def has_post(self) -> bool:
+        return self.view_class is not None and hasattr(self.view_class, "post")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _walk(patterns, prefix: str = ""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p
+
+
+def all_routes() -> list[Route]:
+    out = []
+    for pattern, p in _walk(get_resolver().url_patterns):
+        params = tuple(getattr(p.pattern, "converters", {}).keys())
+        out.append(Route(name=p.name or pattern, pattern=pattern, view_class=getattr(p.callback, "view_class", None), params=params))
+    return out
+
+
+def is_public(route: Route) -> bool:
+    return route.pattern.startswith(PUBLIC_PREFIXES)
+
+
+def dashboard_routes() -> list[Route]:
+    return [r for r in all_routes() if not is_public(r) and r.view_class is not None and issubclass(r.view_class, DashboardMixin)]
