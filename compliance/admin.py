@@ -3,9 +3,11 @@ from django.contrib import admin
 from compliance.models import (
     ComplianceBreach, ComplianceSettings, DisclosureObligation, DonorAggregate, ElectionPeriod, Recompute, RegimeRule, RevenueCode,
 )
+from reports.admin_tools import financial_year_filter, report_actions
+from together.admin_tenancy import TenantAdminMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Computed records: browsable, changed only by the services."""
 
     def has_add_permission(self, request):
@@ -22,8 +24,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class RegimeRuleAdmin(admin.ModelAdmin):
     """The law's numbers: editable by superusers only."""
 
+    tenant_global = "the law's numbers are the same for every organisation; staff read them, superusers edit them"
     list_display = ["name", "jurisdiction", "effective_from", "effective_to", "period_kind", "threshold_cents", "threshold_comparator", "cap_cents", "deadline_rule"]
-    list_filter = ["jurisdiction", "period_kind"]
+    list_filter = ["jurisdiction", "period_kind", "threshold_comparator", "deadline_rule", "election_deadlines"]
 
     def has_add_permission(self, request):
         return request.user.is_superuser
@@ -45,15 +48,17 @@ class RevenueCodeAdmin(ReadOnlyAdmin):
 @admin.register(DisclosureObligation)
 class DisclosureObligationAdmin(ReadOnlyAdmin):
     list_display = ["id", "donor", "jurisdiction", "period_start", "period_end", "aggregate_cents", "due_date", "status", "organisation"]
-    list_filter = ["status", "jurisdiction", "period_start", "organisation"]
+    list_filter = ["status", "jurisdiction", financial_year_filter("period_start", "period (financial year of its start)"),
+                   "period_start", "due_date", "organisation"]
     search_fields = ["id", "donor__email", "donor__last_name", "lodged_reference"]
     list_select_related = ["donor", "organisation"]
+    actions = report_actions("disclosure-return", restrict="obligation", label="the disclosure return of the selected obligations")
 
 
 @admin.register(ComplianceBreach)
 class ComplianceBreachAdmin(ReadOnlyAdmin):
     list_display = ["id", "donor", "jurisdiction", "period_start", "cap_cents", "aggregate_cents", "excess_cents", "created_at", "organisation"]
-    list_filter = ["jurisdiction", "organisation"]
+    list_filter = ["jurisdiction", financial_year_filter("period_start", "period (financial year of its start)"), "organisation"]
     search_fields = ["id", "donor__email"]
 
 
@@ -64,7 +69,7 @@ class DonorAggregateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ElectionPeriod)
-class ElectionPeriodAdmin(admin.ModelAdmin):
+class ElectionPeriodAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["name", "election_type", "jurisdiction", "writ_date", "polling_date", "organisation"]
     list_filter = ["election_type", "jurisdiction"]
 

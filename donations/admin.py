@@ -2,7 +2,9 @@ from django.contrib import admin
 
 from donations import services
 from donations.models import Campaign, Donation, Donor, DonorMerge
+from reports.admin_tools import RevenueCodeFilter, financial_year_filter, report_actions
 from together.admin import ServiceAdmin, ServiceForm
+from together.admin_tenancy import TenantAdminMixin
 
 DONOR_INPUT = ["donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
                "address_line2", "suburb", "state", "postcode", "country", "notes", "external_id"]
@@ -21,10 +23,11 @@ class DonorForm(ServiceForm):
 
 
 @admin.register(Donor)
-class DonorAdmin(ServiceAdmin):
+class DonorAdmin(TenantAdminMixin, ServiceAdmin):
     form = DonorForm
     list_display = ["id", "__str__", "donor_type", "email", "postcode", "donations_total_cents", "donations_count", "organisation", "created_at"]
-    list_filter = ["donor_type", "country", "organisation"]
+    list_filter = ["donor_type", "state", "country", "organisation"]
+    actions = report_actions("donations", restrict="donor", label="the donations of the selected donors")
     search_fields = ["id", "email", "first_name", "last_name", "organisation_name", "external_id"]
     readonly_fields = ["id", "donations_total_cents", "donations_count", "created_at", "updated_at"]
     list_select_related = ["organisation"]
@@ -56,17 +59,23 @@ class DonationForm(ServiceForm):
 
 
 @admin.register(Donation)
-class DonationAdmin(ServiceAdmin):
+class DonationAdmin(TenantAdminMixin, ServiceAdmin):
     form = DonationForm
     list_display = ["id", "donor", "donation_type", "amount_cents", "donation_date", "source", "status", "payment_method",
                     "revenue_code", "jurisdiction", "organisation"]
-    list_filter = ["donation_type", "status", "source", "payment_method", "jurisdiction", "in_kind_category", "donation_date", "organisation"]
+    list_filter = [financial_year_filter("donation_date"), "donation_date", "jurisdiction", "campaign", "donation_type", "payment_method",
+                   "status", "source", RevenueCodeFilter, "in_kind_category", "organisation"]
     search_fields = ["id", "reference", "revenue_code", "external_id", "donor__email", "donor__last_name"]
     readonly_fields = ["id", "source", "status", "currency", "jurisdiction", "void_reason", "voided_at", "refund_date",
                        "refund_reason", "refunded_at", "created_at", "updated_at"]
-    raw_id_fields = ["donor", "campaign"]
+    autocomplete_fields = ["donor", "campaign"]
     list_select_related = ["donor", "organisation"]
     date_hierarchy = "donation_date"
+    actions = [
+        *report_actions("donations", restrict="donation", label="the donations report of the selection"),
+        *report_actions("in-kind-register", restrict="donation", label="the in-kind register of the selection"),
+        *report_actions("reconciliation", restrict="donation", label="the reconciliation of the selection"),
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "organisation", "donation_type"] if obj else self.readonly_fields
@@ -85,10 +94,11 @@ class CampaignForm(ServiceForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ServiceAdmin):
+class CampaignAdmin(TenantAdminMixin, ServiceAdmin):
     form = CampaignForm
     list_display = ["id", "name", "status", "goal_cents", "starts_at", "ends_at", "organisation"]
     list_filter = ["status", "organisation"]
+    actions = report_actions("campaign-summary", restrict="campaign", label="the campaign summary of the selected campaigns")
     search_fields = ["id", "name", "external_id"]
     readonly_fields = ["id", "status", "created_at", "updated_at"]
 
@@ -97,7 +107,7 @@ class CampaignAdmin(ServiceAdmin):
 
 
 @admin.register(DonorMerge)
-class DonorMergeAdmin(admin.ModelAdmin):
+class DonorMergeAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["id", "survivor", "duplicate_id_value", "actor_label", "created_at", "organisation"]
     search_fields = ["id", "duplicate_id_value", "survivor__id"]
     readonly_fields = [f.name for f in DonorMerge._meta.fields]

@@ -1,10 +1,14 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 
 from organisations.models import ApiKey, AuditEntry, Membership, Organisation
+from together.admin_tenancy import SuperuserOnlyAdminMixin, TenantAdminMixin
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_sandbox", "live_organisation", "created_at"]
     list_filter = ["is_sandbox"]
     search_fields = ["name", "slug", "id"]
@@ -12,14 +16,14 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["user", "organisation", "role", "created_at"]
-    list_filter = ["role"]
+    list_filter = ["role", "organisation"]
     search_fields = ["user__email", "organisation__slug"]
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["name", "prefix", "scope", "organisation", "created_by", "last_used_at", "revoked_at"]
     list_filter = ["scope", "organisation"]
     search_fields = ["name", "prefix"]
@@ -30,7 +34,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "action", "object_type", "object_id", "actor_label", "organisation"]
     list_filter = ["action", "actor_type", "organisation"]
     search_fields = ["object_id", "request_id", "actor_label"]
@@ -44,3 +48,28 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Users and groups span organisations: a staff member sees only the users who
+# share an organisation with them; changing users and groups is for superusers.
+User = get_user_model()
+for _model in (User, Group):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(User)
+class MemberUserAdmin(TenantAdminMixin, UserAdmin):
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(Group)
+class SuperuserGroupAdmin(SuperuserOnlyAdminMixin, GroupAdmin):
+    pass
