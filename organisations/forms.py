@@ -18,6 +18,14 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     """Five failed sign-ins for one email from one address lock it for 15 minutes."""
 
     username = forms.CharField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Please enter a correct email and password. The password is case-sensitive.",
+    }
+
+    def clean_username(self) -> str:
+        # Accounts are stored under the lower-cased email (user_get_or_create); "Ada@Example.org" is the same person.
+        return (self.cleaned_data.get("username") or "").strip().lower()
 
     def _key(self) -> str:
         username = (self.data.get("username") or "").strip().lower()
