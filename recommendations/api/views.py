@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -18,9 +18,19 @@ from together.api.docs import LIST_PARAMETERS
 from together.api.schema import error, list_envelope
 from together.api.views import OrganisationViewSet
 
-RecipientAccountList = list_envelope("RecipientAccountList", RecipientAccountSerializer)
-IntroductionList = list_envelope("IntroductionList", IntroductionSerializer)
-RecommendationSetList = list_envelope("RecommendationSetList", RecommendationSetSerializer)
+
+
+def envelope(name: str, item_serializer):
+    """`{data: [...], has_more}` documented as one object: a list action's
+    response would otherwise be wrapped in an array by drf-spectacular."""
+    serializer = list_envelope(name, item_serializer)
+    extend_schema_serializer(many=False)(type(serializer))
+    return serializer
+
+
+RecipientAccountList = envelope("RecipientAccountList", RecipientAccountSerializer)
+IntroductionList = envelope("IntroductionList", IntroductionSerializer)
+RecommendationSetList = envelope("RecommendationSetList", RecommendationSetSerializer)
 
 
 @extend_schema_view(
