@@ -329,3 +329,22 @@ def test_list_and_filters(org, write_client, read_client, capture):
     assert [x["id"] for x in read_client.get(URL, {"status": "revoked"}).json()["data"]] == [first["id"]]
     assert [x["id"] for x in read_client.get(URL, {"invitee_email": "OTHER@example.org"}).json()["data"]] == [second["id"]]
     assert_error(read_client.get(URL, {"status": "PENDING"}), 400, "validation_failed", param="status")
+
+
+def test_the_lifecycle_becomes_webhook_events_of_the_inviter(org, capture):
+    """The webhooks app turns these audit entries into events in the same transaction."""
+    from webhooks.models import Event
+
+    with capture(execute=True):
+        intro = services.introduction_create(organisation=org, actor=SYSTEM, invitee_email="p@example.org").introduction
+    partner = make_org("Partner")
+    user = make_user(partner, Role.ADMIN)
+    services.introduction_view(introduction_id=intro.id)
+    services.introduction_accept(introduction_id=intro.id, user=user, recipient_organisation=partner)
+    made = services.introduction_link(introduction_id=intro.id, user=user)
+    events = list(Event.objects.for_organisation(org).order_by("created_at", "id").values_list("type", "data"))
+    assert [t for t, _ in events] == ["introduction.created", "introduction.viewed", "introduction.accepted",
+                                      "recipient_org_account_link.created", "introduction.linked"]
+    assert events[3][1]["introduction_id"] == intro.id and events[3][1]["id"] == made.id
+    assert events[4][1]["recipient_org_account_link_id"] == made.id
+    assert not Event.objects.for_organisation(partner).exists()
