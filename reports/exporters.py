@@ -665,10 +665,11 @@ class DisclosureReturnExporter(Exporter):
             "threshold": rule.threshold_cents, "regime": rule.name, "confirmed": Status.CONFIRMED,
             "monetary": DonationType.MONETARY, "in_kind": DonationType.IN_KIND, "cancelled": "CANCELLED",
         }
-        restrict_params: list = []
         if spec.restrict and "donor" in spec.restrict:
-            restrict_sql, restrict_params = _compiled(spec.restrict["donor"])
-            donor_restrict = f" AND g.donor_id IN ({restrict_sql})"
+            # A selection from the admin (obligations' donors): a handful of ids, passed as one array.
+            params["donors"] = [str(pk) for pk in spec.restrict["donor"].values_list(
+                spec.restrict["donor"].query.values_select[0] if spec.restrict["donor"].query.values_select else "pk", flat=True)]
+            donor_restrict = " AND g.donor_id = ANY(%(donors)s)"
         n = neutralise_sql
         d = dollars_sql
         donor_cols = (
@@ -736,28 +737,10 @@ class DisclosureReturnExporter(Exporter):
                 SELECT * FROM ({breach_sql}) AS breach_rows({", ".join(gift_cols)}, _section, _donor_sort, _donor, _date, _id)
             ) AS report
             ORDER BY _section, _donor_sort, _donor, _date, _id"""
-        if restrict_params:
-            # The restriction subquery is positional (Django's %s); turn the named parameters positional too.
-            return _positional(sql, params, restrict_params)
         return sql, params
 
     def validate_filters(self, spec):
         return None
-
-
-def _positional(sql: str, named: dict, restrict_params: list) -> tuple[str, list]:
-    """Rewrite %(name)s placeholders to %s, splicing the restriction's positional
-    parameters where its subquery sits."""
-    out: list = []
-    pieces = re.split(r"(%\(\w+\)s|%s)", sql)
-    restrict_iter = iter(restrict_params)
-    for i, piece in enumerate(pieces):
-        if m := re.fullmatch(r"%\((\w+)\)s", piece):
-            out.append(named[m.group(1)])
-            pieces[i] = "%s"
-        elif piece == "%s":
-            out.append(next(restrict_iter))
-    return "".join(pieces), out
 
 
 __all__ = ["REGISTRY", "Column", "Exporter", "ReportSpec", "exporter_get", "financial_year_of", "threshold_rule_for"]

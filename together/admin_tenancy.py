@@ -24,8 +24,10 @@ chain such as `batch__organisation`, or `tenant_path` set on the admin) and
   view, EDITOR and up to add and change, ADMIN to delete.
 
 A model that belongs to no organisation (the law's regime rules) is registered
-with `tenant_global = True` and a reason. `check_admin_tenancy` (a system check,
-and a test) lists every registered ModelAdmin that is neither.
+with `tenant_global = "<reason>"`. At start-up `enforce_admin_tenancy` (called
+from ReportsConfig.ready) re-registers any admin of a tenant model that forgot
+the mixin with it, so that nothing can leak; `check_admin_tenancy` (a system
+check, and a test) names those and any admin that is neither scoped nor global.
 """
 from __future__ import annotations
 
@@ -296,8 +298,28 @@ def unscoped_admins(site=None) -> list[str]:
     return sorted(out)
 
 
+def enforce_admin_tenancy(site=None) -> list[str]:
+    """The safety net, run once at start-up after every admin module is loaded:
+    a registered ModelAdmin of a tenant model that forgot TenantAdminMixin is
+    re-registered as a subclass with it (and named by `check_admin_tenancy`), so
+    that no admin list ever shows another organisation's records."""
+    site = site or admin.site
+    wrapped = []
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, TenantAdminMixin) or getattr(model_admin, "tenant_global", None):
+            continue
+        if tenant_path(model) is None:
+            continue
+        cls = type(model_admin)
+        scoped = type(f"Tenant{cls.__name__}", (TenantAdminMixin, cls), {"__module__": cls.__module__, "tenant_enforced": True})
+        site.unregister(model)
+        site.register(model, scoped)
+        wrapped.append(f"{model._meta.label} ({cls.__module__}.{cls.__name__})")
+    return wrapped
+
+
 def check_admin_tenancy(app_configs=None, **kwargs):
-    return [
+    out = [
         checks.Warning(
             f"Admin for {label} is not tenant-scoped: staff members would see every organisation's records.",
             hint="Put together.admin_tenancy.TenantAdminMixin first in its bases, or set tenant_global = '<reason>'.",
@@ -305,9 +327,17 @@ def check_admin_tenancy(app_configs=None, **kwargs):
         )
         for label in unscoped_admins()
     ]
+    for model, model_admin in admin.site._registry.items():
+        if getattr(model_admin, "tenant_enforced", False):
+            out.append(checks.Warning(
+                f"Admin for {model._meta.label} was scoped by the safety net at start-up.",
+                hint="Put together.admin_tenancy.TenantAdminMixin first in its bases to make the tenancy explicit.",
+                id="together.W011",
+            ))
+    return out
 
 
 __all__ = [
-    "TenantAdminMixin", "SuperuserOnlyAdminMixin", "TenantRelatedFieldListFilter", "check_admin_tenancy", "may",
+    "TenantAdminMixin", "SuperuserOnlyAdminMixin", "TenantRelatedFieldListFilter", "check_admin_tenancy", "enforce_admin_tenancy", "may",
     "organisation_ids", "organisation_roles", "scope", "tenant_path", "unscoped_admins",
 ]
