@@ -248,3 +248,26 @@ def test_services_update_refuses(org):
     with pytest.raises(ValidationFailed) as refused:
         services.donation_update(organisation=org, actor=SYSTEM, donation_id=target.id, amount_cents=1_000_001)
     assert refused.value.extra == {"reason": "donor_cap_exceeded", "remaining_cents": 1_000_000}
+
+
+# --- deposit batches (bulk entry) ----------------------------------------------------------------
+
+def test_batch_post_refuses_the_whole_batch_when_a_row_passes_the_cap(org):
+    donor, other = make_donor(org), make_donor(org)
+    gift(org, donor, 4_000_000, D(2027, 1, 15))
+    rows = [
+        {"donor_id": other.id, "amount_cents": 100_000, "donation_date": D(2027, 2, 1)},
+        {"donor_id": donor.id, "amount_cents": 600_000, "donation_date": D(2027, 2, 1)},
+        {"donor_id": donor.id, "amount_cents": 400_001, "donation_date": D(2027, 2, 2)},  # 1 cent past the cap with row 2
+    ]
+    batch = services.batch_save_draft(organisation=org, actor=SYSTEM, reference="DEP-1", deposit_date=D(2027, 2, 3),
+                                      control_count=3, control_total_cents=1_100_001, rows=rows)
+    before = stored_counts(org)
+    with pytest.raises(ValidationFailed) as refused:
+        services.batch_post(organisation=org, actor=SYSTEM, batch_id=batch.id)
+    assert refused.value.param == "rows[2].amount_cents"
+    assert refused.value.extra == {"reason": "donor_cap_exceeded", "remaining_cents": 400_000}
+    assert refused.value.message.startswith("Row 3:") and "$4,000.00 remains" in refused.value.message
+    assert stored_counts(org) == before  # all or nothing: row 1 and row 2 are not stored either
+    batch.refresh_from_db()
+    assert batch.status == "DRAFT"
