@@ -1,7 +1,7 @@
 """GET /api/v1/reports/{name}: a report as a file, streamed (READ key).
 
 One route per registered report, so that the OpenAPI document lists each
-report's columns and filters; any other name is 404 `not_found`."""
+report's columns and filters; any other name is the API's 404 `not_found`."""
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
@@ -61,29 +61,24 @@ def _description(exporter: Exporter) -> str:
 class ReportView(ApiView):
     schema_tags = ["donations"]
     required_scope = "READ"
-    report_name: str | None = None  # fixed by the per-report subclasses; else from the URL
+    report_name: str = ""  # fixed by the per-report subclasses
 
     def perform_content_negotiation(self, request, force=False):
         # `format` is ours (csv|xlsx), not DRF's renderer override; errors are always JSON.
         return super().perform_content_negotiation(request, force=True)
 
     def exporter(self) -> Exporter:
-        return exporter_get(self.report_name or self.kwargs.get("name", ""))
+        return exporter_get(self.report_name)
 
     def get_allowed_query_params(self) -> set[str]:
         return {"format", *self.exporter().allowed_params()}
 
-    def get(self, request, name: str | None = None):
+    def get(self, request):
         exporter = self.exporter()
         fmt = check_format(request.query_params.get("format"))
         data = {k: v for k, v in request.query_params.items() if k != "format"}
         spec = exporter.resolve(organisation=request.organisation, data=data)
         return export_response(report_export(spec=spec, fmt=fmt, actor=request.actor, allow_job=False))
-
-
-@extend_schema(exclude=True)
-class UnknownReportView(ReportView):
-    """Any other name: 404 not_found in the envelope, naming the reports."""
 
 
 def _view_for(exporter: Exporter):
