@@ -37,6 +37,16 @@ class RegimeRuleAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def save_model(self, request, obj, form, change):
+        """A rule changed after the fact is never silently accepted: every
+        organisation with gifts under it is recomputed (breaches, obligations)."""
+        from compliance.services import regime_rule_changed
+
+        old = RegimeRule.objects.filter(pk=obj.pk).values_list("jurisdiction", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        regime_rule_changed(jurisdictions={obj.jurisdiction, old} - {None},
+                            reason=f"regime rule {'edited' if change else 'added'}: {obj.name}")
+
 
 @admin.register(RevenueCode)
 class RevenueCodeAdmin(ReadOnlyAdmin):

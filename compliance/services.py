@@ -189,30 +189,59 @@ def _enqueue_recompute(recompute_id: str) -> None:
     transaction.on_commit(lambda: compliance_recompute.delay(recompute_id))
 
 
+def regime_rule_changed(*, jurisdictions: set[str], reason: str) -> list[str]:
+    """After a superuser adds or edits a rule: every organisation with gifts in
+    these jurisdictions gets a background recompute (aggregates, alert levels,
+    obligations; a donor now past a cap raises a breach). Returns the Recompute ids."""
+    ids = []
+    org_ids = set(Donation.objects.filter(jurisdiction__in=jurisdictions).values_list("organisation_id", flat=True).distinct())
+    for organisation in Organisation.objects.filter(pk__in=org_ids).order_by("pk"):
+        for jurisdiction in sorted(jurisdictions):
+            recompute = Recompute.objects.create(organisation=organisation, reason=reason[:200],
+                                                 from_jurisdiction=jurisdiction, to_jurisdiction=jurisdiction)
+            _enqueue_recompute(recompute.id)
+            ids.append(recompute.id)
+    return ids
+
+
 def recompute_run(*, recompute_id: str) -> Recompute:
     """Apply a remap to the ledger, then recompute every affected donor, each
-    under its own lock. Reports what changed on the Recompute row."""
+    under its own lock. Reports what changed on the Recompute row.
+
+    Three kinds: a code remapped (revenue_code set), the default jurisdiction
+    changed (no code, from ≠ to: code-less gifts move), a rule changed (no code,
+    from = to: nothing moves, every donor with gifts in the jurisdiction is recomputed)."""
     recompute = Recompute.objects.select_related("organisation", "revenue_code").get(pk=recompute_id)
     if recompute.status == RemapStatus.COMPLETED:
         return recompute
     organisation = recompute.organisation
     settings_row = compliance_settings_get(organisation=organisation)
     donations = Donation.objects.for_organisation(organisation)
+    rule_change = recompute.revenue_code_id is None and recompute.from_jurisdiction == recompute.to_jurisdiction
     if recompute.revenue_code_id:
         code = recompute.revenue_code
         scope = donations.filter(revenue_code__iexact=code.code_lower)
         target = code.jurisdiction
+    elif rule_change:
+        target = recompute.to_jurisdiction
+        scope = donations.filter(jurisdiction=target)
     else:
         scope = donations.filter(revenue_code__isnull=True)
         target = settings_row.default_jurisdiction
-    donor_ids = sorted(set(scope.exclude(jurisdiction=target).values_list("donor_id", flat=True)))
+    if rule_change:
+        donor_ids = sorted(set(scope.values_list("donor_id", flat=True)))
+    else:
+        donor_ids = sorted(set(scope.exclude(jurisdiction=target).values_list("donor_id", flat=True)))
     totals = Counts()
     affected = 0
     for donor_id in donor_ids:
         with transaction.atomic():
             if not Donor.objects.select_for_update().filter(pk=donor_id).exists():
                 continue
-            affected += scope.filter(donor_id=donor_id).exclude(jurisdiction=target).update(jurisdiction=target, updated_at=timezone.now())
+            if rule_change:
+                affected += scope.filter(donor_id=donor_id).count()
+            else:
+                affected += scope.filter(donor_id=donor_id).exclude(jurisdiction=target).update(jurisdiction=target, updated_at=timezone.now())
             totals += donor_compliance_recompute(organisation=organisation, donor_id=donor_id, after_the_fact=True)
     Recompute.objects.filter(pk=recompute.pk).update(
         status=RemapStatus.COMPLETED, donations_affected=affected, donors_affected=len(donor_ids),
