@@ -169,3 +169,38 @@ def test_regime_rules_are_editable_by_superusers_only(db):
 def test_computed_records_are_read_only_in_the_admin_even_for_superusers(db, model):
     root = _client_for_user(is_staff=True, is_superuser=True)
     assert root.get(f"/admin/compliance/{model}/add/").status_code == 403
+
+
+def _post_rule(client, rule, **changes):
+    page = client.get(f"/admin/compliance/regimerule/{rule.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: ("" if value is None else value) for name, value in form.initial.items()}
+    data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items() if v is not False}
+    data.update({k: str(v) for k, v in changes.items()})
+    return client.post(f"/admin/compliance/regimerule/{rule.pk}/change/", data)
+
+
+def test_a_rule_edit_recomputes_every_organisation_and_raises_breaches(org, other_org, eager_celery, django_capture_on_commit_callbacks):
+    """A rule edited after the fact is never silently accepted: totals, alerts and
+    obligations follow it, and a donor now over the cap raises a breach."""
+    ours, theirs, small = make_donor(org), make_donor(other_org), make_donor(org)
+    gift(org, ours, 4_500_000, D(2027, 2, 1))
+    gift(other_org, theirs, 4_200_000, D(2027, 2, 1))
+    gift(org, small, 450_000, D(2027, 2, 1))
+    assert DisclosureObligation.objects.filter(donor=small).count() == 0
+    rule = RegimeRule.objects.get(name__startswith="Federal calendar-year")
+    root = _client_for_user(is_staff=True, is_superuser=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post_rule(root, rule, cap_cents=4_000_000, threshold_cents=400_000)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    for donor, total in ((ours, 4_500_000), (theirs, 4_200_000)):
+        breach = ComplianceBreach.objects.get(donor=donor)
+        assert (breach.cap_cents, breach.aggregate_cents, breach.excess_cents) == (4_000_000, total, total - 4_000_000)
+        assert DonorAggregate.objects.get(donor=donor).alert_level == "CRITICAL"
+    assert DisclosureObligation.objects.get(donor=small).status == "OPEN"  # $4,500 is now more than the threshold
+    assert DonorAggregate.objects.get(donor=small).alert_level == "NONE"
+    from compliance.models import Recompute
+    done = Recompute.objects.filter(reason__contains=rule.name)
+    assert {r.organisation_id for r in done} == {org.id, other_org.id}
+    assert all(r.status == "COMPLETED" for r in done)
+    assert sum(r.breaches_created for r in done) == 2 and sum(r.obligations_created for r in done) == 1
