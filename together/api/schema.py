@@ -2,6 +2,7 @@
 post-processing hook fixes the document-level facts of the reference."""
 from __future__ import annotations
 
+from drf_spectacular.drainage import set_override
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -54,10 +55,14 @@ def error(description: str) -> OpenApiResponse:
 
 
 def list_envelope(name: str, item_serializer) -> serializers.Serializer:
-    return inline_serializer(
+    """`{"data": [...], "has_more": bool}`. Marked many=False: on a list action
+    drf-spectacular would otherwise document the envelope as an array of envelopes."""
+    envelope = inline_serializer(
         name=name,
         fields={"data": item_serializer(many=True), "has_more": serializers.BooleanField()},
     )
+    set_override(envelope, "many", False)
+    return envelope
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -98,6 +103,16 @@ class AutoSchema(SpectacularAutoSchema):
                 if code not in responses:
                     responses[code] = self._get_response_for_code(value.response, code) | {"description": value.description}
         return responses
+
+    def get_filter_backends(self):
+        # Every list-like action of an OrganisationViewSet (`list`, and nested ones
+        # such as donors/{id}/donations) documents its filterset's parameters.
+        list_actions = getattr(self.view, "list_actions", None)
+        if callable(list_actions):
+            if getattr(self.view, "action", None) in list_actions() and self.method.upper() == "GET":
+                return getattr(self.view, "filter_backends", [])
+            return []
+        return super().get_filter_backends()
 
     def get_tags(self) -> list[str]:
         tags = getattr(self.view, "schema_tags", None)
