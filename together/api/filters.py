@@ -13,6 +13,7 @@ import django_filters
 from django import forms
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema_field
 
 from together.exceptions import InvalidRequest, ValidationFailed
 
@@ -31,6 +32,13 @@ class DateOrDateTimeField(forms.Field):
         if parsed is not None:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            # To UTC here: PostgreSQL refuses offsets beyond ±15:59 (a 500 otherwise).
+            try:
+                parsed = parsed.astimezone(dt.timezone.utc)
+            except OverflowError:
+                raise forms.ValidationError("The datetime is out of range.") from None
+            if not 1 < parsed.year < 9999:
+                raise forms.ValidationError("The datetime is out of range (years 2 to 9998).")
             return parsed
         try:
             day = parse_date(value)
@@ -38,9 +46,23 @@ class DateOrDateTimeField(forms.Field):
             day = None
         if day is None:
             raise forms.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
+        if not 1 < day.year < 9999:
+            raise forms.ValidationError("The date is out of range (years 2 to 9998).")
         return day
 
 
+class StrictBooleanFormField(forms.Field):
+    """`true` or `false`, nothing else (django-filter's own also takes null, 1, yes...)."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise forms.ValidationError("Must be true or false.")
+
+
+@extend_schema_field({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]})
 class DateTimeBoundFilter(django_filters.Filter):
     field_class = DateOrDateTimeField
 
@@ -73,6 +95,9 @@ class BaseFilterSet(django_filters.FilterSet):
     @classmethod
     def get_filters(cls):
         filters = super().get_filters()
+        for declared in filters.values():
+            if isinstance(declared, django_filters.BooleanFilter):
+                declared.field_class = StrictBooleanFormField
         for name in cls.datetime_range_filters:
             for op in OPERATORS:
                 filters[f"{name}[{op}]"] = DateTimeBoundFilter(field_name=name, lookup_expr=op)
@@ -100,6 +125,10 @@ class FilterBackend(DjangoFilterBackend):
 
 
 def check_query_params(query_params, allowed: set[str]) -> None:
+    """Unknown parameters are errors, never ignored; so are empty values
+    (`?created_at[gte]=` is no date: leave the parameter out instead)."""
     for name in query_params.keys():
         if name not in allowed:
             raise InvalidRequest(f"Unknown query parameter '{name}'.", param=name)
+        if any(value == "" for value in query_params.getlist(name)):
+            raise InvalidRequest(f"Query parameter '{name}' is empty: give it a value or leave it out.", param=name)
