@@ -81,3 +81,11 @@ def split_gifts_for_set(*, organisation: Organisation, set_id: str, limit: int =
 
 def sets_for_dashboard(*, organisation: Organisation) -> list[RecommendationSet]:
     return list(RecommendationSet.objects.for_organisation(organisation).filter(is_active=True).order_by("-created_at", "-id")[:200])
+
+
+def links_for_set_editor(*, organisation: Organisation) -> list[RecipientOrgAccountLink]:
+    """The organisation's active recipient accounts, for choosing a set's recipients."""
+    return list(
+        RecipientOrgAccountLink.objects.for_organisation(organisation).filter(is_active=True)
+        .select_related("recipient_organisation").order_by("label", "id")
+    )

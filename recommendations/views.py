@@ -18,7 +18,9 @@ from django.views import View
 from organisations.models import Organisation, Role
 from organisations.session import DashboardOrganisationMixin
 from recommendations import selectors, services
-from recommendations.forms import DonorDetailsForm, IntroductionSignupForm, NewOrganisationForm, OfflineGiftForm, cents_to_dollars
+from recommendations.forms import (
+    DonorDetailsForm, IntroductionSignupForm, NewOrganisationForm, OfflineGiftForm, cents_to_dollars, dollars_to_cents,
+)
 from recommendations.models import AmountMode, IntroductionStatus, SplitGift, SplitGiftStatus
 from together.actors import Actor
 from together.exceptions import ApplicationError
@@ -339,3 +341,99 @@ class RecommendationSetGiftsView(DashboardOrganisationMixin, View):
                                         notice=f"Recorded gift {gift.id}: ${cents_to_dollars(gift.total_cents)} across "
                                                f"{gift.parts.count()} recipient(s), in each recipient's books.")
         return self.render_page(request, recommendation_set, allocations, form, status=400)
+
+
+# --- /engage/recommendation-sets/new, /<id>/edit --------------------------------------------
+
+class RecommendationSetEditView(DashboardOrganisationMixin, View):
+    """Build a set in the dashboard: choose linked recipients, order them, set
+    amounts per mode; the same services as the API (POST/PATCH)."""
+
+    required_role = Role.EDITOR
+    write_role = Role.EDITOR
+    template = "recommendations/set_form.html"
+
+    def load(self, request, set_id):
+        if not set_id:
+            return None, {}
+        recommendation_set = selectors.public_set_get(set_id=set_id)
+        if recommendation_set is None or recommendation_set.organisation_id != request.organisation.id:
+            raise Http404("Recommendation set not found.")
+        current = {a.link_id: a for a in selectors.public_set_allocations(recommendation_set=recommendation_set)}
+        return recommendation_set, current
+
+    def rows(self, request, current, data=None):
+        links = selectors.links_for_set_editor(organisation=request.organisation)
+        rows = []
+        for index, link in enumerate(links):
+            allocation = current.get(link.id)
+            if data is not None:
+                included = data.get(f"include-{link.id}") == "on"
+                position = data.get(f"position-{link.id}", "")
+                amount = data.get(f"amount-{link.id}", "")
+            else:
+                included = allocation is not None
+                position = str(allocation.position + 1) if allocation else str(len(current) + index + 1)
+                amount = cents_to_dollars(allocation.amount_cents) if allocation else ""
+            rows.append({"link": link, "name": link.recipient_organisation.live.name, "included": included,
+                         "position": position, "amount": amount})
+        return rows
+
+    def render_page(self, request, recommendation_set, rows, values, *, errors=(), status=200):
+        return render(request, self.template, {
+            "set": recommendation_set, "rows": rows, "values": values, "errors": errors, "modes": AmountMode.choices,
+            "nav": "sets", "page_title": recommendation_set.name if recommendation_set else "New recommendation set",
+        }, status=status)
+
+    def get(self, request, set_id=None):
+        recommendation_set, current = self.load(request, set_id)
+        values = {"name": recommendation_set.name if recommendation_set else "",
+                  "description": recommendation_set.description if recommendation_set else "",
+                  "amount_mode": recommendation_set.amount_mode if recommendation_set else AmountMode.FIXED}
+        return self.render_page(request, recommendation_set, self.rows(request, current), values)
+
+    def post(self, request, set_id=None):
+        from django.contrib import messages
+        from django.shortcuts import redirect
+
+        recommendation_set, current = self.load(request, set_id)
+        rows = self.rows(request, current, request.POST)
+        values = {k: request.POST.get(k, "") for k in ("name", "description", "amount_mode")}
+        errors = []
+        chosen = []
+        for row in rows:
+            if not row["included"]:
+                continue
+            try:
+                position = int(row["position"])
+            except ValueError:
+                errors.append(f"{row['name']}: the order must be a whole number.")
+                continue
+            cents = dollars_to_cents(row["amount"]) if values["amount_mode"] != AmountMode.OPEN else 0
+            if cents is None:
+                errors.append(f"{row['name']}: enter the amount in dollars, e.g. 250 or 250.50.")
+                continue
+            chosen.append((position, row, cents))
+        chosen.sort(key=lambda item: item[0])
+        allocations = [{"recipient_org_account_link_id": row["link"].id, "amount_cents": cents} for _, row, cents in chosen]
+        if not errors:
+            try:
+                if recommendation_set is None:
+                    recommendation_set = services.recommendation_set_create(
+                        organisation=request.organisation, actor=_actor(request), name=values["name"],
+                        description=values["description"], amount_mode=values["amount_mode"] or AmountMode.FIXED, allocations=allocations)
+                else:
+                    services.recommendation_set_update(
+                        organisation=request.organisation, actor=_actor(request), set_id=recommendation_set.id, name=values["name"],
+                        description=values["description"], amount_mode=values["amount_mode"] or AmountMode.FIXED, allocations=allocations)
+            except ApplicationError as exc:
+                message = exc.message
+                if exc.param and exc.param.startswith("allocations[") and "]" in exc.param:
+                    index = int(exc.param[len("allocations["):exc.param.index("]")])
+                    if index < len(chosen):
+                        message = f"{chosen[index][1]['name']}: {exc.message}"
+                errors.append(message)
+            else:
+                messages.success(request, "Recommendation set saved. Preview its giving form below.")
+                return redirect("recommendation-set-edit", recommendation_set.id)
+        return self.render_page(request, recommendation_set, rows, values, errors=errors, status=400)

@@ -119,6 +119,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/login/"
+# The recommendation-set editor previews the giving form in a frame of our own.
+X_FRAME_OPTIONS = "SAMEORIGIN"
 LOGIN_REDIRECT_URL = "/"
 
 # Bodies over 1 MB are refused with 400 invalid_request.
