@@ -186,7 +186,7 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
         survivor.email = duplicate_email
     survivor.save()
     donor_refresh_totals(donor_ids=[survivor.id])
-    donor_compliance_recompute(organisation=organisation, donor_id=survivor.id)
+    donor_compliance_recompute(organisation=organisation, donor_id=survivor.id, after_the_fact=True)
     DonorMerge.objects.create(
         organisation=organisation, survivor=survivor, duplicate_id_value=duplicate_id,
         duplicate_snapshot=duplicate_before, moved_donation_ids=moved, actor_label=actor.label,
