@@ -60,6 +60,7 @@ def test_merge_over_the_cap_raises_a_breach(org, write_client, read_client):
     _merge(write_client, survivor, duplicate)
     breach, = read_client.get(f"/api/v1/compliance-breaches?donor_id={survivor.id}").json()["data"]
     assert (breach["aggregate_cents"], breach["cap_cents"], breach["excess_cents"]) == (6_000_000, 5_000_000, 1_000_000)
+    assert "after the fact" in breach["reason"]  # a merge is a change after the fact, like a remap
     body = read_client.get(f"/api/v1/donors/{survivor.id}/compliance?period=2027-06-01").json()
     federal = next(e for e in body["data"] if e["jurisdiction"] == "FEDERAL")
     assert (federal["total_cents"], federal["cap_remaining_cents"], federal["alert_level"]) == (6_000_000, 0, "CRITICAL")
