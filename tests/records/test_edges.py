@@ -93,11 +93,17 @@ def test_email_lookups_use_the_unique_email_index(org):
     from donations.selectors import donors_with_email
 
     make_donor(org, email="Index@Example.com")
-    by_filter = DonorFilterSet({"email": "index@example.com"}, queryset=Donor.objects.for_organisation(org)).qs.values("id")
-    by_selector = donors_with_email(Donor.objects.for_organisation(org), "INDEX@example.com").values("id")
+    scoped = Donor.objects.for_organisation(org)
+    by_filter = DonorFilterSet({"email": "index@example.com"}, queryset=scoped).qs.values("id")
+    by_selector = donors_with_email(scoped, "INDEX@example.com").values("id")
     for queryset in (by_filter, by_selector):
-        assert "uniq_donor_email_per_org" in _plan(queryset)
         assert queryset.count() == 1
+    # Whether the planner takes this index or the organisation's on a tiny table is
+    # a cost coin-toss; without the organisation predicate only this index can serve,
+    # so its use proves the email predicate is one the index answers.
+    for queryset in (DonorFilterSet({"email": "index@example.com"}, queryset=Donor.objects.all()).qs.values("id"),
+                     donors_with_email(Donor.objects.all(), "INDEX@example.com").values("id")):
+        assert "uniq_donor_email_per_org" in _plan(queryset)
 
 
 def test_the_uniqueness_check_uses_the_email_index(org, monkeypatch):

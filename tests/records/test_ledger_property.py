@@ -40,7 +40,7 @@ def stored_and_recomputed(donor_id: str):
 
 
 @pytest.mark.django_db
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=operations)
 def test_stored_totals_follow_the_ledger(org, ops):
     donor = services.donor_create(organisation=org, actor=SYSTEM, email=f"prop{next(_serial)}@example.com")
