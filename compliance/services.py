@@ -15,7 +15,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -94,14 +94,29 @@ def _revenue_code_snapshot(code_id: str) -> dict:
     return render_revenue_code(RevenueCode.objects.filter(pk=code_id).values(*REVENUE_CODE_FIELDS).get())
 
 
+def _read_for_share(sql: str, params: list) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " FOR SHARE", params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def revenue_code_resolve(*, organisation: Organisation, code: str | None) -> str:
     """The jurisdiction of a gift with this code. A code seen for the first time
-    joins the library, mapped to the organisation's default, unreviewed."""
-    default = compliance_settings_get(organisation=organisation).default_jurisdiction
+    joins the library, mapped to the organisation's default, unreviewed.
+
+    The mapping read (the code's row, the settings' row) is share-locked until
+    the gift commits, so a remap or a default change (which lock those rows FOR
+    UPDATE) waits for gifts already in flight and its recompute then sees them:
+    no gift keeps a stale jurisdiction."""
+    compliance_settings_get(organisation=organisation)
+    default = _read_for_share("SELECT default_jurisdiction FROM compliance_compliancesettings WHERE organisation_id = %s",
+                              [organisation.id])
     if not code:
         return default
     lower = code.lower()
-    existing = RevenueCode.objects.for_organisation(organisation).filter(code_lower=lower).values_list("jurisdiction", flat=True).first()
+    code_sql = "SELECT jurisdiction FROM compliance_revenuecode WHERE organisation_id = %s AND code_lower = %s"
+    existing = _read_for_share(code_sql, [organisation.id, lower])
     if existing is not None:
         return existing
     created = RevenueCode.objects.bulk_create(
@@ -111,7 +126,7 @@ def revenue_code_resolve(*, organisation: Organisation, code: str | None) -> str
     if created and created[0].pk == row.pk:
         audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="revenue_code.created", object_type="revenue_code",
                      object_id=row.id, after=_revenue_code_snapshot(row.id))
-    return row.jurisdiction
+    return _read_for_share(code_sql, [organisation.id, lower])
 
 
 @transaction.atomic
