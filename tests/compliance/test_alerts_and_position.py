@@ -168,6 +168,7 @@ def test_position_defaults_to_today(org, read_client):
     ("period=2027-13-01", "validation_failed", "period"),
     ("period=2027-02-30", "validation_failed", "period"),
     ("period=yesterday", "validation_failed", "period"),
+    ("period=", "invalid_request", "period"),
     ("as_of=2027-01-01", "invalid_request", "as_of"),
 ])
 def test_position_bad_period(org, read_client, query, code_, param):
