@@ -22,21 +22,25 @@ Retries follow `WEBHOOKS_RETRY_SCHEDULE` with jitter; long delays live in
 from __future__ import annotations
 
 import logging
+import os
 import random
 import secrets as _secrets
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 from datetime import timedelta
 
+import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from webhooks import addresses, transport
 from webhooks.events import event_body
-from webhooks.models import DeliveryStatus, EndpointStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint, fast_id
 from webhooks.queue import enqueue_flush, flush_marker_clear
 
 log = logging.getLogger("together.webhooks")
@@ -59,6 +63,7 @@ class Batch:
     organisation_id: str
     url: str
     secrets: list[str]
+    failing_since: object = None  # the endpoint's, when the batch was claimed
     token: str = ""
     items: list[Item] = field(default_factory=list)
 
@@ -76,53 +81,91 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
 
 
+# A claim and a record are each one round trip: one query string of several
+# statements, which PostgreSQL runs as one transaction. They commit without
+# waiting for the WAL flush: a database crash may forget the last few hundred
+# milliseconds of them, which only means a delivery is claimed or sent again (at
+# least once), never that one is lost.
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF;"
+_RELEASE = ("UPDATE webhooks_webhookdelivery SET leased_until = NULL, lease_token = NULL, updated_at = %s "
+            "WHERE id = ANY(%s) AND lease_token = %s;")
+
+
+def _execute_returning(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while cursor.description is None and cursor.nextset():
+            pass
+        return cursor.fetchall()
+
+
+# One statement, one round trip: lock the due rows nobody holds (SKIP LOCKED: rows
+# another worker is claiming are not waited for), lease them, return what to send.
+_CLAIM = """
+UPDATE webhooks_webhookdelivery AS d SET leased_until = %s, lease_token = %s
+FROM webhooks_event AS e
+WHERE e.id = d.event_id AND d.id IN (
+    SELECT id FROM webhooks_webhookdelivery
+    WHERE endpoint_id = %s AND status = 'PENDING' AND next_attempt_at <= %s
+      AND (leased_until IS NULL OR leased_until < %s)
+    ORDER BY next_attempt_at
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING d.id, d.attempt_count, d.next_attempt_at, e.type, e.occurred_at, e.organisation_id, e.data
+"""
+
+
 def deliveries_claim(*, endpoint_id: str, limit: int | None = None) -> Batch | None:
-    """Lease up to `limit` due deliveries of an enabled endpoint. None when the endpoint cannot receive."""
+    """Lease up to `limit` due deliveries of an enabled endpoint, oldest due first.
+    None when the endpoint cannot receive (gone or disabled)."""
     limit = limit or settings.WEBHOOKS_BATCH_SIZE
     now = timezone.now()
-    with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
-        if endpoint is None or endpoint.status != EndpointStatus.ENABLED:
-            return None
-        batch = Batch(endpoint_id=endpoint.id, organisation_id=endpoint.organisation_id, url=endpoint.url,
-                      secrets=endpoint_secrets(endpoint, now))
-        ids = list(
-            WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
-            .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:limit]
-        )
-        if not ids:
-            return batch
-        batch.token = _secrets.token_hex(8)
-        WebhookDelivery.objects.filter(pk__in=ids).update(leased_until=now + _lease(), lease_token=batch.token)
-    rows = WebhookDelivery.objects.filter(pk__in=ids, lease_token=batch.token).values(
-        "id", "attempt_count", "event__type", "event__occurred_at", "event__organisation_id", "event__data"
-    )
-    by_id = {r["id"]: r for r in rows}
-    for delivery_id in ids:  # keep the due order
-        r = by_id.get(delivery_id)
-        if r is None:
-            continue
-        body = event_body(type=r["event__type"], occurred_at=r["event__occurred_at"],
-                          organisation_id=r["event__organisation_id"], data=r["event__data"])
-        batch.items.append(Item(delivery_id=r["id"], attempt_count=r["attempt_count"], body=body))
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None or endpoint.status != EndpointStatus.ENABLED:
+        return None
+    batch = Batch(endpoint_id=endpoint.id, organisation_id=endpoint.organisation_id, url=endpoint.url,
+                  secrets=endpoint_secrets(endpoint, now), failing_since=endpoint.failing_since,
+                  token=_secrets.token_hex(8))
+    rows = _execute_returning(_ASYNC_COMMIT + _CLAIM, [now + _lease(), batch.token, endpoint_id, now, now, limit])
+    rows.sort(key=lambda r: r[2])  # RETURNING has no order: send the oldest due first
+    for delivery_id, attempt_count, _due, type_, occurred_at, organisation_id, data in rows:
+        if isinstance(data, (str, bytes)):
+            data = orjson.loads(data)
+        body = event_body(type=type_, occurred_at=occurred_at, organisation_id=organisation_id, data=data)
+        batch.items.append(Item(delivery_id=delivery_id, attempt_count=attempt_count, body=body))
     return batch
 
 
 # -- send ----------------------------------------------------------------------------
 
-def batch_send(batch: Batch, *, stop_at: float) -> dict[str, transport.SendResult]:
-    """POST every item; items not started before `stop_at` (monotonic) come back NOT_SENT."""
+_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_KEY: tuple = ()
+
+
+def _executor(size: int) -> ThreadPoolExecutor:
+    """One sender thread pool per worker process (made after the fork)."""
+    global _EXECUTOR, _EXECUTOR_KEY
+    key = (os.getpid(), size)
+    if _EXECUTOR is None or _EXECUTOR_KEY != key:
+        _EXECUTOR = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhook")
+        _EXECUTOR_KEY = key
+    return _EXECUTOR
+
+
+def batch_send_start(batch: Batch, *, stop_at: float) -> Callable[[], dict[str, transport.SendResult]]:
+    """Start POSTing every item, several at once over the endpoint's pooled connections,
+    and return a function that waits for the results. Items not started before
+    `stop_at` (monotonic) come back NOT_SENT."""
     timeout = settings.WEBHOOKS_TIMEOUT_SECONDS
     try:
         target = addresses.vet(batch.url)  # again at delivery: the DNS answer may have changed
     except addresses.UnsafeUrl as exc:
         refused = f"refused before sending: {exc}"[:500]
-        return {i.delivery_id: transport.SendResult(succeeded=False, error=refused, latency_ms=0) for i in batch.items}
-    concurrency = max(1, min(settings.WEBHOOKS_CONCURRENCY_PER_ENDPOINT, len(batch.items)))
-    pool = transport.pool_for(target, maxsize=max(1, settings.WEBHOOKS_CONCURRENCY_PER_ENDPOINT))
+        results = {i.delivery_id: transport.SendResult(succeeded=False, error=refused, latency_ms=0) for i in batch.items}
+        return lambda: results
+    size = max(1, settings.WEBHOOKS_CONCURRENCY_PER_ENDPOINT)
+    pool = transport.pool_for(target, maxsize=size)
 
     def send(item: Item) -> transport.SendResult:
         if time.monotonic() >= stop_at:
@@ -130,12 +173,34 @@ def batch_send(batch: Batch, *, stop_at: float) -> dict[str, transport.SendResul
         return transport.post(pool=pool, target=target, msg_id=item.delivery_id, body=item.body,
                               secrets=batch.secrets, timeout=timeout)
 
-    if concurrency == 1:
-        results = [send(i) for i in batch.items]
-    else:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook") as pool_threads:
-            results = list(pool_threads.map(send, batch.items))
-    return {item.delivery_id: result for item, result in zip(batch.items, results)}
+    if size == 1 or len(batch.items) == 1:
+        results = {i.delivery_id: send(i) for i in batch.items}
+        return lambda: results
+    # `size` sender threads take the next item from one shared queue until it is empty.
+    results: dict[str, transport.SendResult] = {}
+    queue = iter(batch.items)
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:
+                item = next(queue, None)
+            if item is None:
+                return
+            results[item.delivery_id] = send(item)
+
+    futures = [_executor(size).submit(drain) for _ in range(min(size, len(batch.items)))]
+
+    def wait() -> dict[str, transport.SendResult]:
+        for future in futures:
+            future.result()
+        return results
+
+    return wait
+
+
+def batch_send(batch: Batch, *, stop_at: float) -> dict[str, transport.SendResult]:
+    return batch_send_start(batch, stop_at=stop_at)()
 
 
 # -- record --------------------------------------------------------------------------
@@ -152,85 +217,99 @@ def retry_delay(attempt_number: int, retry_after: float | None = None) -> float 
     return delay
 
 
+# The attempts and the deliveries' next state in one statement (one round trip,
+# atomic), the batch passed as arrays. A delivery whose lease we lost (we were too
+# slow and another worker claimed it) is left alone: only our attempt is recorded.
+_RECORD = """
+WITH v AS (
+    SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::integer[], %s::boolean[], %s::smallint[], %s::integer[],
+                         %s::text[], %s::varchar[], %s::timestamptz[], %s::varchar[], %s::timestamptz[])
+        AS v(attempt_id, id, attempt_count, succeeded, last_status_code, latency_ms, response_excerpt, last_error,
+             next_attempt_at, status, delivered_at)
+), attempts AS (
+    INSERT INTO webhooks_webhookattempt (id, organisation_id, created_at, updated_at, delivery_id, attempt_number, url,
+                                         succeeded, status_code, latency_ms, response_excerpt, error, next_attempt_at)
+    SELECT attempt_id, %s, %s, %s, id, attempt_count, %s, succeeded, last_status_code, latency_ms, response_excerpt,
+           last_error, next_attempt_at FROM v
+)
+UPDATE webhooks_webhookdelivery AS d SET
+    attempt_count = v.attempt_count, last_status_code = v.last_status_code, last_error = v.last_error,
+    next_attempt_at = v.next_attempt_at, status = v.status, delivered_at = COALESCE(v.delivered_at, d.delivered_at),
+    leased_until = NULL, lease_token = NULL, updated_at = %s
+FROM v WHERE d.id = v.id AND d.lease_token = %s
+"""
+RECORD_COLUMNS = 11
+
+
 def batch_record(batch: Batch, results: dict[str, transport.SendResult]) -> None:
     """Write every attempt and each delivery's next state; update the endpoint's health."""
-    from webhooks.services import webhook_endpoint_disable
-
     now = timezone.now()
     soonest: float | None = None
-    with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=batch.endpoint_id).first()
-        owned = {
-            d.id: d for d in WebhookDelivery.objects.select_for_update().filter(
-                pk__in=[i.delivery_id for i in batch.items], lease_token=batch.token)
-        }
-        attempts, changed = [], []
-        any_success = any_failure = gone = False
-        for item in batch.items:
-            result = results[item.delivery_id]
-            delivery = owned.get(item.delivery_id)
-            if not result.sent:
-                if delivery is not None:
-                    delivery.leased_until = delivery.lease_token = None
-                    changed.append(delivery)
-                continue
-            number = (delivery.attempt_count if delivery is not None else item.attempt_count) + 1
-            next_at = None
-            if result.succeeded:
-                any_success = True
-            else:
-                any_failure = True
-                gone = gone or result.gone
-                delay = None if result.gone else retry_delay(number, result.retry_after)
-                if delay is not None:
-                    next_at = now + timedelta(seconds=delay)
-                    soonest = delay if soonest is None else min(soonest, delay)
-            attempts.append(WebhookAttempt(
-                organisation_id=batch.organisation_id, delivery_id=item.delivery_id, attempt_number=number,
-                url=batch.url, succeeded=result.succeeded, status_code=result.status_code,
-                latency_ms=result.latency_ms, response_excerpt=result.excerpt, error=result.error, next_attempt_at=next_at,
-            ))
-            if delivery is None:
-                continue  # our lease expired and another worker owns it now: only the attempt is ours
-            delivery.attempt_count = number
-            delivery.last_status_code = result.status_code
-            delivery.last_error = result.error
-            delivery.leased_until = delivery.lease_token = None
-            delivery.next_attempt_at = next_at
-            if result.succeeded:
-                delivery.status = DeliveryStatus.SUCCEEDED
-                delivery.delivered_at = now
-            elif next_at is None:
-                delivery.status = DeliveryStatus.FAILED
-            else:
-                delivery.status = DeliveryStatus.PENDING
-            changed.append(delivery)
-        WebhookAttempt.objects.bulk_create(attempts)
-        for delivery in changed:
-            delivery.updated_at = now
-        WebhookDelivery.objects.bulk_update(changed, [
-            "attempt_count", "last_status_code", "last_error", "leased_until", "lease_token", "next_attempt_at",
-            "status", "delivered_at", "updated_at",
-        ])
-        if endpoint is not None and endpoint.status == EndpointStatus.ENABLED:
-            if any_success and endpoint.failing_since is not None:
-                endpoint.failing_since = None
-                endpoint.save(update_fields=["failing_since", "updated_at"])
-            elif any_failure and not any_success and endpoint.failing_since is None:
-                endpoint.failing_since = now
-                endpoint.save(update_fields=["failing_since", "updated_at"])
-            if gone:
-                webhook_endpoint_disable(endpoint=endpoint, reason="The endpoint answered 410 Gone.", notify=True)
-            elif endpoint.failing_since is not None and now - endpoint.failing_since >= timedelta(
-                    days=settings.WEBHOOKS_DISABLE_AFTER_FAILING_DAYS):
-                webhook_endpoint_disable(
-                    endpoint=endpoint, notify=True,
-                    reason=f"Every delivery failed for {settings.WEBHOOKS_DISABLE_AFTER_FAILING_DAYS} days.",
-                )
-            elif soonest is not None and soonest < COUNTDOWN_LIMIT_SECONDS:
-                delay = soonest
-                endpoint_id = endpoint.id
-                transaction.on_commit(lambda: enqueue_flush(endpoint_id, countdown=delay, dedupe=False), robust=True)
+    columns: list[list] = [[] for _ in range(RECORD_COLUMNS)]
+    unsent: list[str] = []
+    any_success = any_failure = gone = False
+    for item in batch.items:
+        result = results[item.delivery_id]
+        if not result.sent:
+            unsent.append(item.delivery_id)
+            continue
+        number = item.attempt_count + 1
+        next_at = None
+        if result.succeeded:
+            any_success = True
+            status = DeliveryStatus.SUCCEEDED.value
+        else:
+            any_failure = True
+            gone = gone or result.gone
+            delay = None if result.gone else retry_delay(number, result.retry_after)
+            if delay is not None:
+                next_at = now + timedelta(seconds=delay)
+                soonest = delay if soonest is None else min(soonest, delay)
+            status = (DeliveryStatus.FAILED if next_at is None else DeliveryStatus.PENDING).value
+        excerpt = result.excerpt.replace("\x00", "") if result.excerpt else result.excerpt
+        for column, value in zip(columns, (
+            fast_id(), item.delivery_id, number, result.succeeded, result.status_code, result.latency_ms, excerpt,
+            result.error, next_at, status, now if result.succeeded else None,
+        )):
+            column.append(value)
+    sql, params = _ASYNC_COMMIT, []
+    if columns[0]:
+        sql += _RECORD + ";"
+        params += [*columns, batch.organisation_id, now, now, batch.url, now, batch.token]
+    if unsent:
+        sql += _RELEASE
+        params += [now, unsent, batch.token]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    if any_failure or (any_success and batch.failing_since is not None):
+        with transaction.atomic():
+            _endpoint_health(batch, now=now, any_success=any_success, any_failure=any_failure, gone=gone, soonest=soonest)
+
+
+def _endpoint_health(batch: Batch, *, now, any_success: bool, any_failure: bool, gone: bool, soonest: float | None):
+    """The failure streak (5 days: disabled), 410 (disabled at once), and a punctual short retry."""
+    from webhooks.services import webhook_endpoint_disable
+
+    endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=batch.endpoint_id).first()
+    if endpoint is None or endpoint.status != EndpointStatus.ENABLED:
+        return
+    if any_success and endpoint.failing_since is not None:
+        endpoint.failing_since = None
+        endpoint.save(update_fields=["failing_since", "updated_at"])
+    elif any_failure and not any_success and endpoint.failing_since is None:
+        endpoint.failing_since = now
+        endpoint.save(update_fields=["failing_since", "updated_at"])
+    if gone:
+        webhook_endpoint_disable(endpoint=endpoint, reason="The endpoint answered 410 Gone.", notify=True)
+    elif endpoint.failing_since is not None and now - endpoint.failing_since >= timedelta(
+            days=settings.WEBHOOKS_DISABLE_AFTER_FAILING_DAYS):
+        webhook_endpoint_disable(
+            endpoint=endpoint, notify=True,
+            reason=f"Every delivery failed for {settings.WEBHOOKS_DISABLE_AFTER_FAILING_DAYS} days.",
+        )
+    elif soonest is not None and soonest < COUNTDOWN_LIMIT_SECONDS:
+        delay, endpoint_id = soonest, endpoint.id
+        transaction.on_commit(lambda: enqueue_flush(endpoint_id, countdown=delay, dedupe=False), robust=True)
 
 
 # -- flush ---------------------------------------------------------------------------
@@ -243,23 +322,36 @@ def flush_budget_seconds() -> float:
 
 
 def endpoint_flush(*, endpoint_id: str) -> int:
-    """Send every due delivery of an endpoint, batch after batch, for up to the flush budget.
-    Returns the number of attempts made."""
+    """Send every due delivery of an endpoint, batch after batch, for up to the flush
+    budget; returns the number of attempts made.
+
+    Pipelined: while one batch is on the wire, the next is claimed and the previous
+    one recorded, so the database round trips hide behind the HTTP ones."""
     flush_marker_clear(endpoint_id)
-    started = time.monotonic()
-    stop_at = started + flush_budget_seconds()
+    stop_at = time.monotonic() + flush_budget_seconds()
     sent = 0
+    batch = deliveries_claim(endpoint_id=endpoint_id)
+    if batch is None or not batch.items:
+        return 0
+    wait = batch_send_start(batch, stop_at=stop_at)
     while True:
-        batch = deliveries_claim(endpoint_id=endpoint_id)
-        if batch is None or not batch.items:
-            return sent
-        results = batch_send(batch, stop_at=stop_at)
+        following = deliveries_claim(endpoint_id=endpoint_id) if time.monotonic() < stop_at else None
+        results = wait()
+        if following is not None and following.items:
+            wait = batch_send_start(following, stop_at=stop_at)
         batch_record(batch, results)
         sent += sum(1 for r in results.values() if r.sent)
-        if time.monotonic() >= stop_at:
-            # More may be due: go on in a fresh task.
-            transaction.on_commit(lambda: enqueue_flush(endpoint_id), robust=True)
-            return sent
+        if following is None or not following.items:
+            # Nothing was waiting; the record may have made a retry due right away.
+            following = deliveries_claim(endpoint_id=endpoint_id) if time.monotonic() < stop_at else None
+            if following is None or not following.items:
+                break
+            wait = batch_send_start(following, stop_at=stop_at)
+        batch = following
+    if time.monotonic() >= stop_at:
+        # More may be due: go on in a fresh task.
+        transaction.on_commit(lambda: enqueue_flush(endpoint_id), robust=True)
+    return sent
 
 
 # -- sweep ---------------------------------------------------------------------------

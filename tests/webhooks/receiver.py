@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class Received:
     status: int
     valid: bool | None  # None: no secret registered for the path
     at: float
+    complete: bool = True  # False: fewer body bytes than Content-Length arrived
 
     @property
     def json(self) -> dict:
@@ -57,6 +59,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self):
+                super().setup()
+                # Answer headers and body without waiting for the client's delayed ACK (Nagle).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def log_message(self, *args):
                 pass
 
@@ -70,6 +77,9 @@ class Receiver:
                     receiver._counts[path] = n
                     secrets = list(receiver.secrets.get(path, []))
                 reply = receiver.script(path, n) if receiver.script else Reply()
+                complete = len(body) == length
+                if not complete:  # the sender died mid-request: a receiver answers 400 to a short body
+                    reply = Reply(400, body=b"incomplete body")
                 valid = None
                 if secrets:
                     valid = True
@@ -79,7 +89,7 @@ class Receiver:
                         except WebhookVerificationError:
                             valid = False
                 with receiver._lock:
-                    receiver.requests.append(Received(path, headers, body, reply.status, valid, time.time()))
+                    receiver.requests.append(Received(path, headers, body, reply.status, valid, time.time(), complete))
                 if reply.delay:
                     time.sleep(reply.delay)
                 try:
