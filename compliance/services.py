@@ -247,6 +247,17 @@ def recompute_run(*, recompute_id: str) -> Recompute:
         donor_ids = sorted(set(scope.values_list("donor_id", flat=True)))
     else:
         donor_ids = sorted(set(scope.exclude(jurisdiction=target).values_list("donor_id", flat=True)))
+    try:
+        return _recompute_apply(recompute, organisation, scope, target, donor_ids, rule_change)
+    except Exception:
+        # Each donor was recomputed in its own transaction: say it stopped, so
+        # that a re-run (which carries on where it stopped) is visibly needed.
+        Recompute.objects.filter(pk=recompute.pk).update(status=RemapStatus.FAILED)
+        raise
+
+
+def _recompute_apply(recompute: Recompute, organisation: Organisation, scope, target: str, donor_ids: list[str],
+                     rule_change: bool) -> Recompute:
     totals = Counts()
     affected = 0
     for donor_id in donor_ids:
