@@ -174,3 +174,24 @@ def test_archived_code_still_counts(org, write_client):
     assert write_client.post(f"{CODES}/{rc.id}/archive", format="json").json()["status"] == "ARCHIVED"
     gift(org, donor, NSW_CAP, D(2026, 3, 1), revenue_code="old-code")
     assert_cap_refusal(write_client.post("/api/v1/donations", gift_body(donor, 1, "2026-03-02", revenue_code="OLD-CODE"), format="json"), 0)
+
+
+def test_a_failed_recompute_says_so_and_can_be_run_again(org, write_client, read_client, monkeypatch, django_capture_on_commit_callbacks):
+    rc = code(org, "FLAKY", "UNREGULATED")
+    donor = make_donor(org)
+    gift(org, donor, 600_000, D(2027, 2, 1), revenue_code="FLAKY")
+    with django_capture_on_commit_callbacks():
+        write_client.patch(f"{CODES}/{rc.id}", {"jurisdiction": "FEDERAL"}, format="json")
+    recompute = Recompute.objects.get(revenue_code=rc)
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(compliance, "donor_compliance_recompute", broken)
+    from compliance.tasks import compliance_recompute
+    with pytest.raises(RuntimeError):
+        compliance_recompute(recompute.id)
+    assert read_client.get(f"{CODES}/{rc.id}").json()["last_recompute"]["status"] == "FAILED"
+    monkeypatch.undo()
+    assert compliance_recompute(recompute.id)["status"] == "COMPLETED"
+    assert len(obligations(donor, "OPEN")) == 1
