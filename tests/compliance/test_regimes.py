@@ -185,3 +185,42 @@ def test_pending_and_failed_gifts_do_not_count(org, read_client, status):
     body = read_client.get(f"/api/v1/donors/{donor.id}/compliance?period=2027-03-01").json()
     federal = next(e for e in body["data"] if e["jurisdiction"] == "FEDERAL")
     assert (federal["total_cents"], federal["cap_remaining_cents"]) == (FED_CAP, 0)
+
+
+# --- each cap over its own period -------------------------------------------------------------------
+
+CAP_PERIODS = [
+    # jurisdiction, first gift (date, amount), second gift (date, amount), second accepted?, remaining if refused
+    ("VIC", (D(2026, 11, 28), 467_000), (D(2026, 11, 29), 467_000), True, None),      # a new election period starts
+    ("VIC", (D(2026, 11, 29), 467_000), (D(2030, 11, 30), 1), False, 0),               # one cap for the four years
+    ("VIC", (D(2026, 3, 1), 400_000), (D(2026, 9, 1), 67_001), False, 67_000),          # across financial years, same period
+    ("NSW", (D(2026, 6, 30), 790_000), (D(2026, 7, 1), 790_000), True, None),
+    ("NSW", (D(2025, 7, 1), 700_000), (D(2026, 6, 30), 90_001), False, 90_000),
+    ("SA", (D(2026, 1, 1), 500_000), (D(2026, 7, 1), 500_000), True, None),
+    ("SA", (D(2025, 7, 1), 499_999), (D(2026, 6, 30), 2), False, 1),
+    ("FEDERAL", (D(2027, 12, 31), FED_CAP), (D(2028, 1, 1), FED_CAP), True, None),
+    ("ACT", (D(2027, 1, 1), 9_000_000), (D(2027, 1, 2), 9_000_000), True, None),       # no cap loaded for the ACT
+]
+
+
+@pytest.mark.parametrize("jurisdiction, first, second, accepted, remaining", CAP_PERIODS)
+def test_each_cap_runs_over_its_own_period(org, jurisdiction, first, second, accepted, remaining):
+    code(org, "J", jurisdiction)
+    donor = make_donor(org)
+    gift(org, donor, first[1], first[0], revenue_code="J")
+    if accepted:
+        gift(org, donor, second[1], second[0], "IN_KIND", revenue_code="j")
+    else:
+        with pytest.raises(ValidationFailed) as refused:
+            gift(org, donor, second[1], second[0], "IN_KIND", revenue_code="j")
+        assert refused.value.extra == {"reason": "donor_cap_exceeded", "remaining_cents": remaining}
+        assert jurisdiction in refused.value.message
+
+
+def test_moving_a_gift_to_another_donor_moves_its_obligation(org, write_client):
+    a, b = make_donor(org), make_donor(org)
+    moved = gift(org, a, 600_000, D(2027, 2, 1))
+    assert len(obligations(a, "OPEN")) == 1
+    assert write_client.patch(f"/api/v1/donations/{moved.id}", {"donor_id": b.id}, format="json").status_code == 200
+    assert [o.status for o in obligations(a)] == ["CANCELLED"] and len(obligations(b, "OPEN")) == 1
+    assert aggregates(a) == {} and aggregates(b)[("FEDERAL", D(2027, 1, 1), D(2027, 12, 31))][0] == 600_000
