@@ -34,6 +34,26 @@ DONOR_FIELDS_WRITABLE = {
 }
 
 
+METADATA_MAX_KEYS, METADATA_MAX_KEY, METADATA_MAX_VALUE = 50, 40, 500
+
+
+def clean_metadata(value) -> dict:
+    """String keys to string values, bounded: at most 50 keys of 1 to 40
+    characters, values of at most 500. Enforced here so every path obeys it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed("metadata must be an object of string keys to string values.", param="metadata")
+    if len(value) > METADATA_MAX_KEYS:
+        raise ValidationFailed(f"metadata has at most {METADATA_MAX_KEYS} keys.", param="metadata")
+    for key, item in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= METADATA_MAX_KEY:
+            raise ValidationFailed(f"metadata keys are 1 to {METADATA_MAX_KEY} characters.", param="metadata")
+        if not isinstance(item, str) or len(item) > METADATA_MAX_VALUE:
+            raise ValidationFailed(f"metadata values are strings of at most {METADATA_MAX_VALUE} characters.", param="metadata")
+    return dict(value)
+
+
 # --- donors -------------------------------------------------------------------
 
 def _clean_donor_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -58,8 +78,8 @@ def _clean_donor_fields(fields: dict[str, Any]) -> dict[str, Any]:
         if country not in ISO_3166_ALPHA2:
             raise ValidationFailed("country must be an ISO 3166-1 alpha-2 code such as AU.", param="country")
         out["country"] = country
-    if out.get("metadata") is None and "metadata" in out:
-        out["metadata"] = {}
+    if "metadata" in out:
+        out["metadata"] = clean_metadata(fields["metadata"])
     return out
 
 
@@ -371,7 +391,7 @@ def donation_record(
         in_kind_category=in_kind_category or None, in_kind_description=(in_kind_description or "").strip() or None,
         in_kind_valuation_method=(in_kind_valuation_method or "").strip() or None,
         revenue_code=_clean_revenue_code(revenue_code), notes=notes or None, external_id=external_id or None,
-        metadata=metadata or {},
+        metadata=clean_metadata(metadata),
     )
     _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
     donation.save(force_insert=True)
@@ -381,13 +401,21 @@ def donation_record(
     return donation
 
 
-def _donation_for_update(organisation: Organisation, donation_id: str) -> Donation:
-    donation = Donation.objects.for_organisation(organisation).filter(pk=donation_id).first()
-    if donation is None:
-        raise NotFound("Donation not found.")
-    # Lock the donor before the donation: the same order as donation_record.
-    Donor.objects.select_for_update().filter(pk=donation.donor_id).first()
-    return Donation.objects.select_for_update().select_related("donor").get(pk=donation_id)
+def _donation_for_update(organisation: Organisation, donation_id: str, *, also_donor_id: str | None = None) -> Donation:
+    """Lock the gift's donor (and `also_donor_id`, a donor it may move to) and
+    then the gift, in one global order (donors by id, then the gift), so gifts
+    of one donor are checked one after another and crossed moves cannot
+    deadlock. If the gift moved to another donor while we waited, lock again."""
+    for _attempt in range(5):
+        current = Donation.objects.for_organisation(organisation).filter(pk=donation_id).values_list("donor_id", flat=True).first()
+        if current is None:
+            raise NotFound("Donation not found.")
+        donor_ids = sorted({current, also_donor_id} - {None})
+        locked = set(Donor.objects.for_organisation(organisation).select_for_update().filter(pk__in=donor_ids).order_by("id").values_list("id", flat=True))
+        donation = Donation.objects.select_for_update().select_related("donor").get(pk=donation_id)
+        if donation.donor_id in locked:
+            return donation
+    raise Conflict("This donation is being changed by another request; retry.")
 
 
 DONATION_FIELDS_EDITABLE = {
@@ -404,7 +432,8 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
     if unknown:
         name = sorted(unknown)[0]
         raise ValidationFailed(f"{name} cannot be changed.", param=name)
-    donation = _donation_for_update(organisation, donation_id)
+    new_donor_id = changes.get("donor_id") if isinstance(changes.get("donor_id"), str) else None
+    donation = _donation_for_update(organisation, donation_id, also_donor_id=new_donor_id)
     if donation.source != Source.MANUAL:
         raise ValidationFailed("Only MANUAL donations can be edited; this one came from " + donation.source + ".", param="source")
     if donation.status in (Status.VOIDED, Status.REFUNDED):
@@ -425,8 +454,8 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
             value = changes[key]
             if isinstance(value, str) and key != "metadata":
                 value = value.strip() or None
-            if key == "metadata" and value is None:
-                value = {}
+            if key == "metadata":
+                value = clean_metadata(value)
             setattr(donation, key, value)
     _check_donation_shape({
         "donation_type": donation.donation_type, "amount_cents": donation.amount_cents,
