@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from donations import services
 from donations.models import Campaign, Donation, Donor, DonorMerge
-from reports.admin_tools import RevenueCodeFilter, financial_year_filter, report_actions
+from reports.admin_tools import RevenueCodeFilter, financial_year_filter, report_actions, void_selected
 from together.admin import ServiceAdmin, ServiceForm
 from together.admin_tenancy import TenantAdminMixin
 
@@ -72,6 +72,7 @@ class DonationAdmin(TenantAdminMixin, ServiceAdmin):
     list_select_related = ["donor", "organisation"]
     date_hierarchy = "donation_date"
     actions = [
+        void_selected,
         *report_actions("donations", restrict="donation", label="the donations report of the selection"),
         *report_actions("in-kind-register", restrict="donation", label="the in-kind register of the selection"),
         *report_actions("reconciliation", restrict="donation", label="the reconciliation of the selection"),

@@ -354,3 +354,30 @@ def test_user_list_shows_only_people_sharing_an_organisation(world):
     # Seeing is not changing: users are changed by superusers only.
     member = User.objects.get(username="member-a")
     assert client.post(reverse("admin:auth_user_change", args=[member.pk]), {"is_superuser": "on"}).status_code == 403
+
+
+def test_void_selected_goes_through_the_service_and_only_for_the_members_rows(world):
+    from organisations.models import AuditEntry
+
+    books = world["books"]
+    client = client_for(world["staff"])
+    mine = Donation.objects.filter(organisation=books.org, status="CONFIRMED").order_by("id").first()
+    theirs = Donation.objects.filter(organisation=books.other_org, status="CONFIRMED").first()
+    confirm = _action(client, Donation, "void_selected", [mine.pk, theirs.pk])
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert mine.pk in page and theirs.pk not in page
+    response = client.post(changelist_url(Donation), {"action": "void_selected", "_selected_action": [mine.pk, theirs.pk],
+                                                      "apply": "1", "reason": "keyed twice"})
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.status, mine.void_reason) == ("VOIDED", "keyed twice")
+    assert theirs.status == "CONFIRMED"
+    assert AuditEntry.objects.filter(organisation=books.org, action="donation.voided", object_id=mine.pk).exists()
+    # Without a reason nothing happens: the form asks again.
+    other = Donation.objects.filter(organisation=books.org, status="CONFIRMED").order_by("id").first()
+    again = client.post(changelist_url(Donation), {"action": "void_selected", "_selected_action": [other.pk], "apply": "1", "reason": ""})
+    assert again.status_code == 200
+    other.refresh_from_db()
+    assert other.status == "CONFIRMED"
