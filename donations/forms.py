@@ -38,7 +38,12 @@ def cents_to_dollars(cents: int | None) -> str:
 
 
 class DateInput(forms.DateInput):
+    """<input type=date> takes and gives ISO dates whatever the locale (en-AU would render 23/11/2026, which a date input drops)."""
+
     input_type = "date"
+
+    def __init__(self, attrs=None, format="%Y-%m-%d"):
+        super().__init__(attrs=attrs, format=format)
 
 
 DONOR_FIELDS = ["donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
