@@ -24,7 +24,7 @@ from donations.selectors import (
     campaign_rollups, current_financial_year, donor_by_reference, donor_duplicate_candidates, donor_search, period_totals,
 )
 from organisations.models import AuditEntry, Role
-from organisations.session import DashboardMixin
+from organisations.session import DashboardMixin, require_role
 from together.dashboard import DashboardPage, call_service
 from together.exceptions import ApplicationError
 
@@ -68,6 +68,8 @@ class DonorSearchView(DashboardMixin, View):
 
 
 class DonorCreateView(DashboardMixin, View):
+    required_role = Role.EDITOR  # a form only writers can send: 403 at the URL for a VIEWER
+
     def get(self, request):
         return render(request, "donations/donor_form.html", {"form": DonorForm(), "nav": "donors", "page_title": "Add donor"})
 
@@ -86,6 +88,8 @@ class DonorCreateView(DashboardMixin, View):
 
 
 class DonorEditView(DashboardMixin, View):
+    required_role = Role.EDITOR
+
     def get(self, request, pk):
         donor = _org_object(Donor, request, pk)
         form = DonorForm(initial={k: getattr(donor, k) for k in DonorForm.base_fields})
@@ -147,6 +151,8 @@ class DuplicatesView(DashboardMixin, View):
 
 class GiftCreateView(DashboardMixin, View):
     """The most-used screen: record a cash, cheque, bank transfer or in-kind gift."""
+
+    required_role = Role.EDITOR
 
     def context(self, request, form, donor=None):
         return {"form": form, "donor": donor, "nav": "gift", "page_title": "Record a gift",
@@ -241,6 +247,8 @@ class BatchEditView(DashboardMixin, View):
                                                              "nav": "batches", "page_title": "Batch entry"}, status=status)
 
     def get(self, request, pk=None):
+        if pk is None:
+            require_role(request, Role.EDITOR)  # a new batch is a form only writers can send
         batch = self.load(request, pk)
         if batch is None:
             header = BatchHeaderForm(initial={"deposit_date": timezone.localdate(), "payment_method": "CHEQUE"})
@@ -387,6 +395,8 @@ class CampaignListView(DashboardMixin, View):
 
 class CampaignEditView(DashboardMixin, View):
     def get(self, request, pk=None):
+        if pk is None:
+            require_role(request, Role.EDITOR)
         campaign = _org_object(Campaign, request, pk) if pk else None
         initial = {}
         if campaign:
