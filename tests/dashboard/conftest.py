@@ -76,8 +76,12 @@ def viewer(org):
 
 # --- the browser ------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per module, stopped with it: while Playwright's sync API runs, this
+    thread has a running event loop, so Django hands the thread's ORM calls a
+    connection of their own (asgiref's Local turns per-context); other modules'
+    tests must not inherit that."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make chromium` (or apt-get install -y chromium) installs it")
     from playwright.sync_api import sync_playwright
@@ -105,6 +109,20 @@ def page(context):
     page.js_errors = errors
     yield page
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def regime_rules(transactional_db):
+    """The regime rules a data migration loads. A transactional test's flush removes them,
+    and serialized_rollback cannot bring them back here (see `browser`), so load them."""
+    from django.conf import settings
+
+    from compliance.models import RegimeRule
+    from compliance.regimes import load_default_rules
+
+    if not RegimeRule.objects.exists():
+        load_default_rules(RegimeRule, settings.FEDERAL_REFORM_COMMENCEMENT)
+    return RegimeRule.objects.count()
 
 
 def sign_in(context, user, live_server, organisation=None) -> None:
