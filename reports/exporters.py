@@ -193,11 +193,6 @@ class Exporter:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def help_text(self) -> str:
-        lines = [self.description, "", "Columns:"]
-        lines += [f"- `{c.name}` ({KINDS[c.kind]}): {c.help}" for c in self.columns]
-        return "\n".join(lines)
-
 
 def _expression(column: Column):
     expression = column.expression
@@ -227,24 +222,19 @@ class QuerySetExporter(Exporter):
     """An exporter whose rows are an ORM query set: filters come from the
     matching list endpoint's FilterSet, the SELECT from the columns' expressions."""
 
-    ordering: tuple[str, ...] = ()
-
     def rows(self, spec: ReportSpec) -> QuerySet:
         raise NotImplementedError
 
+    def order_terms(self, aliases: dict[str, str]) -> list[str]:
+        """ORDER BY terms: a column's alias (`aliases[name]`) or a model field."""
+        return []
+
     def query(self, spec: ReportSpec) -> tuple[str, list]:
-        queryset = self.rows(spec)
         values = {f"c{i}": _expression(c) for i, c in enumerate(self.columns)}
-        names = {c.name: f"c{i}" for i, c in enumerate(self.columns)}
-        queryset = queryset.values(**values).order_by(*[self._order(o, names) for o in self.ordering])
+        aliases = {c.name: f"c{i}" for i, c in enumerate(self.columns)}
+        queryset = self.rows(spec).values(**values).order_by(*self.order_terms(aliases))
         sql, params = _compiled(queryset)
         return _renamed(self.columns, sql), params
-
-    @staticmethod
-    def _order(term: str, names: dict[str, str]) -> str:
-        descending = term.startswith("-")
-        bare = term.lstrip("-")
-        return ("-" if descending else "") + names.get(bare, bare)
 
 
 # --- donations -------------------------------------------------------------------------------
@@ -287,14 +277,9 @@ class DonationRowsExporter(QuerySetExporter):
     def rows(self, spec):
         return self.base(spec)
 
-    def query(self, spec):
-        # Order by the raw timestamp (the published column is text).
-        queryset = self.rows(spec)
-        values = {f"c{i}": _expression(c) for i, c in enumerate(self.columns)}
-        names = {c.name: f"c{i}" for i, c in enumerate(self.columns)}
-        queryset = queryset.values(**values).order_by(names["donation_date"], "created_at", "id")
-        sql, params = _compiled(queryset)
-        return _renamed(self.columns, sql), params
+    def order_terms(self, aliases):
+        # By gift date, then the raw timestamp (the published created_at is text), then id.
+        return [aliases["donation_date"], "created_at", "id"]
 
 
 @register
