@@ -328,6 +328,10 @@ class DonationListView(DashboardMixin, View):
         })
 
 
+# The void and refund forms share a page and a field name (reason): distinct ids keep each label on its own input.
+VOID_IDS, REFUND_IDS = "void_%s", "refund_%s"
+
+
 class DonationDetailView(DashboardMixin, View):
     def page(self, request, donation, edit_form=None, void_form=None, refund_form=None, status=200):
         if edit_form is None:
@@ -335,9 +339,11 @@ class DonationDetailView(DashboardMixin, View):
                 "amount": cents_to_dollars(donation.amount_cents), "donation_date": donation.donation_date,
                 "reference": donation.reference, "revenue_code": donation.revenue_code,
                 "in_kind_description": donation.in_kind_description, "notes": donation.notes})
+        if donation.donation_type != "IN_KIND":
+            edit_form.fields.pop("in_kind_description", None)  # a monetary gift has no description to edit
         return render(request, "donations/donation_detail.html", {
             "donation": donation, "nav": "donations", "page_title": f"Donation {donation.id}",
-            "edit_form": edit_form, "void_form": void_form or VoidForm(), "refund_form": refund_form or RefundForm(),
+            "edit_form": edit_form, "void_form": void_form or VoidForm(auto_id=VOID_IDS), "refund_form": refund_form or RefundForm(auto_id=REFUND_IDS),
             "can_edit": donation.source == Source.MANUAL and donation.status in (Status.CONFIRMED, Status.PENDING),
             "can_refund": donation.source == Source.MANUAL and donation.status == Status.CONFIRMED and donation.donation_type == "MONETARY",
             "can_void": donation.status not in (Status.VOIDED, Status.REFUNDED),
@@ -353,13 +359,13 @@ class DonationDetailView(DashboardMixin, View):
         org, actor = request.organisation, request.actor
         action = request.POST.get("action")
         if action == "void":
-            form = VoidForm(request.POST)
+            form = VoidForm(request.POST, auto_id=VOID_IDS)
             if form.is_valid() and call_service(form, services.donation_void, organisation=org, actor=actor, donation_id=pk, **form.cleaned_data):
                 messages.success(request, "Donation voided; it stays on record and out of every total.")
                 return redirect("donation-detail", pk)
             return self.page(request, donation, void_form=form, status=400)
         if action == "refund":
-            form = RefundForm(request.POST)
+            form = RefundForm(request.POST, auto_id=REFUND_IDS)
             if form.is_valid() and call_service(form, services.donation_refund, organisation=org, actor=actor, donation_id=pk, **form.cleaned_data):
                 messages.success(request, "Donation refunded.")
                 return redirect("donation-detail", pk)
