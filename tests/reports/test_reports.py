@@ -363,3 +363,4 @@ def test_csv_streams_in_chunks_of_about_256_kb(books):
     assert len(chunks) > 3
     assert all(len(c) >= 1024 for c in chunks[:-1])
     assert writers.CHUNK_BYTES == 256 * 1024
+
