@@ -169,3 +169,23 @@ def export_job_file(*, job: ExportJob) -> Path:
     if export_dir().resolve() not in path.parents or not path.exists():
         raise NotFound("The export file is no longer available.")
     return path
+
+
+def export_retention() -> dt.timedelta:
+    return dt.timedelta(hours=float(getattr(settings, "REPORTS_EXPORT_RETENTION_HOURS", 48)))
+
+
+def export_jobs_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete export jobs older than the retention (their files carry donors'
+    names and addresses) with their files; returns how many went."""
+    import shutil
+
+    cutoff = (now or timezone.now()) - export_retention()
+    stale = list(ExportJob.objects.filter(created_at__lt=cutoff).exclude(status=ExportStatus.RUNNING).values_list("id", "organisation_id"))
+    root = export_dir().resolve()
+    for job_id, organisation_id in stale:
+        folder = (root / organisation_id / job_id).resolve()
+        if root in folder.parents:
+            shutil.rmtree(folder, ignore_errors=True)
+    ExportJob.objects.filter(pk__in=[job_id for job_id, _ in stale]).delete()
+    return len(stale)

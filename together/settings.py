@@ -224,6 +224,8 @@ CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
 CELERY_BEAT_SCHEDULE["webhooks-prune-events"] = {
     "task": "webhooks.tasks.events_prune", "schedule": 3600.0, "options": {"queue": WEBHOOKS_QUEUE},
 }
+# Reports: export files carry donors' names and addresses; they go after REPORTS_EXPORT_RETENTION_HOURS (48).
+CELERY_BEAT_SCHEDULE["reports-prune-exports"] = {"task": "reports.tasks.export_jobs_prune_task", "schedule": 3600.0}
 
 LOGGING = {
     "version": 1,

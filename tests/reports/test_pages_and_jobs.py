@@ -124,3 +124,23 @@ def test_a_failed_job_says_why(books):
                                    file_name="x.xlsx")
     done = export_job_run(job_id=job.id)
     assert done.status == ExportStatus.FAILED and "from" in done.error
+
+
+def test_exports_past_their_retention_are_deleted_with_their_files(books, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from reports.services import export_jobs_prune
+
+    settings.REPORTS_EXPORT_RETENTION_HOURS = 48
+    old = ExportJob.objects.create(organisation=books.org, report="donations", format="xlsx", file_name="old.xlsx",
+                                   status=ExportStatus.COMPLETED, file_path=f"{books.org.id}/x/old.xlsx")
+    ExportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(hours=49))
+    folder = settings.REPORTS_EXPORT_DIR / books.org.id / old.id
+    folder.mkdir(parents=True)
+    (folder / "old.xlsx").write_bytes(b"PK")
+    fresh = ExportJob.objects.create(organisation=books.org, report="donations", format="xlsx", file_name="new.xlsx")
+    assert export_jobs_prune() == 1
+    assert not folder.exists()
+    assert list(ExportJob.objects.filter(pk__in=[old.pk, fresh.pk]).values_list("pk", flat=True)) == [fresh.pk]
