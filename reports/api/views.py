@@ -13,7 +13,7 @@ from reports.views import export_response
 from together.api.views import ApiView
 
 COMMON = (
-    "Streams the report as a file (`Content-Disposition: attachment`, named `<organisation slug>_<report>_<from>_<to>.<format>`). "
+    "Streams the report as a file (`Content-Disposition: attachment`, named `<organisation slug>_<report>_<from>_<to>.<format>`; the disclosure return adds its jurisdiction before the dates). "
     "CSV (`text/csv; charset=utf-8`) comes straight from PostgreSQL's COPY in chunks of about 256 KB, whatever the size. "
     "XLSX is built during the request up to {limit:,} rows; a larger XLSX is 400 `validation_failed` with `param: format` "
     "and `reason: too_large_for_xlsx` (use CSV, or the Reports page, which builds it in the background). "
