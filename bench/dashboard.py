@@ -1,0 +1,124 @@
+"""Dashboard rows of `make bench` (issue 9): the main staff pages' server time.
+
+Data: the bench organisation's 200k donors and 1M donations (`manage.py
+seed_bench`, shared with bench/records.py), and a dashboard ADMIN of it,
+`bench-dashboard@bench.together.test`, made here once (memberships through
+organisations.services) with a session of its own for each run.
+
+Rows: ms per page, sequential GETs on one keep-alive connection signed in with
+that session (client and server on one machine, so this is the server's time
+plus a loopback round trip), against the same loop on the bare Django view
+(/_bench/empty: middleware, no template, no query). Goal: every page < 100 ms.
+"""
+from __future__ import annotations
+
+import http.client
+import time
+from urllib.parse import urlsplit
+
+from bench.scenarios import BenchContext, Measurement, baseline, scenario
+
+GOAL_MS = 100
+USER_EMAIL = "bench-dashboard@bench.together.test"
+EMPTY_MS = "GET /_bench/empty, ms (one connection)"
+
+_state: dict = {}
+
+
+def _seed(ctx: BenchContext) -> None:
+    from bench.records import _seed as records_seed
+
+    records_seed(ctx)
+
+
+def _session_cookie(ctx: BenchContext) -> str:
+    """A signed-in session for the bench dashboard ADMIN (created once, a fresh session per run)."""
+    if "cookie" not in _state:
+        from django.conf import settings
+        from django.db import connection
+        from django.test import Client
+
+        from organisations.models import Role
+        from organisations.services import membership_set, user_get_or_create
+
+        user = user_get_or_create(email=USER_EMAIL, full_name="Bench Dashboard")
+        membership_set(organisation=ctx.organisation, user=user, role=Role.ADMIN)
+        client = Client()
+        client.force_login(user)
+        _state["cookie"] = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        connection.close()  # nothing shared with the load
+    return _state["cookie"]
+
+
+def _ids(ctx: BenchContext) -> dict:
+    """A donor with gifts and a campaign of the bench organisation, for the detail pages."""
+    if "ids" not in _state:
+        from django.db import connection
+
+        from donations.models import Campaign, Donation
+
+        gift = Donation.objects.for_organisation(ctx.organisation).order_by("-created_at", "-id").values("donor_id").first()
+        campaign = Campaign.objects.for_organisation(ctx.organisation).values_list("id", flat=True).first()
+        _state["ids"] = {"donor": gift["donor_id"] if gift else None, "campaign": campaign}
+        connection.close()
+    return _state["ids"]
+
+
+def _page_latency(ctx: BenchContext, path: str, *, cookie: str | None) -> Measurement:
+    parts = urlsplit(ctx.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    headers = {"Accept": "text/html"}
+    if cookie:
+        headers["Cookie"] = cookie
+    errors = 0
+    latencies: list[float] = []
+    end_warm = time.perf_counter() + ctx.warmup
+    while True:
+        began = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        ended = time.perf_counter()
+        ok = response.status == 200 and bool(body)
+        if began >= end_warm:
+            latencies.append((ended - began) * 1000)
+            errors += 0 if ok else 1
+            if sum(latencies) >= ctx.duration * 1000:
+                break
+    conn.close()
+    latencies.sort()
+    mean = sum(latencies) / len(latencies)
+    p50, p99 = latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    detail = f"{len(latencies)} sequential requests, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    if cookie is not None:
+        detail += f"; goal < {GOAL_MS} ms: {'met' if mean < GOAL_MS else 'MISSED'}"
+    return Measurement(mean, unit="ms/page", higher_is_better=False, errors=errors, detail=detail)
+
+
+@baseline(EMPTY_MS)
+def empty_ms(ctx: BenchContext) -> Measurement:
+    return _page_latency(ctx, "/_bench/empty", cookie=None)
+
+
+def _dashboard_row(path_for):
+    def run(ctx: BenchContext) -> Measurement:
+        _seed(ctx)
+        cookie = _session_cookie(ctx)
+        return _page_latency(ctx, path_for(_ids(ctx)), cookie=cookie)
+
+    return run
+
+
+PAGES = [
+    ("Dashboard: home (FY totals, alerts, recent gifts)", lambda ids: "/"),
+    ("Dashboard: donors list (first page of 200k)", lambda ids: "/donors/"),
+    ("Dashboard: donors search 'smith'", lambda ids: "/donors/?q=smith"),
+    ("Dashboard: donor page (details, gifts, compliance)", lambda ids: f"/donors/{ids['donor']}/"),
+    ("Dashboard: donations list (first page of 1M)", lambda ids: "/donations/"),
+    ("Dashboard: record a gift (form)", lambda ids: "/gifts/new"),
+    ("Dashboard: gift type-ahead 'smi'", lambda ids: "/donors/search?q=smi"),
+    ("Dashboard: campaigns (rollups)", lambda ids: "/campaigns/"),
+]
+
+for _name, _path_for in PAGES:
+    scenario(_name, baseline=EMPTY_MS)(_dashboard_row(_path_for))
