@@ -268,6 +268,9 @@ def _count_queries(client, path) -> int:
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(path)
     assert response.status_code == 200, response.content
+    # Keyset pagination: no OFFSET anywhere.
+    for query in ctx.captured_queries:
+        assert " OFFSET " not in query["sql"].upper(), query["sql"]
     return len(ctx.captured_queries)
 
 
@@ -314,6 +317,8 @@ def test_list_query_count_does_not_grow_with_page_size(hundred_plus, read_client
         with django_assert_max_num_queries(7):
             after = read_client.get(f"{path}{sep}limit=100&starting_after={page['data'][49]['id']}").json()
         assert len(after["data"]) >= 50, path
+        _count_queries(read_client, f"{path}{sep}limit=100&starting_after={page['data'][49]['id']}")
+        _count_queries(read_client, f"{path}{sep}limit=7&ending_before={after['data'][10]['id']}")
 
 
 # --- found by schemathesis: odd but valid offsets, ranges, empty and boolean values ----------
