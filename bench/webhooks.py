@@ -9,7 +9,9 @@ every delivery, and every delivery row is SUCCEEDED.
 
 Baseline: a bare HTTP client loop (http.client, one keep-alive connection)
 POSTing the same bodies, with the same headers, to the same receiver in the
-same run. Goal: the pipeline reaches at least 50 % of the bare loop.
+same run. Each side is measured ROUNDS times and its best round counts (the
+machine is shared: single rounds swing by 2x). Goal: the pipeline reaches at
+least 50 % of the bare loop.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from bench.scenarios import BenchContext, Measurement, baseline, scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = int(os.environ.get("BENCH_WEBHOOK_EVENTS", "1500"))
+ROUNDS = int(os.environ.get("BENCH_WEBHOOK_ROUNDS", "3"))
 ENDPOINTS = int(os.environ.get("BENCH_WEBHOOK_ENDPOINTS", "2"))
 WORKER_CONCURRENCY = 2
 BARE = "bare HTTP client loop → local receiver"
@@ -124,15 +127,11 @@ def _stop_worker(proc: subprocess.Popen) -> None:
 
 # --- the rows -------------------------------------------------------------------------------
 
-@baseline(BARE)
-def bare_loop(ctx: BenchContext) -> Measurement:
-    """The same bodies and headers POSTed by one http.client keep-alive loop."""
+def _bare_round(port: int, counter, bodies: list[bytes]) -> tuple[float, int]:
     import http.client
 
     from webhooks.transport import headers_for
 
-    _proc, port, counter = _receiver()
-    bodies = _state.get("bodies") or [b'{"type":"donor.created","data":{}}'] * (EVENTS * ENDPOINTS)
     secret = "wh_" + "x" * 40
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
     errors = 0
@@ -146,9 +145,21 @@ def bare_loop(ctx: BenchContext) -> Measurement:
         errors += not 200 <= response.status < 300
     elapsed = time.perf_counter() - started
     conn.close()
-    sent = counter.value - start_count
-    return Measurement(value=len(bodies) / elapsed, unit="deliveries/s", errors=errors + (len(bodies) - sent),
-                       detail=f"{len(bodies)} POSTs in {elapsed:.2f} s, one keep-alive connection, signed headers")
+    return elapsed, errors + (len(bodies) - (counter.value - start_count))
+
+
+@baseline(BARE)
+def bare_loop(ctx: BenchContext) -> Measurement:
+    """The same bodies and headers POSTed by one http.client keep-alive loop; best of ROUNDS."""
+    _proc, port, counter = _receiver()
+    bodies = _state.get("bodies") or [b'{"type":"donor.created","data":{}}'] * (EVENTS * ENDPOINTS)
+    rounds = [_bare_round(port, counter, bodies) for _ in range(ROUNDS)]
+    best = min(elapsed for elapsed, _ in rounds)
+    return Measurement(
+        value=len(bodies) / best, unit="deliveries/s", errors=sum(e for _, e in rounds),
+        detail=(f"{len(bodies)} POSTs, one keep-alive connection, signed headers; best of {ROUNDS} "
+                f"({', '.join(f'{len(bodies) / e:,.0f}' for e, _ in rounds)} /s)"),
+    )
 
 
 @scenario("webhook deliveries/s (Celery + Redis → local receiver)", baseline=BARE)
@@ -179,37 +190,44 @@ def webhook_deliveries(ctx: BenchContext) -> Measurement:
     event_ids: list[str] = []
     try:
         total = EVENTS * len(endpoints)
-        start_count = counter.value
-        with transaction.atomic():
-            for i in range(EVENTS):
-                event = event_record(organisation_id=organisation.id, type="donor.created", data={
-                    "id": f"cmbench{i:017d}", "object": "donor", "donor_type": "INDIVIDUAL",
-                    "email": f"bench{i}@example.com", "first_name": "Bench", "last_name": f"Donor {i}",
-                    "organisation_name": None,
-                })
-                event_ids.append(event.id)
-            started = time.perf_counter()  # the commit enqueues the flushes
-        done = _wait_count(counter, start_count + total, timeout=300)
-        elapsed = time.perf_counter() - started
-        # The receiver has answered; the last batch's rows are recorded a moment later.
-        deadline = time.monotonic() + 30
-        while WebhookDelivery.objects.filter(event_id__in=event_ids, status=DeliveryStatus.SUCCEEDED).count() < total:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        succeeded = WebhookDelivery.objects.filter(event_id__in=event_ids, status=DeliveryStatus.SUCCEEDED).count()
-        received = counter.value - start_count
+        rates, errors, received, succeeded = [], 0, 0, 0
+        for round_ in range(ROUNDS):
+            ids: list[str] = []
+            start_count = counter.value
+            with transaction.atomic():
+                for i in range(EVENTS):
+                    event = event_record(organisation_id=organisation.id, type="donor.created", data={
+                        "id": f"cmbench{round_:03d}{i:014d}", "object": "donor", "donor_type": "INDIVIDUAL",
+                        "email": f"bench{i}@example.com", "first_name": "Bench", "last_name": f"Donor {i}",
+                        "organisation_name": None,
+                    })
+                    ids.append(event.id)
+                started = time.perf_counter()  # the commit enqueues the flushes
+            event_ids += ids
+            done = _wait_count(counter, start_count + total, timeout=300)
+            elapsed = time.perf_counter() - started
+            rates.append(total / elapsed)
+            # The receiver has answered; the last batch's rows are recorded a moment later.
+            deadline = time.monotonic() + 30
+            while WebhookDelivery.objects.filter(event_id__in=ids, status=DeliveryStatus.SUCCEEDED).count() < total:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            ok = WebhookDelivery.objects.filter(event_id__in=ids, status=DeliveryStatus.SUCCEEDED).count()
+            got = counter.value - start_count
+            succeeded += ok
+            received += got
+            errors += (total - ok) + (0 if done else total - got)
         _state["bodies"] = [
             event_body(type=e.type, occurred_at=e.occurred_at, organisation_id=e.organisation_id, data=e.data)
-            for e in Event.objects.filter(pk__in=event_ids) for _ in range(len(endpoints))
+            for e in Event.objects.filter(pk__in=ids) for _ in range(len(endpoints))
         ]
-        errors = (total - succeeded) + (0 if done else total - received)
         return Measurement(
-            value=total / elapsed, unit="deliveries/s", errors=errors,
-            detail=(f"{total} deliveries ({EVENTS} events x {len(endpoints)} endpoints) in {elapsed:.2f} s from commit to "
-                    f"last answer; {received} requests received, {succeeded} rows SUCCEEDED; worker: {WORKER_CONCURRENCY} "
-                    f"processes, batches of {settings.WEBHOOKS_BATCH_SIZE}, {settings.WEBHOOKS_CONCURRENCY_PER_ENDPOINT} "
-                    "concurrent sends per endpoint"),
+            value=max(rates), unit="deliveries/s", errors=errors,
+            detail=(f"{total} deliveries ({EVENTS} events x {len(endpoints)} endpoints) from commit to last answer, "
+                    f"best of {ROUNDS} ({', '.join(f'{r:,.0f}' for r in rates)} /s); {received} requests received, "
+                    f"{succeeded} rows SUCCEEDED; worker: {WORKER_CONCURRENCY} processes, batches of "
+                    f"{settings.WEBHOOKS_BATCH_SIZE}, {settings.WEBHOOKS_CONCURRENCY_PER_ENDPOINT} concurrent sends per endpoint"),
         )
     finally:
         _stop_worker(worker)

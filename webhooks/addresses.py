@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
@@ -56,11 +56,16 @@ def parse(url: str) -> Target:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise UnsafeUrl("The URL has no host.")
+    try:
+        host = host.encode("idna").decode("ascii")  # the Host header and TLS name are ASCII
+    except UnicodeError:
+        raise UnsafeUrl("The URL's host is not a valid name.") from None
     if parts.fragment:
         raise UnsafeUrl("Webhook URLs may not contain a fragment.")
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
+    path = quote(path, safe="/:@!$&'()*+,;=-._~%?")  # spaces, controls and non-ASCII percent-encoded
     return Target(scheme=scheme, host=host, port=port or (443 if scheme == "https" else 80), address=None, path=path)
 
 
