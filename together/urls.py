@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from together import developer
 from together.api.views import api_not_found
+from webhooks.dashboard import WebhooksView
 
 api_v1 = [
     path("", include("organisations.api.urls")),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("developer/api/errors/<str:code>", developer.error_detail, name="developer-error"),
     path("developer/webhooks", include("webhooks.urls")),
     path("admin/", admin.site.urls),
+    path("settings/webhooks", WebhooksView.as_view(), name="settings-webhooks"),
     path("", include("organisations.urls")),
     path("", include("donations.urls")),
     path("", include("compliance.urls")),
