@@ -126,9 +126,14 @@ class FilterBackend(DjangoFilterBackend):
 
 def check_query_params(query_params, allowed: set[str]) -> None:
     """Unknown parameters are errors, never ignored; so are empty values
-    (`?created_at[gte]=` is no date: leave the parameter out instead)."""
+    (`?created_at[gte]=` is no date: leave the parameter out instead) and
+    repeated ones, except list parameters named `...[]`."""
     for name in query_params.keys():
         if name not in allowed:
             raise InvalidRequest(f"Unknown query parameter '{name}'.", param=name)
-        if any(value == "" for value in query_params.getlist(name)):
+        values = query_params.getlist(name)
+        if any(value == "" for value in values):
             raise InvalidRequest(f"Query parameter '{name}' is empty: give it a value or leave it out.", param=name)
+        # Only list parameters (`expand[]`) repeat; a second `limit` would silently lose one value.
+        if len(values) > 1 and not name.endswith("[]"):
+            raise InvalidRequest(f"Query parameter '{name}' is given {len(values)} times; send it once.", param=name)
