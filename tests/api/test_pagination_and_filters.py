@@ -345,6 +345,21 @@ def test_empty_query_values_are_invalid_request(read_client, query):
     assert_error(read_client.get(f"{path}?{query}"), 400, "invalid_request", param=name)
 
 
+@pytest.mark.parametrize("query", ["limit=5&limit=10", "status=CONFIRMED&status=VOIDED", "created_at[gte]=2026-01-01&created_at[gte]=2027-01-01"])
+def test_repeated_query_parameters_are_invalid_request(read_client, query):
+    name = query.split("=")[0]
+    error = assert_error(read_client.get(f"/api/v1/donations?{query}"), 400, "invalid_request", param=name)
+    assert "2 times" in error["message"]
+
+
+def test_list_parameters_may_repeat(org, read_client):
+    donor = seed_donor(org)
+    seed_donation(org, donor)
+    response = read_client.get("/api/v1/donations?expand[]=donor&expand[]=campaign")
+    assert response.status_code == 200
+    assert response.json()["data"][0]["donor"]["id"] == donor.id
+
+
 def test_boolean_filters_take_only_true_or_false():
     """BaseFilterSet makes every BooleanFilter strict: django-filter's own also
     takes null, 1, yes, unknown... and silently ignores the rest."""
