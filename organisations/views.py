@@ -1,13 +1,16 @@
 """Dashboard: sign-in, organisation switching, API keys and the team."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views import View
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from organisations import services
@@ -56,10 +59,16 @@ def sandbox_toggle(request):
     organisation, _role = active
     target = organisation.live_organisation if organisation.is_sandbox else Organisation.objects.get(live_organisation=organisation)
     back = request.POST.get("next") or request.META.get("HTTP_REFERER") or reverse("home")
-    if not back.startswith("/") and "://" in back:
-        from django.utils.http import url_has_allowed_host_and_scheme
-
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+    # Only back to this site: "//evil.example" and "/\\evil.example" start with a slash and still leave it.
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("home")
+    else:
+        # A page of one record (/donors/<id>/) has no twin on the other side: land on its list or home instead.
+        try:
+            match = resolve(urlsplit(back).path)
+        except Resolver404:
+            match = None
+        if match is None or match.kwargs:
             back = reverse("home")
     response = HttpResponseRedirect(back)
     set_active(response, target)
