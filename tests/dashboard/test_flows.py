@@ -262,3 +262,21 @@ def test_audit_entries_name_the_staff_member(org, editor):
     client_as(editor).post(reverse("gift-new"), {"donor": d.id, "method": "CASH", "amount": "12", "donation_date": DAY.isoformat()})
     entry = AuditEntry.objects.filter(organisation=org, action="donation.created").latest("created_at")
     assert (entry.actor_type, entry.actor_id) == ("USER", str(editor.pk))
+
+
+@pytest.mark.parametrize("back,landing", [
+    ("/donors/", "/donors/"),
+    ("/donations/?status=CONFIRMED", "/donations/?status=CONFIRMED"),
+    ("//evil.example/phish", "/"),
+    ("/\\evil.example/phish", "/"),
+    ("https://evil.example/phish", "/"),
+    ("javascript:alert(1)", "/"),
+    ("/donors/{donor}/", "/"),  # the live donor has no twin in the sandbox
+    ("/no-such-page", "/"),
+])
+def test_sandbox_switch_goes_back_only_to_this_site(org, admin, back, landing):
+    d = donor(org)
+    response = client_as(admin).post(reverse("sandbox-toggle"), {"next": back.format(donor=d.id)})
+    assert response.status_code == 302
+    assert response["Location"] == landing
+    assert response.cookies["pc_active_org"].value == org.sandbox.id
