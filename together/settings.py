@@ -217,6 +217,8 @@ WEBHOOKS_CONCURRENCY_PER_ENDPOINT = int(os.environ.get("WEBHOOKS_CONCURRENCY_PER
 WEBHOOKS_EVENT_RETENTION_DAYS = 30
 WEBHOOKS_DISABLE_AFTER_FAILING_DAYS = 5
 WEBHOOKS_SECRET_OVERLAP_HOURS = 24
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookEndpointStatusEnum"] = "webhooks.models.EndpointStatus"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = "webhooks.models.DeliveryStatus"
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.tasks.webhook_sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL,
     "options": {"queue": WEBHOOKS_QUEUE, "expires": WEBHOOKS_SWEEP_INTERVAL},  # a backlog keeps one sweep, not hundreds

@@ -41,6 +41,7 @@ class Received:
     valid: bool | None  # None: no secret registered for the path
     at: float
     complete: bool = True  # False: fewer body bytes than Content-Length arrived
+    client_port: int = 0  # the sender's port: one per connection
 
     @property
     def json(self) -> dict:
@@ -48,7 +49,7 @@ class Received:
 
 
 class Receiver:
-    def __init__(self):
+    def __init__(self, tls_context=None):
         self.requests: list[Received] = []
         self.secrets: dict[str, list[str]] = {}
         self.script = None  # callable(path, n_for_path) -> Reply
@@ -89,7 +90,8 @@ class Receiver:
                         except WebhookVerificationError:
                             valid = False
                 with receiver._lock:
-                    receiver.requests.append(Received(path, headers, body, reply.status, valid, time.time(), complete))
+                    receiver.requests.append(
+                        Received(path, headers, body, reply.status, valid, time.time(), complete, self.client_address[1]))
                 if reply.delay:
                     time.sleep(reply.delay)
                 try:
@@ -111,6 +113,9 @@ class Receiver:
                     super().handle_error(request, client_address)
 
         self.server = Server(("127.0.0.1", 0), Handler)
+        if tls_context is not None:
+            self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls_context is not None else "http"
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -123,8 +128,8 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
 
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def on(self, path: str, secret: str) -> None:
         with self._lock:

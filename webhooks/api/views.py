@@ -15,7 +15,7 @@ from webhooks.api.serializers import (
     EventSerializer, WebhookDeliverySerializer, WebhookEndpointCreateInput, WebhookEndpointRotatedSerializer,
     WebhookEndpointSerializer, WebhookEndpointUpdateInput, WebhookEndpointWithSecretSerializer,
 )
-from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 from webhooks.representations import (
     DELIVERY_FIELDS, ENDPOINT_FIELDS, EVENT_FIELDS, render_delivery, render_endpoint, render_event,
 )
@@ -49,6 +49,7 @@ def render_delivery_rows(view: OrganisationViewSet, rows: list[dict]) -> list[di
 )
 class EventViewSet(OrganisationViewSet):
     schema_tags = ["webhooks"]
+    queryset = Event.objects.none()  # for the OpenAPI generator only; requests go through get_queryset()
     fields = EVENT_FIELDS
     filtersets = {"list": EventFilterSet}
 
@@ -79,6 +80,14 @@ class WebhookEndpointViewSet(OrganisationViewSet):
 
     def get_base_queryset(self):
         return WebhookEndpoint.objects.all()
+
+    @property
+    def queryset(self):
+        """For the OpenAPI generator only (requests go through get_queryset()): the model
+        each action lists, so that its filters are documented."""
+        if getattr(self, "action", None) == "deliveries":
+            return WebhookDelivery.objects.none()
+        return WebhookEndpoint.objects.none()
 
     def render(self, row):
         return render_endpoint(row)
@@ -165,6 +174,7 @@ class WebhookEndpointViewSet(OrganisationViewSet):
 )
 class WebhookDeliveryViewSet(OrganisationViewSet):
     schema_tags = ["webhooks"]
+    queryset = WebhookDelivery.objects.none()  # for the OpenAPI generator only
     fields = DELIVERY_FIELDS
 
     def get_base_queryset(self):
