@@ -251,6 +251,17 @@ def test_gift_form_by_keyboard_keeps_campaign_code_and_date(page, context, live_
 
     page.goto("/gifts/new")
     expect(page.locator("#donor-search")).to_be_focused()
+    # Enter in the search picks the first match; it never sends a gift without a donor.
+    page.keyboard.type("enterprise")
+    expect(page.locator("#donor-options .pick-donor")).to_have_count(1)
+    page.keyboard.press("Enter")
+    expect(page.locator("#donor-chosen")).to_contain_text("Chosen: Tab Enterprise")
+    assert not Donation.objects.filter(donor=donor).exists()
+    page.keyboard.press("Shift+Tab")  # from the amount, back through the radios to the search box
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(page.locator("#donor-search")).to_be_focused()
+    page.keyboard.press("Control+a")
     page.keyboard.type("enterprise")
     expect(page.locator("#donor-options .pick-donor")).to_have_count(1)
     page.keyboard.press("Tab")
