@@ -191,3 +191,12 @@ def test_events_are_kept_30_days(org, actor, read_client):
     assert events_prune() == 1
     assert not Event.objects.filter(pk=old.pk).exists()
     assert Event.objects.filter(organisation=org).count() == 1
+
+
+def test_other_apps_events_arrive_through_the_audit_trail(org, actor):
+    """The listener is generic: another app's audited change (an introduction) is an event too."""
+    from recommendations.services import introduction_create
+
+    created = introduction_create(organisation=org, actor=actor, invitee_email="partner@example.org").introduction
+    event = Event.objects.get(organisation=org, type="introduction.created")
+    assert event.data["id"] == created.id
