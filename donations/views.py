@@ -154,8 +154,8 @@ class GiftCreateView(DashboardMixin, View):
 
     required_role = Role.EDITOR
 
-    def context(self, request, form, donor=None):
-        return {"form": form, "donor": donor, "nav": "gift", "page_title": "Record a gift",
+    def context(self, request, form, donor=None, existing=None):
+        return {"form": form, "donor": donor, "existing": existing, "nav": "gift", "page_title": "Record a gift",
                 "revenue_codes": revenue_code_suggestions(organisation=request.organisation)}
 
     def get(self, request):
@@ -170,7 +170,7 @@ class GiftCreateView(DashboardMixin, View):
 
     def post(self, request):
         form = GiftForm(request.POST, organisation=request.organisation)
-        donor = None
+        donor = existing = None
         if form.is_valid():
             donor_id = form.cleaned_data.get("donor")
             try:
@@ -185,6 +185,8 @@ class GiftCreateView(DashboardMixin, View):
                          "payment_method": "method"}.get(exc.param, exc.param)
                 form.add_error(field if field in form.fields else None, exc.message)
                 donor = None
+                if exc.extra.get("existing_id"):  # a new donor with a known email: offer the existing record instead
+                    existing = Donor.objects.for_organisation(request.organisation).filter(pk=exc.extra["existing_id"]).first()
             else:
                 messages.success(request, f"Recorded ${donation.amount_cents / 100:,.2f} from {donation.donor.display_name}.")
                 params = {"donation_date": form.cleaned_data["donation_date"].isoformat(), "method": form.cleaned_data["method"]}
@@ -197,7 +199,7 @@ class GiftCreateView(DashboardMixin, View):
                 return redirect(f"{request.path}?{urlencode(params)}")
         if form.data.get("donor"):
             donor = Donor.objects.for_organisation(request.organisation).filter(pk=form.data.get("donor")).first()
-        return render(request, "donations/gift_form.html", self.context(request, form, donor), status=400)
+        return render(request, "donations/gift_form.html", self.context(request, form, donor, existing), status=400)
 
 
 class CapRoomView(DashboardMixin, View):
