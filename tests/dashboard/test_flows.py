@@ -280,3 +280,17 @@ def test_sandbox_switch_goes_back_only_to_this_site(org, admin, back, landing):
     assert response.status_code == 302
     assert response["Location"] == landing
     assert response.cookies["pc_active_org"].value == org.sandbox.id
+
+
+def test_gift_for_a_new_donor_with_a_known_email_offers_the_existing_donor(org, editor):
+    existing = donor(org, first_name="Kira", last_name="Okafor", email="kira@example.org")
+    response = client_as(editor).post(reverse("gift-new"), {
+        "new_donor": "on", "new_first_name": "Kira", "new_email": "Kira@example.org", "method": "CASH", "amount": "20",
+        "donation_date": DAY.isoformat()})
+    assert response.status_code == 400
+    body = text(response)
+    error = re.search(r'id="id_new_email_error"[^>]*>(.*?)</div>', body, re.S)
+    assert error, body[:3000]
+    assert reverse("gift-new") + f"?donor={existing.id}" in body  # one click to record it for the existing donor
+    assert Donor.objects.filter(organisation=org).count() == 1
+    assert not Donation.objects.filter(organisation=org).exists()

@@ -435,3 +435,23 @@ def test_viewer_sees_no_write_buttons_and_is_denied_the_key_page(page, context, 
     screenshot(page, "11-viewer-compliance-settings")
     for path in ["/gifts/new", "/donors/new", f"/donors/{donor.id}/edit", "/batches/new", "/campaigns/new"]:
         assert page.goto(path).status == 403, path
+
+
+def test_new_donor_with_a_known_email_is_offered_the_existing_one(page, context, live_server, org):
+    existing = services.donor_create(organisation=org, actor=SYSTEM, first_name="Kira", last_name="Okafor", email="kira@example.org")
+    sign_in(context, make_user(org, Role.EDITOR), live_server)
+    page.goto("/gifts/new")
+    page.get_by_label("New donor").check()
+    page.get_by_label("Email", exact=True).fill("kira@example.org")
+    page.get_by_label("Cash", exact=True).check()
+    page.get_by_label("Amount (AUD)").fill("20")
+    page.get_by_role("button", name="Save gift").click()
+    expect(page.locator("#id_new_email_error")).to_contain_text("already exists")
+    page.get_by_role("button", name="Use Kira Okafor · kira@example.org").click()
+    expect(page.locator("#donor-chosen")).to_contain_text("Chosen: Kira Okafor")
+    expect(page.get_by_label("New donor")).not_to_be_checked()
+    expect(page.get_by_label("Amount (AUD)")).to_have_value("20")  # nothing typed is lost
+    page.get_by_role("button", name="Save gift").click()
+    expect(page.locator(".messages")).to_contain_text("Recorded $20.00 from Kira Okafor")
+    assert Donation.objects.get(organisation=org).donor_id == existing.id
+    assert Donor.objects.filter(organisation=org).count() == 1
