@@ -27,6 +27,7 @@ class DonorAdmin(TenantAdminMixin, ServiceAdmin):
     form = DonorForm
     list_display = ["id", "__str__", "donor_type", "email", "postcode", "donations_total_cents", "donations_count", "organisation", "created_at"]
     list_filter = ["donor_type", "state", "country", "organisation"]
+    ordering = ["-created_at", "-id"]  # stable pages for the list and the donor autocomplete
     actions = report_actions("donations", restrict="donor", label="the donations of the selected donors")
     search_fields = ["id", "email", "first_name", "last_name", "organisation_name", "external_id"]
     readonly_fields = ["id", "donations_total_cents", "donations_count", "created_at", "updated_at"]
@@ -99,6 +100,7 @@ class CampaignAdmin(TenantAdminMixin, ServiceAdmin):
     form = CampaignForm
     list_display = ["id", "name", "status", "goal_cents", "starts_at", "ends_at", "organisation"]
     list_filter = ["status", "organisation"]
+    ordering = ["-created_at", "-id"]
     actions = report_actions("campaign-summary", restrict="campaign", label="the campaign summary of the selected campaigns")
     search_fields = ["id", "name", "external_id"]
     readonly_fields = ["id", "status", "created_at", "updated_at"]
