@@ -235,7 +235,7 @@ def webhook_deliveries(ctx: BenchContext) -> Measurement:
             webhook_endpoint_delete(organisation=organisation, actor=actor, endpoint_id=endpoint.id)
         Event.objects.filter(pk__in=event_ids).delete()
         try:
-            redis_client().delete(queue)
+            redis_client().delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
         except Exception:  # noqa: BLE001
             pass
         connection.close()

@@ -7,21 +7,33 @@ from webhooks import delivery, transport
 from webhooks.models import WebhookEndpoint
 
 
-@pytest.fixture(autouse=True)
-def private_queue(settings):
-    """Webhook tasks a test enqueues go to a queue of its own, dropped afterwards:
-    never to a worker of `make run` sharing the Redis database."""
-    import secrets
-
+def _drop_queue(name: str, *, bindings: bool) -> None:
     from together.redis import client
 
-    name = f"webhooks-test-{secrets.token_hex(4)}"
-    settings.WEBHOOKS_QUEUE = name
-    yield name
+    keys = [name] + ([f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"] if bindings else [])
     try:
-        client().delete(name)
-    except Exception:  # noqa: BLE001
+        client().delete(*keys)
+    except Exception:  # noqa: BLE001 - Redis down: nothing to clean
         pass
+
+
+@pytest.fixture(scope="session")
+def _session_queue():
+    import secrets
+
+    name = f"webhooks-test-{secrets.token_hex(4)}"
+    yield name
+    _drop_queue(name, bindings=True)
+
+
+@pytest.fixture(autouse=True)
+def private_queue(settings, _session_queue):
+    """Webhook tasks these tests enqueue go to a queue of this test session, emptied
+    after each test and dropped at the end: never to a worker of `make run` sharing
+    the Redis database."""
+    settings.WEBHOOKS_QUEUE = _session_queue
+    yield _session_queue
+    _drop_queue(_session_queue, bindings=False)
 
 
 @pytest.fixture
