@@ -416,19 +416,21 @@ def test_viewer_sees_no_write_buttons_and_is_denied_the_key_page(page, context, 
     gift = services.donation_record(organisation=org, actor=SYSTEM, donor_id=donor.id, amount_cents=5_000, donation_date=D(DAY),
                                     donation_type="MONETARY", payment_method="CASH")
     campaign = services.campaign_create(organisation=org, actor=SYSTEM, name="Read-only appeal")
+    draft = services.batch_save_draft(organisation=org, actor=SYSTEM, reference="DEP-VIEW", deposit_date=D(DAY), control_count=1,
+                                      control_total_cents=5_000, rows=[{"donor_id": donor.id, "amount_cents": 5_000}])
     sign_in(context, viewer, live_server)
 
     response = page.goto("/settings/api")
     assert response.status == 403
     for path in ["/", "/donors/", f"/donors/{donor.id}/", "/donations/", f"/donations/{gift.id}/", "/batches/", "/campaigns/",
-                 f"/campaigns/{campaign.id}/", "/donors/duplicates", "/settings/compliance/revenue-codes",
+                 f"/campaigns/{campaign.id}/", f"/batches/{draft.id}/", "/donors/duplicates", "/settings/compliance/revenue-codes",
                  "/settings/compliance/obligations", "/settings/compliance"]:
         response = page.goto(path)
         assert response.status == 200, path
         main_and_nav = page.locator("body")
         expect(main_and_nav.get_by_role("link", name="Record a gift")).to_have_count(0)
         for name in ["New batch", "New campaign", "Add donor", "Edit", "Save changes", "Void donation", "Record refund",
-                     "Save campaign", "Map", "Archive", "Add code", "Save settings", "Keep A"]:
+                     "Save campaign", "Map", "Archive", "Add code", "Save settings", "Keep A", "Post batch", "Save draft"]:
             expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
             expect(page.get_by_role("link", name=name, exact=True)).to_have_count(0)
         assert page.locator("main form[method=post]").count() == 0, path
