@@ -337,10 +337,15 @@ def endpoint_flush(*, endpoint_id: str) -> int:
     while True:
         following = deliveries_claim(endpoint_id=endpoint_id) if time.monotonic() < stop_at else None
         results = wait()
-        if following is not None and following.items:
+        gone = any(r.gone for r in results.values())  # 410: the endpoint is disabled, send nothing more
+        if following is not None and following.items and not gone:
             wait = batch_send_start(following, stop_at=stop_at)
         batch_record(batch, results)
         sent += sum(1 for r in results.values() if r.sent)
+        if gone:
+            if following is not None and following.items:
+                batch_record(following, {i.delivery_id: transport.NOT_SENT for i in following.items})
+            break
         if following is None or not following.items:
             # Nothing was waiting; the record may have made a retry due right away.
             following = deliveries_claim(endpoint_id=endpoint_id) if time.monotonic() < stop_at else None

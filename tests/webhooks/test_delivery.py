@@ -431,3 +431,17 @@ def test_concurrent_flushes_send_each_delivery_once(receiver, settings):
     assert all(r.valid for r in receiver.received())
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 40
     assert WebhookAttempt.objects.count() == 40
+
+
+def test_after_a_410_no_further_batch_is_sent(receiver, org, actor, settings):
+    settings.WEBHOOKS_BATCH_SIZE = 2
+    created = endpoint_on(receiver, org, actor)
+    receiver.script = lambda path, n: Reply(410)
+    for i in range(7):
+        donations.donor_create(organisation=org, actor=actor, email=f"g{i}@example.com")
+    delivery.endpoint_flush(endpoint_id=created.endpoint.id)
+    assert len(receiver.received()) == 2  # the first batch; the one claimed meanwhile is released unsent
+    assert WebhookEndpoint.objects.get().status == EndpointStatus.DISABLED
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.FAILED}
+    assert WebhookAttempt.objects.count() == 2
+    assert not WebhookDelivery.objects.filter(lease_token__isnull=False).exists()
