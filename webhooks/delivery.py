@@ -9,7 +9,8 @@ The database drives everything:
 * `endpoint_flush` claims a batch of due deliveries of one endpoint with
   `FOR UPDATE SKIP LOCKED` and a lease (`leased_until`, `lease_token`), commits
   the claim, sends the batch concurrently over pooled connections, then records
-  every attempt and the deliveries' next state in one transaction. A worker
+  every attempt and the deliveries' next state in one transaction; the next
+  batch is claimed while one is on the wire (pipelined). A worker
   killed mid-batch leaves leases that expire: the deliveries are claimed again
   (at least once).
 * `sweep` (Celery beat) re-queues a flush for every endpoint with due,
@@ -21,7 +22,6 @@ Retries follow `WEBHOOKS_RETRY_SCHEDULE` with jitter; long delays live in
 """
 from __future__ import annotations
 
-import logging
 import os
 import random
 import secrets as _secrets
@@ -29,8 +29,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 from datetime import timedelta
+from typing import Callable
 
 import orjson
 from django.conf import settings
@@ -43,7 +43,6 @@ from webhooks.events import event_body
 from webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint, fast_id
 from webhooks.queue import enqueue_flush, flush_marker_clear
 
-log = logging.getLogger("together.webhooks")
 
 COUNTDOWN_LIMIT_SECONDS = 300  # delays from 5 minutes up wait in next_attempt_at only
 

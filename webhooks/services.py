@@ -5,7 +5,6 @@ pipeline's own state changes (claims, attempts) are in `webhooks/delivery.py`.
 """
 from __future__ import annotations
 
-import logging
 import secrets
 import string
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookDelive
 from webhooks.queue import enqueue_flush
 from webhooks.representations import render_endpoint_instance
 
-log = logging.getLogger("together.webhooks")
 
 SECRET_PREFIX = "wh_"
 SECRET_ALPHABET = string.ascii_letters + string.digits

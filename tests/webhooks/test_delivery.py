@@ -15,7 +15,7 @@ from tests.conftest import make_org
 from tests.webhooks.conftest import pump
 from tests.webhooks.receiver import Reply, verify
 from webhooks import delivery, services
-from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.models import DeliveryStatus, EndpointStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
