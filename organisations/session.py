@@ -75,7 +75,9 @@ def require_role(request, needed: str) -> None:
 
 
 def set_active(response, organisation: Organisation) -> None:
-    response.set_cookie(COOKIE, organisation.id, httponly=True, samesite="Lax", secure=False)
+    from django.conf import settings
+
+    response.set_cookie(COOKIE, organisation.id, httponly=True, samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
 
 
 # The name the recommendations pages (and the Dashboard issue's brief) use.

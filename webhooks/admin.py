@@ -5,13 +5,14 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from together.actors import Actor
+from together.admin_tenancy import TenantAdminMixin
 from together.exceptions import ApplicationError
 from webhooks import services
 from webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ("id", "type", "organisation", "occurred_at")
     list_filter = ("type",)
     search_fields = ("id",)
@@ -26,7 +27,7 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ("id", "url", "organisation", "status", "failing_since", "created_at")
     list_filter = ("status",)
     search_fields = ("id", "url")
@@ -60,7 +61,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ("id", "endpoint", "event", "status", "attempt_count", "next_attempt_at", "last_status_code")
     list_filter = ("status",)
     search_fields = ("id", "event__id", "endpoint__id")

@@ -66,7 +66,9 @@ def audit_listener(entry) -> None:
     if entry.action not in EVENT_TYPE_SET:
         return
     if entry.action.endswith(".deleted"):
-        data = entry.before if entry.before is not None else entry.after
+        # A hard delete has only `before`; a soft delete (a recommendation set
+        # deactivated) has its final state in `after`, which is what happened.
+        data = entry.after if entry.after is not None else entry.before
     else:
         data = entry.after if entry.after is not None else entry.before
     event_record(organisation_id=entry.organisation_id, type=entry.action, data=data or {}, occurred_at=entry.created_at)
