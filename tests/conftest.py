@@ -85,3 +85,27 @@ def anon_client():
 @pytest.fixture
 def actor():
     return Actor.system("tests")
+
+
+@pytest.fixture(autouse=True)
+def _regime_rules_in_transactional_tests(request):
+    """Transactional tests (live servers, real concurrency) flush every table
+    after they run, the law's regime rules (a data migration) included. Each one
+    starts with the rules loaded again, as migrate leaves them, so no test
+    depends on which transactional test ran before it. (serialized_rollback is
+    not used: mixed with flushes that recreate content types it collides.)"""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+        or (marker is not None and marker.kwargs.get("transaction"))
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        from django.conf import settings
+
+        from compliance.models import RegimeRule
+        from compliance.regimes import load_default_rules
+
+        if not RegimeRule.objects.exists():
+            load_default_rules(RegimeRule, settings.FEDERAL_REFORM_COMMENCEMENT)
+    yield

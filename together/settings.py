@@ -219,6 +219,15 @@ WEBHOOKS_DISABLE_AFTER_FAILING_DAYS = 5
 WEBHOOKS_SECRET_OVERLAP_HOURS = 24
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookEndpointStatusEnum"] = "webhooks.models.EndpointStatus"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStatusEnum"] = "webhooks.models.DeliveryStatus"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "DonationStatusEnum": "donations.models.Status",
+    "ActiveArchivedStatusEnum": "donations.models.CampaignStatus",  # campaigns and revenue codes
+    "JurisdictionEnum": "compliance.models.Jurisdiction",
+    "ServiceStatusEnum": ["ok", "unavailable"],
+    "RecomputeStatusEnum": "compliance.models.RemapStatus",
+    "DisclosureObligationStatusEnum": "compliance.models.ObligationStatus",
+    "IntroductionStatusEnum": "recommendations.models.IntroductionStatus",
+})
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.tasks.webhook_sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL,
     "options": {"queue": WEBHOOKS_QUEUE, "expires": WEBHOOKS_SWEEP_INTERVAL},  # a backlog keeps one sweep, not hundreds

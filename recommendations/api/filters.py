@@ -5,18 +5,12 @@ import django_filters
 from recommendations.models import AmountMode, Introduction, IntroductionStatus, RecipientOrgAccountLink, RecommendationSet
 from together.api.filters import BaseFilterSet
 
-BOOLEAN_CHOICES = (("true", "true"), ("false", "false"))
-
-
 class RecipientAccountFilterSet(BaseFilterSet):
-    is_active = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_is_active", help_text="true or false.")
+    is_active = django_filters.BooleanFilter(field_name="is_active", help_text="true or false.")
 
     class Meta:
         model = RecipientOrgAccountLink
         fields: list[str] = []
-
-    def filter_is_active(self, queryset, name, value):
-        return queryset.filter(is_active=(value == "true"))
 
 
 class IntroductionFilterSet(BaseFilterSet):

@@ -27,7 +27,7 @@ FITS = 6            # the room left fits exactly six gifts for each donor
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_gifts_at_the_cap_edge_over_two_server_processes():
     assert connection.settings_dict["NAME"].startswith("test_")
     org = make_org("Concurrent")

@@ -51,7 +51,7 @@ def _race(monkeypatch, record, change):
     assert not errors, errors
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_gift_in_flight_during_a_remap_ends_up_under_the_new_mapping(monkeypatch, eager_celery):
     org = make_org("Race")
     rc = code(org, "RACE", "UNREGULATED")
@@ -67,7 +67,7 @@ def test_a_gift_in_flight_during_a_remap_ends_up_under_the_new_mapping(monkeypat
     assert donor.disclosure_obligations.filter(status="OPEN").count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_code_less_gift_in_flight_during_a_default_change_ends_up_under_the_new_default(monkeypatch, eager_celery):
     org = make_org("Race")
     donor = make_donor(org)

@@ -13,7 +13,7 @@ from tests.reports.conftest import FY_END, FY_START, SYSTEM, D, parse_csv
 RANGE = {"from": FY_START.isoformat(), "to": FY_END.isoformat()}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # autocommit, as in production; regime rules restored
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production
 def test_a_client_going_away_mid_stream_leaves_the_connection_usable():
     from django.db import connection
 
