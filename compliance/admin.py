@@ -4,20 +4,10 @@ from compliance.models import (
     ComplianceBreach, ComplianceSettings, DisclosureObligation, DonorAggregate, ElectionPeriod, Recompute, RegimeRule, RevenueCode,
 )
 from reports.admin_tools import financial_year_filter, report_actions
-from together.admin_tenancy import TenantAdminMixin
+from together.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin
 
 
-class ReadOnlyAdmin(TenantAdminMixin, admin.ModelAdmin):
-    """Computed records: browsable, changed only by the services."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+ReadOnlyAdmin = ReadOnlyTenantAdmin  # computed records: browsable, changed only by the services
 
 
 @admin.register(RegimeRule)

@@ -4,7 +4,7 @@ from donations import services
 from donations.models import Campaign, Donation, Donor, DonorMerge
 from reports.admin_tools import RevenueCodeFilter, financial_year_filter, report_actions, void_selected
 from together.admin import ServiceAdmin, ServiceForm
-from together.admin_tenancy import TenantAdminMixin
+from together.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin
 
 DONOR_INPUT = ["donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
                "address_line2", "suburb", "state", "postcode", "country", "notes", "external_id"]
@@ -110,16 +110,7 @@ class CampaignAdmin(TenantAdminMixin, ServiceAdmin):
 
 
 @admin.register(DonorMerge)
-class DonorMergeAdmin(TenantAdminMixin, admin.ModelAdmin):
+class DonorMergeAdmin(ReadOnlyTenantAdmin):
     list_display = ["id", "survivor", "duplicate_id_value", "actor_label", "created_at", "organisation"]
     search_fields = ["id", "duplicate_id_value", "survivor__id"]
     readonly_fields = [f.name for f in DonorMerge._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

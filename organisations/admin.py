@@ -4,7 +4,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 
 from organisations.models import ApiKey, AuditEntry, Membership, Organisation
-from together.admin_tenancy import SuperuserOnlyAdminMixin, TenantAdminMixin
+from together.admin_tenancy import ReadOnlyTenantAdmin, SuperuserOnlyAdminMixin, TenantAdminMixin
 
 
 @admin.register(Organisation)
@@ -34,20 +34,11 @@ class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(TenantAdminMixin, admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyTenantAdmin):
     list_display = ["created_at", "action", "object_type", "object_id", "actor_label", "organisation"]
     list_filter = ["action", "actor_type", "organisation"]
     search_fields = ["object_id", "request_id", "actor_label"]
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Users and groups span organisations: a staff member sees only the users who

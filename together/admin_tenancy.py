@@ -341,3 +341,17 @@ __all__ = [
     "TenantAdminMixin", "SuperuserOnlyAdminMixin", "TenantRelatedFieldListFilter", "check_admin_tenancy", "enforce_admin_tenancy", "may",
     "organisation_ids", "organisation_roles", "scope", "tenant_path", "unscoped_admins",
 ]
+
+
+class ReadOnlyTenantAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Records written only by the services (computed, audit, merge history):
+    browsable and exportable by members, never added, changed or deleted here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
