@@ -116,7 +116,7 @@ def period_totals(*, organisation: Organisation, start, end) -> dict:
     row = Donation.objects.for_organisation(organisation).filter(COUNTED, donation_date__gte=start, donation_date__lte=end).aggregate(
         monetary=Sum("amount_cents", filter=Q(donation_type="MONETARY")),
         in_kind=Sum("amount_cents", filter=Q(donation_type="IN_KIND")),
-        count=Count("id"),
+        count=Count("*"),  # COUNT(*): the covering index answers the whole query
     )
     return {"monetary_cents": row["monetary"] or 0, "in_kind_cents": row["in_kind"] or 0, "count": row["count"] or 0}
 

@@ -115,6 +115,9 @@ class FilterBackend(DjangoFilterBackend):
     """django-filter, strict: an invalid value is 400 validation_failed naming it."""
 
     def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None and not any(name in filterset_class.base_filters for name in request.query_params):
+            return queryset  # nothing to filter: skip building the filterset (it deep-copies every filter)
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset

@@ -166,7 +166,7 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
         if getattr(self, "action", None) in self.list_actions():
             allowed.update(PAGINATION_PARAMS)
             if self.filterset_class is not None:
-                allowed.update(self.filterset_class.get_filters().keys())
+                allowed.update(self.filterset_class.base_filters.keys())
         return allowed
 
     def list_actions(self) -> set[str]:
