@@ -20,6 +20,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 PORT="${PORT:-8000}"
+# Links in emails and on pages name the address we serve on, unless told otherwise.
+export SITE_URL="${SITE_URL:-http://127.0.0.1:${PORT}}"
 WEB_CONCURRENCY="${WEB_CONCURRENCY:-3}"
 WEB_THREADS="${WEB_THREADS:-4}"
 
