@@ -92,7 +92,8 @@ class Command(BaseCommand):
                 [organisation.id, organisation.id],
             )
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE donations_donor")
-            cursor.execute("ANALYZE donations_donation")
+            # VACUUM sets the visibility map, so index-only scans (period totals) work as in production.
+            cursor.execute("VACUUM ANALYZE donations_donor")
+            cursor.execute("VACUUM ANALYZE donations_donation")
         self.stdout.write(f"seed_bench: {donors} donors, {donations} donations in {organisation.slug} "
                           f"(added {max(0, donors - have_donors)} and {max(0, donations - have_donations)}) in {time.monotonic() - started:.1f} s")
