@@ -47,6 +47,9 @@ class Command(BaseCommand):
         started = time.monotonic()
         have_donors = Donor.objects.for_organisation(organisation).filter(pk__startswith="cbdr").count()
         have_donations = Donation.objects.for_organisation(organisation).filter(pk__startswith="cbdn").count()
+        if have_donors >= donors and have_donations >= donations:
+            self.stdout.write(f"seed_bench: {organisation.slug} already holds {have_donors} donors and {have_donations} donations")
+            return
         rng = random.Random(42 + have_donations)
         now = dt.datetime.now(dt.timezone.utc)
         with transaction.atomic(), connection.cursor() as cursor:
