@@ -43,7 +43,7 @@ class RevenueCodeViewSet(OrganisationViewSet):
     filtersets = {"list": RevenueCodeFilterSet}
 
     def get_base_queryset(self):
-        return RevenueCode.objects.all()
+        return RevenueCode.objects
 
     def render_rows(self, rows):
         ids = [r["id"] for r in rows]
@@ -92,7 +92,7 @@ class DisclosureObligationViewSet(OrganisationViewSet):
     filtersets = {"list": DisclosureObligationFilterSet}
 
     def get_base_queryset(self):
-        return DisclosureObligation.objects.all()
+        return DisclosureObligation.objects
 
     def render(self, row):
         return render_obligation(row)
@@ -122,7 +122,7 @@ class ComplianceBreachViewSet(OrganisationViewSet):
     filtersets = {"list": ComplianceBreachFilterSet}
 
     def get_base_queryset(self):
-        return ComplianceBreach.objects.all()
+        return ComplianceBreach.objects
 
     def render(self, row):
         return render_breach(row)
@@ -145,7 +145,7 @@ class ElectionPeriodViewSet(OrganisationViewSet):
     filtersets = {"list": ElectionPeriodFilterSet}
 
     def get_base_queryset(self):
-        return ElectionPeriod.objects.all()
+        return ElectionPeriod.objects
 
     def render(self, row):
         return render_election(row)

@@ -65,7 +65,7 @@ class DonorViewSet(OrganisationViewSet):
     expandable_by_action = {"donations": ("donor", "campaign")}
 
     def get_base_queryset(self):
-        return Donor.objects.all()
+        return Donor.objects
 
     @property
     def expandable(self):
@@ -125,7 +125,7 @@ class DonationViewSet(OrganisationViewSet):
     expandable = ("donor", "campaign")
 
     def get_base_queryset(self):
-        return Donation.objects.all()
+        return Donation.objects
 
     def render_rows(self, rows):
         return render_donation_rows(self, rows)
@@ -180,7 +180,7 @@ class CampaignViewSet(OrganisationViewSet):
     expandable_by_action = {"donations": ("donor", "campaign")}
 
     def get_base_queryset(self):
-        return Campaign.objects.all()
+        return Campaign.objects
 
     @property
     def expandable(self):

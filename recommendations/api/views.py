@@ -44,7 +44,7 @@ class RecipientAccountViewSet(OrganisationViewSet):
     filtersets = {"list": RecipientAccountFilterSet}
 
     def get_base_queryset(self):
-        return RecipientOrgAccountLink.objects.all()
+        return RecipientOrgAccountLink.objects
 
     def render(self, row):
         return render_link(row)
@@ -96,7 +96,7 @@ class IntroductionViewSet(OrganisationViewSet):
     filtersets = {"list": IntroductionFilterSet}
 
     def get_base_queryset(self):
-        return Introduction.objects.all()
+        return Introduction.objects
 
     def render(self, row):
         return render_introduction(row)
@@ -146,7 +146,7 @@ class RecommendationSetViewSet(OrganisationViewSet):
     filtersets = {"list": RecommendationSetFilterSet}
 
     def get_base_queryset(self):
-        return RecommendationSet.objects.all()
+        return RecommendationSet.objects
 
     def render_rows(self, rows):
         return render_set_rows(organisation=self.request.organisation, rows=rows)

@@ -146,6 +146,8 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
 
     # -- tenancy -----------------------------------------------------------
     def get_base_queryset(self):
+        """The model's manager (or a queryset of it with select_related…).
+        Never scoped here: get_queryset scopes it, in one place."""
         raise NotImplementedError
 
     def get_queryset(self):
@@ -156,7 +158,7 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
             if filterset is not None:
                 return filterset._meta.model.objects.none()
             return self.get_base_queryset().none()
-        return self.get_base_queryset().filter(organisation=self.request.organisation)
+        return self.get_base_queryset().for_organisation(self.request.organisation)
 
     # -- query parameters --------------------------------------------------
     def get_allowed_query_params(self) -> set[str]:

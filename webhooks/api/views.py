@@ -79,7 +79,7 @@ class WebhookEndpointViewSet(OrganisationViewSet):
     filtersets = {"list": WebhookEndpointFilterSet, "deliveries": WebhookDeliveryFilterSet}
 
     def get_base_queryset(self):
-        return WebhookEndpoint.objects.all()
+        return WebhookEndpoint.objects
 
     @property
     def queryset(self):
@@ -178,7 +178,7 @@ class WebhookDeliveryViewSet(OrganisationViewSet):
     fields = DELIVERY_FIELDS
 
     def get_base_queryset(self):
-        return WebhookDelivery.objects.all()
+        return WebhookDelivery.objects
 
     def render_rows(self, rows):
         return render_delivery_rows(self, rows)
