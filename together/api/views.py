@@ -8,6 +8,7 @@ always start from the organisation the API key resolved.
 from __future__ import annotations
 
 from django.http import Http404
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -237,11 +238,35 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
         return serializer.validated_data
 
 
-def api_not_found(request, *args, **kwargs):
-    """Unknown routes under /api/ answer in the envelope."""
-    from together.api.errors import error_response
+@extend_schema(exclude=True)
+class ApiNotFoundView(ApiView):
+    """Unknown routes under /api/ answer the 404 envelope, for every method.
 
-    return error_response(request, "not_found", f"No such route: {request.method} {request.path}.")
+    It runs the same cycle as every endpoint: an APIView is CSRF-exempt (a POST
+    must not meet Django's HTML CSRF page), a sent key is checked (401 when
+    unknown) and takes its token from the organisation's bucket, so the 404
+    carries the rate-limit headers. Without a key it is a plain 404.
+    """
+
+    required_scope = None
+    rate_limited = True
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options", "trace"]
+
+    @property
+    def default_response_headers(self):
+        return {}  # no `Allow`: the route does not exist
+
+    def initial(self, request, *args, **kwargs):
+        self.format_kwarg = None
+        neg = self.perform_content_negotiation(request, force=True)
+        request.accepted_renderer, request.accepted_media_type = neg
+        request.version, request.versioning_scheme = None, None
+        self.perform_authentication(request)
+        self.take_rate_limit(request)
+        raise NotFound(f"No such route: {request.method} {request.path}.")
+
+
+api_not_found = ApiNotFoundView.as_view()
 
 
 __all__ = ["ApiView", "OrganisationViewSet", "api_not_found", "Http404"]
