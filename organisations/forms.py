@@ -2,12 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 
+from organisations import services
 from organisations.models import Role, Scope
-
-FAILED_LOGIN_LIMIT = 5
-FAILED_LOGIN_WINDOW = 15 * 60
 
 
 def _client_ip(request) -> str:
@@ -15,38 +12,32 @@ def _client_ip(request) -> str:
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Five failed sign-ins for one email from one address lock it for 15 minutes."""
+    """Five failed sign-ins for one email from one address lock it for 15
+    minutes (organisations.services: signin_attempt_reserve). The attempt is
+    reserved before the password is checked, so parallel guesses cannot
+    overshoot the limit."""
 
     username = forms.CharField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "Please enter a correct email and password. The password is case-sensitive.",
+        "throttled": "Too many failed sign-ins. Wait 15 minutes, or reset your password.",
     }
 
     def clean_username(self) -> str:
         # Accounts are stored under the lower-cased email (user_get_or_create); "Ada@Example.org" is the same person.
         return (self.cleaned_data.get("username") or "").strip().lower()
 
-    def _key(self) -> str:
-        username = (self.data.get("username") or "").strip().lower()
-        return f"login-fail:{username}:{_client_ip(self.request)}"
-
     def clean(self):
-        try:
-            failures = cache.get(self._key(), 0)
-        except Exception:  # noqa: BLE001 - Redis down: no throttle, never a 500
-            failures = 0
-        if failures >= FAILED_LOGIN_LIMIT:
-            raise forms.ValidationError("Too many failed sign-ins. Wait 15 minutes, or reset your password.", code="throttled")
-        try:
-            return super().clean()
-        except forms.ValidationError:
-            try:
-                if not cache.add(self._key(), 1, FAILED_LOGIN_WINDOW):
-                    cache.incr(self._key())
-            except Exception:  # noqa: BLE001
-                pass
-            raise
+        email = self.cleaned_data.get("username")
+        if not (email and self.cleaned_data.get("password")):
+            return super().clean()  # no password is checked: nothing to count
+        client_ip = _client_ip(self.request)
+        if not services.signin_attempt_reserve(email=email, client_ip=client_ip).allowed:
+            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
+        cleaned = super().clean()  # a wrong password raises here and keeps its attempt counted
+        services.signin_attempt_refund(email=email, client_ip=client_ip)
+        return cleaned
 
 
 class ApiKeyCreateForm(forms.Form):
@@ -67,4 +58,6 @@ class RoleForm(forms.Form):
 
 
 class JoinForm(forms.Form):
+    """The first password of a brand-new account. Never offered for an account that exists."""
+
     password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), label="Choose a password")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import string
 from dataclasses import dataclass
@@ -13,12 +14,14 @@ from django.utils import timezone
 
 from organisations.models import ApiKey, AuditEntry, Membership, Organisation, Role, Scope
 from together.actors import Actor
-from together.exceptions import Conflict, NotFound, ValidationFailed
+from together.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 
 KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_RANDOM_LENGTH = 40
 KEY_PREFIX_LENGTH = 12
 TOUCH_INTERVAL_SECONDS = 60
+
+log = logging.getLogger("together.organisations")
 
 
 # Called with every audit entry, inside the caller's transaction. The webhooks
@@ -145,6 +148,77 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         ApiKey.objects.filter(id=api_key.id).update(last_used_at=timezone.now())
 
 
+# --- the sign-in throttle ----------------------------------------------------------
+#
+# FAILED_LOGIN_LIMIT failed sign-ins per (email, client address) per fixed window
+# that starts at the first counted attempt. Every sign-in first reserves an
+# attempt atomically in Redis (INCR, EXPIRE when new, and give it straight back
+# when over the limit), and only then is the password checked; a sign-in whose
+# password was right gives its attempt back. So concurrent guesses can never get
+# more than FAILED_LOGIN_LIMIT wrong passwords evaluated in one window, and once
+# the limit is reached even the right password waits for the window to pass.
+# With Redis down the throttle fails open (logged): staff can still sign in.
+
+FAILED_LOGIN_LIMIT = 5
+FAILED_LOGIN_WINDOW = 15 * 60
+
+_SIGNIN_RESERVE_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+local ttl = redis.call('TTL', KEYS[1])
+if n > tonumber(ARGV[1]) then
+  redis.call('DECR', KEYS[1])
+  return {0, ttl}
+end
+return {1, ttl}
+"""
+_SIGNIN_REFUND_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class SignInReservation:
+    allowed: bool
+    retry_after: int | None = None
+
+
+def signin_attempts_key(*, email: str, client_ip: str) -> str:
+    from django.conf import settings as dj_settings
+
+    prefix = dj_settings.CACHES.get("default", {}).get("KEY_PREFIX") or "together"
+    digest = hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
+    return f"{prefix}:signin-attempts:{digest}:{client_ip or 'unknown'}"
+
+
+def signin_attempt_reserve(*, email: str, client_ip: str) -> SignInReservation:
+    """Reserve one sign-in attempt before the password is checked."""
+    from together.redis import client
+
+    try:
+        allowed, ttl = client().eval(_SIGNIN_RESERVE_LUA, 1, signin_attempts_key(email=email, client_ip=client_ip),
+                                     FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW)
+    except Exception as exc:  # noqa: BLE001 - Redis down: no throttle, never a 500
+        log.error("SIGN-IN THROTTLE UNAVAILABLE, failing open: %s", exc)
+        return SignInReservation(allowed=True)
+    if int(allowed):
+        return SignInReservation(allowed=True)
+    return SignInReservation(allowed=False, retry_after=max(int(ttl), 1))
+
+
+def signin_attempt_refund(*, email: str, client_ip: str) -> None:
+    """Give back the attempt of a sign-in whose password was right."""
+    from together.redis import client
+
+    try:
+        client().eval(_SIGNIN_REFUND_LUA, 1, signin_attempts_key(email=email, client_ip=client_ip))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not refund a sign-in attempt: %s", exc)
+
+
 # --- team -------------------------------------------------------------------------
 
 INVITATION_DAYS = 7
@@ -158,13 +232,37 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@transaction.atomic
-def invitation_create(*, organisation: Organisation, actor: Actor, email: str, full_name: str, role: str = Role.EDITOR):
-    """Invite someone by email; returns (invitation, join_url). The token exists only in the link."""
-    from datetime import timedelta
+def _invitation_token_issue(invitation) -> str:
+    """A fresh token for `invitation`; only its SHA-256 is stored. The plaintext
+    leaves this module in the invitee's email and nowhere else."""
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = _token_hash(token)
+    return token
 
+
+def _invitation_email_on_commit(*, invitation, token: str, inviter_label: str) -> None:
+    """Email the join link to the invitee once the transaction commits."""
     from django.conf import settings as dj_settings
     from django.core.mail import send_mail
+
+    organisation = invitation.organisation
+    join_url = f"{dj_settings.SITE_URL}/join/{token}"
+    subject = f"Join {organisation.name} on Together"
+    body = (
+        f"Hello {invitation.full_name},\n\n{inviter_label} invited you to {organisation.name} on Together as "
+        f"{invitation.role}.\nOpen this link to accept (valid {INVITATION_DAYS} days). If you already have a "
+        f"Together account, sign in with it there; otherwise choose your password:\n\n{join_url}\n\n"
+        f"Only this email holds the link; if it reached you by mistake, ignore it.\n"
+    )
+    recipient = invitation.email
+    transaction.on_commit(lambda: send_mail(subject, body, None, [recipient]))
+
+
+@transaction.atomic
+def invitation_create(*, organisation: Organisation, actor: Actor, email: str, full_name: str, role: str = Role.EDITOR):
+    """Invite someone by email and email them the join link. Returns the
+    invitation; the token is never returned, shown or stored in plaintext."""
+    from datetime import timedelta
 
     from organisations.models import Invitation
 
@@ -180,21 +278,39 @@ def invitation_create(*, organisation: Organisation, actor: Actor, email: str, f
         raise Conflict(f"{email} is already a member.", param="email")
     Invitation.objects.filter(organisation=organisation, email__iexact=email, accepted_at__isnull=True,
                               revoked_at__isnull=True).update(revoked_at=timezone.now())
-    token = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.create(
-        organisation=organisation, email=email, full_name=full_name.strip(), role=role, token_hash=_token_hash(token),
+    invitation = Invitation(
+        organisation=organisation, email=email, full_name=full_name.strip(), role=role,
         invited_by=actor.user, expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
-    join_url = f"{dj_settings.SITE_URL}/join/{token}"
+    token = _invitation_token_issue(invitation)
+    invitation.save()
     audit_record(organisation=organisation, actor=actor, action="invitation.created", object_type="invitation",
                  object_id=invitation.id, after={"email": email, "role": role})
-    transaction.on_commit(lambda: send_mail(
-        f"Join {organisation.name} on Together",
-        f"Hello {invitation.full_name},\n\n{actor.label} invited you to {organisation.name} on Together as {role}.\n"
-        f"Set your password and sign in here (valid {INVITATION_DAYS} days):\n\n{join_url}\n",
-        None, [email],
-    ))
-    return invitation, join_url
+    _invitation_email_on_commit(invitation=invitation, token=token, inviter_label=actor.label)
+    return invitation
+
+
+@transaction.atomic
+def invitation_resend(*, organisation: Organisation, actor: Actor, invitation_id: str):
+    """Email an open (or expired) invitation again with a fresh token and a
+    fresh expiry; the previous link stops working."""
+    from datetime import timedelta
+
+    from organisations.models import Invitation
+
+    invitation = (Invitation.objects.select_for_update().select_related("organisation")
+                  .filter(organisation=_live(organisation), pk=invitation_id).first())
+    if invitation is None:
+        raise NotFound("Invitation not found.")
+    if invitation.accepted_at or invitation.revoked_at:
+        raise ValidationFailed("Only an open invitation can be resent; invite the person again instead.", param="invitation")
+    token = _invitation_token_issue(invitation)
+    invitation.expires_at = timezone.now() + timedelta(days=INVITATION_DAYS)
+    invitation.save(update_fields=["token_hash", "expires_at"])
+    audit_record(organisation=invitation.organisation, actor=actor, action="invitation.resent", object_type="invitation",
+                 object_id=invitation.id, after={"email": invitation.email, "role": invitation.role})
+    _invitation_email_on_commit(invitation=invitation, token=token, inviter_label=actor.label)
+    return invitation
 
 
 def invitation_for_token(*, token: str):
@@ -206,28 +322,77 @@ def invitation_for_token(*, token: str):
     return invitation
 
 
-@transaction.atomic
-def invitation_accept(*, token: str, password: str):
-    """Set the password, create the membership, and return the user."""
-    from django.contrib.auth.password_validation import validate_password
-    from django.core.exceptions import ValidationError
+def invitation_account(*, invitation):
+    """The existing account the invitation's email belongs to, or None."""
+    from django.db.models import Q
 
+    User = get_user_model()
+    email = invitation.email.strip().lower()
+    return User.objects.filter(Q(email__iexact=email) | Q(username__iexact=email)).order_by("pk").first()
+
+
+def _invitation_lock(*, token: str):
     from organisations.models import Invitation
 
     invitation = invitation_for_token(token=token)
-    if invitation is None:
+    if invitation is not None:
+        invitation = Invitation.objects.select_for_update().select_related("organisation").get(pk=invitation.pk)
+    if invitation is None or invitation.state != "INVITED":
         raise ValidationFailed("This invitation is no longer valid.", param="token")
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    try:
-        validate_password(password)
-    except ValidationError as exc:
-        raise ValidationFailed(" ".join(exc.messages), param="password") from None
-    user = user_get_or_create(email=invitation.email, password=password, full_name=invitation.full_name)
+    return invitation
+
+
+def _invitation_complete(*, invitation, user) -> None:
     membership_set(organisation=invitation.organisation, user=user, role=invitation.role)
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
     audit_record(organisation=invitation.organisation, actor=Actor.for_user(user), action="invitation.accepted",
                  object_type="invitation", object_id=invitation.id, after={"email": invitation.email, "role": invitation.role})
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user):
+    """An existing, signed-in account joins the organisation. The account must
+    be the one the invitation was sent to; nothing about it changes but the
+    new membership (its password is never touched)."""
+    invitation = _invitation_lock(token=token)
+    if user is None or not user.is_authenticated or not user.is_active:
+        raise Forbidden("Sign in to accept this invitation.", param="token")
+    own = {(user.email or "").strip().lower(), (user.get_username() or "").strip().lower()}
+    if invitation.email.strip().lower() not in own:
+        raise Forbidden("This invitation was sent to another email address. Sign in as that account to accept it.",
+                        param="token")
+    _invitation_complete(invitation=invitation, user=user)
+    return user
+
+
+@transaction.atomic
+def invitation_accept_new_account(*, token: str, password: str):
+    """Create the invitee's account with its first password and join. Refused
+    when an account with the invitation's email already exists: that account
+    must sign in as itself and use `invitation_accept`."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError
+
+    invitation = _invitation_lock(token=token)
+    if invitation_account(invitation=invitation) is not None:
+        raise Forbidden("An account with this email already exists. Sign in with it to accept the invitation.",
+                        param="token")
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), param="password") from None
+    User = get_user_model()
+    first, _, last = invitation.full_name.partition(" ")
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=invitation.email, email=invitation.email, password=password,
+                                            first_name=first, last_name=last)
+    except IntegrityError:  # created concurrently: never fall back to changing it
+        raise Forbidden("An account with this email already exists. Sign in with it to accept the invitation.",
+                        param="token") from None
+    _invitation_complete(invitation=invitation, user=user)
     return user
 
 

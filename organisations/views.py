@@ -1,8 +1,9 @@
 """Dashboard: sign-in, organisation switching, API keys and the team."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -116,13 +117,14 @@ class TeamView(DashboardMixin, View):
     required_role = Role.ADMIN
     write_role = Role.ADMIN
 
-    def page(self, request, form=None, join_url=None):
+    def page(self, request, form=None):
+        # The join link is never shown here: it goes to the invitee's inbox only (staff may Resend, not read it).
         live = request.organisation.live
         return render(request, "organisations/team.html", {
             "form": form or InviteForm(),
             "members": Membership.objects.filter(organisation=live).select_related("user").order_by("user__email"),
             "invitations": Invitation.objects.filter(organisation=live, accepted_at__isnull=True).order_by("-created_at")[:100],
-            "roles": Role.choices, "join_url": join_url, "nav": "settings", "page_title": "Users",
+            "roles": Role.choices, "nav": "settings", "page_title": "Users",
         })
 
     def get(self, request):
@@ -134,10 +136,10 @@ class TeamView(DashboardMixin, View):
         if action == "invite":
             form = InviteForm(request.POST)
             if form.is_valid():
-                result = call_service(form, services.invitation_create, organisation=org, actor=actor, **form.cleaned_data)
-                if result:
-                    messages.success(request, f"Invitation sent to {result[0].email}.")
-                    return self.page(request, InviteForm(), join_url=result[1])
+                invitation = call_service(form, services.invitation_create, organisation=org, actor=actor, **form.cleaned_data)
+                if invitation:
+                    messages.success(request, f"Invitation emailed to {invitation.email}.")
+                    return redirect("settings-users")
             return self.page(request, form)
         if action == "role":
             form = RoleForm(request.POST)
@@ -151,6 +153,13 @@ class TeamView(DashboardMixin, View):
                 messages.success(request, "Invitation revoked.")
             except Exception as exc:  # noqa: BLE001 - ApplicationError / NotFound shown to the admin
                 messages.error(request, getattr(exc, "message", "Could not revoke."))
+        elif action == "resend":
+            try:
+                invitation = services.invitation_resend(organisation=org, actor=actor,
+                                                        invitation_id=request.POST.get("invitation_id", ""))
+                messages.success(request, f"Invitation emailed again to {invitation.email}; the previous link no longer works.")
+            except Exception as exc:  # noqa: BLE001 - ApplicationError / NotFound shown to the admin
+                messages.error(request, getattr(exc, "message", "Could not resend."))
         elif action == "remove":
             try:
                 services.membership_remove(organisation=org, actor=actor, user_id=int(request.POST.get("user_id", "0")))
@@ -161,18 +170,56 @@ class TeamView(DashboardMixin, View):
 
 
 class JoinView(View):
+    """/join/<token>. An invitation to an email that already has an account is
+    accepted only by that account, signed in as itself: it just joins, and its
+    password is never asked for or changed. Only a brand-new account chooses
+    its first password here."""
+
+    def context(self, request, invitation, form=None):
+        ctx = {"invitation": invitation, "page_title": "Join"}
+        if invitation is None:
+            return ctx
+        account = services.invitation_account(invitation=invitation)
+        user = request.user
+        ctx["existing_account"] = account is not None
+        ctx["signed_in_as_invitee"] = bool(user.is_authenticated and account is not None and user.pk == account.pk)
+        ctx["signed_in_as_other"] = bool(user.is_authenticated and not ctx["signed_in_as_invitee"])
+        ctx["login_url"] = f"{reverse('login')}?{urlencode({'next': request.path})}"
+        if account is None:
+            ctx["form"] = form or JoinForm()
+        elif form is not None and form.errors:
+            ctx["errors"] = [e for errs in form.errors.values() for e in errs]
+        return ctx
+
+    def respond(self, request, invitation, form=None, status=200):
+        response = render(request, "organisations/join.html", self.context(request, invitation, form), status=status)
+        response["Cache-Control"] = "no-store"
+        response["Referrer-Policy"] = "no-referrer"  # the token is in this page's URL
+        return response
+
     def get(self, request, token):
-        invitation = services.invitation_for_token(token=token)
-        return render(request, "organisations/join.html", {"invitation": invitation, "form": JoinForm(), "page_title": "Join"})
+        return self.respond(request, services.invitation_for_token(token=token))
 
     def post(self, request, token):
         invitation = services.invitation_for_token(token=token)
-        form = JoinForm(request.POST)
-        if invitation and form.is_valid():
-            user = call_service(form, services.invitation_accept, token=token, password=form.cleaned_data["password"])
-            if user:
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                response = redirect("home")
-                set_active(response, invitation.organisation)
-                return response
-        return render(request, "organisations/join.html", {"invitation": invitation, "form": form, "page_title": "Join"})
+        if invitation is None:
+            return self.respond(request, None)
+        if services.invitation_account(invitation=invitation) is not None:
+            # An existing account: join as the signed-in user, never by a password posted here.
+            form = forms.Form(request.POST)
+            form.is_valid()
+            user = call_service(form, services.invitation_accept, token=token, user=request.user)
+            if not user:
+                return self.respond(request, invitation, form, status=403)
+        else:
+            form = JoinForm(request.POST)
+            if not form.is_valid():
+                return self.respond(request, invitation, form)
+            user = call_service(form, services.invitation_accept_new_account, token=token,
+                                password=form.cleaned_data["password"])
+            if not user:
+                return self.respond(request, invitation, form)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        response = redirect("home")
+        set_active(response, invitation.organisation)
+        return response

@@ -186,13 +186,15 @@ def test_batch_draft_then_post(org, editor):
 
 # --- users ------------------------------------------------------------------------------------------
 
-def test_invite_join_and_roles(client, org, admin):
+def test_invite_join_and_roles(client, org, admin, django_capture_on_commit_callbacks):
     mail.outbox.clear()
     admin_client = client_as(admin)
-    response = admin_client.post(reverse("settings-users"), {"action": "invite", "full_name": "Nia Newcomer",
-                                                              "email": "Nia@Example.org", "role": "VIEWER"})
-    assert response.status_code == 200
-    join = re.search(r"/join/[\w-]+", text(response)).group(0)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("settings-users"), {"action": "invite", "full_name": "Nia Newcomer",
+                                                                  "email": "Nia@Example.org", "role": "VIEWER"}, follow=True)
+    assert response.status_code == 200 and "/join/" not in text(response)  # the link goes to the inbox only
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["nia@example.org"]
+    join = re.search(r"/join/[\w-]+", mail.outbox[0].body).group(0)
     page = client.get(join)
     assert "Join " + org.name in text(page) and "VIEWER" in text(page)
     response = client.post(join, {"password": "short"})
