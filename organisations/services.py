@@ -64,12 +64,17 @@ def organisation_create(*, name: str, slug: str, owner_email: str | None = None,
     live.save()
     Organisation.objects.create(name=f"{name} (sandbox)", slug=f"{slug}-sandbox", is_sandbox=True, live_organisation=live)
     if owner_email:
+        if owner_password and get_user_model().objects.filter(email__iexact=owner_email.strip()).exists():
+            # A sign-up's password is for a new account only: never set it on an account that exists.
+            raise Conflict("An account with this email already exists: sign in instead.", param="email")
         user = user_get_or_create(email=owner_email, password=owner_password)
         membership_set(organisation=live, user=user, role=Role.ADMIN)
     return live
 
 
 def user_get_or_create(*, email: str, password: str | None = None, full_name: str = ""):
+    """For operators' tools (demo loader, tests): sets `password` even on an
+    existing account. Never call it with a password that came from a web form."""
     User = get_user_model()
     email = email.strip().lower()
     user = User.objects.filter(email__iexact=email).first()

@@ -203,3 +203,14 @@ def test_only_admins_of_the_org_resend_and_revoked_ones_cannot_be(org_a, org_b, 
     services.invitation_revoke(organisation=org_a, actor=Actor.for_user(admin_a), invitation_id=invitation.id)
     response = client_as(admin_a).post(reverse("settings-users"), {"action": "resend", "invitation_id": invitation.id}, follow=True)
     assert "Only an open invitation can be resent" in text(response)
+
+
+def test_a_sign_up_never_sets_the_password_of_an_existing_account(org_b, admin_b):
+    from together.exceptions import Conflict
+
+    with pytest.raises(Conflict):
+        services.organisation_create(name="Squatter", slug="squatter-h1", owner_email=admin_b.email.upper(),
+                                     owner_password="attacker chosen passphrase")
+    admin_b.refresh_from_db()
+    assert admin_b.check_password(PASSWORD)
+    assert not Membership.objects.filter(user=admin_b, organisation__slug="squatter-h1").exists()
