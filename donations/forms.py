@@ -2,39 +2,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.utils import timezone
 
 from donations.models import Campaign, CampaignStatus, DonorType, InKindCategory, PaymentMethod
-
-
-class MoneyField(forms.CharField):
-    """Dollars typed by a person ("1,250.50", "$90") → integer cents. No floats."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
-        super().__init__(**kwargs)
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value in (None, ""):
-            return None
-        cleaned = value.replace(",", "").replace("$", "").strip()
-        try:
-            amount = Decimal(cleaned)
-        except InvalidOperation:
-            raise forms.ValidationError("Enter an amount in dollars, e.g. 250 or 1,250.50.") from None
-        if amount.as_tuple().exponent < -2:
-            raise forms.ValidationError("At most two decimal places (cents).")
-        if amount <= 0:
-            raise forms.ValidationError("The amount must be more than $0.")
-        return int(amount * 100)
+from donations.services import MAX_BATCH_ROWS
+from together.money import MoneyField, format_cents
 
 
 def cents_to_dollars(cents: int | None) -> str:
-    return "" if cents is None else f"{Decimal(cents) / 100:.2f}"
+    return format_cents(cents)
 
 
 class DateInput(forms.DateInput):
@@ -168,7 +146,7 @@ class BatchHeaderForm(forms.Form):
     reference = forms.CharField(max_length=100, label="Deposit reference", help_text="Deposit slip or bank reference.")
     deposit_date = forms.DateField(widget=DateInput, label="Deposit date")
     payment_method = forms.ChoiceField(choices=[("CHEQUE", "Cheques"), ("CASH", "Cash"), ("BANK_TRANSFER", "Bank transfers")], initial="CHEQUE")
-    control_count = forms.IntegerField(min_value=1, label="Number of gifts (control)")
+    control_count = forms.IntegerField(min_value=1, max_value=MAX_BATCH_ROWS, label="Number of gifts (control)")
     control_total = MoneyField(label="Total amount (control, AUD)")
 
 

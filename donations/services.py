@@ -27,6 +27,22 @@ from together.exceptions import Conflict, NotFound, ValidationFailed
 
 REVENUE_CODE_RE = re.compile(r"^[A-Za-z0-9._\-:/+@]{1,100}$")
 MAX_AMOUNT_CENTS = 10**13
+# Every date a gift, refund, deposit or campaign may carry: the API's input fields
+# refuse the same range (together/api/fields.py: StrictDateField). Outside it, period
+# arithmetic (financial years, caps, due dates) runs off the calendar at years 1 and 9999.
+DATE_MIN, DATE_MAX = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+# A deposit batch holds at most this many gifts (its control count).
+MAX_BATCH_ROWS = 10_000
+
+
+def check_date(value, param: str) -> None:
+    """Refuse a date outside DATE_MIN..DATE_MAX (None passes: required-ness is the caller's)."""
+    if value is None:
+        return
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise ValidationFailed(f"{param} must be a date.", param=param)
+    if not DATE_MIN <= value <= DATE_MAX:
+        raise ValidationFailed(f"{param} must be between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}.", param=param)
 
 DONOR_FIELDS_WRITABLE = {
     "donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
@@ -233,6 +249,8 @@ def _clean_campaign(fields: dict, current: Campaign | None = None) -> dict:
         raise ValidationFailed("A campaign needs a name.", param="name")
     if out.get("goal_cents") is not None and not 0 < out["goal_cents"] <= MAX_AMOUNT_CENTS:
         raise ValidationFailed("goal_cents must be a positive number of cents.", param="goal_cents")
+    for name in ("starts_at", "ends_at"):
+        check_date(out.get(name), name)
     starts = out.get("starts_at", current.starts_at if current else None)
     ends = out.get("ends_at", current.ends_at if current else None)
     if starts and ends and ends < starts:
@@ -382,6 +400,9 @@ def donation_record(
         "in_kind_valuation_method": in_kind_valuation_method,
     }
     _check_donation_shape(values)
+    if donation_date is None:
+        raise ValidationFailed("donation_date is required.", param="donation_date")
+    check_date(donation_date, "donation_date")
     donor = donor_get_for_update(organisation=organisation, donor_id=donor_id, param="donor_id")
     campaign = _campaign_for_gift(organisation, campaign_id)
     donation = Donation(
@@ -432,6 +453,10 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
     if unknown:
         name = sorted(unknown)[0]
         raise ValidationFailed(f"{name} cannot be changed.", param=name)
+    if "donation_date" in changes:
+        if changes["donation_date"] is None:
+            raise ValidationFailed("donation_date cannot be empty.", param="donation_date")
+        check_date(changes["donation_date"], "donation_date")
     new_donor_id = changes.get("donor_id") if isinstance(changes.get("donor_id"), str) else None
     donation = _donation_for_update(organisation, donation_id, also_donor_id=new_donor_id)
     if donation.source != Source.MANUAL:
@@ -506,6 +531,7 @@ def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: st
         raise ValidationFailed("An in-kind gift cannot be refunded; void it if it was recorded in error.", param="donation_type")
     if donation.status != Status.CONFIRMED:
         raise ValidationFailed(f"Only CONFIRMED donations can be refunded; this one is {donation.status}.", param="status")
+    check_date(refund_date, "refund_date")
     if refund_date < donation.donation_date:
         raise ValidationFailed("refund_date cannot be before the donation_date.", param="refund_date")
     before = donation_snapshot(donation_id=donation.id)
@@ -541,10 +567,17 @@ def batch_save_draft(*, organisation: Organisation, actor: Actor, batch_id: str 
     reference = (reference or "").strip()
     if not reference:
         raise ValidationFailed("A deposit reference is required.", param="reference")
-    if control_count is None or control_count < 1:
-        raise ValidationFailed("control_count must be at least 1.", param="control_count")
-    if control_total_cents is None or control_total_cents < 1:
-        raise ValidationFailed("control_total_cents must be positive.", param="control_total_cents")
+    if deposit_date is None:
+        raise ValidationFailed("deposit_date is required.", param="deposit_date")
+    check_date(deposit_date, "deposit_date")
+    if not isinstance(control_count, int) or isinstance(control_count, bool) or not 1 <= control_count <= MAX_BATCH_ROWS:
+        raise ValidationFailed(f"control_count must be a whole number from 1 to {MAX_BATCH_ROWS:,}.", param="control_count")
+    if (not isinstance(control_total_cents, int) or isinstance(control_total_cents, bool)
+            or not 1 <= control_total_cents <= MAX_AMOUNT_CENTS * MAX_BATCH_ROWS):
+        raise ValidationFailed("control_total_cents must be a positive number of cents, at most "
+                               f"{MAX_AMOUNT_CENTS * MAX_BATCH_ROWS:,}.", param="control_total_cents")
+    if len(rows) > MAX_BATCH_ROWS:
+        raise ValidationFailed(f"A batch holds at most {MAX_BATCH_ROWS:,} gifts.", param="rows")
     if payment_method not in PaymentMethod.values:
         raise ValidationFailed("payment_method is not a known method.", param="payment_method")
     if batch_id:
@@ -565,8 +598,14 @@ def batch_save_draft(*, organisation: Organisation, actor: Actor, batch_id: str 
         if row.get("donor_id") not in donors:
             raise ValidationFailed(f"Row {index + 1}: choose a donor of this organisation.", param=f"rows[{index}].donor_id")
         amount = row.get("amount_cents")
-        if not isinstance(amount, int) or amount <= 0:
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             raise ValidationFailed(f"Row {index + 1}: the amount must be positive.", param=f"rows[{index}].amount_cents")
+        if amount > MAX_AMOUNT_CENTS:
+            raise ValidationFailed(f"Row {index + 1}: the amount is too large.", param=f"rows[{index}].amount_cents")
+        try:
+            check_date(row.get("donation_date"), "donation_date")
+        except ValidationFailed as exc:
+            raise ValidationFailed(f"Row {index + 1}: {exc.message}", param=f"rows[{index}].donation_date") from None
         campaign_id = row.get("campaign_id") or None
         if campaign_id and not Campaign.objects.for_organisation(organisation).filter(pk=campaign_id).exists():
             raise ValidationFailed(f"Row {index + 1}: no such campaign.", param=f"rows[{index}].campaign_id")

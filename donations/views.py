@@ -26,7 +26,8 @@ from donations.selectors import (
 from organisations.models import AuditEntry, Role
 from organisations.session import DashboardMixin, require_role
 from together.dashboard import DashboardPage, call_service
-from together.exceptions import ApplicationError
+from together.exceptions import ApplicationError, ValidationFailed
+from together.money import MoneyParseError, parse_amount_cents
 
 
 def _org_object(model, request, pk, *related):
@@ -116,8 +117,13 @@ class DonorDetailView(DashboardMixin, View):
                 import datetime as dt
 
                 as_of = dt.date.fromisoformat(request.GET["period"])
+                services.check_date(as_of, "period")
             except ValueError:
                 messages.error(request, "period must be a date, YYYY-MM-DD.")
+                as_of = timezone.localdate()
+            except ValidationFailed as exc:
+                messages.error(request, exc.message)
+                as_of = timezone.localdate()
         return render(request, "donations/donor_detail.html", {
             "donor": donor, "nav": "donors", "page_title": donor.display_name, "as_of": as_of,
             "gifts": Donation.objects.filter(donor=donor).select_related("campaign").order_by("-donation_date", "-created_at")[:50],
@@ -212,19 +218,19 @@ class CapRoomView(DashboardMixin, View):
         context = {"donor": donor}
         try:
             day = dt.date.fromisoformat(request.GET.get("donation_date", ""))
-        except ValueError:
+            services.check_date(day, "donation_date")  # the gift form would refuse it: no cap room to show
+        except (ValueError, ValidationFailed):
             day = None
         if donor and day:
             jurisdiction = jurisdiction_preview(organisation=request.organisation, code=request.GET.get("revenue_code"))
             room = cap_room(donor_id=donor.id, jurisdiction=jurisdiction, day=day)
-            context.update({"jurisdiction": jurisdiction, "room": room})
-            amount = request.GET.get("amount", "").replace(",", "").replace("$", "").strip()
-            try:
-                from decimal import Decimal
-
-                context["amount_cents"] = int(Decimal(amount) * 100) if amount else None
-            except Exception:  # noqa: BLE001 - half-typed amounts are normal here
-                context["amount_cents"] = None
+            context.update({"jurisdiction": jurisdiction, "room": room, "amount_cents": None})
+            amount = request.GET.get("amount", "").strip()
+            if amount:
+                try:
+                    context["amount_cents"] = parse_amount_cents(amount)
+                except MoneyParseError as exc:  # half-typed amounts are normal here: say so, judge nothing
+                    context["amount_error"] = exc.message
             if room and context["amount_cents"] is not None:
                 context["over"] = context["amount_cents"] > room["remaining"]
         return render(request, "donations/_cap_room.html", context)
@@ -273,9 +279,15 @@ class BatchEditView(DashboardMixin, View):
         rows = BatchRowFormSet(request.POST, prefix="rows")
         if "add_rows" in request.POST:
             data = request.POST.copy()
-            data["rows-TOTAL_FORMS"] = str(int(data.get("rows-TOTAL_FORMS", "0")) + 5)
+            total = data.get("rows-TOTAL_FORMS", "0").strip()
+            if not (total.isascii() and total.isdigit() and len(total) <= 6):
+                header.add_error(None, "The rows of this form arrived damaged: reload the page and enter them again.")
+                return self.render_page(request, batch, header, rows, status=400)
+            data["rows-TOTAL_FORMS"] = str(min(int(total) + 5, services.MAX_BATCH_ROWS))
             return self.render_page(request, batch, BatchHeaderForm(data), BatchRowFormSet(data, prefix="rows"))
         if not (header.is_valid() and rows.is_valid()):
+            for error in rows.non_form_errors():  # e.g. a damaged rows-TOTAL_FORMS: say so, not only a 400
+                header.add_error(None, error)
             return self.render_page(request, batch, header, rows, status=400)
         parsed, ok = [], True
         for index, row in enumerate(rows.forms):

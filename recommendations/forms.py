@@ -2,27 +2,22 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 
 from django import forms
 
 from donations.models import PaymentMethod
 from recommendations.models import Allocation, AmountMode
-
-AMOUNT_RE = re.compile(r"^\$?\s*(\d{1,9})(?:\.(\d{1,2}))?$")
+from together.money import MoneyParseError, parse_amount_cents
 
 
 def dollars_to_cents(raw: str) -> int | None:
-    """'25' → 2500, '25.5' → 2550, '' → 0; None when it is not an amount."""
-    raw = (raw or "").strip().replace(",", "")
-    if not raw:
+    """'25' → 2500, '25.5' → 2550, '' → 0; None when it is not an amount (together.money's grammar)."""
+    raw = raw if isinstance(raw, str) else ""
+    if not raw.strip():
         return 0
-    match = AMOUNT_RE.match(raw)
-    if not match:
-        return None
     try:
-        return int(Decimal(f"{match.group(1)}.{match.group(2) or '0'}") * 100)
-    except InvalidOperation:
+        return parse_amount_cents(raw)
+    except MoneyParseError:
         return None
 
 

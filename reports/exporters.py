@@ -100,13 +100,24 @@ def financial_year_of(day: dt.date) -> tuple[dt.date, dt.date]:
     return dt.date(start_year, 7, 1), dt.date(start_year + 1, 6, 30)
 
 
+def _check_in_range(day: dt.date, param: str) -> dt.date:
+    """A report's dates lie where a gift's may (donations.services.DATE_MIN..DATE_MAX):
+    beyond them no gift exists, and period arithmetic runs off the calendar at years 1 and 9999."""
+    from donations.services import DATE_MAX, DATE_MIN
+
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise ValidationFailed(f"{param}: must be between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}.", param=param)
+    return day
+
+
 def _parse_date(value: str | None, param: str) -> dt.date | None:
     if value in (None, ""):
         return None
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        day = dt.date.fromisoformat(str(value).strip())
     except ValueError:
         raise ValidationFailed(f"{param}: enter a date as YYYY-MM-DD.", param=param) from None
+    return _check_in_range(day, param)
 
 
 # --- the registry -----------------------------------------------------------------------------
@@ -518,13 +529,17 @@ REPORTABLE_JURISDICTIONS = [j for j in Jurisdiction.values if j != Jurisdiction.
 def _period_reference_day(period: str) -> tuple[dt.date, str | None]:
     """`2025-26` -> (1 Jul 2025, FINANCIAL_YEAR); `2027` -> (1 Jan 2027, CALENDAR_YEAR); a date -> (date, None)."""
     text = period.strip()
-    if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
+    if m := re.fullmatch(r"([0-9]{4})-([0-9]{2})", text):
         start, end = int(m.group(1)), int(m.group(2))
         if (start + 1) % 100 != end:
             raise ValidationFailed("period: a financial year is written like 2025-26.", param="period")
-        return dt.date(start, 7, 1), PeriodKind.FINANCIAL_YEAR
-    if re.fullmatch(r"\d{4}", text):
-        return dt.date(int(text), 1, 1), PeriodKind.CALENDAR_YEAR
+        if start < 1:
+            raise ValidationFailed("period: the year is out of range.", param="period")
+        return _check_in_range(dt.date(start, 7, 1), "period"), PeriodKind.FINANCIAL_YEAR
+    if re.fullmatch(r"[0-9]{4}", text):
+        if int(text) < 1:
+            raise ValidationFailed("period: the year is out of range.", param="period")
+        return _check_in_range(dt.date(int(text), 1, 1), "period"), PeriodKind.CALENDAR_YEAR
     day = _parse_date(text, "period")
     return day, None
 
