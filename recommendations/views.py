@@ -12,6 +12,7 @@ from django.db import transaction
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.text import slugify
 from django.views import View
 
@@ -23,6 +24,7 @@ from recommendations.forms import (
 )
 from recommendations.models import AmountMode, IntroductionStatus, SplitGift, SplitGiftStatus
 from together.actors import Actor
+from together.csp import frameable_by_self
 from together.exceptions import ApplicationError
 
 
@@ -205,6 +207,7 @@ class IntroductionInviteView(View):
 
 # --- /give/<id> --------------------------------------------------------------------------
 
+@method_decorator(frameable_by_self, name="dispatch")  # the set editor previews it in a frame of our own
 class GivingFormView(View):
     """The public giving form of a recommendation set, in all three modes."""
 

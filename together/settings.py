@@ -119,8 +119,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/login/"
-# The recommendation-set editor previews the giving form in a frame of our own.
-X_FRAME_OPTIONS = "SAMEORIGIN"
+# No page may be framed; the giving form, which the recommendation-set editor
+# previews in a frame of our own, says so itself (together.csp.frameable_by_self).
+X_FRAME_OPTIONS = "DENY"
 LOGIN_REDIRECT_URL = "/"
 
 # Bodies over 1 MB are refused with 400 invalid_request.
@@ -258,3 +259,50 @@ SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.AllowAn
 
 # `make bench` serves a bare view beside the API as its baseline.
 BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
+
+
+# --- Security in production ------------------------------------------------------------
+# An https SITE_URL switches on secure cookies, HSTS and the redirect to https; each
+# can be set on its own through the environment. Behind a proxy that terminates TLS,
+# set SECURE_PROXY_SSL_HEADER (e.g. `HTTP_X_FORWARDED_PROTO,https`, only if the proxy
+# always sets or strips that header), or the redirect to https never ends.
+SITE_IS_HTTPS = SITE_URL.lower().startswith("https://")
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SITE_IS_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SITE_IS_HTTPS)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600 if SITE_IS_HTTPS else 0)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SITE_IS_HTTPS)
+# `preload` asks browsers to hard-code the domain: a decision for the operator, off by default.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SITE_IS_HTTPS)
+# Load balancers probe the health check over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+_proxy_ssl_header = [part.strip() for part in os.environ.get("SECURE_PROXY_SSL_HEADER", "").split(",") if part.strip()]
+if _proxy_ssl_header and (len(_proxy_ssl_header) != 2 or not _proxy_ssl_header[0].startswith("HTTP_")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must look like HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]  # preload is opt-in (above)
+
+# Content-Security-Policy of every HTML page (together/csp.py). Scripts and styles
+# come from our origin only; a third party (e.g. Stripe.js) is one `append` here.
+CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "frame-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+if SITE_IS_HTTPS:
+    CSP["upgrade-insecure-requests"] = []
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+MIDDLEWARE.append("together.csp.ContentSecurityPolicyMiddleware")  # last: sees the view's response first
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("together.csp.context_processor")
+# Swagger UI: no third-party validator badge (an image from validator.swagger.io).
+SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"]["validatorUrl"] = None

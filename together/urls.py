@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
 from together import developer
 from together.api.views import api_not_found
@@ -21,7 +21,8 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     re_path(r"^api/", api_not_found),
-    path("developer/api", SpectacularSwaggerView.as_view(url_name="openapi"), name="developer-api"),
+    # The split view serves Swagger UI's start-up script from a URL of its own (no inline script: CSP).
+    path("developer/api", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="developer-api"),
     path("developer/api/errors", developer.errors_index, name="developer-errors"),
     path("developer/api/errors/<str:code>", developer.error_detail, name="developer-error"),
     path("developer/webhooks", include("webhooks.urls")),
