@@ -169,11 +169,20 @@ def test_list_operations_document_pagination(document):
 
 # --- the reference UI ----------------------------------------------------------------------
 
-def test_swagger_ui_is_served_by_the_app_without_a_cdn(anon_client):
-    response = anon_client.get("/developer/api")
+def swagger_ui_page(client) -> str:
+    """The page and its start-up script, which it loads from a URL of its own (no inline script: CSP)."""
+    response = client.get("/developer/api")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     html = response.content.decode()
+    script_url = re.search(r'<script src="(/developer/api\?[^"]*)"', html).group(1).replace("&amp;", "&")
+    script = client.get(script_url)
+    assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
+    return html + script.content.decode()
+
+
+def test_swagger_ui_is_served_by_the_app_without_a_cdn(anon_client):
+    html = swagger_ui_page(anon_client)
     assert "swagger-ui" in html
     assert "/api/v1/openapi.json" in html
     assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
@@ -192,7 +201,7 @@ def test_swagger_ui_is_served_by_the_app_without_a_cdn(anon_client):
 
 
 def test_swagger_ui_can_authorize_and_try(anon_client):
-    html = anon_client.get("/developer/api").content.decode()
+    html = swagger_ui_page(anon_client)
     assert '"persistAuthorization": true' in html
     assert '"tryItOutEnabled": true' in html
 
