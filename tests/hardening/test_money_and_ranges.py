@@ -481,3 +481,10 @@ def test_dashboard_reports_page_shows_the_error(viewer, data):
     response = client.post(reverse("reports"), {"format": "csv", **data})
     assert response.status_code == 400
     assert "between 1900-01-01 and 2999-12-31" in response.content.decode() or "out of range" in response.content.decode()
+
+
+@pytest.mark.parametrize("name", ["amount_cents[gte]", "amount_cents"])
+def test_dashboard_donation_list_with_a_huge_amount_filter_shows_the_error(viewer, name):
+    response = client_as(viewer).get(reverse("donations"), {name: BIG})
+    assert response.status_code in (200, 400)
+    assert "Out of range" in response.content.decode()
