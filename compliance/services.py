@@ -40,6 +40,36 @@ def _money(cents: int) -> str:
     return f"${cents / 100:,.2f}"
 
 
+# --- refusals on public pages ---------------------------------------------------------
+#
+# A cap refusal's message and `remaining_cents` describe what the donor has given:
+# staff see them (API envelope, dashboard). A public page (giving form, donation
+# form, checkout link) must not, for anyone can type anyone's email: it shows
+# `public_refusal_message`, one fixed sentence naming no amount, total or cap, the
+# same for a known email and a new one and for every donor-specific reason.
+
+PUBLIC_REFUSAL_MESSAGE = ("We can't accept this gift online. Please contact {organisation} directly if you would "
+                          "like to give; they can explain your options.")
+DONOR_SPECIFIC_REASONS = frozenset({"donor_cap_exceeded"})
+
+
+class CapExceeded(ValidationFailed):
+    """A gift that would take its donor past a cap (reason donor_cap_exceeded)."""
+
+    donor_specific = True
+
+
+def public_refusal_message(exc: Exception, *, organisation_name: str) -> str | None:
+    """What a public page may say about a refused gift: the fixed sentence when the
+    refusal depends on the donor's records (a cap, or any error marked
+    `donor_specific`, e.g. raised in a recipient's books), else None (the error is
+    about the input alone and its own message is safe to show)."""
+    extra = getattr(exc, "extra", None) or {}
+    if getattr(exc, "donor_specific", False) or extra.get("reason") in DONOR_SPECIFIC_REASONS:
+        return PUBLIC_REFUSAL_MESSAGE.format(organisation=organisation_name)
+    return None
+
+
 # --- settings -------------------------------------------------------------------
 
 def compliance_settings_get(*, organisation: Organisation) -> ComplianceSettings:
@@ -335,7 +365,7 @@ def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, bef
             room = {"cap": rule.cap_cents, "remaining": remaining, "period": (start, end)}
     if room is not None:
         start, end = room["period"]
-        raise ValidationFailed(
+        raise CapExceeded(
             f"This gift of {_money(after.amount_cents)} would take the donor past the {after.jurisdiction} cap of "
             f"{_money(room['cap'])} for {start.isoformat()} to {end.isoformat()}: {_money(room['remaining'])} remains.",
             param="amount_cents",

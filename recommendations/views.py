@@ -16,6 +16,7 @@ from django.utils.decorators import method_decorator
 from django.utils.text import slugify
 from django.views import View
 
+from compliance.services import public_refusal_message
 from organisations.models import Organisation, Role
 from organisations.session import DashboardOrganisationMixin
 from recommendations import selectors, services
@@ -26,6 +27,7 @@ from recommendations.models import AmountMode, IntroductionStatus, SplitGift, Sp
 from together.actors import Actor
 from together.csp import frameable_by_self
 from together.exceptions import ApplicationError
+from together.ratelimit import public_post_take
 
 
 def _actor(request) -> Actor:
@@ -35,6 +37,20 @@ def _actor(request) -> Actor:
 def _no_store(response):
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _public_post_limited(request, *, scope: str, organisation, back_url: str):
+    """The per-client limit on anonymous POSTs (together.ratelimit): None when
+    admitted, else the 429 page with Retry-After."""
+    result = public_post_take(request, scope=scope)
+    if result.allowed:
+        return None
+    minutes = max(1, -(-result.retry_after // 60))
+    response = render(request, "recommendations/rate_limited.html", {
+        "organisation": organisation, "retry_after": result.retry_after, "minutes": minutes, "back_url": back_url,
+    }, status=429)
+    response["Retry-After"] = str(result.retry_after)
+    return _no_store(response)
 
 
 # --- /settings/engage/distribution ---------------------------------------------------
@@ -145,7 +161,9 @@ class IntroductionInviteView(View):
         action = request.POST.get("action")
         request_id = getattr(request, "request_id", "")
         if action == "signup" and not request.user.is_authenticated:
-            return self.signup(request, introduction)
+            limited = _public_post_limited(request, scope=f"signup:{introduction.organisation_id}",
+                                           organisation=introduction.organisation.live, back_url=request.path)
+            return limited or self.signup(request, introduction)
         if not request.user.is_authenticated:
             return self.render_page(request, introduction, status=403, error="Sign in first.")
         if action == "create_org":
@@ -249,12 +267,21 @@ class GivingFormView(View):
         form = DonorDetailsForm(request.POST, allocations=allocations, amount_mode=recommendation_set.amount_mode)
         if not recommendation_set.is_active:
             return self.render_page(request, recommendation_set, allocations, form, status=410)
+        organisation = recommendation_set.organisation.live
+        limited = _public_post_limited(request, scope=f"org:{organisation.id}", organisation=organisation, back_url=request.path)
+        if limited:
+            return limited
         if form.is_valid():
             try:
                 gift = services.recommendation_split_pledge(recommendation_set_id=recommendation_set.id, donor=form.donor(),
                                                             amounts=form.cleaned_data["amounts"],
                                                             request_id=getattr(request, "request_id", ""))
             except ApplicationError as exc:
+                # A refusal that depends on the donor's records (a cap) is one fixed
+                # sentence here, whoever the email is; the detail is for staff only.
+                refusal = public_refusal_message(exc, organisation_name=organisation.name)
+                if refusal:
+                    return self.render_page(request, recommendation_set, allocations, form, status=400, refusal=refusal)
                 form.add_error(form.field_for_param(exc.param), exc.message)
             else:
                 parts = list(gift.parts.select_related("recipient_organisation").order_by("position"))

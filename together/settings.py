@@ -173,6 +173,11 @@ SPECTACULAR_SETTINGS = {
 RATE_LIMIT_RATE = int(os.environ.get("RATE_LIMIT_RATE", "100"))
 RATE_LIMIT_BURST = int(os.environ.get("RATE_LIMIT_BURST", "100"))
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
+# Anonymous POSTs that pledge or pay (giving form, donation forms, checkout): at most N per S seconds per client
+# address per organisation ("N/S"; "0" turns it off). CLIENT_IP_HEADER: a META key that OUR reverse proxy sets, e.g.
+# HTTP_X_FORWARDED_FOR (its last entry is used); empty (the default) means REMOTE_ADDR. See together/ratelimit.py.
+PUBLIC_POST_RATE_LIMIT = os.environ.get("PUBLIC_POST_RATE_LIMIT", "10/600")
+CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")
 
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 

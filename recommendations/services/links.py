@@ -17,6 +17,7 @@ from recommendations.selectors import link_snapshot
 from together.actors import Actor
 from together.api.renderers import iso_timestamp
 from together.exceptions import Conflict, NotFound, RateLimited, ValidationFailed
+from together.ratelimit import LimiterUnavailable, window_refund, window_reserve
 from recommendations.services._common import _UNSET, ServiceUnavailable, log
 
 
@@ -117,30 +118,12 @@ def distribution_passphrase_revoke(*, organisation: Organisation, actor: Actor) 
 # --- the failed-attempt limit -------------------------------------------------------
 #
 # Redis, one fixed window per organisation that starts at its first counted
-# attempt. Every exchange first reserves an attempt atomically (INCR, and EXPIRE
-# when the key is new); an exchange whose passphrase turned out right (success,
-# self-link, existing link) gives its attempt back. So concurrent guesses can
+# attempt (together.ratelimit's window). Every exchange first reserves an attempt
+# atomically (INCR, and EXPIRE when the key is new); an exchange whose passphrase
+# turned out right (success, self-link, existing link) gives its attempt back. So concurrent guesses can
 # never get more than FAILED_ATTEMPT_LIMIT wrong tries into one window.
 # With Redis down the exchange is refused (503): a guess limit that fails open
 # is no limit.
-
-_RESERVE_LUA = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-local ttl = redis.call('TTL', KEYS[1])
-if n > tonumber(ARGV[1]) then
-  redis.call('DECR', KEYS[1])
-  return {0, ttl}
-end
-return {1, ttl}
-"""
-_REFUND_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
-  return redis.call('DECR', KEYS[1])
-end
-return 0
-"""
-
 
 def _attempts_key(organisation: Organisation) -> str:
     return f"together:recipient-link-attempts:{organisation.id}"
@@ -154,12 +137,13 @@ def _redis():
 
 def _attempt_reserve(organisation: Organisation) -> None:
     try:
-        allowed, ttl = _redis().eval(_RESERVE_LUA, 1, _attempts_key(organisation), FAILED_ATTEMPT_LIMIT, FAILED_ATTEMPT_WINDOW_SECONDS)
-    except Exception as exc:  # noqa: BLE001 - any Redis failure
+        result = window_reserve(key=_attempts_key(organisation), limit=FAILED_ATTEMPT_LIMIT,
+                                window_seconds=FAILED_ATTEMPT_WINDOW_SECONDS, redis_client=_redis())
+    except LimiterUnavailable as exc:
         log.warning("passphrase attempt limiter unavailable: %s", exc)
         raise ServiceUnavailable("Passphrase exchange is temporarily unavailable. Retry in a minute.") from None
-    if not int(allowed):
-        retry_after = max(int(ttl), 1)
+    if not result.allowed:
+        retry_after = result.retry_after
         raise RateLimited(
             f"Too many wrong passphrases: this organisation may try {FAILED_ATTEMPT_LIMIT} wrong passphrases an hour. "
             f"Retry after {retry_after} s.",
@@ -168,10 +152,7 @@ def _attempt_reserve(organisation: Organisation) -> None:
 
 
 def _attempt_refund(organisation: Organisation) -> None:
-    try:
-        _redis().eval(_REFUND_LUA, 1, _attempts_key(organisation))
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not refund a passphrase attempt: %s", exc)
+    window_refund(key=_attempts_key(organisation), redis_client=_redis())
 
 
 def failed_attempts_reset(*, organisation: Organisation) -> None:

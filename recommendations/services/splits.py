@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from compliance.services import public_refusal_message
+from donations.countries import ISO_3166_ALPHA2
 from donations.models import DonationType, Donor, PaymentMethod, Source, Status
 from organisations.models import Organisation
 from organisations.services import audit_record
@@ -14,7 +16,7 @@ from recommendations.models import Allocation, AmountMode, RecommendationSet, Sp
 from together.actors import Actor
 from together.api.renderers import iso_date, iso_timestamp
 from together.exceptions import Conflict, ValidationFailed
-from recommendations.services._common import _system_actor
+from recommendations.services._common import _system_actor, log
 from recommendations.services.sets import MAX_AMOUNT_CENTS
 
 
@@ -53,6 +55,10 @@ def clean_donor_details(details: dict) -> dict:
         raise ValidationFailed("Email is not a valid address.", param="email") from None
     out["email"] = out["email"].lower()
     out["country"] = (out["country"] or "AU").upper()
+    # Checked here, not only when a recipient creates a new donor: otherwise a bad
+    # country would be refused for a new email and accepted for a known one.
+    if out["country"] not in ISO_3166_ALPHA2:
+        raise ValidationFailed("Country must be a 2-letter code such as AU.", param="country")
     limits = {"first_name": 100, "last_name": 100, "email": 254, "address_line1": 200, "address_line2": 200,
               "suburb": 100, "state": 50, "postcode": 12, "country": 2, "phone": 40}
     for key, limit in limits.items():
@@ -138,7 +144,12 @@ def _retarget(exc: ValidationFailed, *, position: int, recipient: Organisation) 
         param = f"allocations[{position}].{param}"
     extra = dict(exc.extra)
     extra.setdefault("recipient_organisation_id", recipient.id)
-    return ValidationFailed(f"{recipient.name}: {exc.message}", param=param, **extra)
+    retargeted = type(exc)(f"{recipient.name}: {exc.message}", param=param, **extra)
+    # Raised in the recipient's books for this donor (found by email): what it says
+    # may depend on the donor's records, so public pages show a fixed sentence
+    # instead (compliance.services.public_refusal_message). Staff see it all.
+    retargeted.donor_specific = True
+    return retargeted
 
 
 @transaction.atomic
@@ -233,12 +244,51 @@ def recommendation_split_validate(*, recommendation_set: RecommendationSet, dono
         pass
 
 
-@transaction.atomic
 def recommendation_split_pledge(*, recommendation_set_id: str, donor: dict, amounts: list[int] | None,
                                 request_id: str = "") -> SplitGift:
     """The public giving form: validate, then store a PLEDGED gift in the
     recommending organisation. No payment is taken (card payment is a later
-    issue) and nothing is written to the recipients' books."""
+    issue) and nothing is written to the recipients' books.
+
+    A refusal that depends on the donor's records (a cap) keeps its detail for
+    staff: it is logged and recorded in the refusing recipient's audit trail
+    (`donation.refused`), after the pledge's rollback. The public page shows only
+    compliance.services.public_refusal_message."""
+    try:
+        return _split_pledge(recommendation_set_id=recommendation_set_id, donor=donor, amounts=amounts,
+                             request_id=request_id)
+    except ValidationFailed as exc:
+        if public_refusal_message(exc, organisation_name="") is not None:
+            _public_refusal_record(exc, recommendation_set_id=recommendation_set_id, donor=donor, amounts=amounts,
+                                   request_id=request_id)
+        raise
+
+
+def _public_refusal_record(exc: ValidationFailed, *, recommendation_set_id: str, donor: dict, amounts: list[int] | None,
+                           request_id: str) -> None:
+    recipient_id = exc.extra.get("recipient_organisation_id")
+    recommendation_set = RecommendationSet.objects.select_related("organisation").filter(pk=recommendation_set_id).first()
+    log.warning("public gift refused (donor-specific)", extra={
+        "reason": exc.extra.get("reason"), "recipient_organisation_id": recipient_id,
+        "recommendation_set_id": recommendation_set_id, "request_id": request_id})
+    recipient = Organisation.objects.filter(pk=recipient_id).first() if recipient_id else None
+    if recipient is None or recommendation_set is None:
+        return
+    email = (donor.get("email") or "").strip().lower() if isinstance(donor.get("email"), str) else ""
+    known = Donor.objects.for_organisation(recipient).filter(email__iexact=email).order_by("created_at").first() if email else None
+    via = recommendation_set.organisation.live
+    audit_record(
+        organisation=recipient,
+        actor=Actor(type="SYSTEM", id=via.id, label=f"Giving form of {via.name}", request_id=request_id),
+        action="donation.refused", object_type="donor", object_id=known.id if known else "",
+        after={"source": "giving_form", "message": exc.message, "param": exc.param, **exc.extra,
+               "donor_email": email, "donor_known": known is not None, "recommendation_set_id": recommendation_set_id,
+               "recommending_organisation_id": via.id, "amounts_cents": list(amounts) if amounts is not None else None},
+    )
+
+
+@transaction.atomic
+def _split_pledge(*, recommendation_set_id: str, donor: dict, amounts: list[int] | None, request_id: str) -> SplitGift:
     recommendation_set = RecommendationSet.objects.select_related("organisation").filter(pk=recommendation_set_id).first()
     if recommendation_set is None or not recommendation_set.is_active:
         raise ValidationFailed("This giving form is closed.", param="recommendation_set_id", reason="set_inactive")

@@ -205,7 +205,11 @@ def test_a_pledge_is_refused_by_a_recipients_check(org, links, recipients, monke
     with pytest.raises(ValidationFailed) as refused:
         services.recommendation_split_pledge(recommendation_set_id=the_set.id, donor=DONOR, amounts=[500, 2000, 0])
     assert refused.value.param == "allocations[1].amount_cents" and refused.value.extra["remaining_cents"] == 1500
-    assert snapshot(recipients) == before
+    # Nothing of the gift is stored; the refusing recipient's staff get one audit entry with the detail.
+    assert snapshot(recipients) == {**before, "audit": before["audit"] + 1}
+    entry = AuditEntry.objects.latest("created_at")
+    assert entry.organisation_id == recipients[1].id and entry.action == "donation.refused"
+    assert entry.after["remaining_cents"] == 1500 and entry.after["donor_known"] is False
 
 
 def test_staff_record_a_pledge_once(org, links, recipients):
