@@ -81,6 +81,8 @@ class ContentSecurityPolicyMiddleware:
             return response
         if not response.get("Content-Type", "").startswith("text/html"):
             return response
+        if settings.DEBUG and response.status_code in (404, 500):
+            return response  # Django's technical error pages (development only) are all inline
         response[REPORT_ONLY_HEADER if settings.CSP_REPORT_ONLY else HEADER] = policy_for(request, response)
         return response
 

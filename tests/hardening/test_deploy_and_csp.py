@@ -422,3 +422,12 @@ def test_browser_admin_runs_under_the_policy(csp_page, live_server, org, world):
         response = page.goto(url)
         assert response.status == 200, url
         assert_no_violations(page, url)
+
+
+def test_development_error_pages_stay_usable(db, client, settings):
+    """DEBUG's technical 404/500 pages are all inline; ordinary pages keep the policy even in DEBUG."""
+    settings.DEBUG = True
+    assert HEADER not in client.get("/no-such-page-at-all")
+    assert HEADER in client.get("/login/")
+    settings.DEBUG = False
+    assert HEADER in client.get("/no-such-page-at-all")  # production's plain 404 page has it
