@@ -111,14 +111,19 @@ def client_bucket(address: str) -> str:
 
 # --- public POSTs -------------------------------------------------------------------
 
+PUBLIC_POST_DEFAULT = (10, 600)
+
+
 def public_post_limit() -> tuple[int, int]:
-    """settings.PUBLIC_POST_RATE_LIMIT, "N/seconds" (e.g. "10/600"); (0, 0) when off ("0" or "")."""
+    """settings.PUBLIC_POST_RATE_LIMIT, "N/seconds" (e.g. "10/600"); (0, 0) when off ("0" or "").
+    A malformed value keeps the default (logged): a public page never fails over it."""
     spec = str(getattr(settings, "PUBLIC_POST_RATE_LIMIT", "10/600") or "0").strip()
     count, _, window = spec.partition("/")
     try:
         limit, seconds = int(count), int(window or 60)
     except ValueError:
-        raise ValueError(f"PUBLIC_POST_RATE_LIMIT must look like 10/600, not {spec!r}") from None
+        log.error("PUBLIC_POST_RATE_LIMIT must look like 10/600, not %r: using %s/%s", spec, *PUBLIC_POST_DEFAULT)
+        return PUBLIC_POST_DEFAULT
     return (limit, seconds) if limit > 0 and seconds > 0 else (0, 0)
 
 

@@ -185,6 +185,15 @@ def test_the_forwarded_header_counts_only_when_configured(settings, rf):
     assert ratelimit.client_ip(rf.post("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="garbage")) == "10.0.0.1"
 
 
+def test_the_limit_setting(settings):
+    settings.PUBLIC_POST_RATE_LIMIT = "25/60"
+    assert ratelimit.public_post_limit() == (25, 60)
+    settings.PUBLIC_POST_RATE_LIMIT = "0"
+    assert ratelimit.public_post_limit() == (0, 0)
+    settings.PUBLIC_POST_RATE_LIMIT = "lots"
+    assert ratelimit.public_post_limit() == (10, 600)  # malformed: the default, never a 500 on a public page
+
+
 @pytest.mark.django_db
 def test_introduction_sign_up_is_limited_per_client(settings, org):
     settings.PUBLIC_POST_RATE_LIMIT = "2/600"
