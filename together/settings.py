@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "together.middleware.RequestIdMiddleware",
+    "together.input_guard.InputGuardMiddleware",  # control characters in the URL: 404/400, never a 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "together.middleware.ApiGuardMiddleware",
