@@ -4,8 +4,9 @@ import logging
 import time
 
 from django.conf import settings
+from django.http import HttpResponse
 
-from together.api.errors import error_response
+from together.api.errors import DATABASE_RETRY_AFTER_SECONDS, database_unavailable, database_unavailable_response, error_response
 from together.ids import request_id as new_request_id
 from together.logging import current_request_id
 
@@ -77,7 +78,27 @@ class ApiGuardMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if database_unavailable(exception):  # PostgreSQL down or restarting: 503 with Retry-After, not a 500
+            if request.path.startswith("/api/"):
+                return database_unavailable_response(request, exception)
+            return database_unavailable_page(request, exception)
         if not request.path.startswith("/api/"):
             return None
         logging.getLogger("together.api").exception("Unhandled error on %s %s", request.method, request.path)
         return error_response(request, "internal_error", "An internal error occurred. Nothing was half-stored; quote the request_id to support.")
+
+
+DATABASE_UNAVAILABLE_PAGE = (
+    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable · Together</title></head>'
+    "<body><h1>Temporarily unavailable</h1><p>Together cannot reach its database just now. "
+    "Nothing was lost; try again in a few seconds.</p></body></html>\n"
+)
+
+
+def database_unavailable_page(request, exception: BaseException) -> HttpResponse:
+    """A dashboard page while PostgreSQL is unreachable: plain HTML, no template
+    (context processors would query the database again)."""
+    log.warning("Database unavailable on %s %s: %s", request.method, request.path, str(exception).strip()[:200])
+    response = HttpResponse(DATABASE_UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response

@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions as drf
 
@@ -14,6 +16,35 @@ from together import exceptions as exc
 from together.exceptions import ERROR_CODES
 
 log = logging.getLogger("together.api")
+
+
+# Seconds a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER_SECONDS = 5
+# SQLSTATE classes of "the database is not there right now": 08 connection
+# exception, 57P01-57P05 (admin/crash shutdown, cannot connect now, ...), 53
+# insufficient resources (too many connections). Not 57014 (statement timeout).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53")
+
+
+def database_unavailable(exception: BaseException) -> bool:
+    """True when `exception` is PostgreSQL being down or restarting, not a bug.
+
+    A failure without an SQLSTATE is the connection itself (refused, reset,
+    closed by a restart); one with an SQLSTATE counts only in the classes above,
+    so a syntax error, a constraint or a timeout stays a 500.
+    """
+    if not isinstance(exception, (DatabaseOperationalError, DatabaseInterfaceError)):
+        return False
+    sqlstate = getattr(exception.__cause__, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
+def database_unavailable_response(request, exception: BaseException) -> HttpResponse:
+    log.warning("Database unavailable on %s %s: %s", request.method, request.path, str(exception).strip()[:200])
+    return error_response(
+        request, "service_unavailable", "The database is temporarily unavailable. Retry after a short wait.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def doc_url(code: str) -> str:
@@ -114,5 +145,7 @@ def exception_handler(exception, context):
         return error_response(request, "invalid_request", "Only application/json responses are available.", param="Accept")
     if isinstance(exception, drf.APIException) and exception.status_code < 500:
         return error_response(request, "invalid_request", str(exception.detail))
+    if database_unavailable(exception):
+        return database_unavailable_response(request, exception)
     log.exception("Unhandled API error", exc_info=exception)
     return error_response(request, "internal_error", "An internal error occurred. Nothing was half-stored; quote the request_id to support.")
