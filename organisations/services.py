@@ -15,6 +15,7 @@ from django.utils import timezone
 from organisations.models import ApiKey, AuditEntry, Membership, Organisation, Role, Scope
 from together.actors import Actor
 from together.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from together.ratelimit import LimiterUnavailable, key_prefix, window_refund, window_reserve
 
 KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_RANDOM_LENGTH = 40
@@ -167,24 +168,6 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 FAILED_LOGIN_LIMIT = 5
 FAILED_LOGIN_WINDOW = 15 * 60
 
-_SIGNIN_RESERVE_LUA = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-local ttl = redis.call('TTL', KEYS[1])
-if n > tonumber(ARGV[1]) then
-  redis.call('DECR', KEYS[1])
-  return {0, ttl}
-end
-return {1, ttl}
-"""
-_SIGNIN_REFUND_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
-  return redis.call('DECR', KEYS[1])
-end
-return 0
-"""
-
-
 @dataclass(frozen=True)
 class SignInReservation:
     allowed: bool
@@ -192,36 +175,24 @@ class SignInReservation:
 
 
 def signin_attempts_key(*, email: str, client_ip: str) -> str:
-    from django.conf import settings as dj_settings
-
-    prefix = dj_settings.CACHES.get("default", {}).get("KEY_PREFIX") or "together"
     digest = hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
-    return f"{prefix}:signin-attempts:{digest}:{client_ip or 'unknown'}"
+    return f"{key_prefix()}:signin-attempts:{digest}:{client_ip or 'unknown'}"
 
 
 def signin_attempt_reserve(*, email: str, client_ip: str) -> SignInReservation:
-    """Reserve one sign-in attempt before the password is checked."""
-    from together.redis import client
-
+    """Reserve one sign-in attempt before the password is checked (together.ratelimit's window)."""
     try:
-        allowed, ttl = client().eval(_SIGNIN_RESERVE_LUA, 1, signin_attempts_key(email=email, client_ip=client_ip),
-                                     FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW)
-    except Exception as exc:  # noqa: BLE001 - Redis down: no throttle, never a 500
+        result = window_reserve(key=signin_attempts_key(email=email, client_ip=client_ip),
+                                limit=FAILED_LOGIN_LIMIT, window_seconds=FAILED_LOGIN_WINDOW)
+    except LimiterUnavailable as exc:  # Redis down: no throttle, never a 500
         log.error("SIGN-IN THROTTLE UNAVAILABLE, failing open: %s", exc)
         return SignInReservation(allowed=True)
-    if int(allowed):
-        return SignInReservation(allowed=True)
-    return SignInReservation(allowed=False, retry_after=max(int(ttl), 1))
+    return SignInReservation(allowed=result.allowed, retry_after=result.retry_after)
 
 
 def signin_attempt_refund(*, email: str, client_ip: str) -> None:
     """Give back the attempt of a sign-in whose password was right."""
-    from together.redis import client
-
-    try:
-        client().eval(_SIGNIN_REFUND_LUA, 1, signin_attempts_key(email=email, client_ip=client_ip))
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not refund a sign-in attempt: %s", exc)
+    window_refund(key=signin_attempts_key(email=email, client_ip=client_ip))
 
 
 # --- team -------------------------------------------------------------------------
