@@ -253,6 +253,10 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "RecomputeStatusEnum": "compliance.models.RemapStatus",
     "DisclosureObligationStatusEnum": "compliance.models.ObligationStatus",
     "IntroductionStatusEnum": "recommendations.models.IntroductionStatus",
+    # The donation create body's oneOf variants (together/api/schema.py, issue 14).
+    "DonationTypeEnum": "donations.models.DonationType",
+    "MonetaryDonationTypeEnum": [("MONETARY", "Monetary")],
+    "InKindDonationTypeEnum": [("IN_KIND", "In Kind")],
 })
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.tasks.webhook_sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL,

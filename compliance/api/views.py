@@ -28,7 +28,7 @@ from together.api.schema import list_envelope
 from together.api.views import ApiView, OrganisationViewSet
 from together.exceptions import NotFound, ValidationFailed
 
-COMPLIANCE_TAGS = ["organisations"]
+COMPLIANCE_TAGS = ["compliance"]
 
 
 @extend_schema_view(
@@ -103,7 +103,10 @@ class DisclosureObligationViewSet(OrganisationViewSet):
     def retrieve(self, request, pk=None):
         return self.respond_object(pk)
 
-    @extend_schema(summary="Mark an obligation lodged", request=ObligationLodgeInput, responses={200: DisclosureObligationSerializer})
+    @extend_schema(summary="Mark an obligation lodged", request=ObligationLodgeInput, responses={200: DisclosureObligationSerializer},
+                   description="Records that the disclosure was lodged with the regulator: status LODGED, with your lodgement "
+                               "`reference` and `lodged_date` (not in the future). Only an OPEN obligation can be lodged; any other "
+                               "is 400 `validation_failed` with `param: status`. Fires `disclosure_obligation.updated`.")
     @action(detail=True, methods=["post"])
     def lodge(self, request, pk=None):
         data = self.validate_input(ObligationLodgeInput)
@@ -173,7 +176,9 @@ class ComplianceSettingsView(ApiView):
         row = ComplianceSettings.objects.filter(organisation=request.organisation).values(*SETTINGS_FIELDS).get()
         return Response(render_settings(row))
 
-    @extend_schema(operation_id="compliance_settings_retrieve", summary="Compliance settings", responses={200: ComplianceSettingsSerializer})
+    @extend_schema(operation_id="compliance_settings_retrieve", summary="Compliance settings", responses={200: ComplianceSettingsSerializer},
+                   description="The organisation's compliance settings: the default jurisdiction of gifts without a revenue code, "
+                               "the entity type and the cap alert percentages (AMBER, RED, CRITICAL). Created with the defaults on first read.")
     def get(self, request):
         return self._respond(request)
 

@@ -2,9 +2,10 @@
 objects the lean renderers in donations/representations.py produce."""
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from compliance.models import Jurisdiction
 from donations.models import CampaignStatus, DonationType, DonorType, InKindCategory, PaymentMethod, Source, Status
 from together.api.fields import (
     IdField, MetadataField, PatternCharField, StrictCharField, StrictChoiceField, StrictDateField, StrictIntegerField,
@@ -136,6 +137,51 @@ class DonationCreateInput(serializers.Serializer):
     metadata = MetadataField(required=False, allow_null=True)
 
 
+class DonationCreateCommon(serializers.Serializer):
+    """The fields of both kinds of gift (schema only: the `oneOf` variants below)."""
+
+    donor_id = IdField(help_text="An existing donor of this organisation (400 `validation_failed`, `param: donor_id`, otherwise).")
+    amount_cents = StrictIntegerField(min_value=1, max_value=10**13, help_text="Integer cents; for IN_KIND, the fair value.")
+    donation_date = StrictDateField(help_text="The date the gift was made; it selects the compliance regime.")
+    campaign_id = IdField(required=False, allow_null=True, help_text="An ACTIVE campaign of this organisation.")
+    revenue_code = PatternCharField(required=False, allow_null=True, allow_blank=True, max_length=100,
+                                    help_text="A code of the revenue-code library; it sets the gift's jurisdiction.", **REVENUE_CODE)
+    notes = opt_str(10000, help_text="Internal notes.")
+    external_id = opt_str(200, help_text="Your system's id for the gift.")
+    metadata = MetadataField(required=False, allow_null=True, help_text="Up to 50 string values of your own.")
+
+
+class MonetaryDonationCreateInput(DonationCreateCommon):
+    """An offline monetary gift: no in-kind fields."""
+
+    donation_type = StrictChoiceField(choices=[(DonationType.MONETARY.value, DonationType.MONETARY.label)], help_text="`MONETARY`.")
+    payment_method = StrictChoiceField(choices=PaymentMethod.choices, required=False, allow_null=True, help_text="How the money came.")
+    reference = opt_str(100, help_text="Cheque number or bank reference.")
+
+    class Meta:
+        ref_name = "MonetaryDonationCreateInput"
+
+
+class InKindDonationCreateInput(DonationCreateCommon):
+    """An in-kind gift: category and description required, no payment method."""
+
+    donation_type = StrictChoiceField(choices=[(DonationType.IN_KIND.value, DonationType.IN_KIND.label)], help_text="`IN_KIND`.")
+    in_kind_category = StrictChoiceField(choices=InKindCategory.choices, help_text="What was given.")
+    in_kind_description = StrictCharField(max_length=5000, help_text="What was given, in words.")
+    in_kind_valuation_method = opt_str(1000, help_text="How the fair value was set.")
+    reference = opt_str(100, help_text="Your reference for the gift.")
+
+    class Meta:
+        ref_name = "InKindDonationCreateInput"
+
+
+DONATION_CREATE_BODY = PolymorphicProxySerializer(
+    component_name="DonationCreateInput",
+    serializers={DonationType.MONETARY.value: MonetaryDonationCreateInput, DonationType.IN_KIND.value: InKindDonationCreateInput},
+    resource_type_field_name="donation_type",
+)
+
+
 class DonationUpdateInput(serializers.Serializer):
     donor_id = IdField(required=False)
     campaign_id = IdField(required=False, allow_null=True)
@@ -178,6 +224,10 @@ class DonationSerializer(serializers.Serializer):
     in_kind_description = serializers.CharField(allow_null=True)
     in_kind_valuation_method = serializers.CharField(allow_null=True)
     revenue_code = serializers.CharField(allow_null=True)
+    jurisdiction = serializers.ChoiceField(
+        choices=Jurisdiction.choices, allow_null=True,
+        help_text="The jurisdiction whose rules the gift counts under (from its revenue code, else the organisation's default); null until computed.",
+    )
     notes = serializers.CharField(allow_null=True)
     external_id = serializers.CharField(allow_null=True)
     metadata = MetadataField()

@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from donations import services
 from donations.api.filters import CampaignFilterSet, DonationFilterSet, DonorFilterSet
 from donations.api.serializers import (
-    CampaignArchiveInput, CampaignCreateInput, CampaignSerializer, CampaignUpdateInput, DonationCreateInput, DonationRefundInput,
+    DONATION_CREATE_BODY, CampaignArchiveInput, CampaignCreateInput, CampaignSerializer, CampaignUpdateInput, DonationCreateInput,
+    DonationRefundInput,
     DonationSerializer, DonationUpdateInput, DonationVoidInput, DonorCreateInput, DonorMergeInput, DonorSerializer,
     DonorUpdateInput,
 )
@@ -25,6 +26,20 @@ DonorList = list_envelope("DonorList", DonorSerializer)
 DonationList = list_envelope("DonationList", DonationSerializer)
 CampaignList = list_envelope("CampaignList", CampaignSerializer)
 DONATION_EXPAND = expand_parameter("donor", "campaign")
+
+
+class DonorDonationFilterSet(DonationFilterSet):
+    """GET /donors/{id}/donations: the path names the donor, so `donor_id` is no
+    filter there (a contradictory one used to answer `[]`): sending it is 400
+    `invalid_request`, an unknown parameter."""
+
+    donor_id = None
+
+
+class CampaignDonationFilterSet(DonationFilterSet):
+    """GET /campaigns/{id}/donations: likewise without `campaign_id`."""
+
+    campaign_id = None
 
 
 def render_donation_rows(view: OrganisationViewSet, rows: list[dict]) -> list[dict]:
@@ -61,7 +76,7 @@ def donations_of(view: OrganisationViewSet, **filters) -> Response:
 class DonorViewSet(OrganisationViewSet):
     schema_tags = ["donors"]
     fields = DONOR_FIELDS
-    filtersets = {"list": DonorFilterSet, "donations": DonationFilterSet}
+    filtersets = {"list": DonorFilterSet, "donations": DonorDonationFilterSet}
     expandable_by_action = {"donations": ("donor", "campaign")}
 
     def get_base_queryset(self):
@@ -137,7 +152,7 @@ class DonationViewSet(OrganisationViewSet):
         return self.respond_object(pk)
 
     @extend_schema(
-        summary="Record a donation", request=DonationCreateInput, responses={201: DonationSerializer},
+        summary="Record a donation", request=DONATION_CREATE_BODY, responses={201: DonationSerializer},
         description="Records an offline monetary gift or an in-kind gift (WRITE key). The server sets `source: MANUAL` and `status: CONFIRMED`. For IN_KIND, `amount_cents` is the fair value and `in_kind_category` and `in_kind_description` are required (400 `validation_failed` otherwise). An unknown donor, or one of another organisation, is 400 `validation_failed` with `param: donor_id`.",
     )
     def create(self, request):
@@ -174,9 +189,9 @@ class DonationViewSet(OrganisationViewSet):
     retrieve=extend_schema(summary="Retrieve a campaign", responses={200: CampaignSerializer}),
 )
 class CampaignViewSet(OrganisationViewSet):
-    schema_tags = ["donations"]
+    schema_tags = ["campaigns"]
     fields = CAMPAIGN_FIELDS
-    filtersets = {"list": CampaignFilterSet, "donations": DonationFilterSet}
+    filtersets = {"list": CampaignFilterSet, "donations": CampaignDonationFilterSet}
     expandable_by_action = {"donations": ("donor", "campaign")}
 
     def get_base_queryset(self):

@@ -7,10 +7,15 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
+from compliance.models import Jurisdiction
 from reports.exporters import KINDS, REGISTRY, Exporter, exporter_get
 from reports.services import FORMATS, check_format, report_export, xlsx_inline_max_rows
 from reports.views import export_response
+from together.api.schema import filter_parameters
 from together.api.views import ApiView
+
+# The disclosure return's jurisdictions: the regulated ones (UNREGULATED has no return).
+DISCLOSURE_JURISDICTIONS = [j.value for j in Jurisdiction if j != Jurisdiction.UNREGULATED]
 
 COMMON = (
     "Streams the report as a file (`Content-Disposition: attachment`, named `<organisation slug>_<report>_<from>_<to>.<format>`; the disclosure return adds its jurisdiction before the dates). "
@@ -32,9 +37,9 @@ def _filter_parameters(exporter: Exporter) -> list[OpenApiParameter]:
     ]
     if exporter.name == "disclosure-return":
         out += [
-            OpenApiParameter("jurisdiction", OpenApiTypes.STR, required=False,
+            OpenApiParameter("jurisdiction", {"type": "string", "enum": DISCLOSURE_JURISDICTIONS}, required=False,
                              description="FEDERAL, NSW, VIC, QLD, SA, WA, TAS, ACT or NT; default: the organisation's default jurisdiction."),
-            OpenApiParameter("period", OpenApiTypes.STR, required=False,
+            OpenApiParameter("period", {"type": "string", "pattern": "^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"}, required=False,
                              description="A financial year (`2025-26`), a calendar year (`2027`, for calendar-year regimes) or a date inside the period."),
             OpenApiParameter("from", OpenApiTypes.DATE, required=False, description="Without `period`: the period containing this date."),
             OpenApiParameter("to", OpenApiTypes.DATE, required=False, description="Must lie inside the same period."),
@@ -44,11 +49,9 @@ def _filter_parameters(exporter: Exporter) -> list[OpenApiParameter]:
         OpenApiParameter("from", OpenApiTypes.DATE, required=False, description="First date, inclusive (default: start of the current financial year)."),
         OpenApiParameter("to", OpenApiTypes.DATE, required=False, description="Last date, inclusive (default: end of that financial year)."),
     ]
-    filters = exporter.filterset_class.get_filters() if exporter.filterset_class else {}
-    for name in exporter.filter_names():
-        f = filters[name]
-        help_text = f.extra.get("help_text") or f"Filter `{name}`, as on the matching list endpoint."
-        out.append(OpenApiParameter(name, OpenApiTypes.STR, required=False, description=help_text))
+    if exporter.filterset_class:
+        # Typed exactly as on the matching list endpoint (same FilterSet, same parser).
+        out += filter_parameters(exporter.filterset_class, exporter.filter_names())
     return out
 
 
@@ -59,7 +62,7 @@ def _description(exporter: Exporter) -> str:
 
 
 class ReportView(ApiView):
-    schema_tags = ["donations"]
+    schema_tags = ["reports"]
     required_scope = "READ"
     report_name: str = ""  # fixed by the per-report subclasses
 

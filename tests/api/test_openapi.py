@@ -59,12 +59,19 @@ def test_document_level_facts(document):
     assert schemes["apiKey"]["scheme"] == "bearer"
 
 
+# Ours, after the reference's ten: campaigns and reports are not donation records (issue 14).
+OUR_TAGS = ["campaigns", "compliance", "reports"]
+
+
 def test_the_ten_tags_in_the_reference_order(document):
-    assert [(t["name"], t["description"]) for t in document["tags"]] == TAGS
+    tags = [(t["name"], t["description"]) for t in document["tags"]]
+    assert tags[: len(TAGS)] == TAGS
+    assert [name for name, _ in tags[len(TAGS):]] == OUR_TAGS
+    assert all(description for _, description in tags)
 
 
 def test_every_operation_uses_a_known_tag(document):
-    names = {name for name, _ in TAGS}
+    names = {t["name"] for t in document["tags"]}
     for path, method, op in operations(document):
         assert op.get("tags"), (method, path)
         assert set(op["tags"]) <= names, (method, path, op["tags"])

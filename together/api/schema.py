@@ -1,10 +1,28 @@
-"""OpenAPI: our AutoSchema documents every operation's error responses, and the
-post-processing hook fixes the document-level facts of the reference."""
+"""OpenAPI: the document is the whole truth about every operation, parameter,
+header, body and event, generated here so that a new endpoint is born typed.
+
+- `AutoSchema` (every API view) adds what the machinery in together/api/views.py
+  does to every request: the `Idempotency-Key` header on POST/PATCH, the
+  response headers (x-request-id, RateLimit-*, Retry-After, Idempotent-Replayed),
+  the error responses, `minLength: 1` on query strings (an empty value is a 400),
+  `*_list` operation ids for list-like actions, and a real description for
+  every operation (never a base class's docstring).
+- `TogetherFilterExtension` types the filters of a FilterSet exactly as
+  FilterBackend parses them; `filter_parameters` gives the reports the same.
+- `postprocess` fixes the document-level facts of the reference (api.md §4),
+  forbids unknown body fields, adds the webhooks section and an example to
+  every request body and JSON response.
+"""
 from __future__ import annotations
 
+import copy
+import inspect
+import re
+
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.drainage import set_override
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from together.exceptions import ERROR_CODES
@@ -29,6 +47,10 @@ TAGS = [
         "name": "webhooks",
         "description": "Outbound webhook events we POST to receiver endpoints. See /developer/webhooks for delivery semantics (signing, retries, idempotency).",
     },
+    # Ours, after the reference's ten (api.md §4 names those, in that order).
+    {"name": "campaigns", "description": "Campaigns that donations count toward, with their totals"},
+    {"name": "compliance", "description": "Revenue codes, election periods, disclosure obligations, breaches and the organisation's compliance settings"},
+    {"name": "reports", "description": "Reports as CSV or XLSX files, streamed"},
 ]
 
 
@@ -37,10 +59,11 @@ class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.ChoiceField(choices=sorted(ERROR_CODES), help_text="Stable, machine-readable; branch on it.")
     message = serializers.CharField(help_text="For humans; wording may change.")
     param = serializers.CharField(required=False, help_text="The field or parameter at fault, e.g. `allocations[2].amount_cents`.")
-    reason = serializers.CharField(required=False, help_text="Extra machine-readable detail for some business rules, e.g. `donor_cap_exceeded`.")
+    existing_id = serializers.CharField(required=False, help_text="With `conflict` on a duplicate (a donor's email, a revenue code): the id of the record that already exists.")
+    reason = serializers.CharField(required=False, help_text="Extra machine-readable detail for some business rules, e.g. `donor_cap_exceeded`, `too_large_for_xlsx`.")
     remaining_cents = serializers.IntegerField(required=False, help_text="With reason `donor_cap_exceeded`: the room left under the cap.")
     request_id = serializers.CharField(help_text="`req_…`, equal to the x-request-id header.")
-    doc_url = serializers.URLField()
+    doc_url = serializers.URLField(help_text="The page of /developer/api/errors that explains `code`.")
 
 
 class ErrorEnvelopeSerializer(serializers.Serializer):
@@ -59,10 +82,158 @@ def list_envelope(name: str, item_serializer) -> serializers.Serializer:
     drf-spectacular would otherwise document the envelope as an array of envelopes."""
     envelope = inline_serializer(
         name=name,
-        fields={"data": item_serializer(many=True), "has_more": serializers.BooleanField()},
+        fields={
+            "data": item_serializer(many=True, help_text="This page, newest first."),
+            "has_more": serializers.BooleanField(help_text="More objects follow: ask again with `starting_after=<id of the last>`."),
+        },
     )
     set_override(envelope, "many", False)
     return envelope
+
+
+# --- headers --------------------------------------------------------------------------------
+
+HEADERS = {
+    "XRequestId": {
+        "description": "`req_…`: this request's id, equal to `error.request_id`. Quote it to support.",
+        "schema": {"type": "string", "pattern": "^req_"},
+        "required": True,
+    },
+    "RateLimitLimit": {
+        "description": "Requests per second this organisation may make (live and sandbox counted apart). Sent when a key identified the organisation.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimitRemaining": {
+        "description": "Requests left in the bucket now.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimitReset": {
+        "description": "Seconds until the bucket is full again.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RetryAfter": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 0},
+        "required": True,
+    },
+    "IdempotentReplayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key` (nothing was done again).",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": (
+        "Makes retries safe: a repeat with the same key, method, path and body within 24 hours answers the stored "
+        "success (with `Idempotent-Replayed: true`) instead of acting again. The same key with a different request is "
+        "409 `idempotency_conflict`; while the first is still running, 409 `conflict`. A UUID is ideal."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+    "example": "6f1f2a5e-3c1d-4b4e-9a57-1d2f0c9b7e11",
+}
+
+
+def _header_ref(name: str) -> dict:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+def filter_schema(filter_field) -> dict | None:
+    """The schema of one query parameter, as FilterBackend parses it (None: let
+    drf-spectacular decide). Shared by the list endpoints and the reports."""
+    import django_filters
+
+    from together.api.filters import BIGINT_MAX, DateTimeBoundFilter, StrictIntegerFilter
+
+    if isinstance(filter_field, DateTimeBoundFilter):
+        return {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+    if isinstance(filter_field, StrictIntegerFilter):
+        return {"type": "integer", "minimum": -BIGINT_MAX, "maximum": BIGINT_MAX}
+    if isinstance(filter_field, django_filters.BooleanFilter):
+        return {"type": "boolean"}
+    if isinstance(filter_field, django_filters.ChoiceFilter):
+        choices = filter_field.extra.get("choices")
+        if callable(choices):
+            choices = choices()
+        if choices:
+            return {"type": "string", "enum": [str(value) for value, _label in choices]}
+    if isinstance(filter_field, django_filters.DateFilter):
+        return {"type": "string", "format": "date"}
+    if isinstance(filter_field, django_filters.CharFilter):
+        return {"type": "string", "minLength": 1, "maxLength": 1000}
+    return None
+
+
+OPERATOR_WORDS = {"gte": "on or after / at least", "gt": "after / more than", "lte": "on or before / at most", "lt": "before / less than"}
+
+
+def filter_description(name: str, filter_field) -> str:
+    help_text = filter_field.extra.get("help_text")
+    if help_text:
+        return str(help_text)
+    match = re.fullmatch(r"(\w+)\[(gte|gt|lte|lt)\]", name)
+    if match:
+        field, op = match.groups()
+        return f"Only objects whose `{field}` is {OPERATOR_WORDS[op]} this value."
+    return f"Only objects whose `{name}` equals this value."
+
+
+def filter_parameters(filterset_class, names) -> list[OpenApiParameter]:
+    filters = filterset_class.get_filters()
+    out = []
+    for name in names:
+        f = filters[name]
+        schema = filter_schema(f) or {"type": "string", "minLength": 1}
+        out.append(OpenApiParameter(name, schema, required=False, description=filter_description(name, f)))
+    return out
+
+
+class TogetherFilterExtension(DjangoFilterExtension):
+    target_class = "together.api.filters.FilterBackend"
+    match_subclasses = True
+    priority = 1
+
+    def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
+        params = super().resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)
+        schema = filter_schema(filter_field)
+        for param in params:
+            if schema is not None:
+                param["schema"] = copy.deepcopy(schema)
+            param["description"] = filter_description(field_name, filter_field)
+        return params
+
+
+# --- descriptions ----------------------------------------------------------------------------
+
+def _own_doc(obj) -> str:
+    """A function's or class's OWN docstring (inspect.getdoc would inherit a base's)."""
+    doc = getattr(obj, "__doc__", None)
+    if isinstance(obj, type) and "__doc__" not in obj.__dict__:
+        return ""
+    return inspect.cleandoc(doc) if doc else ""
+
+
+def base_docstrings() -> list[str]:
+    """Docstrings of the machinery every view inherits: never an operation's description."""
+    from rest_framework.views import APIView
+    from rest_framework.viewsets import GenericViewSet
+
+    from together.api.views import ApiMixin, ApiView, OrganisationViewSet
+
+    out = []
+    for cls in (OrganisationViewSet, ApiMixin, ApiView, GenericViewSet, APIView):
+        for klass in cls.__mro__:
+            doc = inspect.getdoc(klass)
+            if doc and klass is not object:
+                out.append(doc)
+    return out
+
+
+SCOPE_TEXT = {"READ": "Any key (READ or WRITE).", "WRITE": "Needs a WRITE key.", None: "No key needed."}
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -72,12 +243,156 @@ class AutoSchema(SpectacularAutoSchema):
             scope = scope.get(self.method.upper(), "DEFAULT")
         return scope
 
+    def _effective_scope(self):
+        scope = self._required_scope()
+        if scope == "DEFAULT":
+            scope = "READ" if self.method.upper() in ("GET", "HEAD", "OPTIONS") else "WRITE"
+        return scope
+
+    def _is_list_action(self) -> bool:
+        list_actions = getattr(self.view, "list_actions", None)
+        return self.method == "GET" and callable(list_actions) and getattr(self.view, "action", None) in list_actions()
+
+    # -- names -------------------------------------------------------------------------
+    def get_operation_id(self) -> str:
+        operation_id = super().get_operation_id()
+        if self._is_list_action() and operation_id.endswith("_retrieve"):
+            operation_id = operation_id[: -len("_retrieve")] + "_list"
+        return operation_id
+
+    def _labels(self) -> tuple[str, str]:
+        model = None
+        for getter in (lambda: self.view.get_queryset().model, lambda: self.view.get_base_queryset().model,
+                       lambda: self.view.queryset.model):
+            try:
+                model = getter()
+                break
+            except Exception:  # noqa: BLE001 - schema time: no request, no organisation
+                continue
+        if model is None:
+            return "object", "objects"
+        label, plural = str(model._meta.verbose_name), str(model._meta.verbose_name_plural)
+        if plural == label + "s" and label.endswith(("ch", "sh", "s", "x", "z")):
+            plural = label + "es"  # Django's default plural only appends "s"
+        return label, plural
+
+    def _parent_label(self) -> str:
+        try:
+            return self.view.object_label().lower()
+        except Exception:  # noqa: BLE001
+            return "object"
+
+    def get_description(self) -> str:
+        action = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
+        doc = _own_doc(action) if action is not None else ""
+        if doc and doc not in base_docstrings():
+            return doc
+        return ""
+
+    def _generated_description(self, operation: dict) -> str:
+        action = getattr(self.view, "action", None)
+        label, plural = self._labels()
+        scope = SCOPE_TEXT[self._effective_scope()]
+        if self._is_list_action():
+            filters = [p["name"] for p in operation.get("parameters", [])
+                       if p["in"] == "query" and p["name"] not in ("limit", "starting_after", "ending_before", "expand[]")]
+            nested = self.path.count("{") > 0
+            lead = (f"The {plural} of one {self._parent_label()} (404 `not_found` when it is not this organisation's)"
+                    if nested else f"This organisation's {plural}")
+            text = (f"{lead}, newest first (by `created_at`, then `id`), as `{{\"data\": [...], \"has_more\": bool}}`. "
+                    "`limit` (1 to 100, default 10) sets the page size; continue with `starting_after=<id of the last>`, "
+                    "or go back with `ending_before=<id of the first>`. ")
+            if filters:
+                text += "Filters: " + ", ".join(f"`{f}`" for f in filters) + ". "
+            text += "An unknown or repeated parameter, or an empty value, is 400 `invalid_request`; a malformed value is 400 `validation_failed` naming it."
+            return f"{text} {scope}"
+        if action == "retrieve":
+            return (f"One {label} of this organisation, by id. An unknown id, or one of another organisation "
+                    f"(including the sandbox twin), is 404 `not_found`. {scope}")
+        if action == "create":
+            return f"Creates a {label} and answers 201 with it. {scope}"
+        if action == "partial_update":
+            return (f"Changes only the fields sent and answers 200 with the whole {label}; an empty body is 400 "
+                    f"`invalid_request`. {scope}")
+        if action == "destroy":
+            return f"Deletes the {label}; 204 with no body. {scope}"
+        summary = operation.get("summary") or ""
+        return f"{summary}. {scope}".strip()
+
+    # -- the operation -------------------------------------------------------------------------
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        method = self.method.upper()
+        scope = self._required_scope()
         # No key needed (e.g. health): say so, or the global `apiKey` requirement applies.
-        if operation is not None and self._required_scope() is None:
+        if scope is None:
             operation["security"] = []
+        description = operation.get("description", "")
+        if not description or description in base_docstrings():
+            operation["description"] = self._generated_description(operation)
+        else:
+            scope_text = SCOPE_TEXT[self._effective_scope()]
+            if not any(t in description for t in ("WRITE key", "READ key", "Any key", "No key needed")):
+                operation["description"] = f"{description.rstrip()}\n\n{scope_text}"
+        if not operation.get("summary"):
+            operation["summary"] = operation["description"].split(". ")[0].rstrip(".")[:100]
+        parameters = operation.setdefault("parameters", [])
+        for param in parameters:
+            schema = param.get("schema", {})
+            if param["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
+                schema.setdefault("minLength", 1)
+            if param["in"] == "query" and isinstance(schema.get("type"), list):
+                # A query parameter is never JSON null.
+                schema["type"] = [t for t in schema["type"] if t != "null"][0]
+                if "enum" in schema:
+                    schema["enum"] = [v for v in schema["enum"] if v is not None]
+            if param["in"] == "path":
+                schema.setdefault("minLength", 1)
+                param.setdefault("description", "The object's id.")
+        if method in ("POST", "PATCH"):
+            parameters.append(copy.deepcopy(IDEMPOTENCY_KEY))
+        if not parameters:
+            del operation["parameters"]
+        if "requestBody" in operation:
+            operation["requestBody"]["required"] = True
+        self._add_response_headers(operation["responses"], method)
+        self._describe_responses(operation["responses"])
         return operation
+
+    def _describe_responses(self, responses: dict) -> None:
+        label, plural = self._labels()
+        for code, response in responses.items():
+            if response.get("description"):
+                continue
+            if code == "204":
+                text = "Done; no body."
+            elif self._is_list_action():
+                text = f"A page of {plural}."
+            elif code == "201":
+                text = f"The {label} created."
+            elif code == "202":
+                text = "Accepted: queued."
+            elif code.startswith("2") and "application/json" in response.get("content", {}):
+                text = f"The {label}." if getattr(self.view, "list_actions", None) else "OK."
+            else:
+                text = "OK."
+            response["description"] = text
+
+    def _add_response_headers(self, responses: dict, method: str) -> None:
+        keyed = self._required_scope() is not None and getattr(self.view, "rate_limited", True)
+        for code, response in responses.items():
+            headers = response.setdefault("headers", {})
+            headers["x-request-id"] = _header_ref("XRequestId")
+            if keyed and code not in ("401",):
+                headers["RateLimit-Limit"] = _header_ref("RateLimitLimit")
+                headers["RateLimit-Remaining"] = _header_ref("RateLimitRemaining")
+                headers["RateLimit-Reset"] = _header_ref("RateLimitReset")
+            if code in ("429", "503"):
+                headers["Retry-After"] = _header_ref("RetryAfter")
+            if method in ("POST", "PATCH") and code.startswith("2"):
+                headers["Idempotent-Replayed"] = _header_ref("IdempotentReplayed")
 
     def _error_responses(self) -> dict:
         method = self.method.upper()
@@ -85,16 +400,27 @@ class AutoSchema(SpectacularAutoSchema):
         out = {
             "400": error("invalid_request or validation_failed: malformed request, unknown parameter, or a value not allowed (`param` names it)."),
             "404": error("not_found: no such record in this organisation."),
-            "405": error("method_not_allowed"),
-            "429": error("rate_limited: see Retry-After."),
-            "500": error("internal_error"),
+            "405": error("method_not_allowed: the `Allow` header lists the methods this path accepts."),
+            "429": error("rate_limited: wait `Retry-After` seconds."),
+            "500": error("internal_error: nothing was half-stored; quote the request_id."),
+            "503": error("service_unavailable: the database is briefly unavailable; wait `Retry-After` seconds."),
         }
         if scope is not None:
             out["401"] = error("unauthorized: missing, unknown or revoked API key.")
             out["403"] = error("forbidden: this key's scope does not allow the operation.")
         if method in ("POST", "PATCH", "DELETE"):
-            out["409"] = error("conflict or idempotency_conflict.")
+            out["409"] = error("conflict or idempotency_conflict (the detail's `existing_id` names a duplicate's original).")
         return out
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # A required text (allow_blank=False) is trimmed, then refused when empty:
+        # it must hold something other than whitespace.
+        if (direction == "request" and isinstance(field, serializers.CharField) and not isinstance(field, serializers.ChoiceField)
+                and not field.allow_blank and getattr(field, "trim_whitespace", False) and "pattern" not in schema
+                and "enum" not in schema and schema.get("type") in ("string", ["string", "null"])):
+            schema["pattern"] = "\\S"
+        return schema
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -124,6 +450,9 @@ def preprocess_only_api(endpoints):
 
 
 def postprocess(result, generator, request, public):
+    from together.api.examples import add_examples
+    from webhooks.api.schemas import add_events
+
     result["openapi"] = "3.1.0"
     result["servers"] = [{"url": "/", "description": "Current host"}]
     result["tags"] = TAGS
@@ -132,7 +461,17 @@ def postprocess(result, generator, request, public):
     components["securitySchemes"] = {
         "apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer pc_… (READ or WRITE key from /settings/api)."}
     }
+    components["headers"] = copy.deepcopy(HEADERS)
     schemas = components.get("schemas", {})
+    # Request bodies: an unknown field is 400 `invalid_request`, so none is allowed.
+    request_components = set()
+    for item in result["paths"].values():
+        for op in item.values():
+            ref = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+            if ref:
+                request_components.add(ref.rsplit("/", 1)[-1])
+    for name in sorted(request_components):
+        _close_request_schema(schemas, name, set())
     if "ErrorEnvelope" in schemas:
         envelope = schemas.pop("ErrorEnvelope")
         envelope["example"] = {
@@ -145,4 +484,22 @@ def postprocess(result, generator, request, public):
             }
         }
         components["schemas"] = {"ErrorEnvelope": envelope, **schemas}
+    add_events(result)
+    add_examples(result)
     return result
+
+
+def _close_request_schema(schemas: dict, name: str, seen: set) -> None:
+    if name in seen or name not in schemas:
+        return
+    seen.add(name)
+    schema = schemas[name]
+    for variant in schema.get("oneOf", []):
+        if "$ref" in variant:
+            _close_request_schema(schemas, variant["$ref"].rsplit("/", 1)[-1], seen)
+    if schema.get("type") == "object" and "additionalProperties" not in schema:
+        schema["additionalProperties"] = False
+    for prop in schema.get("properties", {}).values():
+        for sub in (prop, prop.get("items", {})):
+            if "$ref" in sub and sub["$ref"].rsplit("/", 1)[-1].endswith("Request"):
+                _close_request_schema(schemas, sub["$ref"].rsplit("/", 1)[-1], seen)
