@@ -29,7 +29,14 @@ from django.urls import reverse
 
 from organisations.models import Role
 from tests.conftest import make_key
-from tests.dashboard.conftest import browser, context, make_user, regime_rules, screenshot, sign_in  # noqa: F401 (fixtures)
+from tests.dashboard.conftest import (  # noqa: F401 (fixtures)
+    browser,
+    context,
+    make_user,
+    regime_rules,
+    screenshot,
+    sign_in,
+)
 from tests.dashboard.helpers import build_world, dashboard_routes
 from tests.dashboard.test_tenancy import url_for
 from together.csp import HEADER, build_policy
@@ -53,9 +60,10 @@ def run_django(env: dict, *args: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k not in {
         "DEBUG", "SITE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "SECURE_PROXY_SSL_HEADER", "SESSION_COOKIE_SECURE",
         "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS", "SECURE_SSL_REDIRECT", "SECURE_HSTS_PRELOAD",
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS", "CSP_REPORT_ONLY"}}
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS", "CSP_REPORT_ONLY",
+        "DJANGO_ALLOW_ASYNC_UNSAFE"}}  # the browser fixture sets it while Chromium runs
     full_env.update(env, DJANGO_SETTINGS_MODULE="together.settings")
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def derived_settings(env: dict) -> dict:
@@ -175,11 +183,11 @@ def test_plain_http_is_redirected_to_https_except_the_health_check(production):
 # --- a policy on every HTML page, and nothing inline it would block ---------------------------
 
 INLINE = [
-    (re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/(?:json|ld\+json)\")[^>]*>", re.I), "inline <script>"),
-    (re.compile(r"<style[\s>]", re.I), "<style> element"),
-    (re.compile(r"\sstyle\s*=", re.I), "style attribute"),
-    (re.compile(r"\son[a-z]+\s*=", re.I), "event-handler attribute"),
-    (re.compile(r"javascript:", re.I), "javascript: URL"),
+    (re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/(?:json|ld\+json)\")[^>]*>", re.IGNORECASE), "inline <script>"),
+    (re.compile(r"<style[\s>]", re.IGNORECASE), "<style> element"),
+    (re.compile(r"\sstyle\s*=", re.IGNORECASE), "style attribute"),
+    (re.compile(r"\son[a-z]+\s*=", re.IGNORECASE), "event-handler attribute"),
+    (re.compile(r"javascript:", re.IGNORECASE), "javascript: URL"),
 ]
 
 
@@ -315,8 +323,9 @@ def test_report_only_mode(db, client, settings):
 # --- Chromium: the pages run under the policy ----------------------------------------------
 
 @pytest.fixture
-def csp_page(context):
+def csp_page(context):  # noqa: F811 (the fixture imported above)
     """A page that records every CSP violation: console messages and securitypolicyviolation events."""
+    context.set_default_timeout(30_000)  # the machine is shared: a loaded live server is slow, not broken
     page = context.new_page()
     violations: list[str] = []
     errors: list[str] = []
@@ -339,13 +348,13 @@ def assert_no_violations(page, where: str) -> None:
     for frame in page.frames:
         try:
             events += frame.evaluate("window.__csp || []")
-        except Exception:  # noqa: BLE001 - a frame navigating away
+        except Exception:  # noqa: BLE001, S110 - a frame navigating away
             pass
     assert not page.violations and not events, f"CSP violations on {where}: {page.violations} {events}"
 
 
 @pytest.fixture
-def signed_in(context, live_server, org, regime_rules):
+def signed_in(context, live_server, org, regime_rules):  # noqa: F811
     admin = make_user(org, Role.ADMIN, name="Ada Admin")
     sign_in(context, admin, live_server, org)
     return admin
@@ -393,7 +402,8 @@ def test_browser_swagger_ui_authorize_and_try_it_out(csp_page, live_server, org)
     key = make_key(org, "READ")
     page = csp_page
     page.goto("/developer/api")
-    page.locator(".swagger-ui .info .title").wait_for()
+    page.locator(".swagger-ui .info .title").wait_for(timeout=60_000)  # the schema is built on first request
+    assert_no_violations(page, "/developer/api (loaded)")
     page.get_by_role("button", name="Authorize").first.click()
     page.locator(".auth-container input").first.fill(key)
     page.locator(".auth-btn-wrapper button.authorize").click()

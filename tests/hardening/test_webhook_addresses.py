@@ -7,7 +7,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from hypothesis import given, settings as hsettings
+from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from webhooks import addresses
