@@ -28,6 +28,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from organisations.models import Role
+from organisations.session import COOKIE
 from tests.conftest import make_key
 from tests.dashboard.conftest import (  # noqa: F401 (fixtures)
     browser,
@@ -165,7 +166,10 @@ def test_cookies_carry_secure_under_production_settings(production, org):
         assert response.status_code == 302, response.content[:500]
         cookies = set_cookie_headers(response)
         assert "sessionid" in cookies and "; Secure" in cookies["sessionid"] and "HttpOnly" in cookies["sessionid"], cookies
-        for name, header in {**cookies, **set_cookie_headers(client.get("/", **https))}.items():
+        toggled = client.post(reverse("sandbox-toggle"), {"csrfmiddlewaretoken": client.cookies["csrftoken"].value}, **https)
+        assert toggled.status_code == 302
+        assert COOKIE in set_cookie_headers(toggled)  # the active-organisation cookie
+        for name, header in {**cookies, **set_cookie_headers(toggled), **set_cookie_headers(client.get("/", **https))}.items():
             assert "; Secure" in header, (name, header)
 
 
