@@ -197,9 +197,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Ride out a broker (Redis) outage: retry the connection forever, at start-up
-# and after losing it, instead of exiting. A task cut off by the loss is
-# cancelled and its message restored (acks_late), not run twice. The
-# supervisor (scripts/supervise.py) restarts a worker that exits anyway.
+# and after losing it, instead of exiting. A late-acked task cut off by the
+# loss is cancelled (its ack can no longer reach Redis) and runs again from its
+# restored message. The worker's consumer is together.celery's (it survives a
+# kombu teardown error); scripts/supervise.py restarts a worker that exits anyway.
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
