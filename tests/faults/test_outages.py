@@ -14,12 +14,16 @@ one event, one webhook to a local receiver).
 - Redis stopped (`redis-cli shutdown`) for ~8 s under traffic: the API keeps
   answering 2xx, the worker rides it out (or the supervisor restarts it), and
   every event created before, during and after the outage is delivered.
+- The worker killed (`kill -9`) under traffic: the supervisor restarts it and
+  nothing else; the API answers throughout; every event is delivered.
 
 Run it alone: `.venv/bin/pytest -p no:xdist -m faults -s tests/faults`.
 Figures land in var/faults-figures.json and in the terminal summary.
 """
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -155,3 +159,43 @@ def test_redis_outage_under_traffic_api_serves_worker_survives_every_event_deliv
     missing = created - delivered
     assert not missing, (f"{len(missing)} of {len(created)} events not delivered {DELIVERY_DEADLINE_SECONDS:.0f} s "
                          f"after Redis came back\n{stack.site.tail()}")
+
+
+def test_worker_killed_under_traffic_is_restarted_and_the_api_never_stops(stack):
+    """`kill -9` of the worker's main process: the supervisor restarts it (and
+    only it); the API answers throughout; events created meanwhile are delivered."""
+    worker_pid = stack.site.service_pids("celery-worker")[-1]
+    gunicorn_pids = stack.site.service_pids("gunicorn")
+    starts_before = stack.site.worker_starts()
+    traffic = Traffic(stack.site.url, stack.key).start()
+    try:
+        time.sleep(1.0)
+        killed_at = time.monotonic()
+        os.kill(worker_pid, signal.SIGKILL)  # a process this suite started
+        restart_seconds = wait_until(lambda: stack.site.worker_starts() > starts_before, 30, what="the worker restarted")
+        time.sleep(2.0)
+    finally:
+        results = traffic.stop()
+    created = {r.donor_id for r in results if r.donor_id}
+    delivered: set = set()
+
+    def all_delivered() -> bool:
+        nonlocal delivered
+        delivered = stack.delivered_donor_ids()
+        return created <= delivered
+
+    try:
+        delivery_seconds = wait_until(all_delivered, DELIVERY_DEADLINE_SECONDS, interval=0.5, what="every event delivered")
+    except AssertionError:
+        delivery_seconds = None
+    stack.figures["worker_kill_under_traffic"] = {
+        "requests": len(results), "answers": summarise(results), "restart_seconds": round(restart_seconds, 1),
+        "events_created": len(created), "delivered": len(created & delivered),
+        "all_delivered_seconds_after_kill": None if delivery_seconds is None else round(time.monotonic() - killed_at, 1),
+    }
+    failures = [r for r in results if not 200 <= r.status < 300]
+    assert not failures, f"the API failed while the worker was down: {summarise(failures)}"
+    assert stack.site.service_pids("gunicorn") == gunicorn_pids, "gunicorn was restarted too"
+    assert stack.site.proc.poll() is None, "the supervisor exited"
+    missing = created - delivered
+    assert not missing, f"{len(missing)} of {len(created)} events not delivered after the worker restart\n{stack.site.tail()}"
