@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: help run test bench venv services db chromium
+.PHONY: help run test bench venv services db chromium node-tools
 
 help:
 	@echo "make run    set up (venv, PostgreSQL, Redis, database, migrations, demo data) and serve on http://127.0.0.1:$(PORT)"
@@ -19,7 +19,7 @@ run:
 	@bash scripts/run.sh
 
 ## The whole suite, two processes. pytest's exit code is make's (5: no tests ran).
-test: venv services db chromium
+test: venv services db chromium node-tools
 	$(VENV)/bin/pytest -n 2
 
 bench: venv services
@@ -36,3 +36,7 @@ db: venv services
 
 chromium:
 	@bash scripts/ensure-chromium.sh
+
+## The contract tests' pinned Node tools (npm ci, again only when their lock file changes).
+node-tools:
+	@bash scripts/ensure-node-tools.sh
