@@ -189,11 +189,12 @@ def synth(schema: dict, components: dict, name: str = "", *, request: bool = Fal
         if key in schema:
             return synth(schema[key][0], components, name, request=request, depth=depth + 1)
     if "allOf" in schema:
+        parts = [synth(part, components, name, request=request, depth=depth + 1) for part in schema["allOf"]]
+        if not all(isinstance(value, dict) for value in parts):
+            return parts[0]  # e.g. allOf: [{$ref: SomeEnum}] with a description beside it
         out: dict = {}
-        for part in schema["allOf"]:
-            value = synth(part, components, name, request=request, depth=depth + 1)
-            if isinstance(value, dict):
-                out.update(value)
+        for value in parts:
+            out.update(value)
         return out
     kind = schema.get("type")
     if isinstance(kind, list):

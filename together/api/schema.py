@@ -485,6 +485,7 @@ def postprocess(result, generator, request, public):
         }
         components["schemas"] = {"ErrorEnvelope": envelope, **schemas}
     add_events(result)
+    describe_properties(components["schemas"])
     add_examples(result)
     return result
 
@@ -503,3 +504,137 @@ def _close_request_schema(schemas: dict, name: str, seen: set) -> None:
         for sub in (prop, prop.get("items", {})):
             if "$ref" in sub and sub["$ref"].rsplit("/", 1)[-1].endswith("Request"):
                 _close_request_schema(schemas, sub["$ref"].rsplit("/", 1)[-1], seen)
+
+
+# --- property descriptions -------------------------------------------------------------------
+# Fields whose serializer gives no help_text get the meaning of their name here, so
+# that no property of the document is left undescribed.
+
+FIELD_GLOSSARY = {
+    "id": "The object's id: opaque, stable, unique.",
+    "object": "The kind of object, e.g. `donor`, `donation`.",
+    "created_at": "When the object was created: ISO 8601 UTC with milliseconds and `Z`.",
+    "updated_at": "When the object last changed: ISO 8601 UTC with milliseconds and `Z`.",
+    "occurred_at": "When the event happened: ISO 8601 UTC with milliseconds and `Z`.",
+    "data": "The objects of this page, or the payload.",
+    "description": "Free text describing it.",
+    "status": "The object's state.",
+    "name": "Its name.",
+    "label": "Your name for it, shown in lists.",
+    "external_id": "Your system's id for it (free text, not checked for uniqueness).",
+    "jurisdiction": "The jurisdiction (federal, a state or territory, or UNREGULATED).",
+    "currency": "ISO 4217 currency of every amount: the organisation's (AUD).",
+    "notes": "Internal notes.",
+    "metadata": "Your own string values, up to 50 keys.",
+    "url": "The URL.",
+    "reason": "Why, in words.",
+    "code": "The code.",
+    "type": "The kind.",
+    "email": "Email address.",
+    "first_name": "Given name.",
+    "last_name": "Family name.",
+    "organisation_name": "Organisation name (for a donor that is an organisation, or the organisation's own name).",
+    "phone": "Phone number as entered.",
+    "address_line1": "Street address, first line.",
+    "address_line2": "Street address, second line.",
+    "suburb": "Suburb or town.",
+    "state": "State or territory.",
+    "postcode": "Postcode.",
+    "country": "ISO 3166-1 alpha-2 country code.",
+    "donor_type": "INDIVIDUAL or another kind of donor.",
+    "donation_type": "MONETARY or IN_KIND.",
+    "source": "Where the donation came from; MANUAL for gifts recorded through the API or the dashboard.",
+    "payment_method": "How the money came (MONETARY only).",
+    "reference": "A cheque number, bank or lodgement reference.",
+    "in_kind_category": "What was given (IN_KIND only).",
+    "in_kind_description": "What was given, in words (IN_KIND only).",
+    "in_kind_valuation_method": "How the fair value was set (IN_KIND only).",
+    "revenue_code": "The revenue code of the gift; it sets the jurisdiction.",
+    "void_reason": "Why it was voided; null unless VOIDED.",
+    "refund_reason": "Why it was refunded; null unless REFUNDED.",
+    "is_active": "false once deactivated.",
+    "is_sandbox": "Whether the organisation is a sandbox.",
+    "scope": "READ or WRITE.",
+    "amount_mode": "FIXED (amounts locked; the default), SUGGESTED (pre-filled, editable) or OPEN (the donor enters every amount).",
+    "allocations": "In the order shown to donors on the giving form.",
+    "enabled_events": "The event types sent to this endpoint, or `[\"*\"]` for all.",
+    "attempts": "Every attempt, oldest first.",
+    "error": "What went wrong on this attempt (connection, timeout, TLS), or null.",
+    "last_error": "What went wrong on the last attempt, or null.",
+    "succeeded": "Whether the receiver answered 2xx.",
+    "latency_ms": "How long the receiver took to answer, in milliseconds.",
+    "status_code": "The receiver's HTTP status, or null without an answer.",
+    "last_status_code": "The receiver's HTTP status on the last attempt, or null.",
+    "event_type": "The type of the event delivered.",
+    "database": "`ok` or `unavailable`.",
+    "redis": "`ok` or `unavailable`.",
+    "key_name": "The key's name, as given at creation.",
+    "organisation_slug": "The organisation's slug (`{slug}-sandbox` for a sandbox).",
+    "invitee_email": "Where the invite was sent.",
+    "invitee_org_name_hint": "The invitee organisation's name as the inviter gave it.",
+    "invitee_message": "The inviter's note, shown in the email and on the invite page.",
+    "recipient_org_name": "The recipient organisation's name.",
+    "default_jurisdiction": "The jurisdiction of gifts without a revenue code.",
+    "entity_type": "The organisation's kind of entity under electoral law.",
+    "alert_level": "NONE, AMBER, RED or CRITICAL.",
+    "alert_amber_percent": "Percentage of a cap at which a donor's alert turns AMBER.",
+    "alert_red_percent": "Percentage of a cap at which a donor's alert turns RED.",
+    "alert_critical_percent": "Percentage of a cap at which a donor's alert turns CRITICAL.",
+    "election_type": "The kind of election.",
+    "regime": "The rules in force (financial-year or calendar-year regime).",
+    "period_kind": "FINANCIAL_YEAR or CALENDAR_YEAR.",
+    "threshold_comparator": "Whether a total must be above, or at least, the threshold.",
+    "above_threshold": "Whether the total passes the disclosure threshold.",
+    "deadline_basis": "What the due date is counted from.",
+    "from_jurisdiction": "The jurisdiction before.",
+    "to_jurisdiction": "The jurisdiction after.",
+    "as_of": "The date the position is computed for.",
+    "crossed_on": "The date the threshold was crossed.",
+    "lodged_reference": "The lodgement reference given when marked lodged.",
+    "cancelled_reason": "Why it was cancelled, or null.",
+    "attempt_number": "1 for the first attempt.",
+    "attempt_count": "Attempts made so far.",
+}
+
+_PATTERNS = [
+    (re.compile(r"^(\w+)_at$"), lambda m: f"When it was {m.group(1).replace('_', ' ')}: ISO 8601 UTC with milliseconds and `Z`; null until then."),
+    (re.compile(r"^(\w+)_cents$"), lambda m: f"The {m.group(1).replace('_', ' ')}, in integer cents."),
+    (re.compile(r"^(\w+)_id$"), lambda m: f"The id of the {m.group(1).replace('_', ' ')}."),
+    (re.compile(r"^(\w+)_date$"), lambda m: f"The {m.group(1).replace('_', ' ')} date, YYYY-MM-DD."),
+    (re.compile(r"^(\w+)_(count|affected|created|cancelled)$"), lambda m: f"Number of {m.group(1).replace('_', ' ')} {m.group(2) if m.group(2) != 'count' else ''}".rstrip() + "."),
+    (re.compile(r"^(period|cap_period)_(start|end)$"), lambda m: f"The {m.group(2)} of the {m.group(1).replace('_', ' ')}, YYYY-MM-DD."),
+    (re.compile(r"^(starts|ends)_at$"), lambda m: f"The date it {m.group(1)}."),
+    (re.compile(r"^(\w+)_percent$"), lambda m: f"The {m.group(1).replace('_', ' ')}, as a percentage."),
+]
+
+
+def describe(name: str) -> str | None:
+    if name in FIELD_GLOSSARY:
+        return FIELD_GLOSSARY[name]
+    for pattern, make in _PATTERNS:
+        match = pattern.match(name)
+        if match:
+            return make(match)
+    return None
+
+
+def describe_properties(schemas: dict) -> None:
+    def walk(schema: dict) -> None:
+        for name, prop in schema.get("properties", {}).items():
+            if not prop.get("description") and "$ref" not in prop:
+                text = describe(name)
+                if text:
+                    prop["description"] = text
+            elif "$ref" in prop and not prop.get("description"):
+                text = describe(name)
+                if text:
+                    prop["description"] = text  # OpenAPI 3.1: a sibling of $ref is allowed
+            walk(prop)
+            if isinstance(prop.get("items"), dict):
+                walk(prop["items"])
+        for key in ("allOf", "oneOf", "anyOf"):
+            for part in schema.get(key, []):
+                walk(part)
+
+    for schema in schemas.values():
+        walk(schema)
