@@ -18,14 +18,20 @@ class RegimeRuleAdmin(admin.ModelAdmin):
     list_display = ["name", "jurisdiction", "effective_from", "effective_to", "period_kind", "threshold_cents", "threshold_comparator", "cap_cents", "deadline_rule"]
     list_filter = ["jurisdiction", "period_kind", "threshold_comparator", "deadline_rule", "election_deadlines"]
 
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff  # public law: every staff user reads it
+
     def has_add_permission(self, request):
-        return request.user.is_superuser
+        return request.user.is_active and request.user.is_superuser
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
+        return request.user.is_active and request.user.is_superuser
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
+        return request.user.is_active and request.user.is_superuser
 
     def save_model(self, request, obj, form, change):
         """A rule changed after the fact is never silently accepted: every
@@ -40,6 +46,7 @@ class RegimeRuleAdmin(admin.ModelAdmin):
 
 @admin.register(RevenueCode)
 class RevenueCodeAdmin(ReadOnlyAdmin):
+    object_kind = "administration"  # the organisation's compliance settings
     list_display = ["code", "jurisdiction", "status", "reviewed", "organisation", "created_at"]
     list_filter = ["jurisdiction", "status", "reviewed", "organisation"]
     search_fields = ["code", "id"]
@@ -47,6 +54,7 @@ class RevenueCodeAdmin(ReadOnlyAdmin):
 
 @admin.register(DisclosureObligation)
 class DisclosureObligationAdmin(ReadOnlyAdmin):
+    object_kind = "records"
     list_display = ["id", "donor", "jurisdiction", "period_start", "period_end", "aggregate_cents", "due_date", "status", "organisation"]
     list_filter = ["status", "jurisdiction", financial_year_filter("period_start", "period (financial year of its start)"),
                    "period_start", "due_date", "organisation"]
@@ -57,6 +65,7 @@ class DisclosureObligationAdmin(ReadOnlyAdmin):
 
 @admin.register(ComplianceBreach)
 class ComplianceBreachAdmin(ReadOnlyAdmin):
+    object_kind = "records"
     list_display = ["id", "donor", "jurisdiction", "period_start", "cap_cents", "aggregate_cents", "excess_cents", "created_at", "organisation"]
     list_filter = ["jurisdiction", financial_year_filter("period_start", "period (financial year of its start)"), "organisation"]
     search_fields = ["id", "donor__email"]
@@ -64,21 +73,25 @@ class ComplianceBreachAdmin(ReadOnlyAdmin):
 
 @admin.register(DonorAggregate)
 class DonorAggregateAdmin(ReadOnlyAdmin):
+    object_kind = "records"
     list_display = ["donor", "jurisdiction", "period_start", "period_end", "total_cents", "alert_level", "organisation"]
     list_filter = ["jurisdiction", "alert_level", "organisation"]
 
 
 @admin.register(ElectionPeriod)
 class ElectionPeriodAdmin(TenantAdminMixin, admin.ModelAdmin):
+    object_kind = "administration"  # compliance settings: deadlines follow them
     list_display = ["name", "election_type", "jurisdiction", "writ_date", "polling_date", "organisation"]
     list_filter = ["election_type", "jurisdiction"]
 
 
 @admin.register(ComplianceSettings)
 class ComplianceSettingsAdmin(ReadOnlyAdmin):
+    object_kind = "administration"
     list_display = ["organisation", "default_jurisdiction", "entity_type", "alert_amber_percent", "alert_red_percent", "alert_critical_percent"]
 
 
 @admin.register(Recompute)
 class RecomputeAdmin(ReadOnlyAdmin):
+    object_kind = "records"
     list_display = ["id", "reason", "from_jurisdiction", "to_jurisdiction", "status", "donors_affected", "obligations_created", "breaches_created", "created_at"]

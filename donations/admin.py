@@ -24,6 +24,7 @@ class DonorForm(ServiceForm):
 
 @admin.register(Donor)
 class DonorAdmin(TenantAdminMixin, ServiceAdmin):
+    object_kind = "records"
     form = DonorForm
     list_display = ["id", "__str__", "donor_type", "email", "postcode", "donations_total_cents", "donations_count", "organisation", "created_at"]
     list_filter = ["donor_type", "state", "country", "organisation"]
@@ -61,6 +62,7 @@ class DonationForm(ServiceForm):
 
 @admin.register(Donation)
 class DonationAdmin(TenantAdminMixin, ServiceAdmin):
+    object_kind = "records"
     form = DonationForm
     list_display = ["id", "donor", "donation_type", "amount_cents", "donation_date", "source", "status", "payment_method",
                     "revenue_code", "jurisdiction", "organisation"]
@@ -97,6 +99,7 @@ class CampaignForm(ServiceForm):
 
 @admin.register(Campaign)
 class CampaignAdmin(TenantAdminMixin, ServiceAdmin):
+    object_kind = "records"
     form = CampaignForm
     list_display = ["id", "name", "status", "goal_cents", "starts_at", "ends_at", "organisation"]
     list_filter = ["status", "organisation"]
@@ -111,6 +114,7 @@ class CampaignAdmin(TenantAdminMixin, ServiceAdmin):
 
 @admin.register(DonorMerge)
 class DonorMergeAdmin(ReadOnlyTenantAdmin):
+    object_kind = "records"
     list_display = ["id", "survivor", "duplicate_id_value", "actor_label", "created_at", "organisation"]
     search_fields = ["id", "duplicate_id_value", "survivor__id"]
     readonly_fields = [f.name for f in DonorMerge._meta.fields]

@@ -9,19 +9,12 @@ from recommendations.models import (
     DistributionPassphrase, Introduction, RecipientOrgAccountLink, RecommendationSet, SplitGift, SplitGiftPart,
 )
 from together.actors import Actor
-from together.admin_tenancy import TenantAdminMixin
+from together.admin_tenancy import ReadOnlyTenantAdmin
 from together.exceptions import ApplicationError
 
-
-class ReadOnlyAdmin(TenantAdminMixin, admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# Read-only forms; changes are actions through the services, by the kind's writing role ("write"):
+# passphrases, links and introductions are the organisation's administration (ADMIN), sets and gifts its records.
+ReadOnlyAdmin = ReadOnlyTenantAdmin
 
 
 def _run(modeladmin, request, queryset, label: str, call) -> None:
@@ -38,12 +31,13 @@ def _run(modeladmin, request, queryset, label: str, call) -> None:
 
 @admin.register(DistributionPassphrase)
 class DistributionPassphraseAdmin(ReadOnlyAdmin):
+    object_kind = "administration"
     list_display = ["id", "organisation", "word_count", "created_at", "ended_at", "end_reason"]
     list_filter = ["end_reason"]
     exclude = ["hashed"]
     actions = ["revoke"]
 
-    @admin.action(description="Revoke the organisation's active passphrase")
+    @admin.action(description="Revoke the organisation's active passphrase", permissions=["write"])
     def revoke(self, request, queryset):
         _run(self, request, queryset.filter(ended_at__isnull=True), "Revoked",
              lambda p, actor: services.distribution_passphrase_revoke(organisation=p.organisation, actor=actor))
@@ -51,12 +45,13 @@ class DistributionPassphraseAdmin(ReadOnlyAdmin):
 
 @admin.register(RecipientOrgAccountLink)
 class RecipientOrgAccountLinkAdmin(ReadOnlyAdmin):
+    object_kind = "administration"
     list_display = ["id", "organisation", "label", "recipient_organisation", "is_active", "deactivated_by", "introduction", "created_at"]
     list_filter = ["is_active", "deactivated_by"]
     search_fields = ["id", "label", "recipient_organisation__name"]
     actions = ["deactivate"]
 
-    @admin.action(description="Deactivate (as the owning organisation)")
+    @admin.action(description="Deactivate (as the owning organisation)", permissions=["write"])
     def deactivate(self, request, queryset):
         _run(self, request, queryset, "Deactivated", lambda link, actor: services.recipient_link_update(
             organisation=link.organisation, actor=actor, link_id=link.id, is_active=False))
@@ -64,13 +59,14 @@ class RecipientOrgAccountLinkAdmin(ReadOnlyAdmin):
 
 @admin.register(Introduction)
 class IntroductionAdmin(ReadOnlyAdmin):
+    object_kind = "administration"
     list_display = ["id", "organisation", "invitee_email", "invitee_org_name_hint", "status", "expires_at", "created_at"]
     list_filter = ["status"]
     search_fields = ["id", "invitee_email", "invitee_org_name_hint"]
     exclude = ["token_hash"]
     actions = ["revoke"]
 
-    @admin.action(description="Revoke (pending, viewed or accepted only)")
+    @admin.action(description="Revoke (pending, viewed or accepted only)", permissions=["write"])
     def revoke(self, request, queryset):
         _run(self, request, queryset, "Revoked", lambda intro, actor: services.introduction_revoke(
             organisation=intro.organisation, actor=actor, introduction_id=intro.id))
@@ -78,12 +74,13 @@ class IntroductionAdmin(ReadOnlyAdmin):
 
 @admin.register(RecommendationSet)
 class RecommendationSetAdmin(ReadOnlyAdmin):
+    object_kind = "records"
     list_display = ["id", "organisation", "name", "amount_mode", "is_active", "created_at"]
     list_filter = ["amount_mode", "is_active"]
     search_fields = ["id", "name"]
     actions = ["deactivate"]
 
-    @admin.action(description="Delete (deactivate; kept for the gifts that used it)")
+    @admin.action(description="Delete (deactivate; kept for the gifts that used it)", permissions=["write"])
     def deactivate(self, request, queryset):
         _run(self, request, queryset, "Deactivated", lambda s, actor: services.recommendation_set_delete(
             organisation=s.organisation, actor=actor, set_id=s.id))
@@ -102,6 +99,7 @@ class SplitGiftPartInline(admin.TabularInline):
 
 @admin.register(SplitGift)
 class SplitGiftAdmin(ReadOnlyAdmin):
+    object_kind = "records"
     list_display = ["id", "organisation", "recommendation_set", "status", "total_cents", "donation_date", "created_at"]
     list_filter = ["status"]
     search_fields = ["id", "payment_reference"]

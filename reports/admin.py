@@ -21,6 +21,7 @@ from together.exceptions import ApplicationError
 
 @admin.register(ExportJob)
 class ExportJobAdmin(TenantAdminMixin, admin.ModelAdmin):
+    object_kind = "records"
     list_display = ["created_at", "report", "format", "organisation", "status", "progress_bar", "rows_total", "download"]
     list_filter = ["status", "report", "format", "organisation"]
     search_fields = ["id", "file_name"]

@@ -20,8 +20,28 @@ chain such as `batch__organisation`, or `tenant_path` set on the admin) and
 - limits foreign-key and many-to-many choices, and list-filter choices of
   related models, to the member's organisations (the `organisation` field of a
   form to those where the member may write);
-- requires membership on top of Django's model permissions: VIEWER and up to
-  view, EDITOR and up to add and change, ADMIN to delete.
+- decides every permission from the user's Together role in the organisation
+  concerned, never from Django's model permissions (see "Roles are the admin's
+  rules" below).
+
+Roles are the admin's rules. Every scoped ModelAdmin declares `object_kind`:
+
+    "records"         donors, donations, campaigns, sets, exports...:
+                      VIEWER views, EDITOR adds, changes and runs actions,
+                      ADMIN deletes;
+    "administration"  memberships, API keys, webhook endpoints, passphrases,
+                      links, compliance settings, the organisation itself:
+                      VIEWER views, only ADMIN adds, changes, deletes or acts.
+
+An object page, a change, a delete and every object an action touches are
+judged by the role in THAT object's organisation (a user may be ADMIN in one
+organisation and VIEWER in another). Actions declare `allowed_permissions`
+("view", "change", "delete", or "write": the kind's writing role even where the
+change form is read-only); an action that declares nothing needs "write". The
+selection an action receives is narrowed to the rows the role allows, plus any
+object rule of the admin (`forbidden_queryset`/`is_forbidden`: nobody edits
+their own membership). Superusers keep everything an admin offers; an admin
+without a kind is treated as "administration" and named by the check.
 
 A model that belongs to no organisation (the law's regime rules) is registered
 with `tenant_global = "<reason>"`. At start-up `enforce_admin_tenancy` (called
@@ -216,8 +236,8 @@ class TenantAdminMixin:
         base = self.get_field_queryset(None, db_field, request)
         if base is None:
             base = related._default_manager.all()
-        # The record's own organisation: only where the member may write.
-        needed = "EDITOR" if related is _organisation_model() else "VIEWER"
+        # The record's own organisation: only where the member's role may add or change this kind.
+        needed = self.needed_role("change") if related is _organisation_model() else "VIEWER"
         return scope(base, request, needed=needed)
 
     def get_list_filter(self, request):
@@ -238,7 +258,46 @@ class TenantAdminMixin:
             out.append(item)
         return out
 
-    # -- permissions: Django's model permissions AND membership
+    # -- permissions: the Together role in the organisation concerned
+    object_kind: str | None = None  # "records" or "administration"; None counts as "administration"
+
+    def needed_role(self, operation: str) -> str:
+        kind = self.object_kind if self.object_kind in ROLE_NEEDED else "administration"
+        return ROLE_NEEDED[kind][operation]
+
+    def is_forbidden(self, request, obj, operation: str) -> bool:
+        """An object rule on top of the role (override; keep `forbidden_queryset` in step)."""
+        return False
+
+    def forbidden_queryset(self, request, queryset, operation: str):
+        """`queryset` without the rows `is_forbidden` refuses for `operation`."""
+        return queryset
+
+    def role_allows(self, request, obj, operation: str) -> bool:
+        """The role's answer alone: superuser, or the needed role in the object's
+        organisation (in any organisation when there is no object), and no object rule against it."""
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        if user.is_superuser:
+            return True
+        if not self._member(request, obj, self.needed_role(operation)):
+            return False
+        return obj is None or not self.is_forbidden(request, obj, operation)
+
+    def _narrowed(self, name: str, request, *args) -> bool:
+        """What a base class between this mixin and Django's ModelAdmin says
+        (ServiceAdmin offers no delete, say); Django's own model-permission
+        checks are skipped: the role decides."""
+        mro = type(self).__mro__
+        for klass in mro[mro.index(TenantAdminMixin) + 1:]:
+            if klass.__module__.startswith("django.contrib.admin.") or klass is object:
+                return True
+            impl = vars(klass).get(name)
+            if impl is not None:
+                return impl(self, request, *args)
+        return True
+
     def _member(self, request, obj, needed: str) -> bool:
         roles = organisation_roles(request)
         if roles is None:
@@ -249,19 +308,72 @@ class TenantAdminMixin:
         return any(RANK.get(roles.get(i), 0) >= RANK[needed] for i in ids)
 
     def has_module_permission(self, request):
-        return super().has_module_permission(request) and self._member(request, None, "VIEWER")
+        return self.role_allows(request, None, "view") and self._narrowed("has_module_permission", request)
 
     def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) and self._member(request, obj, "VIEWER")
+        return self.role_allows(request, obj, "view") and self._narrowed("has_view_permission", request, obj)
 
     def has_add_permission(self, request, *args):
-        return super().has_add_permission(request, *args) and self._member(request, None, "EDITOR")
+        return self.role_allows(request, None, "add") and self._narrowed("has_add_permission", request, *args)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self._member(request, obj, "EDITOR")
+        return self.role_allows(request, obj, "change") and self._narrowed("has_change_permission", request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self._member(request, obj, "ADMIN")
+        return self.role_allows(request, obj, "delete") and self._narrowed("has_delete_permission", request, obj)
+
+    def has_write_permission(self, request, obj=None):
+        """Runs the kind's state-changing actions (through the services), also
+        where the change form is read-only."""
+        return self.role_allows(request, obj, "write")
+
+    # -- actions: offered by the role, and run only on the rows the role allows
+    def get_actions(self, request):
+        out = {}
+        for name, (func, action_name, description) in super().get_actions(request).items():
+            operations = tuple(getattr(func, "allowed_permissions", None) or ("write",))
+            if not any(getattr(self, f"has_{op}_permission")(request) for op in operations):
+                continue
+            out[name] = (_guarded_action(func, operations), action_name, description)
+        return out
+
+    def action_queryset(self, request, queryset, operations):
+        """The part of an action's selection whose organisation's role allows one of `operations`."""
+        if organisation_roles(request) is None:
+            return queryset
+        allowed = None
+        for op in operations:
+            rows = self.forbidden_queryset(request, scope(queryset, request, self.get_tenant_path(), self.needed_role(op)), op)
+            allowed = rows if allowed is None else (allowed | rows)
+        return allowed
+
+
+ROLE_NEEDED = {
+    "records": {"view": "VIEWER", "add": "EDITOR", "change": "EDITOR", "write": "EDITOR", "delete": "ADMIN"},
+    "administration": {"view": "VIEWER", "add": "ADMIN", "change": "ADMIN", "write": "ADMIN", "delete": "ADMIN"},
+}
+OBJECT_KINDS = tuple(ROLE_NEEDED)
+
+
+def _guarded_action(func, operations):
+    """`func`, run on the selection narrowed to what the role allows (a row of an
+    organisation where the user's role is too low is left alone, and said so)."""
+    import functools
+
+    from django.contrib import messages
+
+    @functools.wraps(func)
+    def guarded(modeladmin, request, queryset):
+        allowed = modeladmin.action_queryset(request, queryset, operations)
+        if allowed is not queryset and operations != ("view",):
+            skipped = queryset.count() - allowed.count()
+            if skipped:
+                modeladmin.message_user(
+                    request, f"{skipped} selected row(s) were left alone: your role does not allow this on them.", messages.WARNING)
+        return func(modeladmin, request, allowed)
+
+    guarded.allowed_permissions = operations
+    return guarded
 
 
 class SuperuserOnlyAdminMixin:
@@ -328,6 +440,12 @@ def check_admin_tenancy(app_configs=None, **kwargs):
         for label in unscoped_admins()
     ]
     for model, model_admin in admin.site._registry.items():
+        if isinstance(model_admin, TenantAdminMixin) and model_admin.object_kind not in OBJECT_KINDS:
+            out.append(checks.Warning(
+                f"Admin for {model._meta.label} declares no object_kind: only ADMINs may change anything in it.",
+                hint=f"Set object_kind to one of {', '.join(OBJECT_KINDS)} on {type(model_admin).__name__}.",
+                id="together.W012",
+            ))
         if getattr(model_admin, "tenant_enforced", False):
             out.append(checks.Warning(
                 f"Admin for {model._meta.label} was scoped by the safety net at start-up.",
@@ -338,16 +456,18 @@ def check_admin_tenancy(app_configs=None, **kwargs):
 
 
 __all__ = [
-    "TenantAdminMixin", "SuperuserOnlyAdminMixin", "TenantRelatedFieldListFilter", "check_admin_tenancy", "enforce_admin_tenancy", "may",
+    "OBJECT_KINDS", "ROLE_NEEDED", "ReadOnlyTenantAdmin", "TenantAdminMixin", "SuperuserOnlyAdminMixin", "TenantRelatedFieldListFilter",
+    "check_admin_tenancy", "enforce_admin_tenancy", "may",
     "organisation_ids", "organisation_roles", "scope", "tenant_path", "unscoped_admins",
 ]
 
 
 class ReadOnlyTenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Records written only by the services (computed, audit, merge history):
-    browsable and exportable by members, never added, changed or deleted here."""
+    browsable and exportable by members, never added, changed or deleted here
+    (changes are actions that call the services, by the kind's writing role)."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, *args):
         return False
 
     def has_change_permission(self, request, obj=None):

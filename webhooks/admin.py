@@ -1,4 +1,6 @@
-"""Staff admin for webhooks: read-mostly; actions call the services."""
+"""Staff admin for webhooks: read-only forms; actions call the services.
+Endpoints and their deliveries are the organisation's administration: members
+read them, only its ADMINs disable an endpoint or retry a delivery."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -13,6 +15,7 @@ from webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpo
 
 @admin.register(Event)
 class EventAdmin(TenantAdminMixin, admin.ModelAdmin):
+    object_kind = "administration"
     list_display = ("id", "type", "organisation", "occurred_at")
     list_filter = ("type",)
     search_fields = ("id",)
@@ -25,9 +28,13 @@ class EventAdmin(TenantAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the outbox and its history: pruned by events_prune only
+
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
+    object_kind = "administration"
     list_display = ("id", "url", "organisation", "status", "failing_since", "created_at")
     list_filter = ("status",)
     search_fields = ("id", "url")
@@ -37,9 +44,15 @@ class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
     actions = ["disable"]
 
     def has_add_permission(self, request):
-        return False
+        return False  # made in Settings → Webhooks, where the signing secret shows once
 
-    @admin.action(description="Disable the selected endpoints")
+    def has_change_permission(self, request, obj=None):
+        return False  # edited in Settings → Webhooks (webhook_endpoint_update)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleted in Settings → Webhooks (webhook_endpoint_delete); disabled here
+
+    @admin.action(description="Disable the selected endpoints", permissions=["write"])
     def disable(self, request, queryset):
         for endpoint in queryset:
             with transaction.atomic():
@@ -62,6 +75,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
+    object_kind = "administration"
     list_display = ("id", "endpoint", "event", "status", "attempt_count", "next_attempt_at", "last_status_code")
     list_filter = ("status",)
     search_fields = ("id", "event__id", "endpoint__id")
@@ -73,9 +87,15 @@ class WebhookDeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Retry the selected deliveries now")
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the delivery log stays
+
+    @admin.action(description="Retry the selected deliveries now", permissions=["write"])
     def retry(self, request, queryset):
-        actor = Actor.for_user(request.user)
+        actor = Actor.for_user(request.user, getattr(request, "request_id", ""))
         done = 0
         for delivery in queryset.select_related("organisation"):
             try:
