@@ -106,6 +106,9 @@ class StrictIntegerFilter(django_filters.NumberFilter):
     field_class = StrictIntegerFormField
 
 
+CHAR_FILTER_MAX_LENGTH = 1000
+
+
 class BaseFilterSet(django_filters.FilterSet):
     datetime_range_filters: tuple[str, ...] = ("created_at", "updated_at")
     date_range_filters: tuple[str, ...] = ()
@@ -120,6 +123,9 @@ class BaseFilterSet(django_filters.FilterSet):
         for declared in filters.values():
             if isinstance(declared, django_filters.BooleanFilter):
                 declared.field_class = StrictBooleanFormField
+            elif isinstance(declared, django_filters.CharFilter):
+                # The document gives text filters maxLength 1000 (together/api/schema.py): longer is 400 validation_failed.
+                declared.extra.setdefault("max_length", CHAR_FILTER_MAX_LENGTH)
         for name in cls.datetime_range_filters:
             for op in OPERATORS:
                 filters[f"{name}[{op}]"] = DateTimeBoundFilter(field_name=name, lookup_expr=op)
