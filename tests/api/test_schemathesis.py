@@ -6,6 +6,9 @@ No response may be a server error or contradict the document.
 Bounded: a few examples per operation (SCHEMATHESIS_MAX_EXAMPLES, default 10),
 a per-example deadline, no shrinking, deterministic generation; the coverage
 phase only on the machinery's reference operations unless SCHEMATHESIS_COVERAGE=all.
+A second pass, test_api_refuses_invalid_requests, sends only invalid requests
+to every operation (SCHEMATHESIS_NEGATIVE_EXAMPLES, default 8) with every
+check but the stateful ones.
 """
 from __future__ import annotations
 
