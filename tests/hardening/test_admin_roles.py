@@ -473,3 +473,38 @@ def test_demo_admin_opens_the_admin(db):
     listed = {m["object_name"] for app in response.context["app_list"] for m in app["models"]}
     assert {"Donor", "Donation", "Campaign", "Membership", "ApiKey", "WebhookEndpoint", "DistributionPassphrase"} <= listed
     assert client.get(url(Membership, "changelist")).status_code == 200
+
+
+def test_an_action_on_two_organisations_touches_only_the_one_the_role_allows(world):
+    """ADMIN of Elsewhere, VIEWER of Home, selects both organisations' passphrases: only Elsewhere's is revoked."""
+    from recommendations.models import DistributionPassphrase
+    from recommendations.services.links import distribution_passphrase_generate
+
+    distribution_passphrase_generate(organisation=world["elsewhere"], actor=SYSTEM)
+    theirs = DistributionPassphrase.objects.get(organisation=world["elsewhere"], ended_at__isnull=True)
+    home = DistributionPassphrase.objects.get(organisation=world["home"], ended_at__isnull=True)
+    response = client_for(world["users"]["ADMIN_ELSEWHERE"]).post(
+        url(DistributionPassphrase, "changelist"), {"action": "revoke", "index": "0", "_selected_action": [home.pk, theirs.pk]}, follow=True)
+    assert "1 selected row(s) were left alone" in response.content.decode()
+    theirs.refresh_from_db()
+    home.refresh_from_db()
+    assert theirs.ended_at is not None and home.ended_at is None
+
+
+def test_an_admin_without_a_kind_fails_closed(world, rf):
+    """An admin that forgot object_kind (or one the safety net scoped) is "administration": only ADMINs change."""
+    from django.contrib.admin import AdminSite
+
+    from donations.models import Donor
+    from together.admin_tenancy import TenantAdminMixin
+
+    class Unclassified(TenantAdminMixin, admin.ModelAdmin):
+        pass
+
+    model_admin = Unclassified(Donor, AdminSite(name="scratch"))
+    donor = Donor.objects.filter(organisation=world["home"]).first()
+    for role, may_change in (("VIEWER", False), ("EDITOR", False), ("ADMIN", True)):
+        request = rf.get("/admin/")
+        request.user = world["users"][role]
+        assert model_admin.has_view_permission(request, donor)
+        assert model_admin.has_change_permission(request, donor) is may_change, role
