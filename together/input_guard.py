@@ -1,4 +1,4 @@
-"""Refuse control characters in the URL before any view runs.
+"""Refuse control characters in the URL, and NUL in bodies, before any view runs.
 
 PostgreSQL `text` and `jsonb` cannot hold a NUL character: a `%00` that reached
 a lookup (`/api/v1/donors/%00`, `?starting_after=%00`, `/give/%00`) used to end
@@ -16,7 +16,10 @@ a control character, so the guard answers for every route at once:
 A JSON body holding a NUL (`\\u0000`, in any value or key) is refused by the
 API's parser (`together.api.parsers`) with 400 `invalid_request` and `param` at
 the string; this guard does the same for the API views that never parse their
-body. Dashboard forms refuse NUL in their fields.
+body. A form post (dashboard, public pages, staff admin) with a NUL in a field's
+name or value is a plain 400 page: views read `request.POST` directly too, so
+their forms' validators cannot be the only line. A cookie holding a control
+character counts as not sent.
 """
 from __future__ import annotations
 

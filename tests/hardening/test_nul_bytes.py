@@ -192,7 +192,7 @@ def test_api_route_refuses_nul_in_path_query_and_body(row, org):
     path = row.path.format_map(ids)
     body = row.body(ids) if callable(row.body) else (row.body or {})
     for name in row.seeds:
-        ids[name]  # noqa: B018 - seeds on first use
+        ids[name]
     client = client_for(make_key(org, "WRITE"))
     before = _snapshot(org)
 

@@ -6,7 +6,6 @@ from rest_framework.parsers import BaseParser
 
 from together.exceptions import InvalidRequest
 
-
 NUL_IN_BODY = "A string in the body contains a NUL character (\\u0000), which no field may hold."
 
 
