@@ -261,17 +261,32 @@ SEED_OF = {
     "donors": lambda w: w.donor.id, "donations": lambda w: w.donation.id, "campaigns": lambda w: w.campaign.id,
     "batches": lambda w: w.batch.id, "engage": lambda w: w.recommendation_set.id, "give": lambda w: w.recommendation_set.id,
     "reports": lambda w: w.export_job.id, "introductions": lambda w: w.introduction_token,
-    "developer": lambda w: "invalid_request",
+    "developer": lambda w: "invalid_request", "join": lambda w: w.join_token, "reset": lambda w: w.reset_params,
 }
 
 
 @pytest.fixture
-def world(org):
+def world(org, django_capture_on_commit_callbacks):
+    import secrets
+
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core import mail
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from organisations.services import invitation_create
     from recommendations.services import introduction_create
+    from tests.dashboard.conftest import make_user
     from tests.dashboard.helpers import SYSTEM, build_world
 
     w = build_world(org, "Nul")
     w.introduction_token = introduction_create(organisation=org, actor=SYSTEM, invitee_email="invitee@example.org").token
+    with django_capture_on_commit_callbacks(execute=True):  # the join link is only ever in the email
+        invitation_create(organisation=org, actor=SYSTEM, email=f"joiner-{secrets.token_hex(4)}@example.org", full_name="Jo Iner")
+    w.join_token = re.search(r"/join/([^\s]+)", mail.outbox[-1].body).group(1)
+    forgetful = make_user(org)
+    w.reset_params = {"uidb64": urlsafe_base64_encode(force_bytes(forgetful.pk)),
+                      "token": default_token_generator.make_token(forgetful)}
     return w
 
 
@@ -289,8 +304,9 @@ def _seeded_path(template: str, w) -> str | None:
         return template
     seed = SEED_OF.get(template.strip("/").split("/")[0])
     if seed is None:
-        return None  # /join/{token}, /reset/{uidb64}/{token}/: no seed here; the path sweep covers them
-    return PARAM.sub(lambda m: str(seed(w)), template)
+        return None
+    value = seed(w)
+    return PARAM.sub(lambda m: str(value[m.group(1)] if isinstance(value, dict) else value), template)
 
 
 class _Forms(HTMLParser):
@@ -360,10 +376,11 @@ def test_dashboard_route_refuses_nul_in_query_and_forms(template, methods, org, 
     # Every form of the page, NUL in each field in turn, then in all of them.
     if "GET" not in methods:
         return
-    page = client.get(path)
+    page = client.get(path, follow=True)  # /reset/<uid>/<token>/ moves on to its set-password page
     assert page.status_code < 500, (path, page.status_code)
     if page.status_code != 200 or "text/html" not in page.get("Content-Type", ""):
         return
+    path = page.request["PATH_INFO"]
     for form in _post_forms(page.content.decode()):
         action = urljoin(path, form["action"]) if form["action"] else path
         fields = dict(form["fields"])
