@@ -68,13 +68,14 @@ def test_no_operation_is_described_by_a_base_class_docstring(served_document):
         view = getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
         assert view is not None, f"{path}: no view class"
         description = operation.get("description") or ""
-        assert description.strip(), f"{method.upper()} {path} has no description"
+        if not description.strip():
+            leaks.append(f"{method.upper()} {path}: no description")
         for base in view.__mro__[1:]:
             doc = inspect.getdoc(base)
             first = doc.strip().splitlines()[0].strip() if doc else ""
             if len(first) > 12 and first in description:
                 leaks.append(f"{method.upper()} {path}: {base.__module__}.{base.__qualname__}: {first!r}")
-    assert not leaks, "operations described by a base class docstring:\n" + "\n".join(leaks)
+    assert not leaks, "operations without a description of their own:\n" + "\n".join(leaks)
 
 
 def test_operation_ids_are_unique_and_tags_declared(served_document):
