@@ -236,7 +236,17 @@ WEBHOOKS_RETRY_SCHEDULE = [
     float(s) for s in os.environ.get("WEBHOOKS_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,50400,72000,86400").split(",") if s.strip()
 ]
 WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "15"))
-WEBHOOKS_LEASE_SECONDS = float(os.environ.get("WEBHOOKS_LEASE_SECONDS", "120"))
+# A claim's lease is short and renewed by the flush while it sends (a heartbeat),
+# so a killed worker's batch is claimed again within about this long.
+WEBHOOKS_LEASE_SECONDS = float(os.environ.get("WEBHOOKS_LEASE_SECONDS", "20"))
+# One flush starts sends for this long, then queues the rest behind other work.
+WEBHOOKS_FLUSH_BUDGET_SECONDS = float(os.environ.get("WEBHOOKS_FLUSH_BUDGET_SECONDS", "5"))
+# A send that times out or takes this long marks its endpoint slow for
+# WEBHOOKS_SLOW_MARK_SECONDS: one round per flush, and only
+# WEBHOOKS_SLOW_FLUSH_SLOTS slow flushes at once on the queue (webhooks/queue.py).
+WEBHOOKS_SLOW_SECONDS = float(os.environ.get("WEBHOOKS_SLOW_SECONDS", "5"))
+WEBHOOKS_SLOW_MARK_SECONDS = float(os.environ.get("WEBHOOKS_SLOW_MARK_SECONDS", "600"))
+WEBHOOKS_SLOW_FLUSH_SLOTS = int(os.environ.get("WEBHOOKS_SLOW_FLUSH_SLOTS", "1"))
 WEBHOOKS_SWEEP_INTERVAL = float(os.environ.get("WEBHOOKS_SWEEP_INTERVAL", "10"))
 WEBHOOKS_QUEUE = os.environ.get("WEBHOOKS_QUEUE", "celery")
 WEBHOOKS_BATCH_SIZE = int(os.environ.get("WEBHOOKS_BATCH_SIZE", "200"))

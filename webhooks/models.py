@@ -124,7 +124,10 @@ class WebhookDelivery(OrganisationOwned):
 
 
 class WebhookAttempt(OrganisationOwned):
-    """One HTTP try of a delivery (or a refusal before any byte was sent)."""
+    """One HTTP try of a delivery (or a refusal before any byte was sent). The claim
+    counts the attempt (`WebhookDelivery.attempt_count`) before the request goes
+    out; a claim whose worker died before recording the answer becomes an
+    "interrupted" attempt when the delivery is claimed again (webhooks/delivery.py)."""
 
     id = models.CharField(max_length=24, primary_key=True, default=fast_id, editable=False)
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")

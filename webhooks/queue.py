@@ -64,3 +64,128 @@ def flush_marker_clear(endpoint_id: str) -> None:
         client().delete(_marker(endpoint_id))
     except Exception:  # noqa: BLE001
         pass
+
+
+# -- one flush per endpoint at a time, across worker processes --------------------------
+#
+# A flush holds `webhooks:flush-lock:<endpoint>` (a token, expiring with the lease
+# and renewed by the flush's heartbeat), so an endpoint never occupies more than
+# one worker slot. A flush that finds the lock taken leaves a "flush again" flag
+# and returns at once; the holder re-queues a flush when it lets go, so nothing
+# committed meanwhile waits for the sweep. A killed holder's lock expires with
+# its leases. Redis unavailable: every helper answers "go ahead" (the database
+# leases alone keep deliveries from being sent twice at once).
+
+_UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+# A counting semaphore: a sorted set of holders scored by their expiry (ms).
+_SLOT_TAKE = """
+redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1])
+if redis.call('zscore', KEYS[1], ARGV[3]) or redis.call('zcard', KEYS[1]) < tonumber(ARGV[4]) then
+    redis.call('zadd', KEYS[1], ARGV[2], ARGV[3])
+    redis.call('pexpire', KEYS[1], math.max(1, tonumber(ARGV[2]) - tonumber(ARGV[1])))
+    return 1
+end
+return 0
+"""
+
+
+def _lock_key(endpoint_id: str) -> str:
+    return f"webhooks:flush-lock:{endpoint_id}"
+
+
+def _again_key(endpoint_id: str) -> str:
+    return f"webhooks:flush-again:{endpoint_id}"
+
+
+def _slow_key(endpoint_id: str) -> str:
+    return f"webhooks:slow:{endpoint_id}"
+
+
+def _slots_key() -> str:
+    return f"webhooks:slow-flush-slots:{settings.WEBHOOKS_QUEUE}"
+
+
+def _lease_ms() -> int:
+    return max(1000, int(settings.WEBHOOKS_LEASE_SECONDS * 1000))
+
+
+def flush_lock(endpoint_id: str, token: str) -> bool | None:
+    """True: this flush holds the endpoint; False: another flush does; None: Redis is down."""
+    try:
+        return bool(client().set(_lock_key(endpoint_id), token, nx=True, px=_lease_ms()))
+    except Exception:  # noqa: BLE001 - Redis down: the leases in the database still hold
+        log.warning("webhooks: Redis unavailable, flushing %s without the per-endpoint lock", endpoint_id)
+        return None
+
+
+def flush_lock_renew(endpoint_id: str, token: str) -> None:
+    try:
+        client().eval(_RENEW, 1, _lock_key(endpoint_id), token, _lease_ms())
+    except Exception:
+        log.debug("webhooks: Redis unavailable", exc_info=True)
+
+
+def flush_unlock(endpoint_id: str, token: str) -> None:
+    try:
+        client().eval(_UNLOCK, 1, _lock_key(endpoint_id), token)
+    except Exception:
+        log.debug("webhooks: Redis unavailable", exc_info=True)
+
+
+def flush_again_request(endpoint_id: str) -> None:
+    try:
+        client().set(_again_key(endpoint_id), 1, px=2 * _lease_ms())
+    except Exception:
+        log.debug("webhooks: Redis unavailable", exc_info=True)
+
+
+def flush_again_take(endpoint_id: str) -> bool:
+    try:
+        return bool(client().delete(_again_key(endpoint_id)))
+    except Exception:  # noqa: BLE001 - Redis down
+        return False
+
+
+# -- slow endpoints -----------------------------------------------------------------------
+#
+# An endpoint whose send timed out (or took WEBHOOKS_SLOW_SECONDS) is marked slow
+# for WEBHOOKS_SLOW_MARK_SECONDS. A slow endpoint's flush sends one round (as many
+# deliveries as it sends at once) and queues the rest behind everyone else's work,
+# and only WEBHOOKS_SLOW_FLUSH_SLOTS slow flushes run at once on a queue: the
+# other worker slots stay free for endpoints that answer.
+
+def endpoint_is_slow(endpoint_id: str) -> bool:
+    try:
+        return bool(client().exists(_slow_key(endpoint_id)))
+    except Exception:  # noqa: BLE001 - Redis down
+        return False
+
+
+def endpoint_slow_mark(endpoint_id: str, slow: bool) -> None:
+    try:
+        if slow:
+            client().set(_slow_key(endpoint_id), 1, ex=max(1, int(settings.WEBHOOKS_SLOW_MARK_SECONDS)))
+        else:
+            client().delete(_slow_key(endpoint_id))
+    except Exception:
+        log.debug("webhooks: Redis unavailable", exc_info=True)
+
+
+def slow_slot_take(token: str) -> bool:
+    """One of the queue's slow-flush slots, until released or the lease runs out (renew to keep it)."""
+    import time
+
+    now = int(time.time() * 1000)
+    try:
+        return bool(client().eval(_SLOT_TAKE, 1, _slots_key(), now, now + _lease_ms(), token,
+                                  max(1, settings.WEBHOOKS_SLOW_FLUSH_SLOTS)))
+    except Exception:  # noqa: BLE001 - Redis down: no limit rather than no delivery
+        return True
+
+
+def slow_slot_release(token: str) -> None:
+    try:
+        client().zrem(_slots_key(), token)
+    except Exception:
+        log.debug("webhooks: Redis unavailable", exc_info=True)

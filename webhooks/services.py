@@ -143,6 +143,12 @@ def webhook_endpoint_delete(*, organisation: Organisation, actor: Actor, endpoin
     endpoint = _endpoint_for_update(organisation, endpoint_id)
     before = render_endpoint_instance(endpoint)
     _audit(endpoint, actor, "webhook_endpoint.deleted", before=before)
+    # Lock the deliveries (in id order, as the delivery pipeline does) before their
+    # attempts are collected: a flush in flight cannot add an attempt in between (it
+    # locks a delivery before writing its attempt, and skips what we hold or finds
+    # it gone), so the delete never trips over an attempt it did not see.
+    list(WebhookDelivery.objects.filter(endpoint=endpoint).order_by("id").select_for_update()
+         .values_list("id", flat=True))
     endpoint.delete()
 
 

@@ -368,12 +368,17 @@ def test_a_killed_workers_claim_expires_and_the_delivery_is_sent_again(receiver,
     delivery.endpoint_flush(endpoint_id=created.endpoint.id)
     d = WebhookDelivery.objects.get()
     assert d.status == DeliveryStatus.SUCCEEDED and len(receiver.received()) == 1
+    # The dead worker's attempt was counted by its claim, before any send, and is on record, interrupted (issue 21).
+    first, second = WebhookAttempt.objects.order_by("attempt_number")
+    assert (first.attempt_number, first.succeeded, first.error.startswith("interrupted")) == (1, False, True)
+    assert (second.attempt_number, second.succeeded) == (2, True)
+    assert d.attempt_count == 2
     # The dead worker's late result (if it ever came) cannot overwrite the delivery: its lease token is stale.
     from webhooks.transport import SendResult
 
     delivery.batch_record(stale, {stale.items[0].delivery_id: SendResult(succeeded=False, status_code=500, error="HTTP 500")})
     d.refresh_from_db()
-    assert d.status == DeliveryStatus.SUCCEEDED and d.attempt_count == 1
+    assert d.status == DeliveryStatus.SUCCEEDED and d.attempt_count == 2
 
 
 def test_the_sweep_requeues_deliveries_whose_message_was_lost(receiver, org, actor, eager_celery):
