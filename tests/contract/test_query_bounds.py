@@ -2,10 +2,13 @@
 every list and report: the extremes the document allows are sent one at a
 time and must be accepted (an integer at its minimum and maximum, or 0 and
 2**31 when the document gives no bound; a plain string at its shortest allowed
-length, the empty string when no minLength is given). A bound the server
+length: the empty string unless minLength or the pattern forbids it; a
+vertical tab unless the pattern forbids it). A bound the server
 enforces but the document does not state fails here on every run, not only
 when the fuzzer happens to draw it."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -25,16 +28,26 @@ def resolved(document, node):
     return node
 
 
+def allows(schema: dict, text: str) -> bool:
+    if len(text) < schema.get("minLength", 0) or len(text) > schema.get("maxLength", len(text)):
+        return False
+    return "pattern" not in schema or re.search(schema["pattern"], text) is not None
+
+
 def extremes(schema: dict) -> list:
     kind = schema.get("type")
-    if "enum" in schema or "const" in schema or "format" in schema or "pattern" in schema:
+    if "enum" in schema or "const" in schema or "format" in schema:
         return []
     if kind == "integer":
         low = schema.get("minimum", 0)
         high = schema.get("maximum", 2**31)
         return [low, high]
     if kind == "string":
-        return ["x" * schema.get("minLength", 0)]
+        # The shortest value the schema allows ("" unless minLength or the pattern
+        # forbids it), and a control character if the pattern lets one through.
+        short = "x" * max(1, schema.get("minLength", 0))
+        shortest = [text for text in ("", short) if allows(schema, text)][:1]
+        return shortest + [text for text in (short + "\x0b",) if allows(schema, text)]
     return []
 
 
