@@ -168,6 +168,7 @@ def deliveries_claim(*, endpoint_id: str, limit: int | None = None) -> Batch | N
     now = timezone.now()
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None or endpoint.status != EndpointStatus.ENABLED:
+        log.debug("webhooks: endpoint %s is gone or disabled; nothing to send", endpoint_id)
         return None
     batch = Batch(endpoint_id=endpoint.id, organisation_id=endpoint.organisation_id, url=endpoint.url,
                   secrets=endpoint_secrets(endpoint, now), failing_since=endpoint.failing_since,
