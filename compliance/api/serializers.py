@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from compliance.models import (
@@ -35,8 +36,13 @@ class RevenueCodeSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+@extend_schema_field({"type": "string", "pattern": "^[A-Za-z0-9._\\-:/+@]{1,100}$"})
+class RevenueCodeTextField(StrictCharField):
+    """Schema only: the code's characters (checked by revenue_code_create)."""
+
+
 class RevenueCodeCreateInput(serializers.Serializer):
-    code = StrictCharField(max_length=100)
+    code = RevenueCodeTextField(max_length=100, help_text="Letters, digits and . _ - : / + @; matched case-insensitively.")
     jurisdiction = StrictChoiceField(choices=Jurisdiction.choices, required=False, help_text="Default: the organisation's default jurisdiction (then unreviewed).")
     description = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=1000)
 

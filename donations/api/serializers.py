@@ -6,6 +6,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from compliance.models import Jurisdiction
+from donations.countries import ISO_3166_ALPHA2
 from donations.models import CampaignStatus, DonationType, DonorType, InKindCategory, PaymentMethod, Source, Status
 from together.api.fields import (
     IdField, MetadataField, PatternCharField, StrictCharField, StrictChoiceField, StrictDateField, StrictIntegerField,
@@ -21,26 +22,44 @@ def opt_str(max_length: int, **kwargs):
 
 # --- donors ------------------------------------------------------------------
 
+# Schema only: what donations.services checks, so the types say it.
+@extend_schema_field({"type": "string", "enum": sorted(ISO_3166_ALPHA2)})
+class CountryField(StrictCharField):
+    """ISO 3166-1 alpha-2 (the server also takes lower case; blank or null means AU)."""
+
+
+@extend_schema_field({"type": "string", "maxLength": 254,
+                      "pattern": "^$|^[^@ \\x00][^ \\x00]*@[^ \\x00]*[^@ \\x00]$"})
+class DonorEmailField(StrictCharField):
+    """An @ inside, no space; unique in the organisation, case-insensitive."""
+
+
 class DonorInputBase(serializers.Serializer):
     donor_type = StrictChoiceField(choices=DonorType.choices, required=False)
     first_name = opt_str(100)
     last_name = opt_str(100)
     organisation_name = opt_str(200)
-    email = opt_str(254)
+    email = DonorEmailField(required=False, allow_null=True, allow_blank=True, max_length=254,
+                            help_text="Unique in the organisation, case-insensitive (409 `conflict` with `existing_id` otherwise).")
     phone = opt_str(40)
     address_line1 = opt_str(200)
     address_line2 = opt_str(200)
     suburb = opt_str(100)
     state = opt_str(50)
     postcode = opt_str(12)
-    country = opt_str(2, help_text="ISO 3166-1 alpha-2; default AU.")
+    country = CountryField(required=False, allow_null=True, allow_blank=True, max_length=2,
+                           help_text="ISO 3166-1 alpha-2, any case; blank or null means AU.")
     notes = opt_str(10000)
     external_id = opt_str(200)
     metadata = MetadataField(required=False, allow_null=True)
 
 
 class DonorCreateInput(DonorInputBase):
-    pass
+    # donor_create's rule: at least one of these, not blank.
+    openapi_request_rules = {"anyOf": [
+        {"required": [name], "properties": {name: {"type": "string", "pattern": "\\S"}}}
+        for name in ("email", "first_name", "last_name", "organisation_name", "phone")
+    ]}
 
 
 class DonorUpdateInput(DonorInputBase):

@@ -45,8 +45,13 @@ class RecipientAccountSerializer(serializers.Serializer):
 
 # --- introductions ------------------------------------------------------------------
 
+@extend_schema_field({"type": "string", "format": "email", "maxLength": 254})
+class EmailAddressField(StrictCharField):
+    """Schema only: an email address (Django's validate_email, in the service)."""
+
+
 class IntroductionCreateInput(serializers.Serializer):
-    invitee_email = StrictCharField(max_length=254, help_text="Where the invite email goes.")
+    invitee_email = EmailAddressField(max_length=254, help_text="Where the invite email goes.")
     invitee_org_name_hint = opt_str(200, help_text="The organisation's name as you know it; shown on the invite.")
     invitee_message = opt_str(5000, help_text="A note from you, included in the email and on the invite page.")
     label = opt_str(200, help_text="The label of the recipient account the introduction creates; default: the recipient's name.")
@@ -93,7 +98,7 @@ class AllocationInput(serializers.Serializer):
     amount_cents = StrictIntegerField(min_value=0, max_value=10**11, help_text="> 0 for FIXED and SUGGESTED; 0 for OPEN.")
 
 
-@extend_schema_field(AllocationInput(many=True))
+@extend_schema_field(AllocationInput(many=True, min_length=1, max_length=50))
 class AllocationListField(serializers.Field):
     """A JSON array of allocations. Errors come back list-shaped, so the error
     handler names them `allocations[2].amount_cents` (a ListSerializer keys them

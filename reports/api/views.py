@@ -11,9 +11,11 @@ from compliance.models import Jurisdiction
 from reports.exporters import KINDS, REGISTRY, Exporter, exporter_get
 from reports.services import FORMATS, check_format, report_export, xlsx_inline_max_rows
 from reports.views import export_response
-from together.api.schema import filter_parameters
+from together.api.schema import BODY_DATE_PATTERN, filter_parameters
 from together.api.views import ApiView
 
+# Report dates: 1900-01-01 to 2999-12-31, as the exporters check.
+REPORT_DATE = {"type": "string", "format": "date", "pattern": BODY_DATE_PATTERN}
 # The disclosure return's jurisdictions: the regulated ones (UNREGULATED has no return).
 DISCLOSURE_JURISDICTIONS = [j.value for j in Jurisdiction if j != Jurisdiction.UNREGULATED]
 
@@ -39,15 +41,15 @@ def _filter_parameters(exporter: Exporter) -> list[OpenApiParameter]:
         out += [
             OpenApiParameter("jurisdiction", {"type": "string", "enum": DISCLOSURE_JURISDICTIONS}, required=False,
                              description="FEDERAL, NSW, VIC, QLD, SA, WA, TAS, ACT or NT; default: the organisation's default jurisdiction."),
-            OpenApiParameter("period", {"type": "string", "pattern": "^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"}, required=False,
+            OpenApiParameter("period", {"type": "string", "pattern": "^(19[0-9]{2}|2[0-9]{3})(-[0-9]{2}(-[0-9]{2})?)?$"}, required=False,
                              description="A financial year (`2025-26`), a calendar year (`2027`, for calendar-year regimes) or a date inside the period."),
-            OpenApiParameter("from", OpenApiTypes.DATE, required=False, description="Without `period`: the period containing this date."),
-            OpenApiParameter("to", OpenApiTypes.DATE, required=False, description="Must lie inside the same period."),
+            OpenApiParameter("from", REPORT_DATE, required=False, description="Without `period`: the period containing this date."),
+            OpenApiParameter("to", REPORT_DATE, required=False, description="Must lie inside the same period."),
         ]
         return out
     out += [
-        OpenApiParameter("from", OpenApiTypes.DATE, required=False, description="First date, inclusive (default: start of the current financial year)."),
-        OpenApiParameter("to", OpenApiTypes.DATE, required=False, description="Last date, inclusive (default: end of that financial year)."),
+        OpenApiParameter("from", REPORT_DATE, required=False, description="First date, inclusive (default: start of the current financial year)."),
+        OpenApiParameter("to", REPORT_DATE, required=False, description="Last date, inclusive (default: end of that financial year)."),
     ]
     if exporter.filterset_class:
         # Typed exactly as on the matching list endpoint (same FilterSet, same parser).

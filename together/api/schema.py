@@ -136,6 +136,15 @@ IDEMPOTENCY_KEY = {
 }
 
 
+# Patterns the server's parsers enforce (together/api/fields.py, together/input_guard.py,
+# together/api/filters.py), so that a schema-valid request is one the server accepts.
+ANY_TEXT = "^[^\\x00]*$"
+NON_BLANK_TEXT = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
+BODY_DATE_PATTERN = "^(19[0-9]{2}|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"  # StrictDateField: 1900-01-01 to 2999-12-31
+QUERY_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]+$"  # no C0 control character but tab, LF, CR
+QUERY_DATETIME_YEARS = "^(0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2})-"  # within the filters' years 2 to 9998, any offset
+
+
 def _header_ref(name: str) -> dict:
     return {"$ref": f"#/components/headers/{name}"}
 
@@ -343,6 +352,12 @@ class AutoSchema(SpectacularAutoSchema):
             schema = param.get("schema", {})
             if param["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
                 schema.setdefault("minLength", 1)
+                if "format" not in schema and "pattern" not in schema:
+                    schema["pattern"] = QUERY_TEXT
+            if param["in"] == "query" and "anyOf" in schema:
+                for branch in schema["anyOf"]:
+                    if branch.get("format") in ("date", "date-time"):
+                        branch.setdefault("pattern", QUERY_DATETIME_YEARS)
             if param["in"] == "query" and isinstance(schema.get("type"), list):
                 # A query parameter is never JSON null.
                 schema["type"] = [t for t in schema["type"] if t != "null"][0]
@@ -413,13 +428,40 @@ class AutoSchema(SpectacularAutoSchema):
         return out
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        from together.api.fields import PatternCharField
+
+        from drf_spectacular.drainage import get_override, has_override
+
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
-        # A required text (allow_blank=False) is trimmed, then refused when empty:
-        # it must hold something other than whitespace.
-        if (direction == "request" and isinstance(field, serializers.CharField) and not isinstance(field, serializers.ChoiceField)
-                and not field.allow_blank and getattr(field, "trim_whitespace", False) and "pattern" not in schema
-                and "enum" not in schema and schema.get("type") in ("string", ["string", "null"])):
-            schema["pattern"] = "\\S"
+        annotation = get_override(field, "field") if has_override(field, "field") else field
+        if isinstance(annotation, (serializers.ListSerializer, serializers.ListField)) and schema.get("type") == "array":
+            if getattr(annotation, "min_length", None) is not None:
+                schema.setdefault("minItems", annotation.min_length)
+            if getattr(annotation, "max_length", None) is not None:
+                schema.setdefault("maxItems", annotation.max_length)
+        if direction != "request" or schema.get("type") not in ("string", ["string", "null"]) or "enum" in schema:
+            return schema
+        if isinstance(field, PatternCharField):
+            # The field's own rule (it matches the whole value); blank may be allowed.
+            pattern = f"^(?:{field.pattern.pattern})$"
+            schema["pattern"] = f"^$|{pattern}" if field.allow_blank else pattern
+        elif isinstance(field, serializers.DateField):
+            schema["pattern"] = BODY_DATE_PATTERN
+        elif isinstance(field, serializers.CharField) and "pattern" not in schema and "format" not in schema:
+            # The JSON parser refuses NUL anywhere; a required text (allow_blank=False)
+            # is trimmed, then refused when empty: it must hold more than whitespace.
+            required_text = not field.allow_blank and getattr(field, "trim_whitespace", False)
+            schema["pattern"] = NON_BLANK_TEXT if required_text else ANY_TEXT
+        return schema
+
+    def _map_basic_serializer(self, serializer, direction):
+        """A serializer may state a rule across its fields as JSON Schema
+        (`openapi_request_rules`, e.g. "one of these must be given"): the
+        service enforces it, the document says it."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        rules = getattr(serializer, "openapi_request_rules", None)
+        if direction == "request" and rules:
+            schema.update(copy.deepcopy(rules))
         return schema
 
     def _get_response_bodies(self, direction="response"):
@@ -500,6 +542,8 @@ def _close_request_schema(schemas: dict, name: str, seen: set) -> None:
             _close_request_schema(schemas, variant["$ref"].rsplit("/", 1)[-1], seen)
     if schema.get("type") == "object" and "additionalProperties" not in schema:
         schema["additionalProperties"] = False
+        # An empty body (`{}`) is 400 `invalid_request`: send at least one field.
+        schema.setdefault("minProperties", 1)
     for prop in schema.get("properties", {}).values():
         for sub in (prop, prop.get("items", {})):
             if "$ref" in sub and sub["$ref"].rsplit("/", 1)[-1].endswith("Request"):

@@ -1,6 +1,7 @@
 """Inputs validate shape and types; outputs document what webhooks/representations.py renders."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from together.api.fields import StrictCharField, StrictChoiceField
@@ -16,14 +17,30 @@ class StrictListField(serializers.ListField):
     default_error_messages = {"not_a_list": "Must be a list."}
 
 
+@extend_schema_field({
+    # What _clean_enabled_events accepts: `["*"]` alone, or known types.
+    "oneOf": [
+        {"type": "array", "items": {"type": "string", "enum": ["*"]}, "minItems": 1, "maxItems": 1},
+        {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}, "minItems": 1},
+    ],
+})
+class EventTypesField(StrictListField):
+    """Schema only: the list of event types an endpoint receives."""
+
+
+@extend_schema_field({"type": "string", "format": "uri", "pattern": "^https://", "maxLength": 2000})
+class HttpsUrlField(StrictCharField):
+    """Schema only: an https URL (it must also resolve to public addresses, checked by the service)."""
+
+
 class WebhookEndpointCreateInput(serializers.Serializer):
-    url = StrictCharField(max_length=2000, help_text="https only; must resolve to a public address. Redirects are not followed.")
+    url = HttpsUrlField(max_length=2000, help_text="https only; must resolve to a public address. Redirects are not followed.")
     description = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=500)
-    enabled_events = StrictListField(child=StrictCharField(max_length=80), required=False, help_text=EVENT_TYPE_HELP)
+    enabled_events = EventTypesField(child=StrictCharField(max_length=80), required=False, help_text=EVENT_TYPE_HELP)
 
 
 class WebhookEndpointUpdateInput(WebhookEndpointCreateInput):
-    url = StrictCharField(max_length=2000, required=False)
+    url = HttpsUrlField(max_length=2000, required=False)
     status = StrictChoiceField(choices=EndpointStatus.choices, required=False,
                                help_text="DISABLED stops deliveries (pending ones fail); ENABLED resumes.")
 
