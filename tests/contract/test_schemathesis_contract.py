@@ -75,7 +75,7 @@ BUSINESS_RULES: dict[tuple[str, str], set[str]] = {
     # alert levels rise: amber < red < critical, against the stored ones for a partial update
     ("PATCH", "/api/v1/compliance-settings"): {"alert_amber_percent", "alert_red_percent", "alert_critical_percent"},
     # a disclosure return exists only where a threshold applies in that jurisdiction on that date (the law's rules)
-    ("GET", "/api/v1/reports/disclosure-return"): {"jurisdiction"},
+    ("GET", "/api/v1/reports/disclosure-return"): {"jurisdiction", "period"},
     # a cursor names a record of this list
     (ANY, ANY): {"starting_after", "ending_before"},
 }
