@@ -103,14 +103,18 @@ def value(v):
 @pytest.mark.django_db(transaction=True)
 def test_quickstart_through_the_generated_python_client(client_package, live_server):
     from together_contract_client import AuthenticatedClient
+
+    org = make_org("Contract")
+    # The live server thread ends a keep-alive connection (and its database session) when the client closes it.
+    with AuthenticatedClient(base_url=live_server.url, token=make_key(org, "READ"), timeout=30.0) as read, \
+            AuthenticatedClient(base_url=live_server.url, token=make_key(org, "WRITE"), timeout=30.0) as write:
+        quickstart(client_package, org, read, write)
+
+
+def quickstart(client_package, org, read, write):
     from together_contract_client.types import UNSET
 
     ops = operations(client_package)
-    org = make_org("Contract")
-    read = AuthenticatedClient(base_url=live_server.url, token=make_key(org, "READ"), timeout=30.0)
-    write = AuthenticatedClient(base_url=live_server.url, token=make_key(org, "WRITE"), timeout=30.0)
-    for client in (read, write):
-        assert not client._headers, "the shared client carries no per-request header"
 
     # 1. whoami
     who = ops["whoami"].sync_detailed(client=read)
@@ -161,20 +165,24 @@ def test_quickstart_through_the_generated_python_client(client_package, live_ser
     assert replay.status_code == 201, replay.content
     assert replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.parsed.id == first.parsed.id
+    other = donation(2500, key=str(uuid.uuid4()))  # another key, another donation: the key was this call's only
+    assert other.status_code == 201 and other.parsed.id != first.parsed.id, other.content
+    assert other.headers.get("Idempotent-Replayed") in (None, "false")
+    assert not any(h.lower() == "idempotency-key" for h in write.get_httpx_client().headers), "the shared client kept the key"
     assert hasattr(first.parsed, "jurisdiction"), "the generated Donation model has no jurisdiction"
 
     second = donation(5000)
     third = donation(420000, kind="IN_KIND")
     assert second.status_code == 201 and third.status_code == 201, (second.content, third.content)
     assert value(third.parsed.donation_type) == "IN_KIND" and value(third.parsed.in_kind_category) == "SERVICES"
-    all_ids = {first.parsed.id, second.parsed.id, third.parsed.id}
+    all_ids = {first.parsed.id, other.parsed.id, second.parsed.id, third.parsed.id}
 
     # 4. pagination: limit + starting_after
     donations_list = ops["donations_list"]
-    page1 = donations_list.sync_detailed(client=read, limit=2)
+    page1 = donations_list.sync_detailed(client=read, limit=3)
     assert page1.status_code == 200, page1.content
-    assert len(page1.parsed.data) == 2 and page1.parsed.has_more is True
-    page2 = donations_list.sync_detailed(client=read, limit=2, starting_after=page1.parsed.data[-1].id)
+    assert len(page1.parsed.data) == 3 and page1.parsed.has_more is True
+    page2 = donations_list.sync_detailed(client=read, limit=3, starting_after=page1.parsed.data[-1].id)
     assert page2.status_code == 200, page2.content
     assert len(page2.parsed.data) == 1 and page2.parsed.has_more is False
     assert {d.id for d in page1.parsed.data + page2.parsed.data} == all_ids
