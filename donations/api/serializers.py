@@ -23,13 +23,19 @@ def opt_str(max_length: int, **kwargs):
 # --- donors ------------------------------------------------------------------
 
 # Schema only: what donations.services checks, so the types say it.
-@extend_schema_field({"type": "string", "enum": sorted(ISO_3166_ALPHA2)})
+# Exactly the codes, in any case (a pattern, not an enum: generated clients would
+# clash on "AU" and "au"); blank or null means AU.
+COUNTRY_PATTERN = "^\\s*(|" + "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(ISO_3166_ALPHA2)) + ")\\s*$"
+
+
+@extend_schema_field({"type": "string", "pattern": COUNTRY_PATTERN})
 class CountryField(StrictCharField):
-    """ISO 3166-1 alpha-2 (the server also takes lower case; blank or null means AU)."""
+    """ISO 3166-1 alpha-2, any case; blank or null means AU."""
 
 
 @extend_schema_field({"type": "string", "maxLength": 254,
-                      "pattern": "^$|^[^@ \\x00][^ \\x00]*@[^ \\x00]*[^@ \\x00]$"})
+                      # after trimming: empty, or an @ neither first nor last, and no space
+                      "pattern": "^\\s*$|^\\s*[^@\\s\\x00][^ \\x00]*@[^ \\x00]*[^@\\s\\x00]\\s*$"})
 class DonorEmailField(StrictCharField):
     """An @ inside, no space; unique in the organisation, case-insensitive."""
 

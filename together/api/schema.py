@@ -459,6 +459,17 @@ class AutoSchema(SpectacularAutoSchema):
         (`openapi_request_rules`, e.g. "one of these must be given"): the
         service enforces it, the document says it."""
         schema = super()._map_basic_serializer(serializer, direction)
+        for prop in schema.get("properties", {}).values():
+            # drf-spectacular adds `oneOf: [rule, {maxLength: 0}]` to a blank-allowed text
+            # with a pattern; when the rule itself admits "", "" would match both branches
+            # (invalid for oneOf): keep the rule alone.
+            one = prop.get("oneOf")
+            if one and len(one) == 2 and one[1] == {"type": "string", "maxLength": 0}:
+                inner = one[0]
+                if (not inner.get("minLength") and "format" not in inner and "enum" not in inner
+                        and re.search(inner.get("pattern", ""), "")):
+                    del prop["oneOf"]
+                    prop.update(inner)
         rules = getattr(serializer, "openapi_request_rules", None)
         if direction == "request" and rules:
             schema.update(copy.deepcopy(rules))
