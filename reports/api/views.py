@@ -59,7 +59,13 @@ def _filter_parameters(exporter: Exporter) -> list[OpenApiParameter]:
 
 def _description(exporter: Exporter) -> str:
     columns = "\n".join(f"| `{c.name}` | {KINDS[c.kind]} | {c.help} |" for c in exporter.columns)
-    return (f"{exporter.description}\n\n{COMMON.format(limit=xlsx_inline_max_rows())}\n\n"
+    extra = ""
+    if exporter.name == "disclosure-return":
+        extra = ("\n\nWhich periods have a return depends on the disclosure rules on file for the jurisdiction (data, not "
+                 "the schema): a jurisdiction and date with no disclosure threshold (e.g. before the first rule) is 400 "
+                 "`validation_failed` naming `period`, `from` or `jurisdiction`; so is a `period` written in the other "
+                 "regime's form (`2025-26` for a calendar-year regime).")
+    return (f"{exporter.description}{extra}\n\n{COMMON.format(limit=xlsx_inline_max_rows())}\n\n"
             f"| column | type | meaning |\n| --- | --- | --- |\n{columns}")
 
 
