@@ -128,6 +128,17 @@ def test_nothing_in_the_document_is_left_undescribed(document):
         assert header.get("description"), name
 
 
+
+def test_a_shared_property_name_is_described_for_its_own_object(document):
+    """`data` and `error` mean different things in a page, an event, a position, an
+    error and a webhook attempt; each object gets its own wording."""
+    schemas = document["components"]["schemas"]
+    assert "attempt" not in schemas["ErrorEnvelope"]["properties"]["error"]["description"]
+    for name, schema in schemas.items():
+        data = schema.get("properties", {}).get("data", {})
+        if "description" in data and not name.endswith("List"):
+            assert "page" not in data["description"], name
+
 # --- 4. parameters --------------------------------------------------------------------------
 
 def test_query_parameters_say_what_the_server_accepts(document):

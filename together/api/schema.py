@@ -663,7 +663,19 @@ _PATTERNS = [
 ]
 
 
-def describe(name: str) -> str | None:
+# Where one property name means different things in different objects, the
+# object's own wording wins: (pattern over the component's name, property) → text.
+SCHEMA_FIELD_GLOSSARY = [
+    (re.compile(r"Event$"), "data", "The object as it was when the event occurred (before deletion for `*.deleted`)."),
+    (re.compile(r"^DonorCompliance$"), "data", "The donor's position in each jurisdiction where a rule applies."),
+    (re.compile(r"^ErrorEnvelope$"), "error", "What went wrong: `type`, `code`, `message`, the `param` at fault, and `doc_url`."),
+]
+
+
+def describe(name: str, schema_name: str = "") -> str | None:
+    for pattern, prop, text in SCHEMA_FIELD_GLOSSARY:
+        if prop == name and pattern.search(schema_name):
+            return text
     if name in FIELD_GLOSSARY:
         return FIELD_GLOSSARY[name]
     for pattern, make in _PATTERNS:
@@ -674,22 +686,18 @@ def describe(name: str) -> str | None:
 
 
 def describe_properties(schemas: dict) -> None:
-    def walk(schema: dict) -> None:
+    def walk(schema: dict, schema_name: str) -> None:
         for name, prop in schema.get("properties", {}).items():
-            if not prop.get("description") and "$ref" not in prop:
-                text = describe(name)
+            if not prop.get("description"):
+                text = describe(name, schema_name)
                 if text:
-                    prop["description"] = text
-            elif "$ref" in prop and not prop.get("description"):
-                text = describe(name)
-                if text:
-                    prop["description"] = text  # OpenAPI 3.1: a sibling of $ref is allowed
-            walk(prop)
+                    prop["description"] = text  # beside a $ref too: OpenAPI 3.1 allows the sibling
+            walk(prop, schema_name)
             if isinstance(prop.get("items"), dict):
-                walk(prop["items"])
+                walk(prop["items"], schema_name)
         for key in ("allOf", "oneOf", "anyOf"):
             for part in schema.get(key, []):
-                walk(part)
+                walk(part, schema_name)
 
-    for schema in schemas.values():
-        walk(schema)
+    for schema_name, schema in schemas.items():
+        walk(schema, schema_name)
