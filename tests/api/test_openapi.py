@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tests.support.openapi import operations, served_document
 from tests.support.routes import api_routes, normalise
 
 pytestmark = pytest.mark.django_db
@@ -23,24 +24,11 @@ TAGS = [
     ("introductions", "Programmatically introduce prospective recipient organisations to Together. Sends an invite email + tracks the prospect through pending → viewed → accepted → linked. Listen for `introduction.linked` to learn when the resulting `recipient_org_account_link_id` is usable. Raise+ entitlement."),
     ("webhooks", "Outbound webhook events we POST to receiver endpoints. See /developer/webhooks for delivery semantics (signing, retries, idempotency)."),
 ]
-METHODS = ("get", "post", "patch", "put", "delete")
 
 
 @pytest.fixture(scope="module")
 def document():
-    from django.test import Client
-
-    response = Client().get("/api/v1/openapi.json")
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("application/") and "json" in response["Content-Type"]
-    return response.json()
-
-
-def operations(document):
-    for path, item in document["paths"].items():
-        for method in METHODS:
-            if method in item:
-                yield path, method, item[method]
+    return served_document()
 
 
 def test_served_without_a_key(anon_client):

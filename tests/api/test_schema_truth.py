@@ -16,27 +16,16 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.support.api import assert_error, seed_campaign, seed_donation, seed_donor
+from tests.support.openapi import operations, served_document
 
 pytestmark = pytest.mark.django_db
 
-METHODS = ("get", "post", "patch", "put", "delete")
 DOC_URI = "urn:together:openapi"
 
 
 @pytest.fixture(scope="module")
 def document():
-    from django.test import Client
-
-    response = Client().get("/api/v1/openapi.json")
-    assert response.status_code == 200
-    return response.json()
-
-
-def operations(document):
-    for path, item in document["paths"].items():
-        for method in METHODS:
-            if method in item:
-                yield path, method, item[method]
+    return served_document()
 
 
 def component(document, ref_or_schema):
