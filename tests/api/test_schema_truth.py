@@ -456,3 +456,19 @@ def test_reference_ui_renders_descriptions_and_examples(transactional_db, live_s
             assert "newest first" in listing.inner_text()
         finally:
             browser.close()
+
+
+def test_every_error_response_shows_the_codes_of_its_own_status(document):
+    """A 429's example is `rate_limited`, not a copied `not_found`."""
+    from together.exceptions import ERROR_CODES
+
+    for path, method, op in operations(document):
+        for status, response in op["responses"].items():
+            media = response.get("content", {}).get("application/json", {})
+            if "ErrorEnvelope" not in str(media.get("schema")):
+                continue
+            examples = media.get("examples")
+            assert examples, (method, path, status)
+            for example in examples.values():
+                code = example["value"]["error"]["code"]
+                assert str(ERROR_CODES[code][0]) == status, (method, path, status, code)

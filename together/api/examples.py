@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import re
 
+from together.exceptions import ERROR_CODES
+
 ID = "cm3abcde0001abc123xyz456"
 TIMESTAMP = "2027-03-15T04:12:09.123Z"
 
@@ -264,6 +266,36 @@ def _media_examples(media: dict, named: dict | None, components: dict, *, reques
         media["examples"] = {"example": {"summary": summary, "value": value}}
 
 
+# One example per error code, shown under each status that can answer it.
+ERROR_EXAMPLES = {
+    "invalid_request": ("Unknown query parameter: colour.", {"param": "colour"}),
+    "validation_failed": ("This gift would take the donor past the FEDERAL cap: $1,000.00 remains.",
+                          {"param": "amount_cents", "reason": "donor_cap_exceeded", "remaining_cents": 100000}),
+    "unauthorized": ("Send Authorization: Bearer pc_… with a live key.", {}),
+    "forbidden": ("This key is READ: use a WRITE key to change anything.", {}),
+    "not_found": ("Donor not found.", {}),
+    "method_not_allowed": ("PUT is not allowed here.", {}),
+    "conflict": ("A donor with this email already exists.", {"existing_id": ID}),
+    "idempotency_conflict": ("This Idempotency-Key was used with a different request.", {}),
+    "rate_limited": ("Too many requests: retry after 1 second.", {}),
+    "internal_error": ("Something failed on our side; nothing was half-stored.", {}),
+    "service_unavailable": ("The database is briefly unavailable: retry after 5 seconds.", {}),
+}
+
+
+def error_examples(status: str) -> dict:
+    """The envelope examples of every error code answered with `status`."""
+    out = {}
+    for code, (code_status, _title, _fix) in ERROR_CODES.items():
+        if str(code_status) != status or code not in ERROR_EXAMPLES:
+            continue
+        message, extra = ERROR_EXAMPLES[code]
+        url = f"https://alltogether.giving/developer/api/errors/{code}"
+        detail = {"type": url, "code": code, "message": message, **extra, "request_id": "req_abc123", "doc_url": url}
+        out[code] = {"summary": code, "value": {"error": detail}}
+    return out
+
+
 def add_examples(result: dict) -> None:
     components = result["components"]["schemas"]
     for name, value in COMPONENT_EXAMPLES.items():
@@ -288,6 +320,8 @@ def add_examples(result: dict) -> None:
                     _media_examples(media, None, components, request=False, summary=response.get("description") or "The response")
                 elif media is not None and code == "503" and "ErrorEnvelope" not in str(media.get("schema")):
                     _media_examples(media, None, components, request=False, summary=response.get("description") or "The response")
+                elif media is not None and "ErrorEnvelope" in str(media.get("schema")) and error_examples(code):
+                    media["examples"] = error_examples(code)
     for item in result.get("webhooks", {}).values():
         for op in item.values():
             media = op["requestBody"]["content"]["application/json"]
