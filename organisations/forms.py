@@ -5,10 +5,12 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from organisations import services
 from organisations.models import Role, Scope
+from together.ratelimit import client_bucket, client_ip
 
 
 def _client_ip(request) -> str:
-    return (request.META.get("REMOTE_ADDR") or "unknown") if request else "unknown"
+    """The client's address as every per-client limit sees it (CLIENT_IP_HEADER behind our proxy)."""
+    return client_bucket(client_ip(request)) if request else "unknown"
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
