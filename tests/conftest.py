@@ -3,6 +3,7 @@ API clients that send them as Bearer tokens through the whole HTTP stack."""
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 from rest_framework.test import APIClient
@@ -85,6 +86,18 @@ def anon_client():
 @pytest.fixture
 def actor():
     return Actor.system("tests")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _celery_configured_from_the_real_settings():
+    """Celery reads its configuration from Django's settings once, on first use.
+    Read it now, before any test changes a setting: otherwise the first test to
+    touch Celery under a changed setting (say CELERY_TASK_ALWAYS_EAGER) would fix
+    that value for the rest of the session."""
+    from together.celery import app
+
+    assert app.conf.task_always_eager is False or os.environ.get("CELERY_TASK_ALWAYS_EAGER")
+    yield
 
 
 @pytest.fixture(autouse=True)

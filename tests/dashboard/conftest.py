@@ -29,10 +29,11 @@ _n = itertools.count()
 def _dashboard_settings(settings, tmp_path_factory):
     settings.RATE_LIMIT_ENABLED = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # PBKDF2 costs ~2 s a user here
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.REPORTS_EXPORT_DIR = tmp_path_factory.mktemp("exports")
     from together.celery import app
 
+    # Tasks run inline here. Celery's own switch is set and put back (not the Django
+    # setting: Celery reads its settings once, so a changed one would outlive the test).
     before = app.conf.task_always_eager, app.conf.task_eager_propagates
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
     yield

@@ -82,6 +82,11 @@ class FaultWorker(Worker):
 
 @pytest.fixture
 def workers(tmp_path, private_queue):
+    from together.celery import app
+
+    # The workers deliver, never this process: its tasks go to the broker.
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
     started: list[FaultWorker] = []
 
     def make(**env: str) -> FaultWorker:
@@ -90,6 +95,7 @@ def workers(tmp_path, private_queue):
         return worker
 
     yield make
+    app.conf.task_always_eager = eager
     for worker in started:
         worker.kill()
     drop_unacked(private_queue)
