@@ -1,6 +1,7 @@
 from django import forms
 
 from compliance.models import ElectionType, EntityType, Jurisdiction
+from together.widgets import DateInput
 
 
 class RevenueCodeForm(forms.Form):
@@ -19,12 +20,12 @@ class SettingsForm(forms.Form):
 
 class LodgeForm(forms.Form):
     reference = forms.CharField(max_length=200, label="Lodgement reference")
-    lodged_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), label="Lodged on")
+    lodged_date = forms.DateField(widget=DateInput, label="Lodged on")
 
 
 class ElectionForm(forms.Form):
     election_type = forms.ChoiceField(choices=ElectionType.choices)
     jurisdiction = forms.ChoiceField(choices=[c for c in Jurisdiction.choices if c[0] != "UNREGULATED"])
     name = forms.CharField(max_length=200)
-    writ_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    polling_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    writ_date = forms.DateField(widget=DateInput)
+    polling_date = forms.DateField(widget=DateInput)

@@ -9,19 +9,11 @@ from django.utils import timezone
 from donations.models import Campaign, CampaignStatus, DonorType, InKindCategory, PaymentMethod
 from donations.services import MAX_BATCH_ROWS
 from together.money import MoneyField, format_cents
+from together.widgets import DateInput
 
 
 def cents_to_dollars(cents: int | None) -> str:
     return format_cents(cents)
-
-
-class DateInput(forms.DateInput):
-    """<input type=date> takes and gives ISO dates whatever the locale (en-AU would render 23/11/2026, which a date input drops)."""
-
-    input_type = "date"
-
-    def __init__(self, attrs=None, format="%Y-%m-%d"):
-        super().__init__(attrs=attrs, format=format)
 
 
 DONOR_FIELDS = ["donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",

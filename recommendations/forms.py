@@ -8,6 +8,7 @@ from django import forms
 from donations.models import PaymentMethod
 from recommendations.models import Allocation, AmountMode
 from together.money import MoneyParseError, parse_amount_cents
+from together.widgets import DateInput
 
 
 def dollars_to_cents(raw: str) -> int | None:
@@ -94,7 +95,7 @@ class DonorDetailsForm(forms.Form):
 
 
 class OfflineGiftForm(DonorDetailsForm):
-    donation_date = forms.DateField(label="Date received", widget=forms.DateInput(attrs={"type": "date"}))
+    donation_date = forms.DateField(label="Date received", widget=DateInput)
     payment_method = forms.ChoiceField(
         label="Payment method",
         choices=[(PaymentMethod.BANK_TRANSFER, "Bank transfer"), (PaymentMethod.CHEQUE, "Cheque"), (PaymentMethod.CASH, "Cash")],

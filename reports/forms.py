@@ -6,6 +6,7 @@ from django.utils import timezone
 from compliance.models import Jurisdiction
 from reports.exporters import REGISTRY, REPORTABLE_JURISDICTIONS, financial_year_of
 from reports.models import ExportFormat
+from together.widgets import DateInput
 
 
 class ReportForm(forms.Form):
@@ -13,8 +14,8 @@ class ReportForm(forms.Form):
 
     report = forms.ChoiceField(choices=[])
     format = forms.ChoiceField(choices=ExportFormat.choices, initial=ExportFormat.CSV)
-    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(label="From", required=False, widget=DateInput)
+    date_to = forms.DateField(label="To", required=False, widget=DateInput)
     jurisdiction = forms.ChoiceField(
         required=False, help_text="Disclosure return only; blank: the organisation's default jurisdiction.",
         choices=[("", "—")] + [(j, Jurisdiction(j).label) for j in REPORTABLE_JURISDICTIONS],

@@ -4,6 +4,7 @@ ready, to members of its organisation only."""
 from __future__ import annotations
 
 import io
+import re
 
 import openpyxl
 import pytest
@@ -46,6 +47,17 @@ def test_page_has_the_period_picker(books):
         assert f'name="{name}"' in html
     for exporter in ("donations", "in-kind-register", "disclosure-return", "campaign-summary", "reconciliation"):
         assert f'value="{exporter}"' in html
+
+
+def test_page_sits_in_the_dashboard_and_its_dates_show(books):
+    """The page has the dashboard's frame (navigation, stylesheet), and the default
+    period reaches the date inputs in ISO form (a locale date such as 01/07/2026 is
+    dropped by <input type=date>, leaving the fields blank)."""
+    html = member_client(books.org).get(reverse("reports")).content.decode()
+    assert "<nav" in html and "together.css" in html
+    for name in ("date_from", "date_to"):
+        tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+        assert 'type="date"' in tag and re.search(r'value="\d{4}-\d{2}-\d{2}"', tag), tag
 
 
 def test_a_viewer_downloads_a_csv(books):
