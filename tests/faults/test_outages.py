@@ -66,6 +66,24 @@ def _warm(stack, requests: int = 48, threads: int = 8) -> list:
     return results
 
 
+
+def wait_for_delivery(stack, created: set) -> tuple[set, float | None]:
+    """Wait (bounded) until every donor in `created` has its event delivered; returns
+    what was delivered and how long it took (None when the deadline passed)."""
+    delivered: set = set()
+
+    def all_delivered() -> bool:
+        nonlocal delivered
+        delivered = stack.delivered_donor_ids()
+        return created <= delivered
+
+    try:
+        seconds = wait_until(all_delivered, DELIVERY_DEADLINE_SECONDS, interval=0.5, what="every event delivered")
+    except AssertionError:
+        seconds = None
+    return delivered, seconds
+
+
 def test_postgres_restart_while_idle_leaves_no_stale_connection(stack):
     warm = _warm(stack)
     assert all(r.status == 200 for r in warm), summarise(warm)
@@ -130,17 +148,7 @@ def test_redis_outage_under_traffic_api_serves_worker_survives_every_event_deliv
     created = {r.donor_id for r in results if r.donor_id}
     during = [r for r in results if down_at <= r.at < up_at]
     created_during = {r.donor_id for r in during if r.donor_id}
-    delivered: set = set()
-
-    def all_delivered() -> bool:
-        nonlocal delivered
-        delivered = stack.delivered_donor_ids()
-        return created <= delivered
-
-    try:
-        delivery_seconds = wait_until(all_delivered, DELIVERY_DEADLINE_SECONDS, interval=0.5, what="every event delivered")
-    except AssertionError:
-        delivery_seconds = None
+    delivered, delivery_seconds = wait_for_delivery(stack, created)
     worker_restarts = stack.site.worker_starts() - worker_starts_before
     exits = stack.site.supervisor_lines("exited")
     stack.figures["redis_outage_under_traffic"] = {
@@ -177,17 +185,7 @@ def test_worker_killed_under_traffic_is_restarted_and_the_api_never_stops(stack)
     finally:
         results = traffic.stop()
     created = {r.donor_id for r in results if r.donor_id}
-    delivered: set = set()
-
-    def all_delivered() -> bool:
-        nonlocal delivered
-        delivered = stack.delivered_donor_ids()
-        return created <= delivered
-
-    try:
-        delivery_seconds = wait_until(all_delivered, DELIVERY_DEADLINE_SECONDS, interval=0.5, what="every event delivered")
-    except AssertionError:
-        delivery_seconds = None
+    delivered, delivery_seconds = wait_for_delivery(stack, created)
     stack.figures["worker_kill_under_traffic"] = {
         "requests": len(results), "answers": summarise(results), "restart_seconds": round(restart_seconds, 1),
         "events_created": len(created), "delivered": len(created & delivered),
