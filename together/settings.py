@@ -169,6 +169,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "together.api.schema.postprocess",
+        "webhooks.api.schemas.postprocess",
+        "together.api.schema.postprocess_describe",
     ],
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True},
 }

@@ -503,9 +503,10 @@ def preprocess_only_api(endpoints):
 
 
 def postprocess(result, generator, request, public):
-    from together.api.examples import add_examples
-    from webhooks.api.schemas import add_events
-
+    """The document's frame, parameters, headers and closed request bodies. Apps add
+    their own parts in hooks listed after this one (the webhooks section); then
+    `postprocess_describe` describes and exemplifies everything (settings'
+    POSTPROCESSING_HOOKS gives the order)."""
     result["openapi"] = "3.1.0"
     result["servers"] = [{"url": "/", "description": "Current host"}]
     result["tags"] = TAGS
@@ -537,8 +538,14 @@ def postprocess(result, generator, request, public):
             }
         }
         components["schemas"] = {"ErrorEnvelope": envelope, **schemas}
-    add_events(result)
-    describe_properties(components["schemas"])
+    return result
+
+
+def postprocess_describe(result, generator, request, public):
+    """The last hook: every property described and every body and response given examples."""
+    from together.api.examples import add_examples
+
+    describe_properties(result["components"]["schemas"])
     add_examples(result)
     return result
 

@@ -171,3 +171,9 @@ def add_events(result: dict) -> None:
                            "its shape follows `type`: see the `webhooks` section for each type's payload.",
             "anyOf": [{"$ref": f"#/components/schemas/{p}"} for p in payloads],
         }
+
+
+def postprocess(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the `webhooks` section, a typed payload per event type."""
+    add_events(result)
+    return result
