@@ -152,6 +152,24 @@ class Donation(OrganisationOwned):
     refund_date = models.DateField(null=True, blank=True)
     refund_reason = models.TextField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # Money returned so far. A partial refund keeps the gift CONFIRMED and counts
+    # amount_cents - refunded_cents; a full refund makes it REFUNDED.
+    refunded_cents = models.BigIntegerField(default=0)
+    # Card gifts (source STRIPE or CHECKOUT_LINK): what Stripe says of the money.
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True)
+    stripe_charge_id = models.CharField(max_length=255, null=True, blank=True)
+    stripe_balance_transaction_id = models.CharField(max_length=255, null=True, blank=True)
+    stripe_transfer_id = models.CharField(max_length=255, null=True, blank=True)
+    stripe_payout_id = models.CharField(max_length=255, null=True, blank=True)
+    fee_cents = models.BigIntegerField(null=True, blank=True)
+    net_cents = models.BigIntegerField(null=True, blank=True)
+    dispute_status = models.CharField(max_length=30, null=True, blank=True)
+    # A checkout link's consent checkbox: its text and the donor's answer.
+    consent_text = models.TextField(null=True, blank=True)
+    consent_given = models.BooleanField(null=True, blank=True)
+    # What the donor typed on a public page (canonical record protection: an
+    # existing donor's name, address and phone are never overwritten from it).
+    donor_snapshot = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -163,6 +181,12 @@ class Donation(OrganisationOwned):
             models.Index(fields=["organisation", "donation_date"], include=["status", "donation_type", "amount_cents"],
                          name="donation_org_date"),
             models.Index(fields=["donor", "jurisdiction", "donation_date"], name="donation_donor_jur_date"),
+            models.Index(fields=["stripe_payment_intent_id"], condition=Q(stripe_payment_intent_id__isnull=False),
+                         name="donation_stripe_pi"),
+            models.Index(fields=["stripe_charge_id"], condition=Q(stripe_charge_id__isnull=False),
+                         name="donation_stripe_charge"),
+            models.Index(fields=["stripe_payout_id"], condition=Q(stripe_payout_id__isnull=False),
+                         name="donation_stripe_payout"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="donation_amount_positive"),
@@ -171,6 +195,8 @@ class Donation(OrganisationOwned):
                 | Q(donation_type="IN_KIND", in_kind_category__isnull=False, payment_method__isnull=True),
                 name="donation_type_fields",
             ),
+            models.CheckConstraint(condition=Q(refunded_cents__gte=0) & Q(refunded_cents__lte=models.F("amount_cents")),
+                                   name="donation_refunded_within_amount"),
         ]
 
     def __str__(self) -> str:
