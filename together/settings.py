@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "donations",
     "compliance",
     "recommendations",
+    "engage",
     "webhooks",
     "reports",
 ]
