@@ -18,6 +18,11 @@ class Organisation(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="sandbox"
     )
     currency = models.CharField(max_length=3, default="AUD")
+    # Stripe Connect: the connected account (acct_…) that receives this
+    # organisation's card gifts, set by an ADMIN in Settings → Payments. No form
+    # or link takes payments until it is set (organisation_stripe_connect).
+    stripe_account_id = models.CharField(max_length=255, null=True, blank=True)
+    stripe_connected_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -38,11 +43,25 @@ class Organisation(models.Model):
     def live(self) -> "Organisation":
         return self.live_organisation if self.is_sandbox else self
 
+    @property
+    def stripe_connected(self) -> bool:
+        """Takes card payments: a connected Stripe account is on file."""
+        return bool(self.stripe_account_id) and self.stripe_connected_at is not None
+
 
 class Role(models.TextChoices):
     ADMIN = "ADMIN", "Admin"
     EDITOR = "EDITOR", "Editor"
     VIEWER = "VIEWER", "Viewer"
+
+
+# The one order of roles (dashboard, admin, API key pages): a role may do what
+# any lower role may. No role ranks 0.
+ROLE_RANK: dict[str, int] = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3}
+
+
+def role_at_least(role: str | None, needed: str) -> bool:
+    return ROLE_RANK.get(role, 0) >= ROLE_RANK[needed]
 
 
 class Membership(models.Model):

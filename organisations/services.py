@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -426,3 +427,53 @@ def membership_remove(*, organisation: Organisation, actor: Actor, user_id: int)
             session.delete()
     audit_record(organisation=organisation, actor=actor, action="membership.removed", object_type="membership",
                  object_id=str(user_id))
+
+
+# --- Stripe account (Settings → Payments) -------------------------------------------
+
+STRIPE_ACCOUNT_RE = re.compile(r"^acct_[A-Za-z0-9]{6,}$")
+
+
+def _stripe_snapshot(organisation: Organisation) -> dict:
+    return {
+        "stripe_account_id": organisation.stripe_account_id,
+        "stripe_connected": organisation.stripe_connected,
+        "stripe_connected_at": organisation.stripe_connected_at.isoformat() if organisation.stripe_connected_at else None,
+    }
+
+
+@transaction.atomic
+def organisation_stripe_connect(*, organisation: Organisation, actor: Actor, account_id: str) -> Organisation:
+    """Connect `organisation` to its Stripe account (`acct_…`): from now on its
+    forms and links may take card payments into that account."""
+    account_id = (account_id or "").strip()
+    if not STRIPE_ACCOUNT_RE.fullmatch(account_id) or len(account_id) > 255:
+        raise ValidationFailed("A Stripe account id is acct_ followed by at least 6 letters or digits.", param="account_id")
+    org = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    if org.stripe_account_id == account_id and org.stripe_connected:
+        return org
+    before = _stripe_snapshot(org)
+    org.stripe_account_id = account_id
+    org.stripe_connected_at = timezone.now()
+    org.save(update_fields=["stripe_account_id", "stripe_connected_at", "updated_at"])
+    audit_record(organisation=org, actor=actor, action="organisation.stripe_connected", object_type="organisation",
+                 object_id=org.id, before=before, after=_stripe_snapshot(org))
+    organisation.stripe_account_id, organisation.stripe_connected_at = org.stripe_account_id, org.stripe_connected_at
+    return org
+
+
+@transaction.atomic
+def organisation_stripe_disconnect(*, organisation: Organisation, actor: Actor) -> Organisation:
+    """Forget the Stripe account: forms and links stop taking payments at once
+    (gifts already paid stay as they are; their refunds still go through Stripe)."""
+    org = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    if not org.stripe_account_id and org.stripe_connected_at is None:
+        return org
+    before = _stripe_snapshot(org)
+    org.stripe_account_id = None
+    org.stripe_connected_at = None
+    org.save(update_fields=["stripe_account_id", "stripe_connected_at", "updated_at"])
+    audit_record(organisation=org, actor=actor, action="organisation.stripe_disconnected", object_type="organisation",
+                 object_id=org.id, before=before, after=_stripe_snapshot(org))
+    organisation.stripe_account_id, organisation.stripe_connected_at = None, None
+    return org

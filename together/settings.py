@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "compliance",
     "recommendations",
     "engage",
+    "payments",
     "webhooks",
     "reports",
 ]

@@ -1,0 +1,297 @@
+"""The one place Together talks to Stripe (the official `stripe` package).
+
+Base layer: imports no app. Functions take duck-typed organisation objects
+(`is_sandbox`, `id`) and plain ids, and return Stripe objects.
+
+Keys: a sandbox organisation uses `STRIPE_TEST_SECRET_KEY`, a live one
+`STRIPE_SECRET_KEY`. A sandbox can never move live money: a sandbox whose key
+is a live key (`sk_live_…`, `rk_live_…`), or not a test key at all, is refused
+before any request, and so is a live organisation whose key is the sandboxes'
+key (live and sandbox gifts would share one Stripe account and mode).
+
+Errors: Stripe's refusals (4xx: a card declined, a charge already refunded)
+become `PaymentRefused` (a validation error naming Stripe's message); network
+failures and Stripe's 5xx become `PaymentGatewayUnavailable` (503).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from together.exceptions import ApplicationError, ValidationFailed
+
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+class PaymentGatewayUnavailable(ApplicationError):
+    """Stripe could not be reached, or answered with a server error."""
+
+    code = "service_unavailable"
+    default_message = "The payment service is temporarily unavailable. Retry after a short wait."
+
+
+class PaymentsMisconfigured(ApplicationError):
+    """The platform's Stripe keys are missing or of the wrong kind for this organisation."""
+
+    code = "service_unavailable"
+    default_message = "Payments are not configured for this organisation."
+
+
+class PaymentRefused(ValidationFailed):
+    """Stripe refused the request (4xx): its message is kept."""
+
+
+class SignatureInvalid(Exception):
+    """A webhook whose Stripe-Signature matches none of the configured secrets."""
+
+
+# --- configuration ------------------------------------------------------------------------
+
+def _setting(name: str, default: Any = "") -> Any:
+    return getattr(settings, name, default)
+
+
+def webhook_secrets() -> list[str]:
+    secrets = _setting("STRIPE_WEBHOOK_SECRETS", None)
+    if secrets is None:
+        secrets = [s.strip() for s in str(_setting("STRIPE_WEBHOOK_SECRET", "")).split(",")]
+    return [s for s in secrets if s]
+
+
+def api_base() -> str:
+    return (_setting("STRIPE_API_BASE", "") or stripe.DEFAULT_API_BASE).rstrip("/")
+
+
+def is_live_key(key: str) -> bool:
+    return key.startswith(LIVE_KEY_PREFIXES) or key.startswith("pk_live_")
+
+
+def secret_key_for(organisation) -> str:
+    """The secret key `organisation` may use, or PaymentsMisconfigured."""
+    if organisation.is_sandbox:
+        key = _setting("STRIPE_TEST_SECRET_KEY", "")
+        if not key:
+            raise PaymentsMisconfigured("Payments are not configured for sandboxes: STRIPE_TEST_SECRET_KEY is not set.")
+        if is_live_key(key) or not key.startswith(TEST_KEY_PREFIXES):
+            # Never let a sandbox move live money, whatever the environment says.
+            raise PaymentsMisconfigured("A sandbox organisation can never use a live Stripe key: STRIPE_TEST_SECRET_KEY "
+                                        "must be a test key (sk_test_…).")
+        return key
+    key = _setting("STRIPE_SECRET_KEY", "")
+    if not key:
+        raise PaymentsMisconfigured("Payments are not configured: STRIPE_SECRET_KEY is not set.")
+    if not (key.startswith(LIVE_KEY_PREFIXES) or key.startswith(TEST_KEY_PREFIXES)):
+        raise PaymentsMisconfigured("STRIPE_SECRET_KEY is not a Stripe secret key.")
+    if key == _setting("STRIPE_TEST_SECRET_KEY", ""):
+        # One key for both would mix live and sandbox gifts in one Stripe account and mode.
+        raise PaymentsMisconfigured("STRIPE_SECRET_KEY and STRIPE_TEST_SECRET_KEY are the same key: live organisations "
+                                    "need their own.")
+    return key
+
+
+def publishable_key_for(organisation) -> str:
+    """The publishable key Stripe.js uses on `organisation`'s payment pages."""
+    if organisation.is_sandbox:
+        key = _setting("STRIPE_TEST_PUBLISHABLE_KEY", "")
+        if not key:
+            raise PaymentsMisconfigured("STRIPE_TEST_PUBLISHABLE_KEY is not set.")
+        if key.startswith("pk_live_"):
+            raise PaymentsMisconfigured("A sandbox organisation can never use a live Stripe key: STRIPE_TEST_PUBLISHABLE_KEY "
+                                        "must be a test key (pk_test_…).")
+        return key
+    key = _setting("STRIPE_PUBLISHABLE_KEY", "")
+    if not key:
+        raise PaymentsMisconfigured("STRIPE_PUBLISHABLE_KEY is not set.")
+    return key
+
+
+_clients: dict[tuple[str, str], stripe.StripeClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(organisation) -> stripe.StripeClient:
+    """A StripeClient with the key `organisation` may use (one per key and base, reused)."""
+    key = secret_key_for(organisation)
+    base = api_base()
+    with _clients_lock:
+        client = _clients.get((key, base))
+        if client is None:
+            client = stripe.StripeClient(key, base_addresses={"api": base}, max_network_retries=2)
+            _clients[(key, base)] = client
+        return client
+
+
+def _call(fn, *args, **kwargs):
+    """Run one Stripe call; map its errors onto ours."""
+    try:
+        return fn(*args, **kwargs)
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise PaymentGatewayUnavailable() from exc
+    except stripe.AuthenticationError as exc:
+        raise PaymentsMisconfigured("Stripe refused the platform's key.") from exc
+    except stripe.StripeError as exc:
+        status = getattr(exc, "http_status", None) or 500
+        if status >= 500:
+            raise PaymentGatewayUnavailable() from exc
+        message = getattr(exc, "user_message", None) or str(getattr(exc, "_message", "") or exc) or "Stripe refused the request."
+        raise PaymentRefused(f"Stripe refused: {message}", param="stripe", stripe_code=getattr(exc, "code", None)) from exc
+
+
+def _options(idempotency_key: str | None = None, stripe_account: str | None = None) -> dict:
+    options: dict[str, Any] = {}
+    if idempotency_key:
+        options["idempotency_key"] = idempotency_key
+    if stripe_account:
+        options["stripe_account"] = stripe_account
+    return options
+
+
+# --- payment intents ------------------------------------------------------------------------
+
+def payment_intent_create(organisation, *, amount_cents: int, currency: str, metadata: dict[str, str],
+                          idempotency_key: str, transfer_group: str | None = None, description: str | None = None,
+                          receipt_email: str | None = None) -> stripe.PaymentIntent:
+    params: dict[str, Any] = {
+        "amount": int(amount_cents),
+        "currency": currency.lower(),
+        "metadata": {k: str(v) for k, v in metadata.items() if v is not None},
+        "payment_method_types": ["card"],
+    }
+    if transfer_group:
+        params["transfer_group"] = transfer_group
+    if description:
+        params["description"] = description[:1000]
+    if receipt_email:
+        params["receipt_email"] = receipt_email
+    client = client_for(organisation)
+    return _call(client.v1.payment_intents.create, params=params, options=_options(idempotency_key))
+
+
+def payment_intent_update_amount(organisation, *, payment_intent_id: str, amount_cents: int) -> stripe.PaymentIntent:
+    client = client_for(organisation)
+    return _call(client.v1.payment_intents.update, payment_intent_id, params={"amount": int(amount_cents)})
+
+
+def payment_intent_cancel(organisation, *, payment_intent_id: str) -> stripe.PaymentIntent:
+    client = client_for(organisation)
+    return _call(client.v1.payment_intents.cancel, payment_intent_id)
+
+
+def payment_intent_retrieve(organisation, *, payment_intent_id: str) -> stripe.PaymentIntent:
+    """The intent with its latest charge and that charge's balance transaction expanded."""
+    client = client_for(organisation)
+    return _call(client.v1.payment_intents.retrieve, payment_intent_id,
+                 params={"expand": ["latest_charge.balance_transaction"]})
+
+
+def charge_retrieve(organisation, *, charge_id: str) -> stripe.Charge:
+    client = client_for(organisation)
+    return _call(client.v1.charges.retrieve, charge_id, params={"expand": ["balance_transaction"]})
+
+
+def dispute_retrieve(organisation, *, dispute_id: str) -> stripe.Dispute:
+    client = client_for(organisation)
+    return _call(client.v1.disputes.retrieve, dispute_id)
+
+
+# --- refunds and transfers ------------------------------------------------------------------
+
+def refund(organisation, *, charge_id: str | None = None, payment_intent_id: str | None = None,
+           amount_cents: int | None = None, idempotency_key: str, reason: str | None = None,
+           metadata: dict[str, str] | None = None) -> stripe.Refund:
+    """Give money back to the donor (all of it when `amount_cents` is None)."""
+    if bool(charge_id) == bool(payment_intent_id):
+        raise ValueError("refund needs exactly one of charge_id and payment_intent_id")
+    params: dict[str, Any] = {"charge": charge_id} if charge_id else {"payment_intent": payment_intent_id}
+    if amount_cents is not None:
+        params["amount"] = int(amount_cents)
+    if metadata:
+        params["metadata"] = {k: str(v) for k, v in metadata.items()}
+    client = client_for(organisation)
+    return _call(client.v1.refunds.create, params=params, options=_options(idempotency_key))
+
+
+def transfer_create(organisation, *, amount_cents: int, currency: str, destination: str, transfer_group: str | None,
+                    source_transaction: str | None, idempotency_key: str,
+                    metadata: dict[str, str] | None = None) -> stripe.Transfer:
+    """Move part of a charge to a connected account (separate charges and transfers)."""
+    params: dict[str, Any] = {"amount": int(amount_cents), "currency": currency.lower(), "destination": destination}
+    if transfer_group:
+        params["transfer_group"] = transfer_group
+    if source_transaction:
+        params["source_transaction"] = source_transaction
+    if metadata:
+        params["metadata"] = {k: str(v) for k, v in metadata.items()}
+    client = client_for(organisation)
+    return _call(client.v1.transfers.create, params=params, options=_options(idempotency_key))
+
+
+def transfer_retrieve(organisation, *, transfer_id: str) -> stripe.Transfer:
+    client = client_for(organisation)
+    return _call(client.v1.transfers.retrieve, transfer_id)
+
+
+def transfer_reverse(organisation, *, transfer_id: str, amount_cents: int | None, idempotency_key: str,
+                     metadata: dict[str, str] | None = None) -> stripe.TransferReversal:
+    """Take back (part of) a transfer from the connected account, e.g. for a refund."""
+    params: dict[str, Any] = {}
+    if amount_cents is not None:
+        params["amount"] = int(amount_cents)
+    if metadata:
+        params["metadata"] = {k: str(v) for k, v in metadata.items()}
+    client = client_for(organisation)
+    return _call(client.v1.transfers.reversals.create, transfer_id, params=params, options=_options(idempotency_key))
+
+
+# --- payouts ----------------------------------------------------------------------------------
+
+def payout_retrieve(organisation, *, payout_id: str, stripe_account: str | None = None) -> stripe.Payout:
+    client = client_for(organisation)
+    return _call(client.v1.payouts.retrieve, payout_id, options=_options(stripe_account=stripe_account))
+
+
+def payout_balance_transactions(organisation, *, payout_id: str, stripe_account: str | None = None) -> list:
+    """Every balance transaction paid out in `payout_id` (all pages)."""
+    client = client_for(organisation)
+    out: list = []
+    params: dict[str, Any] = {"payout": payout_id, "limit": 100}
+    for _page in range(1000):
+        page = _call(client.v1.balance_transactions.list, params=params, options=_options(stripe_account=stripe_account))
+        data = list(page.data)
+        out.extend(data)
+        if not page.has_more or not data:
+            break
+        params = {**params, "starting_after": data[-1].id}
+    return out
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+def construct_event(payload: bytes, sig_header: str) -> stripe.Event:
+    """The event if its signature matches one of the configured secrets (rotation:
+    several may be live at once) within 5 minutes; else SignatureInvalid."""
+    if not sig_header:
+        raise SignatureInvalid("No Stripe-Signature header.")
+    last: Exception | None = None
+    for secret in webhook_secrets():
+        try:
+            return stripe.Webhook.construct_event(payload, sig_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        except stripe.SignatureVerificationError as exc:
+            last = exc
+        except ValueError as exc:  # the body is not JSON
+            raise SignatureInvalid("The payload is not a Stripe event.") from exc
+    raise SignatureInvalid(str(last) if last else "No webhook secret is configured.")
+
+
+def to_dict(obj) -> dict:
+    """A Stripe object as plain dicts and lists (for reading nested fields safely)."""
+    if obj is None:
+        return {}
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return dict(obj)
