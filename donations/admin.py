@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from donations import services
 from donations.models import Campaign, Donation, Donor, DonorMerge
@@ -82,7 +82,19 @@ class DonationAdmin(TenantAdminMixin, ServiceAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not obj.can_edit:  # Donation.can_edit: the services' own rule
+            return [*self.readonly_fields, "organisation", *DONATION_INPUT]
         return [*self.readonly_fields, "organisation", "donation_type"] if obj else self.readonly_fields
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        refusal = obj.refusal_for("edit") if obj is not None else None
+        if refusal is not None:  # read only, and why (a save would be refused by donation_update anyway)
+            if request.method == "GET":
+                self.message_user(request, f"Read only: {refusal.message}", messages.INFO)
+            extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                             "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 class CampaignForm(ServiceForm):

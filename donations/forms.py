@@ -45,6 +45,8 @@ METHOD_CHOICES = [("CASH", "Cash"), ("CHEQUE", "Cheque"), ("BANK_TRANSFER", "Ban
 class GiftForm(forms.Form):
     """Record a gift: an existing donor (picked by type-ahead) or a new one inline."""
 
+    param_fields = {"email": "new_email", "payment_method": "method"}  # the services' names for these fields
+
     donor = forms.CharField(required=False, widget=forms.HiddenInput)
     new_donor = forms.BooleanField(required=False, label="New donor")
     new_donor_type = forms.ChoiceField(choices=DonorType.choices, required=False, label="Type")

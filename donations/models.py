@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce, Lower
 
-from together.models import OrganisationOwned
+from together.models import LifecycleRules, OrganisationOwned, Refusal
 
 
 class DonorType(models.TextChoices):
@@ -127,7 +127,11 @@ class InKindCategory(models.TextChoices):
     OTHER = "OTHER", "Other in-kind benefit"
 
 
-class Donation(OrganisationOwned):
+# Sources whose money Together itself refunds; others are refunded where they were paid.
+REFUNDABLE_SOURCES = ("MANUAL", "STRIPE", "CHECKOUT_LINK")
+
+
+class Donation(LifecycleRules, OrganisationOwned):
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="donations")
     donation_type = models.CharField(max_length=10, choices=DonationType.choices)
@@ -202,6 +206,53 @@ class Donation(OrganisationOwned):
     def __str__(self) -> str:
         return f"{self.id} {self.amount_cents}c {self.donation_type}"
 
+    # --- lifecycle: the one statement of what may happen to a gift now -------------------
+
+    lifecycle_actions = ("edit", "void", "refund")
+
+    def _refusal_edit(self) -> Refusal | None:
+        if self.source != Source.MANUAL:
+            return Refusal(f"Only MANUAL donations can be edited; this one came from {self.source}.", param="source")
+        if self.status in (Status.VOIDED, Status.REFUNDED):
+            return Refusal(f"A {self.status} donation cannot be edited.", param="status")
+        return None
+
+    def _refusal_void(self) -> Refusal | None:
+        if self.status == Status.VOIDED:
+            return Refusal("This donation is already voided.", param="status")
+        if self.status == Status.REFUNDED:
+            return Refusal("A refunded donation cannot be voided.", param="status")
+        return None
+
+    def _refusal_refund(self) -> Refusal | None:
+        if self.source not in REFUNDABLE_SOURCES:
+            return Refusal(f"Only MANUAL and card donations are refunded here; {self.source} gifts are refunded where they were paid.",
+                           param="source")
+        if self.donation_type != DonationType.MONETARY:
+            return Refusal("An in-kind gift cannot be refunded; void it if it was recorded in error.", param="donation_type")
+        if self.status != Status.CONFIRMED:
+            return Refusal(f"Only CONFIRMED donations can be refunded; this one is {self.status}.", param="status")
+        if self.refunded_cents >= self.amount_cents:
+            return Refusal("This donation is already refunded in full.", param="status")
+        return None
+
+    @property
+    def can_edit(self) -> bool:
+        return self.can("edit")
+
+    @property
+    def can_void(self) -> bool:
+        return self.can("void")
+
+    @property
+    def can_refund(self) -> bool:
+        return self.can("refund")
+
+    @property
+    def refundable_cents(self) -> int:
+        """What is left to give back."""
+        return self.amount_cents - self.refunded_cents
+
 
 class DonorMerge(OrganisationOwned):
     """Audit record of a merge: the duplicate's last state and what moved."""
@@ -218,7 +269,7 @@ class BatchStatus(models.TextChoices):
     POSTED = "POSTED"
 
 
-class DepositBatch(OrganisationOwned):
+class DepositBatch(LifecycleRules, OrganisationOwned):
     """A bank deposit of many gifts (cheques, usually) entered against control
     totals, saved as a draft and posted only when the rows match."""
 
@@ -236,6 +287,26 @@ class DepositBatch(OrganisationOwned):
 
     def __str__(self) -> str:
         return f"{self.reference} ({self.deposit_date})"
+
+    lifecycle_actions = ("edit", "post")
+
+    def _refusal_edit(self) -> Refusal | None:
+        if self.status != BatchStatus.DRAFT:
+            return Refusal("A posted batch cannot be changed.", param="status")
+        return None
+
+    def _refusal_post(self) -> Refusal | None:
+        if self.status != BatchStatus.DRAFT:
+            return Refusal("This batch is already posted.", param="status")
+        return None
+
+    @property
+    def can_edit(self) -> bool:
+        return self.can("edit")
+
+    @property
+    def can_post(self) -> bool:
+        return self.can("post")
 
 
 class DepositBatchRow(models.Model):

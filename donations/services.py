@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -23,7 +24,7 @@ from donations.selectors import campaign_snapshot, donation_snapshot, donor_snap
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
-from together.exceptions import Conflict, NotFound, ValidationFailed
+from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 
 REVENUE_CODE_RE = re.compile(r"^[A-Za-z0-9._\-:/+@]{1,100}$")
 MAX_AMOUNT_CENTS = 10**13
@@ -433,7 +434,7 @@ def _donation_for_update(organisation: Organisation, donation_id: str, *, also_d
             raise NotFound("Donation not found.")
         donor_ids = sorted({current, also_donor_id} - {None})
         locked = set(Donor.objects.for_organisation(organisation).select_for_update().filter(pk__in=donor_ids).order_by("id").values_list("id", flat=True))
-        donation = Donation.objects.select_for_update().select_related("donor").get(pk=donation_id)
+        donation = Donation.objects.for_organisation(organisation).select_for_update().select_related("donor").get(pk=donation_id)
         if donation.donor_id in locked:
             return donation
     raise Conflict("This donation is being changed by another request; retry.")
@@ -459,10 +460,7 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
         check_date(changes["donation_date"], "donation_date")
     new_donor_id = changes.get("donor_id") if isinstance(changes.get("donor_id"), str) else None
     donation = _donation_for_update(organisation, donation_id, also_donor_id=new_donor_id)
-    if donation.source != Source.MANUAL:
-        raise ValidationFailed("Only MANUAL donations can be edited; this one came from " + donation.source + ".", param="source")
-    if donation.status in (Status.VOIDED, Status.REFUNDED):
-        raise ValidationFailed(f"A {donation.status} donation cannot be edited.", param="status")
+    donation.check("edit")
     before_state = Donation(**{f.attname: getattr(donation, f.attname) for f in Donation._meta.concrete_fields})
     before = donation_snapshot(donation_id=donation.id)
     old_donor_id = donation.donor_id
@@ -503,10 +501,7 @@ def donation_void(*, organisation: Organisation, actor: Actor, donation_id: str,
     if not reason:
         raise ValidationFailed("A reason is required to void a donation.", param="reason")
     donation = _donation_for_update(organisation, donation_id)
-    if donation.status == Status.VOIDED:
-        raise ValidationFailed("This donation is already voided.", param="status")
-    if donation.status == Status.REFUNDED:
-        raise ValidationFailed("A refunded donation cannot be voided.", param="status")
+    donation.check("void")
     before = donation_snapshot(donation_id=donation.id)
     donation.status = Status.VOIDED
     donation.void_reason = reason
@@ -525,12 +520,7 @@ def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: st
     if not reason:
         raise ValidationFailed("A reason is required to refund a donation.", param="reason")
     donation = _donation_for_update(organisation, donation_id)
-    if donation.source != Source.MANUAL:
-        raise ValidationFailed("Only MANUAL donations are refunded here; others are refunded where they were paid.", param="source")
-    if donation.donation_type != DonationType.MONETARY:
-        raise ValidationFailed("An in-kind gift cannot be refunded; void it if it was recorded in error.", param="donation_type")
-    if donation.status != Status.CONFIRMED:
-        raise ValidationFailed(f"Only CONFIRMED donations can be refunded; this one is {donation.status}.", param="status")
+    donation.check("refund")  # Donation._refusal_refund: the one statement of the rule
     check_date(refund_date, "refund_date")
     if refund_date < donation.donation_date:
         raise ValidationFailed("refund_date cannot be before the donation_date.", param="refund_date")
@@ -562,7 +552,7 @@ def batch_save_draft(*, organisation: Organisation, actor: Actor, batch_id: str 
                      payment_method: str = PaymentMethod.CHEQUE, notes: str | None = None):
     """Create or replace a DRAFT batch and its rows. Rows are
     `{donor_id, amount_cents, donation_date, reference, campaign_id, revenue_code}`."""
-    from donations.models import BatchStatus, DepositBatch, DepositBatchRow
+    from donations.models import DepositBatch, DepositBatchRow
 
     reference = (reference or "").strip()
     if not reference:
@@ -584,8 +574,7 @@ def batch_save_draft(*, organisation: Organisation, actor: Actor, batch_id: str 
         batch = DepositBatch.objects.for_organisation(organisation).select_for_update().filter(pk=batch_id).first()
         if batch is None:
             raise NotFound("Batch not found.")
-        if batch.status != BatchStatus.DRAFT:
-            raise ValidationFailed("A posted batch cannot be changed.", param="status")
+        batch.check("edit")
     else:
         batch = DepositBatch(organisation=organisation)
     batch.reference, batch.deposit_date, batch.control_count = reference, deposit_date, control_count
@@ -631,8 +620,7 @@ def batch_post(*, organisation: Organisation, actor: Actor, batch_id: str):
     batch = DepositBatch.objects.for_organisation(organisation).select_for_update().filter(pk=batch_id).first()
     if batch is None:
         raise NotFound("Batch not found.")
-    if batch.status != BatchStatus.DRAFT:
-        raise ValidationFailed("This batch is already posted.", param="status")
+    batch.check("post")
     rows = list(batch.rows.all())
     count, total = len(rows), sum(r.amount_cents for r in rows)
     if count != batch.control_count:
@@ -661,3 +649,36 @@ def batch_post(*, organisation: Organisation, actor: Actor, batch_id: str):
     audit_record(organisation=organisation, actor=actor, action="deposit_batch.posted", object_type="deposit_batch", object_id=batch.id,
                  after={"rows": count, "total_cents": total})
     return batch
+
+
+# --- use cases spanning two services ------------------------------------------------
+
+@transaction.atomic
+def donation_record_with_donor(*, organisation: Organisation, actor: Actor, donor_id: str | None = None,
+                               new_donor: dict | None = None, **fields) -> Donation:
+    """Record a gift from an existing donor (`donor_id`) or from a donor created
+    with it (`new_donor`: donor_create's fields): both or neither are stored."""
+    if new_donor is not None:
+        donor_id = donor_create(organisation=organisation, actor=actor, **new_donor).id
+    return donation_record(organisation=organisation, actor=actor, donor_id=donor_id, **fields)
+
+
+@dataclass(frozen=True)
+class BatchSubmitted:
+    batch: Any
+    posted: bool
+    post_refusal: ApplicationError | None = None
+
+
+def batch_submit(*, organisation: Organisation, actor: Actor, post: bool = False, **draft) -> BatchSubmitted:
+    """Save a deposit batch as a draft (batch_save_draft's arguments) and, when
+    `post`, post it. The draft is kept even when posting is refused: the refusal
+    comes back in `post_refusal` for the person to fix the rows."""
+    batch = batch_save_draft(organisation=organisation, actor=actor, **draft)
+    if not post:
+        return BatchSubmitted(batch=batch, posted=False)
+    try:
+        batch = batch_post(organisation=organisation, actor=actor, batch_id=batch.id)
+    except ApplicationError as exc:
+        return BatchSubmitted(batch=batch, posted=False, post_refusal=exc)
+    return BatchSubmitted(batch=batch, posted=True)

@@ -5,49 +5,37 @@ forms, and call the same services as the API."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
 
 from compliance.selectors import compliance_alerts, donor_compliance, jurisdiction_preview, revenue_code_suggestions
-from compliance.services import cap_room
+from compliance.rules import cap_room, financial_year_of
 from donations import services
 from donations.api.filters import DonationFilterSet, DonorFilterSet
 from donations.forms import (
     BatchHeaderForm, BatchRowFormSet, CampaignForm, DonationEditForm, DonorForm, GiftForm, RefundForm, VoidForm,
     cents_to_dollars,
 )
-from donations.models import BatchStatus, Campaign, DepositBatch, Donation, Donor, Source, Status
+from donations.models import Campaign, DepositBatch, Donation, Donor, Source, Status
 from donations.selectors import (
-    campaign_rollups, current_financial_year, donor_by_reference, donor_duplicate_candidates, donor_search, period_totals,
+    campaign_rollups, donor_by_reference, donor_duplicate_candidates, donor_search, period_totals,
 )
 from organisations.models import AuditEntry, Role
 from organisations.session import DashboardMixin, require_role
-from together.dashboard import DashboardPage, call_service
+from together.dashboard import DashboardPage, add_service_error, call_service
 from together.exceptions import ApplicationError, ValidationFailed
 from together.money import MoneyParseError, parse_amount_cents
-
-
-def _org_object(model, request, pk, *related):
-    obj = model.objects.for_organisation(request.organisation).filter(pk=pk)
-    if related:
-        obj = obj.select_related(*related)
-    obj = obj.first()
-    if obj is None:
-        raise Http404("Not found")
-    return obj
 
 
 class HomeView(DashboardMixin, View):
     def get(self, request):
         org = request.organisation
-        start, end = current_financial_year(timezone.localdate())
+        start, end = financial_year_of(timezone.localdate())
         return render(request, "donations/home.html", {
             "nav": "home", "page_title": "Home", "period": (start, end),
             "totals": period_totals(organisation=org, start=start, end=end),
-            "recent": Donation.objects.for_organisation(org).select_related("donor").order_by("-created_at", "-id")[:10],
+            "recent": self.scoped(Donation).select_related("donor").order_by("-created_at", "-id")[:10],
             "alerts": compliance_alerts(organisation=org),
         })
 
@@ -56,7 +44,7 @@ class HomeView(DashboardMixin, View):
 
 class DonorListView(DashboardMixin, View):
     def get(self, request):
-        page = DashboardPage(request, Donor.objects.for_organisation(request.organisation), filterset_class=DonorFilterSet)
+        page = DashboardPage(request, self.scoped(Donor), filterset_class=DonorFilterSet)
         return render(request, "donations/donor_list.html", {"nav": "donors", "page_title": "Donors", "q": request.GET.get("q", ""), **page.context()})
 
 
@@ -92,12 +80,12 @@ class DonorEditView(DashboardMixin, View):
     required_role = Role.EDITOR
 
     def get(self, request, pk):
-        donor = _org_object(Donor, request, pk)
+        donor = self.get_scoped_or_404(Donor, pk)
         form = DonorForm(initial={k: getattr(donor, k) for k in DonorForm.base_fields})
         return render(request, "donations/donor_form.html", {"form": form, "donor": donor, "nav": "donors", "page_title": "Edit donor"})
 
     def post(self, request, pk):
-        donor = _org_object(Donor, request, pk)
+        donor = self.get_scoped_or_404(Donor, pk)
         form = DonorForm(request.POST)
         if form.is_valid() and call_service(form, services.donor_update, organisation=request.organisation, actor=request.actor,
                                             donor_id=donor.id, **form.service_kwargs()):
@@ -110,7 +98,7 @@ class DonorDetailView(DashboardMixin, View):
     def get(self, request, pk):
         from compliance.models import ComplianceBreach, DisclosureObligation
 
-        donor = _org_object(Donor, request, pk)
+        donor = self.get_scoped_or_404(Donor, pk)
         as_of = timezone.localdate()
         if request.GET.get("period"):
             try:
@@ -126,10 +114,10 @@ class DonorDetailView(DashboardMixin, View):
                 as_of = timezone.localdate()
         return render(request, "donations/donor_detail.html", {
             "donor": donor, "nav": "donors", "page_title": donor.display_name, "as_of": as_of,
-            "gifts": Donation.objects.filter(donor=donor).select_related("campaign").order_by("-donation_date", "-created_at")[:50],
+            "gifts": self.scoped(Donation).filter(donor=donor).select_related("campaign").order_by("-donation_date", "-created_at")[:50],
             "compliance": donor_compliance(organisation=request.organisation, donor=donor, as_of=as_of),
-            "obligations": DisclosureObligation.objects.filter(donor=donor).order_by("-period_start")[:20],
-            "breaches": ComplianceBreach.objects.filter(donor=donor).order_by("-created_at")[:20],
+            "obligations": self.scoped(DisclosureObligation).filter(donor=donor).order_by("-period_start")[:20],
+            "breaches": self.scoped(ComplianceBreach).filter(donor=donor).order_by("-created_at")[:20],
         })
 
 
@@ -137,7 +125,7 @@ class DuplicatesView(DashboardMixin, View):
     def get(self, request):
         pairs = donor_duplicate_candidates(organisation=request.organisation, limit=50)
         ids = {i for p in pairs for i in p["donor_ids"]}
-        donors = {d.id: d for d in Donor.objects.for_organisation(request.organisation).filter(pk__in=ids)}
+        donors = {d.id: d for d in self.scoped(Donor).filter(pk__in=ids)}
         rows = [{"a": donors[p["donor_ids"][0]], "b": donors[p["donor_ids"][1]], "reason": p["reason"]}
                 for p in pairs if p["donor_ids"][0] in donors and p["donor_ids"][1] in donors]
         return render(request, "donations/duplicates.html", {"pairs": rows, "nav": "donors", "page_title": "Duplicates"})
@@ -168,7 +156,7 @@ class GiftCreateView(DashboardMixin, View):
         initial = {k: request.GET[k] for k in ("campaign", "revenue_code", "donation_date", "method") if request.GET.get(k)}
         donor = None
         if request.GET.get("donor"):
-            donor = Donor.objects.for_organisation(request.organisation).filter(pk=request.GET["donor"]).first()
+            donor = self.scoped(Donor).filter(pk=request.GET["donor"]).first()
             if donor:
                 initial["donor"] = donor.id
         form = GiftForm(initial=initial, organisation=request.organisation)
@@ -178,21 +166,15 @@ class GiftCreateView(DashboardMixin, View):
         form = GiftForm(request.POST, organisation=request.organisation)
         donor = existing = None
         if form.is_valid():
-            donor_id = form.cleaned_data.get("donor")
+            new_donor = form.new_donor_kwargs() if form.cleaned_data.get("new_donor") else None
             try:
-                with transaction.atomic():
-                    if form.cleaned_data.get("new_donor"):
-                        donor = services.donor_create(organisation=request.organisation, actor=request.actor, **form.new_donor_kwargs())
-                        donor_id = donor.id
-                    donation = services.donation_record(organisation=request.organisation, actor=request.actor, donor_id=donor_id,
-                                                        **form.donation_kwargs())
+                donation = services.donation_record_with_donor(
+                    organisation=request.organisation, actor=request.actor, new_donor=new_donor,
+                    donor_id=None if new_donor else form.cleaned_data.get("donor"), **form.donation_kwargs())
             except ApplicationError as exc:
-                field = {"amount_cents": "amount", "donor_id": "donor", "campaign_id": "campaign", "email": "new_email",
-                         "payment_method": "method"}.get(exc.param, exc.param)
-                form.add_error(field if field in form.fields else None, exc.message)
-                donor = None
+                add_service_error(form, exc)
                 if exc.extra.get("existing_id"):  # a new donor with a known email: offer the existing record instead
-                    existing = Donor.objects.for_organisation(request.organisation).filter(pk=exc.extra["existing_id"]).first()
+                    existing = self.scoped(Donor).filter(pk=exc.extra["existing_id"]).first()
             else:
                 messages.success(request, f"Recorded ${donation.amount_cents / 100:,.2f} from {donation.donor.display_name}.")
                 params = {"donation_date": form.cleaned_data["donation_date"].isoformat(), "method": form.cleaned_data["method"]}
@@ -204,7 +186,7 @@ class GiftCreateView(DashboardMixin, View):
 
                 return redirect(f"{request.path}?{urlencode(params)}")
         if form.data.get("donor"):
-            donor = Donor.objects.for_organisation(request.organisation).filter(pk=form.data.get("donor")).first()
+            donor = self.scoped(Donor).filter(pk=form.data.get("donor")).first()
         return render(request, "donations/gift_form.html", self.context(request, form, donor, existing), status=400)
 
 
@@ -214,7 +196,7 @@ class CapRoomView(DashboardMixin, View):
     def get(self, request):
         import datetime as dt
 
-        donor = Donor.objects.for_organisation(request.organisation).filter(pk=request.GET.get("donor", "")).first()
+        donor = self.scoped(Donor).filter(pk=request.GET.get("donor", "")).first()
         context = {"donor": donor}
         try:
             day = dt.date.fromisoformat(request.GET.get("donation_date", ""))
@@ -240,7 +222,7 @@ class CapRoomView(DashboardMixin, View):
 
 class BatchListView(DashboardMixin, View):
     def get(self, request):
-        page = DashboardPage(request, DepositBatch.objects.for_organisation(request.organisation))
+        page = DashboardPage(request, self.scoped(DepositBatch))
         return render(request, "donations/batch_list.html", {"nav": "batches", "page_title": "Batches", **page.context()})
 
 
@@ -248,7 +230,7 @@ class BatchEditView(DashboardMixin, View):
     """A deposit of many cheques against control totals: save as draft, post when they match."""
 
     def load(self, request, pk):
-        return _org_object(DepositBatch, request, pk) if pk else None
+        return self.get_scoped_or_404(DepositBatch, pk) if pk else None
 
     def render_page(self, request, batch, header, rows, status=200):
         return render(request, "donations/batch_form.html", {"batch": batch, "header": header, "rows": rows,
@@ -272,8 +254,8 @@ class BatchEditView(DashboardMixin, View):
 
     def post(self, request, pk=None):
         batch = self.load(request, pk)
-        if batch is not None and batch.status != BatchStatus.DRAFT:
-            messages.error(request, "This batch is already posted.")
+        if batch is not None and not batch.can_edit:
+            messages.error(request, batch.refusal_for("edit").message)
             return redirect("batch-edit", batch.id)
         header = BatchHeaderForm(request.POST)
         rows = BatchRowFormSet(request.POST, prefix="rows")
@@ -309,24 +291,22 @@ class BatchEditView(DashboardMixin, View):
             return self.render_page(request, batch, header, rows, status=400)
         h = header.cleaned_data
         try:
-            with transaction.atomic():
-                saved = services.batch_save_draft(
-                    organisation=request.organisation, actor=request.actor, batch_id=batch.id if batch else None,
-                    reference=h["reference"], deposit_date=h["deposit_date"], payment_method=h["payment_method"],
-                    control_count=h["control_count"], control_total_cents=h["control_total"], rows=parsed,
-                )
+            submitted = services.batch_submit(
+                organisation=request.organisation, actor=request.actor, post="post" in request.POST,
+                batch_id=batch.id if batch else None, reference=h["reference"], deposit_date=h["deposit_date"],
+                payment_method=h["payment_method"], control_count=h["control_count"], control_total_cents=h["control_total"],
+                rows=parsed,
+            )
         except ApplicationError as exc:
             header.add_error(None, exc.message)
             return self.render_page(request, batch, header, rows, status=400)
-        if "post" in request.POST:
-            try:
-                services.batch_post(organisation=request.organisation, actor=request.actor, batch_id=saved.id)
-            except ApplicationError as exc:
-                messages.error(request, f"Not posted (saved as a draft): {exc.message}")
-                return redirect("batch-edit", saved.id)
+        saved = submitted.batch
+        if submitted.post_refusal is not None:
+            messages.error(request, f"Not posted (saved as a draft): {submitted.post_refusal.message}")
+        elif submitted.posted:
             messages.success(request, f"Batch {saved.reference} posted: {len(parsed)} gift(s).")
-            return redirect("batch-edit", saved.id)
-        messages.success(request, "Draft saved.")
+        else:
+            messages.success(request, "Draft saved.")
         return redirect("batch-edit", saved.id)
 
 
@@ -334,7 +314,7 @@ class BatchEditView(DashboardMixin, View):
 
 class DonationListView(DashboardMixin, View):
     def get(self, request):
-        queryset = Donation.objects.for_organisation(request.organisation).select_related("donor")
+        queryset = self.scoped(Donation).select_related("donor")
         page = DashboardPage(request, queryset, filterset_class=DonationFilterSet)
         return render(request, "donations/donation_list.html", {
             "nav": "donations", "page_title": "Donations", "statuses": Status.choices, "sources": Source.choices,
@@ -358,18 +338,15 @@ class DonationDetailView(DashboardMixin, View):
         return render(request, "donations/donation_detail.html", {
             "donation": donation, "nav": "donations", "page_title": f"Donation {donation.id}",
             "edit_form": edit_form, "void_form": void_form or VoidForm(auto_id=VOID_IDS), "refund_form": refund_form or RefundForm(auto_id=REFUND_IDS),
-            "can_edit": donation.source == Source.MANUAL and donation.status in (Status.CONFIRMED, Status.PENDING),
-            "can_refund": donation.source == Source.MANUAL and donation.status == Status.CONFIRMED and donation.donation_type == "MONETARY",
-            "can_void": donation.status not in (Status.VOIDED, Status.REFUNDED),
-            "audit": AuditEntry.objects.for_organisation(request.organisation).filter(object_type="donation", object_id=donation.id).order_by("created_at"),
+            "audit": self.scoped(AuditEntry).filter(object_type="donation", object_id=donation.id).order_by("created_at"),
             "revenue_codes": revenue_code_suggestions(organisation=request.organisation),
         }, status=status)
 
     def get(self, request, pk):
-        return self.page(request, _org_object(Donation, request, pk, "donor", "campaign"))
+        return self.page(request, self.get_scoped_or_404(Donation.objects.select_related("donor", "campaign"), pk))
 
     def post(self, request, pk):
-        donation = _org_object(Donation, request, pk, "donor", "campaign")
+        donation = self.get_scoped_or_404(Donation.objects.select_related("donor", "campaign"), pk)
         org, actor = request.organisation, request.actor
         action = request.POST.get("action")
         if action == "void":
@@ -391,14 +368,9 @@ class DonationDetailView(DashboardMixin, View):
                        "revenue_code": d.get("revenue_code") or None, "notes": d.get("notes") or None}
             if donation.donation_type == "IN_KIND":
                 changes["in_kind_description"] = d.get("in_kind_description") or donation.in_kind_description
-            mapped = {"amount_cents": "amount"}
-            try:
-                services.donation_update(organisation=org, actor=actor, donation_id=pk, **changes)
+            if call_service(form, services.donation_update, organisation=org, actor=actor, donation_id=pk, **changes):
                 messages.success(request, "Donation saved.")
                 return redirect("donation-detail", pk)
-            except ApplicationError as exc:
-                field = mapped.get(exc.param, exc.param)
-                form.add_error(field if field in form.fields else None, exc.message)
         return self.page(request, donation, edit_form=form, status=400)
 
 
@@ -406,7 +378,7 @@ class DonationDetailView(DashboardMixin, View):
 
 class CampaignListView(DashboardMixin, View):
     def get(self, request):
-        page = DashboardPage(request, Campaign.objects.for_organisation(request.organisation))
+        page = DashboardPage(request, self.scoped(Campaign))
         rollups = campaign_rollups(organisation=request.organisation, campaign_ids=[c.id for c in page.rows])
         rows = [{"campaign": c, **rollups.get(c.id, {"raised_cents": 0, "donations_count": 0, "donors_count": 0})} for c in page.rows]
         ctx = page.context() | {"rows": rows}
@@ -417,7 +389,7 @@ class CampaignEditView(DashboardMixin, View):
     def get(self, request, pk=None):
         if pk is None:
             require_role(request, Role.EDITOR)
-        campaign = _org_object(Campaign, request, pk) if pk else None
+        campaign = self.get_scoped_or_404(Campaign, pk) if pk else None
         initial = {}
         if campaign:
             initial = {"name": campaign.name, "description": campaign.description, "goal": cents_to_dollars(campaign.goal_cents),
@@ -427,7 +399,7 @@ class CampaignEditView(DashboardMixin, View):
                                                                 "nav": "campaigns", "page_title": campaign.name if campaign else "New campaign"})
 
     def post(self, request, pk=None):
-        campaign = _org_object(Campaign, request, pk) if pk else None
+        campaign = self.get_scoped_or_404(Campaign, pk) if pk else None
         if campaign and "archive" in request.POST:
             services.campaign_archive(organisation=request.organisation, actor=request.actor, campaign_id=campaign.id)
             messages.success(request, "Campaign archived: it takes no new gifts.")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
-from organisations.models import Membership, Organisation, Role
+from organisations.models import ROLE_RANK, Membership, Organisation, Role, role_at_least
 from together.actors import Actor
 
 COOKIE = "pc_active_org"
-RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -43,7 +43,7 @@ def resolve_active(request) -> tuple[Organisation, str] | None:
 
 
 def has_role(role: str | None, needed: str) -> bool:
-    return role is not None and RANK.get(role, 0) >= RANK[needed]
+    return role_at_least(role, needed)
 
 
 class DashboardMixin(LoginRequiredMixin):
@@ -55,6 +55,22 @@ class DashboardMixin(LoginRequiredMixin):
     required_role: str = Role.VIEWER
     write_role: str = Role.EDITOR
 
+    # --- the one way a dashboard view reads its organisation's records ----------------
+
+    def scoped(self, source):
+        """`source` (a tenant model or a queryset of one) limited to the active
+        organisation. Every dashboard read of tenant records starts here."""
+        queryset = source._default_manager.all() if isinstance(source, type) else source
+        return queryset.for_organisation(self.request.organisation)
+
+    def get_scoped_or_404(self, source, pk):
+        """One record of the active organisation; another organisation's id
+        (or the sandbox twin's) is a 404, exactly like a missing one."""
+        obj = self.scoped(source).filter(pk=pk).first() if pk else None
+        if obj is None:
+            raise Http404("Not found")
+        return obj
+
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
@@ -63,7 +79,7 @@ class DashboardMixin(LoginRequiredMixin):
             raise PermissionDenied("You are not a member of any organisation.")
         request.organisation, request.role = active
         request.actor = Actor.for_user(request.user, getattr(request, "request_id", ""))
-        needed = self.required_role if request.method in SAFE_METHODS else max(self.required_role, self.write_role, key=RANK.get)
+        needed = self.required_role if request.method in SAFE_METHODS else max(self.required_role, self.write_role, key=ROLE_RANK.get)
         if not has_role(request.role, needed):
             raise PermissionDenied(f"This page needs the {needed} role.")
         return super().dispatch(request, *args, **kwargs)

@@ -10,7 +10,26 @@ from together.api.filters import FilterBackend
 from together.api.pagination import KeysetPagination
 from together.exceptions import ApplicationError
 
-PARAM_TO_FIELD = {"donor_id": "donor", "campaign_id": "campaign"}
+# Where a service's `param` lands on a dashboard form when the names differ
+# (a form's own `param_fields` comes first).
+PARAM_TO_FIELD = {"donor_id": "donor", "campaign_id": "campaign", "amount_cents": "amount"}
+
+
+def field_for_param(form, param: str | None) -> str | None:
+    """The form field a service's `param` is about: the field of that name, the
+    form's `param_fields` entry, or the shared PARAM_TO_FIELD entry; None (an
+    error on the whole form) when the form has no such field."""
+    if not param:
+        return None
+    for name in (param, getattr(form, "param_fields", {}).get(param), PARAM_TO_FIELD.get(param)):
+        if name and name in form.fields:
+            return name
+    return None
+
+
+def add_service_error(form, exc: ApplicationError) -> None:
+    """Put a service's refusal beside the field it names (or on the form)."""
+    form.add_error(field_for_param(form, exc.param), exc.message)
 
 
 def call_service(form, fn, **kwargs):
@@ -19,10 +38,7 @@ def call_service(form, fn, **kwargs):
     try:
         return fn(**kwargs)
     except ApplicationError as exc:
-        field = exc.param
-        if field not in form.fields:
-            field = PARAM_TO_FIELD.get(field, field)
-        form.add_error(field if field in form.fields else None, exc.message)
+        add_service_error(form, exc)
         return None
 
 
@@ -70,4 +86,4 @@ def url_or_none(name: str, *args) -> str | None:
         return None
 
 
-__all__ = ["call_service", "DashboardPage", "FilterBackend", "url_or_none"]
+__all__ = ["add_service_error", "call_service", "DashboardPage", "field_for_param", "FilterBackend", "url_or_none"]
