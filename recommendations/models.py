@@ -15,8 +15,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
-from together.models import OrganisationOwned
+from together.exceptions import Conflict
+from together.models import LifecycleRules, OrganisationOwned, Refusal
 
 
 class DistributionPassphrase(OrganisationOwned):
@@ -48,7 +50,7 @@ class DeactivatedBy(models.TextChoices):
     RECIPIENT = "RECIPIENT"
 
 
-class RecipientOrgAccountLink(OrganisationOwned):
+class RecipientOrgAccountLink(LifecycleRules, OrganisationOwned):
     """`organisation` may direct funds to `recipient_organisation`."""
 
     recipient_organisation = models.ForeignKey(
@@ -80,6 +82,29 @@ class RecipientOrgAccountLink(OrganisationOwned):
     def __str__(self) -> str:
         return f"{self.label} → {self.recipient_organisation_id}"
 
+    # Who may turn the link on: whoever turned it off. The owner's switch never
+    # overrides the recipient's; the recipient may stop any link to it.
+    lifecycle_actions = ("owner_reactivate", "recipient_reactivate")
+
+    def _refusal_owner_reactivate(self) -> Refusal | None:
+        if self.deactivated_by == DeactivatedBy.RECIPIENT:
+            return Refusal("The recipient organisation deactivated this link; only it can reactivate it.",
+                           param="is_active", extra={"reason": "deactivated_by_recipient"})
+        return None
+
+    def _refusal_recipient_reactivate(self) -> Refusal | None:
+        if self.deactivated_by != DeactivatedBy.RECIPIENT:
+            return Refusal("Only a link the recipient deactivated is reactivated by the recipient.", param="is_active")
+        return None
+
+    @property
+    def can_recipient_reactivate(self) -> bool:
+        return self.can("recipient_reactivate")
+
+    @property
+    def can_recipient_deactivate(self) -> bool:
+        return self.deactivated_by != DeactivatedBy.RECIPIENT
+
 
 class IntroductionStatus(models.TextChoices):
     PENDING = "pending"
@@ -93,7 +118,7 @@ class IntroductionStatus(models.TextChoices):
 OPEN_INTRODUCTION_STATES = (IntroductionStatus.PENDING, IntroductionStatus.VIEWED, IntroductionStatus.ACCEPTED)
 
 
-class Introduction(OrganisationOwned):
+class Introduction(LifecycleRules, OrganisationOwned):
     """An invitation from `organisation` (the inviter) to a prospective recipient."""
 
     status = models.CharField(max_length=10, choices=IntroductionStatus.choices, default=IntroductionStatus.PENDING)
@@ -118,6 +143,51 @@ class Introduction(OrganisationOwned):
             models.Index(fields=["organisation", "-created_at", "-id"], name="intro_org_created"),
             models.Index(fields=["status", "expires_at"], name="intro_status_expiry"),
         ]
+
+    # --- lifecycle: pending → viewed → accepted → linked, or expired / revoked ---------
+
+    lifecycle_actions = ("accept", "link", "revoke")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_INTRODUCTION_STATES
+
+    @property
+    def is_past_expiry(self) -> bool:
+        """Open, but its time ran out (the sweep will mark it expired)."""
+        return self.is_open and self.expires_at <= timezone.now()
+
+    def _refusal_in(self, allowed: tuple[str, ...]) -> Refusal | None:
+        if self.is_past_expiry:
+            return Refusal("This introduction has expired.", param="introduction", extra={"reason": "introduction_expired"})
+        if self.status not in allowed:
+            return Refusal(f"This introduction is {self.status}.", param="introduction",
+                           extra={"reason": f"introduction_{self.status}"})
+        return None
+
+    def _refusal_accept(self) -> Refusal | None:
+        return self._refusal_in((IntroductionStatus.PENDING, IntroductionStatus.VIEWED))
+
+    def _refusal_link(self) -> Refusal | None:
+        return self._refusal_in((IntroductionStatus.ACCEPTED,))
+
+    def _refusal_revoke(self) -> Refusal | None:
+        if not self.is_open:
+            return Refusal(f"Introduction {self.id} is already {self.status}; only pending, viewed or accepted "
+                           "introductions can be revoked.", error=Conflict, extra={"status": self.status})
+        return None
+
+    @property
+    def can_accept(self) -> bool:
+        return self.can("accept")
+
+    @property
+    def can_link(self) -> bool:
+        return self.can("link")
+
+    @property
+    def can_revoke(self) -> bool:
+        return self.can("revoke")
 
 
 class AmountMode(models.TextChoices):

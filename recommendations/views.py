@@ -3,35 +3,25 @@ public giving form and the staff page that records offline split gifts.
 Thin: every rule is in recommendations/services.py."""
 from __future__ import annotations
 
-import secrets
-
 from django.contrib.auth import login
-from django.contrib.auth import password_validation
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.text import slugify
 from django.views import View
 
 from compliance.services import public_refusal_message
-from organisations.models import Organisation, Role
+from organisations.models import Role
 from organisations.session import DashboardOrganisationMixin
 from recommendations import selectors, services
 from recommendations.forms import (
     DonorDetailsForm, IntroductionSignupForm, NewOrganisationForm, OfflineGiftForm, cents_to_dollars, dollars_to_cents,
 )
-from recommendations.models import AmountMode, IntroductionStatus, SplitGift, SplitGiftStatus
-from together.actors import Actor
+from recommendations.models import AmountMode, RecommendationSet, SplitGift, SplitGiftStatus
 from together.csp import frameable_by_self
+from together.dashboard import add_service_error, call_service
 from together.exceptions import ApplicationError
 from together.ratelimit import public_post_take
-
-
-def _actor(request) -> Actor:
-    return Actor.for_user(request.user, getattr(request, "request_id", ""))
 
 
 def _no_store(response):
@@ -79,7 +69,7 @@ class DistributionSettingsView(DashboardOrganisationMixin, View):
         return _no_store(render(request, self.template, self.context(request)))
 
     def post(self, request):
-        organisation, actor = request.organisation, _actor(request)
+        organisation, actor = request.organisation, request.actor
         action = request.POST.get("action")
         extra: dict = {}
         try:
@@ -103,16 +93,6 @@ class DistributionSettingsView(DashboardOrganisationMixin, View):
 
 # --- /introductions/<token> ------------------------------------------------------------
 
-def _unique_slug(name: str) -> str:
-    base = (slugify(name) or "org")[:60].strip("-") or "org"
-    if base.endswith("-sandbox"):
-        base = base[: -len("-sandbox")] or "org"
-    slug = base
-    while Organisation.objects.filter(slug__in=[slug, f"{slug}-sandbox"]).exists():
-        slug = f"{base}-{secrets.token_hex(2)}"
-    return slug
-
-
 class IntroductionInviteView(View):
     """The public invite page of an introduction: sign in or up, choose one of your
     organisations (accept), then confirm the link."""
@@ -131,7 +111,7 @@ class IntroductionInviteView(View):
         user = request.user
         eligible = services.introduction_eligible_organisations(introduction=introduction, user=user) if user.is_authenticated else []
         can_link = (
-            introduction.status == IntroductionStatus.ACCEPTED and user.is_authenticated
+            introduction.can_link and user.is_authenticated
             and introduction.accepted_organisation is not None
             and any(o.id == introduction.accepted_organisation_id for o in
                     services.introduction_eligible_organisations(introduction=introduction, user=user))
@@ -170,12 +150,11 @@ class IntroductionInviteView(View):
             form = NewOrganisationForm(request.POST)
             if not form.is_valid():
                 return self.render_page(request, introduction, status=400, new_org_form=form)
-            from organisations.services import membership_set, organisation_create
-
-            with transaction.atomic():
-                organisation = organisation_create(name=form.cleaned_data["organisation_name"],
-                                                   slug=_unique_slug(form.cleaned_data["organisation_name"]))
-                membership_set(organisation=organisation, user=request.user, role=Role.ADMIN)
+            try:
+                organisation = services.invitee_organisation_create(user=request.user, name=form.cleaned_data["organisation_name"])
+            except ApplicationError as exc:
+                add_service_error(form, exc)
+                return self.render_page(request, introduction, status=400, new_org_form=form)
             return self.render_page(request, introduction, notice=f"{organisation.name} was created. Choose it below.")
         try:
             if action == "accept":
@@ -196,31 +175,14 @@ class IntroductionInviteView(View):
         return self.render_page(request, introduction, status=400, error="Unknown action.")
 
     def signup(self, request, introduction):
-        from django.contrib.auth import get_user_model
-
-        from organisations.services import organisation_create
-
         form = IntroductionSignupForm(request.POST)
         if form.is_valid():
-            email = form.cleaned_data["email"].strip().lower()
-            if get_user_model().objects.filter(email__iexact=email).exists():
-                form.add_error("email", "An account with this email exists: sign in instead.")
-            else:
-                try:
-                    password_validation.validate_password(form.cleaned_data["password"])
-                except DjangoValidationError as exc:
-                    form.add_error("password", exc)
-        if not form.is_valid() or form.errors:
-            return self.render_page(request, introduction, status=400, signup_form=form)
-        with transaction.atomic():
-            organisation_create(name=form.cleaned_data["organisation_name"], slug=_unique_slug(form.cleaned_data["organisation_name"]),
-                                owner_email=email, owner_password=form.cleaned_data["password"])
-            user = get_user_model().objects.get(email__iexact=email)
-            full = form.cleaned_data["full_name"].strip()
-            user.first_name, _, user.last_name = full.partition(" ")
-            user.save(update_fields=["first_name", "last_name"])
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return self.render_page(request, introduction, notice="Your account and organisation were created. Choose it below to accept.")
+            user = call_service(form, services.invitee_signup, **form.cleaned_data)
+            if user is not None:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                return self.render_page(request, introduction,
+                                        notice="Your account and organisation were created. Choose it below to accept.")
+        return self.render_page(request, introduction, status=400, signup_form=form)
 
 
 # --- /give/<id> --------------------------------------------------------------------------
@@ -313,9 +275,7 @@ class RecommendationSetGiftsView(DashboardOrganisationMixin, View):
     template = "recommendations/set_gifts.html"
 
     def load(self, request, set_id):
-        recommendation_set = selectors.public_set_get(set_id=set_id)
-        if recommendation_set is None or recommendation_set.organisation_id != request.organisation.id:
-            raise Http404("Recommendation set not found.")
+        recommendation_set = self.get_scoped_or_404(RecommendationSet.objects.select_related("organisation"), set_id)
         return recommendation_set, selectors.public_set_allocations(recommendation_set=recommendation_set)
 
     def render_page(self, request, recommendation_set, allocations, form, *, status=200, **extra):
@@ -335,7 +295,7 @@ class RecommendationSetGiftsView(DashboardOrganisationMixin, View):
         initial = {"donation_date": timezone.localdate(), "country": "AU"}
         pledge_id = request.GET.get("pledge")
         if pledge_id:
-            pledge = SplitGift.objects.for_organisation(request.organisation).filter(
+            pledge = self.scoped(SplitGift).filter(
                 pk=pledge_id, recommendation_set=recommendation_set, status=SplitGiftStatus.PLEDGED).first()
             if pledge is not None:
                 initial.update(pledge.donor_details)
@@ -357,7 +317,7 @@ class RecommendationSetGiftsView(DashboardOrganisationMixin, View):
         if form.is_valid():
             try:
                 gift = services.recommendation_split_record(
-                    organisation=request.organisation, actor=_actor(request), recommendation_set_id=recommendation_set.id,
+                    organisation=request.organisation, actor=request.actor, recommendation_set_id=recommendation_set.id,
                     donor=form.donor(), amounts=form.cleaned_data["amounts"], donation_date=form.cleaned_data["donation_date"],
                     payment_method=form.cleaned_data["payment_method"], payment_reference=form.cleaned_data["payment_reference"],
                     pledge_id=form.cleaned_data.get("pledge_id") or None,
@@ -386,9 +346,7 @@ class RecommendationSetEditView(DashboardOrganisationMixin, View):
     def load(self, request, set_id):
         if not set_id:
             return None, {}
-        recommendation_set = selectors.public_set_get(set_id=set_id)
-        if recommendation_set is None or recommendation_set.organisation_id != request.organisation.id:
-            raise Http404("Recommendation set not found.")
+        recommendation_set = self.get_scoped_or_404(RecommendationSet.objects.select_related("organisation"), set_id)
         current = {a.link_id: a for a in selectors.public_set_allocations(recommendation_set=recommendation_set)}
         return recommendation_set, current
 
@@ -450,11 +408,11 @@ class RecommendationSetEditView(DashboardOrganisationMixin, View):
             try:
                 if recommendation_set is None:
                     recommendation_set = services.recommendation_set_create(
-                        organisation=request.organisation, actor=_actor(request), name=values["name"],
+                        organisation=request.organisation, actor=request.actor, name=values["name"],
                         description=values["description"], amount_mode=values["amount_mode"] or AmountMode.FIXED, allocations=allocations)
                 else:
                     services.recommendation_set_update(
-                        organisation=request.organisation, actor=_actor(request), set_id=recommendation_set.id, name=values["name"],
+                        organisation=request.organisation, actor=request.actor, set_id=recommendation_set.id, name=values["name"],
                         description=values["description"], amount_mode=values["amount_mode"] or AmountMode.FIXED, allocations=allocations)
             except ApplicationError as exc:
                 message = exc.message

@@ -11,6 +11,7 @@ from recommendations.services.introductions import (
     introduction_expire_due, introduction_expire_if_due, introduction_get_by_token, introduction_invite_url,
     introduction_link, introduction_revoke, introduction_view, token_hash,
 )
+from recommendations.services.invitees import invitee_organisation_create, invitee_signup, organisation_create_named
 from recommendations.services.links import (
     FAILED_ATTEMPT_LIMIT, FAILED_ATTEMPT_WINDOW_SECONDS, PASSPHRASE_WORDS, CreatedPassphrase,
     distribution_passphrase_generate, distribution_passphrase_revoke, failed_attempts_reset, passphrase_entropy_bits,
@@ -31,6 +32,7 @@ __all__ = [
     "introduction_eligible_organisations", "introduction_expire_due", "introduction_expire_if_due",
     "introduction_get_by_token", "introduction_invite_url", "introduction_link", "introduction_revoke",
     "introduction_view", "token_hash",
+    "invitee_organisation_create", "invitee_signup", "organisation_create_named",
     "FAILED_ATTEMPT_LIMIT", "FAILED_ATTEMPT_WINDOW_SECONDS", "PASSPHRASE_WORDS", "CreatedPassphrase",
     "distribution_passphrase_generate", "distribution_passphrase_revoke", "failed_attempts_reset",
     "passphrase_entropy_bits", "passphrase_hash", "passphrase_normalise", "recipient_link_exchange",

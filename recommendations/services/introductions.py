@@ -133,7 +133,7 @@ def introduction_expire_if_due(*, introduction_id: str, request_id: str = "") ->
     """Expire this introduction now if its TTL ran out while still open."""
     introduction = _intro_for_update(introduction_id)
     now = timezone.now()
-    if introduction.status in OPEN_INTRODUCTION_STATES and introduction.expires_at <= now:
+    if introduction.is_past_expiry:
         _expire(introduction, now=now, request_id=request_id)
         return True
     return False
@@ -156,14 +156,6 @@ def introduction_expire_due(*, batch_size: int = 500) -> int:
         expired += len(batch)
         if len(batch) < batch_size:
             return expired
-
-
-def _check_open(introduction: Introduction, *, allowed: tuple[str, ...]) -> None:
-    if introduction.status in OPEN_INTRODUCTION_STATES and introduction.expires_at <= timezone.now():
-        raise ValidationFailed("This introduction has expired.", param="introduction", reason="introduction_expired")
-    if introduction.status not in allowed:
-        raise ValidationFailed(f"This introduction is {introduction.status}.", param="introduction",
-                               reason=f"introduction_{introduction.status}")
 
 
 @transaction.atomic
@@ -202,7 +194,7 @@ def introduction_eligible_organisations(*, introduction: Introduction, user) -> 
 def introduction_accept(*, introduction_id: str, user, recipient_organisation: Organisation, request_id: str = "") -> Introduction:
     """The invitee, signed in, binds the introduction to one of its organisations."""
     introduction = _intro_for_update(introduction_id)
-    _check_open(introduction, allowed=(IntroductionStatus.PENDING, IntroductionStatus.VIEWED))
+    introduction.check("accept")
     inviter = introduction.organisation
     if role_for(user=user, organisation=recipient_organisation) != Role.ADMIN:
         raise ValidationFailed("Only an ADMIN of the organisation can accept an introduction for it.", param="organisation")
@@ -238,7 +230,7 @@ def introduction_link(*, introduction_id: str, user, request_id: str = "") -> Re
     owned by the inviter and carrying the introduction's id. Until Stripe Connect
     onboarding exists, the account is the recipient organisation's Together account."""
     introduction = _intro_for_update(introduction_id)
-    _check_open(introduction, allowed=(IntroductionStatus.ACCEPTED,))
+    introduction.check("link")
     recipient = introduction.accepted_organisation
     if recipient is None or role_for(user=user, organisation=recipient) != Role.ADMIN:
         raise ValidationFailed("Only an ADMIN of the accepting organisation can complete the link.", param="organisation")
@@ -264,9 +256,7 @@ def introduction_revoke(*, organisation: Organisation, actor: Actor, introductio
     introduction = Introduction.objects.for_organisation(organisation).select_for_update().filter(pk=introduction_id).first()
     if introduction is None:
         raise NotFound("Introduction not found.")
-    if introduction.status not in OPEN_INTRODUCTION_STATES:
-        raise Conflict(f"Introduction {introduction.id} is already {introduction.status}; only pending, viewed or accepted "
-                       "introductions can be revoked.", status=introduction.status)
+    introduction.check("revoke")
     before = introduction_snapshot(introduction_id=introduction.id)
     introduction.status = IntroductionStatus.REVOKED
     introduction.revoked_at = timezone.now()

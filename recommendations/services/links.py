@@ -276,11 +276,7 @@ def recipient_link_update(*, organisation: Organisation, actor: Actor, link_id: 
             changed.append("label")
     if is_active is not _UNSET:
         if is_active and not link.is_active:
-            if link.deactivated_by == DeactivatedBy.RECIPIENT:
-                raise ValidationFailed(
-                    "The recipient organisation deactivated this link; only it can reactivate it.",
-                    param="is_active", reason="deactivated_by_recipient",
-                )
+            link.check("owner_reactivate")
             link.is_active, link.deactivated_by = True, None
             changed += ["is_active", "deactivated_by"]
         elif not is_active and link.is_active:
@@ -305,11 +301,11 @@ def recipient_link_set_active_by_recipient(*, recipient: Organisation, actor: Ac
         raise NotFound("No such link to this organisation.")
     before = link_snapshot(link_id=link.id)
     if active:
-        if link.is_active or link.deactivated_by != DeactivatedBy.RECIPIENT:
+        if not link.can_recipient_reactivate:
             return link
         link.is_active, link.deactivated_by = True, None
     else:
-        if link.deactivated_by == DeactivatedBy.RECIPIENT:
+        if not link.can_recipient_deactivate:
             return link
         link.is_active, link.deactivated_by = False, DeactivatedBy.RECIPIENT
     link.save(update_fields=["is_active", "deactivated_by", "updated_at"])
