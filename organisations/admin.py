@@ -17,10 +17,6 @@ from together.admin_tenancy import ReadOnlyTenantAdmin, SuperuserOnlyAdminMixin,
 from together.exceptions import ApplicationError
 
 
-def _actor(request) -> Actor:
-    return Actor.for_user(request.user, getattr(request, "request_id", ""))
-
-
 @admin.register(Organisation)
 class OrganisationAdmin(TenantAdminMixin, admin.ModelAdmin):
     object_kind = "administration"
@@ -78,7 +74,7 @@ class MembershipAdmin(TenantAdminMixin, ServiceAdmin):
         done = 0
         for membership in queryset.select_related("organisation"):
             try:
-                services.membership_remove(organisation=membership.organisation, actor=_actor(request), user_id=membership.user_id)
+                services.membership_remove(organisation=membership.organisation, actor=request.actor, user_id=membership.user_id)
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{membership}: {exc.message}", messages.ERROR)
@@ -110,7 +106,7 @@ class ApiKeyAdmin(TenantAdminMixin, admin.ModelAdmin):
     def revoke(self, request, queryset):
         done = 0
         for key in queryset.filter(revoked_at__isnull=True).select_related("organisation"):
-            services.api_key_revoke(organisation=key.organisation, actor=_actor(request), api_key_id=key.id)
+            services.api_key_revoke(organisation=key.organisation, actor=request.actor, api_key_id=key.id)
             done += 1
         self.message_user(request, f"Revoked: {done}.")
 

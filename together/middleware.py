@@ -5,12 +5,21 @@ import time
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils.functional import SimpleLazyObject
 
+from together.actors import Actor
 from together.api.errors import DATABASE_RETRY_AFTER_SECONDS, database_unavailable, database_unavailable_response, error_response
 from together.ids import request_id as new_request_id
 from together.logging import current_request_id
 
 log = logging.getLogger("together.request")
+
+
+def _request_actor(request) -> Actor:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return Actor.for_user(user, request.request_id)
+    return Actor(type="SYSTEM", label="anonymous", request_id=request.request_id)
 
 
 class RequestIdMiddleware:
@@ -26,6 +35,10 @@ class RequestIdMiddleware:
     def __call__(self, request):
         rid = new_request_id()
         request.request_id = rid
+        # Who is acting, for every caller of a service (dashboard, admin, public
+        # pages): read lazily, so a request that never asks never loads its user.
+        # The API's authentication and DashboardMixin set it again, the same way.
+        request.actor = SimpleLazyObject(lambda: _request_actor(request))
         token = current_request_id.set(rid)
         started = time.perf_counter()
         try:

@@ -4,7 +4,6 @@ read them, only its ADMINs disable an endpoint or retry a delivery."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db import transaction
 
 from together.actors import Actor
 from together.admin_tenancy import TenantAdminMixin
@@ -54,11 +53,9 @@ class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Disable the selected endpoints", permissions=["write"])
     def disable(self, request, queryset):
-        for endpoint in queryset:
-            with transaction.atomic():
-                locked = WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
-                if locked.status == "ENABLED":
-                    services.webhook_endpoint_disable(endpoint=locked, reason=f"Disabled by staff ({request.user}).", notify=True)
+        actor = request.actor
+        for endpoint in queryset.select_related("organisation"):
+            services.webhook_endpoint_staff_disable(organisation=endpoint.organisation, actor=actor, endpoint_id=endpoint.id)
         messages.success(request, "Disabled.")
 
 
@@ -95,7 +92,7 @@ class WebhookDeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry the selected deliveries now", permissions=["write"])
     def retry(self, request, queryset):
-        actor = Actor.for_user(request.user, getattr(request, "request_id", ""))
+        actor = request.actor
         done = 0
         for delivery in queryset.select_related("organisation"):
             try:

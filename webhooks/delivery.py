@@ -419,29 +419,10 @@ def batch_record(batch: Batch, results: dict[str, transport.SendResult]) -> None
 
 
 def _endpoint_health(batch: Batch, *, now, any_success: bool, any_failure: bool, gone: bool, soonest: float | None):
-    """The failure streak (5 days: disabled), 410 (disabled at once), and a punctual short retry."""
-    from webhooks.services import webhook_endpoint_disable
+    from webhooks.services import webhook_endpoint_health_update
 
-    endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=batch.endpoint_id).first()
-    if endpoint is None or endpoint.status != EndpointStatus.ENABLED:
-        return
-    if any_success and endpoint.failing_since is not None:
-        endpoint.failing_since = None
-        endpoint.save(update_fields=["failing_since", "updated_at"])
-    elif any_failure and not any_success and endpoint.failing_since is None:
-        endpoint.failing_since = now
-        endpoint.save(update_fields=["failing_since", "updated_at"])
-    if gone:
-        webhook_endpoint_disable(endpoint=endpoint, reason="The endpoint answered 410 Gone.", notify=True)
-    elif endpoint.failing_since is not None and now - endpoint.failing_since >= timedelta(
-            days=settings.WEBHOOKS_DISABLE_AFTER_FAILING_DAYS):
-        webhook_endpoint_disable(
-            endpoint=endpoint, notify=True,
-            reason=f"Every delivery failed for {settings.WEBHOOKS_DISABLE_AFTER_FAILING_DAYS} days.",
-        )
-    elif soonest is not None and soonest < COUNTDOWN_LIMIT_SECONDS:
-        delay, endpoint_id = soonest, endpoint.id
-        transaction.on_commit(lambda: enqueue_flush(endpoint_id, countdown=delay, dedupe=False), robust=True)
+    webhook_endpoint_health_update(endpoint_id=batch.endpoint_id, now=now, any_success=any_success, any_failure=any_failure,
+                                   gone=gone, soonest=soonest, countdown_limit=COUNTDOWN_LIMIT_SECONDS)
 
 
 # -- flush ---------------------------------------------------------------------------

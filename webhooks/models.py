@@ -12,9 +12,11 @@ import time
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
+from together.exceptions import Conflict
 from together.ids import ALPHABET, _base36
-from together.models import OrganisationOwned
+from together.models import LifecycleRules, OrganisationOwned, Refusal
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -63,7 +65,7 @@ class EndpointStatus(models.TextChoices):
     DISABLED = "DISABLED"
 
 
-class WebhookEndpoint(OrganisationOwned):
+class WebhookEndpoint(LifecycleRules, OrganisationOwned):
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=500, null=True, blank=True)
     enabled_events = models.JSONField(default=list)
@@ -86,6 +88,50 @@ class WebhookEndpoint(OrganisationOwned):
     def accepts(self, event_type: str) -> bool:
         return "*" in self.enabled_events or event_type in self.enabled_events
 
+    # --- lifecycle: ENABLED ⇄ DISABLED (by people, by 410 Gone, by 5 days of failures) ---
+
+    lifecycle_actions = ("disable", "enable", "send")
+
+    def _refusal_disable(self) -> Refusal | None:
+        if self.status != EndpointStatus.ENABLED:
+            return Refusal("The endpoint is already disabled.", param="status", error=Conflict)
+        return None
+
+    def _refusal_enable(self) -> Refusal | None:
+        if self.status == EndpointStatus.ENABLED:
+            return Refusal("The endpoint is already enabled.", param="status", error=Conflict)
+        return None
+
+    def _refusal_send(self) -> Refusal | None:
+        """A test event, a retried delivery, any delivery at all."""
+        if self.status != EndpointStatus.ENABLED:
+            return Refusal("The endpoint is disabled; enable it before sending to it.", error=Conflict)
+        return None
+
+    @property
+    def can_disable(self) -> bool:
+        return self.can("disable")
+
+    @property
+    def can_enable(self) -> bool:
+        return self.can("enable")
+
+    @property
+    def can_send(self) -> bool:
+        return self.can("send")
+
+    def health_record(self, *, now, any_success: bool, any_failure: bool) -> bool:
+        """The failure streak: cleared by a success, started by a batch that only
+        failed. Saves and returns True when it changed (the endpoint locked)."""
+        if any_success and self.failing_since is not None:
+            self.failing_since = None
+        elif any_failure and not any_success and self.failing_since is None:
+            self.failing_since = now
+        else:
+            return False
+        self.save(update_fields=["failing_since", "updated_at"])
+        return True
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "PENDING"
@@ -93,7 +139,7 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "FAILED"
 
 
-class WebhookDelivery(OrganisationOwned):
+class WebhookDelivery(LifecycleRules, OrganisationOwned):
     """One event to one endpoint. Its id is the `webhook-id` header, stable across retries."""
 
     id = models.CharField(max_length=30, primary_key=True, default=new_delivery_id, editable=False)
@@ -121,6 +167,20 @@ class WebhookDelivery(OrganisationOwned):
 
     def __str__(self) -> str:
         return self.id
+
+    lifecycle_actions = ("retry",)
+
+    def _refusal_retry(self) -> Refusal | None:
+        """Sent again (same `webhook-id`) only to an enabled endpoint, and not while an attempt is on the wire."""
+        if self.endpoint.status != EndpointStatus.ENABLED:
+            return Refusal("The endpoint is disabled; enable it before retrying its deliveries.", error=Conflict)
+        if self.leased_until is not None and self.leased_until > timezone.now():
+            return Refusal("The delivery is being sent right now; retry after this attempt.", error=Conflict)
+        return None
+
+    @property
+    def can_retry(self) -> bool:
+        return self.can("retry")
 
 
 class WebhookAttempt(OrganisationOwned):

@@ -128,11 +128,11 @@ def webhook_endpoint_update(*, organisation: Organisation, actor: Actor, endpoin
     if status is not None and status not in EndpointStatus.values:
         raise ValidationFailed("status must be ENABLED or DISABLED.", param="status")
     endpoint.save()
-    if status == EndpointStatus.ENABLED and endpoint.status != EndpointStatus.ENABLED:
+    if status == EndpointStatus.ENABLED and endpoint.can_enable:
         endpoint.status = EndpointStatus.ENABLED
         endpoint.disabled_at = endpoint.disabled_reason = endpoint.failing_since = None
         endpoint.save(update_fields=["status", "disabled_at", "disabled_reason", "failing_since", "updated_at"])
-    elif status == EndpointStatus.DISABLED and endpoint.status != EndpointStatus.DISABLED:
+    elif status == EndpointStatus.DISABLED and endpoint.can_disable:
         webhook_endpoint_disable(endpoint=endpoint, reason=f"Disabled by {actor.label or actor.type}.", notify=False)
     _audit(endpoint, actor, "webhook_endpoint.updated", before=before, after=render_endpoint_instance(endpoint))
     return endpoint
@@ -186,6 +186,39 @@ def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str, notify: 
     return endpoint
 
 
+@transaction.atomic
+def webhook_endpoint_staff_disable(*, organisation: Organisation, actor: Actor, endpoint_id: str) -> bool:
+    """Platform staff stop an endpoint from the admin: its ADMINs are told by email.
+    False when it was already disabled (nothing changes)."""
+    endpoint = _endpoint_for_update(organisation, endpoint_id)
+    if not endpoint.can_disable:
+        return False
+    webhook_endpoint_disable(endpoint=endpoint, reason=f"Disabled by staff ({actor.label or actor.type}).", notify=True)
+    return True
+
+
+def webhook_endpoint_health_update(*, endpoint_id: str, now, any_success: bool, any_failure: bool, gone: bool,
+                                   soonest: float | None, countdown_limit: float) -> None:
+    """After a batch of sends is recorded: the failure streak (WEBHOOKS_DISABLE_AFTER_FAILING_DAYS
+    of it disables), 410 Gone (disables at once), and a punctual short retry (a flush
+    `soonest` seconds from now when that is under `countdown_limit`). Call inside a transaction."""
+    endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+    if endpoint is None or not endpoint.can_send:
+        return
+    endpoint.health_record(now=now, any_success=any_success, any_failure=any_failure)
+    if gone:
+        webhook_endpoint_disable(endpoint=endpoint, reason="The endpoint answered 410 Gone.", notify=True)
+    elif endpoint.failing_since is not None and now - endpoint.failing_since >= timedelta(
+            days=settings.WEBHOOKS_DISABLE_AFTER_FAILING_DAYS):
+        webhook_endpoint_disable(
+            endpoint=endpoint, notify=True,
+            reason=f"Every delivery failed for {settings.WEBHOOKS_DISABLE_AFTER_FAILING_DAYS} days.",
+        )
+    elif soonest is not None and soonest < countdown_limit:
+        delay = soonest
+        transaction.on_commit(lambda: enqueue_flush(endpoint_id, countdown=delay, dedupe=False), robust=True)
+
+
 def _email_admins_disabled(organisation_id: str, endpoint_id: str, url: str, reason: str) -> None:
     organisation = Organisation.objects.select_related("live_organisation").get(pk=organisation_id)
     live = organisation.live
@@ -215,8 +248,7 @@ def _email_admins_disabled(organisation_id: str, endpoint_id: str, url: str, rea
 def webhook_endpoint_test(*, organisation: Organisation, actor: Actor, endpoint_id: str) -> WebhookDelivery:
     """Send a `webhook_endpoint.tested` event to this endpoint alone, signed like any other."""
     endpoint = _endpoint_for_update(organisation, endpoint_id)
-    if endpoint.status != EndpointStatus.ENABLED:
-        raise Conflict("The endpoint is disabled; enable it before sending a test event.")
+    endpoint.check("send")
     now = timezone.now()
     event = Event.objects.create(
         organisation=organisation, type=TEST_EVENT_TYPE, occurred_at=now,
@@ -234,12 +266,8 @@ def webhook_delivery_retry(*, organisation: Organisation, actor: Actor, delivery
     delivery = WebhookDelivery.objects.for_organisation(organisation).select_for_update().filter(pk=delivery_id).first()
     if delivery is None:
         raise NotFound("Webhook delivery not found.")
-    endpoint = WebhookEndpoint.objects.get(pk=delivery.endpoint_id)
-    if endpoint.status != EndpointStatus.ENABLED:
-        raise Conflict("The endpoint is disabled; enable it before retrying its deliveries.")
+    delivery.check("retry")
     now = timezone.now()
-    if delivery.leased_until is not None and delivery.leased_until > now:
-        raise Conflict("The delivery is being sent right now; retry after this attempt.")
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = now
     delivery.save(update_fields=["status", "next_attempt_at", "updated_at"])
