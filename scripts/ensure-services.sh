@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start PostgreSQL and Redis when they are local and not answering.
+# Start PostgreSQL, Redis and localstripe when they are local and not answering.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -28,4 +28,23 @@ if ! redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG
     as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$redis_port" --save "" --appendonly no \
         --dir /var/lib/redis --logfile /var/log/redis/ci.log
     wait_for Redis bash -c "redis-cli -h '$redis_host' -p '$redis_port' ping | grep -q PONG"
+fi
+
+# Stripe: localstripe extended by devtools/localstripe_together.py, when
+# STRIPE_API_BASE is local (unset: http://127.0.0.1:8420, the settings' default in
+# development). It runs in the background and outlives this script, like the
+# database; its log is var/localstripe.log, its objects var/localstripe.pickle.
+read -r stripe_host stripe_port < <(url_host_port "$STRIPE_API_BASE" 443)
+stripe_status=0
+is_local_host "$stripe_host" && { localstripe_answers "$STRIPE_API_BASE" || stripe_status=$?; }
+if [ "$stripe_status" -eq 2 ]; then
+    die "something other than devtools/localstripe_together.py answers on $STRIPE_API_BASE; stop it or set STRIPE_API_BASE"
+fi
+if [ "$stripe_status" -eq 1 ]; then
+    [ -x "$PY" ] || die "no virtualenv at $VENV for localstripe: run scripts/ensure-venv.sh first"
+    log "starting localstripe on $stripe_host:$stripe_port"
+    mkdir -p "$ROOT/var"
+    nohup setsid "$PY" "$ROOT/devtools/localstripe_together.py" --host "$stripe_host" --port "$stripe_port" \
+        >>"$ROOT/var/localstripe.log" 2>&1 </dev/null &
+    wait_for localstripe localstripe_answers "$STRIPE_API_BASE"
 fi

@@ -7,6 +7,10 @@ PY="$VENV/bin/python"
 
 export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/together}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# Where Stripe is: unset means localstripe on 127.0.0.1:8420 (the settings' default
+# in development). Not exported: the settings decide for Django.
+STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:8420}"
+STRIPE_API_BASE="${STRIPE_API_BASE%/}"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -35,4 +39,19 @@ is_local_host() {
         127.0.0.1|localhost|::1|/*) return 0 ;;
         *) return 1 ;;
     esac
+}
+
+# Exit 0 when our localstripe launcher (devtools/localstripe_together.py)
+# answers at the URL $1, 1 when nothing does, 2 when something else does.
+localstripe_answers() {
+    python3 - "$1" <<'PY'
+import sys, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1] + "/_config/together", timeout=2) as response:
+        sys.exit(0 if b'"together"' in response.read() else 2)
+except urllib.error.HTTPError:
+    sys.exit(2)
+except OSError:
+    sys.exit(1)
+PY
 }

@@ -138,7 +138,7 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Together <no-reply@alltogether.giving>")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["together.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["organisations.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["together.api.permissions.ApiKeyScopePermission"],
     "DEFAULT_RENDERER_CLASSES": ["together.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["together.api.parsers.StrictJSONParser"],
@@ -222,13 +222,30 @@ CELERY_BEAT_SCHEDULE = {
     "prune-idempotency-keys": {"task": "together.tasks.prune_idempotency_keys", "schedule": 3600.0},
     # Open introductions past their 14-day TTL become `expired` (api.md §3.6: swept hourly).
     "expire-introductions": {"task": "recommendations.tasks.introductions_expire_sweep", "schedule": 3600.0},
+    # Checkout links past their expiry are stored as EXPIRED (readers see it at once).
+    "expire-checkout-links": {"task": "engage.tasks.checkout_links_expire_sweep", "schedule": 900.0},
 }
 CELERY_TIMEZONE = "UTC"
 
-STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
-STRIPE_TEST_SECRET_KEY = os.environ.get("STRIPE_TEST_SECRET_KEY", "")
-STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
-STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+# Stripe (together/stripe_gateway.py). Live organisations use STRIPE_SECRET_KEY and
+# STRIPE_PUBLISHABLE_KEY, sandboxes the TEST pair. STRIPE_WEBHOOK_SECRET verifies
+# Stripe's webhook signatures: several, comma-separated, while one is rotated.
+# In development and tests (DEBUG) every default points at localstripe on
+# 127.0.0.1:8420 (devtools/localstripe_together.py, started by `make run` and
+# `make test`), with test keys a fake accepts; in production (DEBUG=0) the
+# defaults are Stripe's own addresses and no keys: production must set the keys
+# and the webhook secret, and payments refuse to start until it does.
+_STRIPE_LOCAL = "http://127.0.0.1:8420"
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "sk_test_together_dev_live" if DEBUG else "")
+STRIPE_TEST_SECRET_KEY = os.environ.get("STRIPE_TEST_SECRET_KEY", "sk_test_together_dev_sandbox" if DEBUG else "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_together_dev_live" if DEBUG else "")
+STRIPE_TEST_PUBLISHABLE_KEY = os.environ.get("STRIPE_TEST_PUBLISHABLE_KEY", "pk_test_together_dev_sandbox" if DEBUG else "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_together_dev" if DEBUG else "")
+STRIPE_WEBHOOK_SECRETS = [s.strip() for s in STRIPE_WEBHOOK_SECRET.split(",") if s.strip()]
+STRIPE_API_BASE = (os.environ.get("STRIPE_API_BASE") or (_STRIPE_LOCAL if DEBUG else "https://api.stripe.com")).rstrip("/")
+STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or (
+    f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_API_BASE != "https://api.stripe.com" else "https://js.stripe.com/v3/"
+)
 
 WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", DEBUG)
 
@@ -272,6 +289,15 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "DonationTypeEnum": "donations.models.DonationType",
     "MonetaryDonationTypeEnum": [("MONETARY", "Monetary")],
     "InKindDonationTypeEnum": [("IN_KIND", "In Kind")],
+})
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({  # engage: donation forms and checkout links
+    "FormStatusEnum": "engage.models.FormStatus",
+    "FormSettableStatusEnum": [("DRAFT", "Draft"), ("ACTIVE", "Active"), ("PAUSED", "Paused")],
+    "FieldVisibilityEnum": "engage.models.Visibility",
+    "RecurringFrequencyEnum": "engage.models.Frequency",
+    "CheckoutLinkStatusEnum": "engage.models.LinkStatus",
+    "CheckoutPaymentMethodEnum": "engage.models.PaymentMethodType",
+    "CheckoutAvailablePaymentMethodEnum": [("CARD", "Card")],
 })
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.tasks.webhook_sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL,
@@ -343,6 +369,26 @@ CSP = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
+# Stripe.js: its script and its frames (the card Element, 3-D Secure) come from
+# STRIPE_JS_URL's origin, its calls go to STRIPE_API_BASE's origin. Stripe's own
+# Stripe.js also loads from *.js.stripe.com and frames hooks.stripe.com (3-D Secure).
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+_stripe_csp = {
+    "script-src": [_origin(STRIPE_JS_URL)],
+    "frame-src": [_origin(STRIPE_JS_URL)],
+    "connect-src": [_origin(STRIPE_API_BASE)],
+}
+if _origin(STRIPE_JS_URL) == "https://js.stripe.com":
+    _stripe_csp["script-src"].append("https://*.js.stripe.com")
+    _stripe_csp["frame-src"] += ["https://*.js.stripe.com", "https://hooks.stripe.com"]
+for _directive, _sources in _stripe_csp.items():
+    CSP[_directive] += [source for source in _sources if source not in CSP[_directive]]
 if SITE_IS_HTTPS:
     CSP["upgrade-insecure-requests"] = []
 CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
