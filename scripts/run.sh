@@ -27,6 +27,23 @@ WEB_THREADS="${WEB_THREADS:-4}"
 
 bash "$ROOT/scripts/bootstrap.sh"
 
+# Stripe's events for this site: localstripe (started by ensure-services.sh when
+# Stripe is local) signs them with the first STRIPE_WEBHOOK_SECRET and posts them
+# to $SITE_URL/webhooks/stripe. Real Stripe's endpoint is set in its dashboard.
+"$PY" - "$SITE_URL/webhooks/stripe" <<'PY'
+import os, sys, urllib.parse, urllib.request
+from urllib.parse import urlsplit
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "together.settings")
+from django.conf import settings
+
+base = settings.STRIPE_API_BASE
+if urlsplit(base).hostname in ("127.0.0.1", "localhost", "::1") and settings.STRIPE_WEBHOOK_SECRETS:
+    body = urllib.parse.urlencode({"url": sys.argv[1], "secret": settings.STRIPE_WEBHOOK_SECRETS[0]}).encode()
+    urllib.request.urlopen(f"{base}/_config/webhooks/together", data=body, timeout=5).close()
+    print(f"==> Stripe events from localstripe ({base}) go to {sys.argv[1]}", file=sys.stderr)
+PY
+
 log "migrating"
 "$PY" manage.py migrate --noinput
 log "loading demo data"
