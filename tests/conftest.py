@@ -122,3 +122,28 @@ def _regime_rules_in_transactional_tests(request):
         if not RegimeRule.objects.exists():
             load_default_rules(RegimeRule, settings.FEDERAL_REFORM_COMMENCEMENT)
     yield
+
+
+@pytest.fixture(scope="session")
+def localstripe():
+    """localstripe (devtools/localstripe_together.py) answers on STRIPE_API_BASE:
+    started as `make test` starts it when it does not. Its address."""
+    from tests.support.stripe import ensure_localstripe
+
+    return ensure_localstripe()
+
+
+@pytest.fixture
+def stripe_webhooks(live_server, localstripe):
+    """localstripe sends its Stripe events to this live server's /webhooks/stripe,
+    signed with the first STRIPE_WEBHOOK_SECRET. Registered under an id of this
+    test process (xdist worker and pid: other processes, and other people's test
+    runs, keep theirs), so events about other processes' intents arrive here too
+    (the app answers 200 and ignores an intent it does not know). The URL."""
+    from tests.support.stripe import register_stripe_webhook, unregister_stripe_webhook
+
+    hook_id = f"pytest-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+    url = f"{live_server.url}/webhooks/stripe"
+    register_stripe_webhook(url, hook_id)
+    yield url
+    unregister_stripe_webhook(hook_id)
