@@ -31,8 +31,9 @@ The extensions (each section below says what and why):
     localstripe_together.js (confirmCardPayment with a card Element).
 
 Test-only routes (all under /_config/, which localstripe leaves unauthenticated):
-  GET  /_config/together                  "this is our launcher" (scripts/ensure-services.sh)
+  GET  /_config/together                  our launcher: its version and pid (scripts/ensure-services.sh)
   POST /_config/webhooks/{id}             localstripe's: url, secret[, events]
+  DELETE /_config/webhooks/{id}           forget it
   POST /_config/disputes                  charge | payment_intent [, reason, amount]
   POST /_config/disputes/{id}             status: won | lost | under_review
   DELETE /_config/data                    localstripe's: forget everything
@@ -76,7 +77,9 @@ from localstripe.resources import (
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-VERSION = "1"
+# What /_config/together reports: the launcher's own source, so that
+# scripts/ensure-services.sh replaces a launcher older than the checkout.
+VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 log = logging.getLogger("localstripe_together")
 app = server.app
 
@@ -101,7 +104,8 @@ def unexpected(kwargs: dict) -> None:
 # --- The store: written to our own file, at most once a second ---------------------
 # localstripe pickles its whole store to /tmp/localstripe.pickle on every change;
 # with the thousands of objects a test run makes that is quadratic. We keep the
-# persistence (a restarted `make run` still knows its payments) but debounce it.
+# persistence (a restarted launcher still knows the payments of `make run`, and
+# the webhooks registered) but debounce it.
 STORE_FILE = ROOT / "var" / "localstripe.pickle"
 _dump_scheduled = False
 
@@ -112,7 +116,7 @@ def _dump_now() -> None:
     STORE_FILE.parent.mkdir(parents=True, exist_ok=True)
     tmp = STORE_FILE.with_suffix(".tmp")
     with open(tmp, "wb") as f:
-        pickle.dump(dict(store), f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"store": dict(store), "webhooks": dict(webhooks._webhooks)}, f, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, STORE_FILE)
 
 
@@ -134,10 +138,14 @@ def _load() -> None:
             data = pickle.load(f)
     except FileNotFoundError:
         return
-    except Exception as exc:  # an older layout: start afresh rather than crash
+    except Exception as exc:  # another layout: start afresh rather than crash
         log.warning("localstripe: cannot read %s (%s); starting empty", STORE_FILE, exc)
         return
-    dict.update(store, data)
+    if not (isinstance(data, dict) and set(data) == {"store", "webhooks"}):
+        log.warning("localstripe: %s is not ours; starting empty", STORE_FILE)
+        return
+    dict.update(store, data["store"])
+    webhooks._webhooks.update(data["webhooks"])
 
 
 type(store).dump_to_disk = _dump_soon
@@ -858,6 +866,25 @@ def stripe_js(request):
 
 
 # --- Routes ------------------------------------------------------------------------------------
+async def together(request):
+    return server.json_response({"together": VERSION, "pid": os.getpid()})
+
+
+async def unregister_webhook(request):
+    """What localstripe lacks: forget a webhook (tests' servers come and go)."""
+    webhooks._webhooks.pop(request.match_info["id"], None)
+    return web.Response()
+
+
+def config_route(func):
+    async def handler(request):
+        data = await server.get_post_data(request) or {}
+        if "id" in request.match_info:
+            data["id"] = request.match_info["id"]
+        return server.json_response(func(**data)._export())
+    return handler
+
+
 # localstripe bound some handlers when it was imported (its `extra_apis`); those we
 # replace are swapped in by this middleware, keyed by method and route pattern.
 OVERRIDES = {
@@ -869,23 +896,9 @@ OVERRIDES = {
 
 @web.middleware
 async def override_middleware(request, handler):
-    route = request.match_info.route
-    resource = getattr(route, "resource", None)
+    resource = getattr(request.match_info.route, "resource", None)
     override = OVERRIDES.get((request.method, getattr(resource, "canonical", None)))
     return await (override or handler)(request)
-
-
-async def together(request):
-    return server.json_response({"together": VERSION})
-
-
-def config_route(func):
-    async def handler(request):
-        data = await server.get_post_data(request) or {}
-        if "id" in request.match_info:
-            data["id"] = request.match_info["id"]
-        return server.json_response(func(**data)._export())
-    return handler
 
 
 for cls in (Transfer, Dispute):
@@ -898,6 +911,7 @@ app.router.add_post("/v1/transfers/{id}/reversals", server.api_extra(Transfer._a
 app.router.add_get("/v1/transfers/{id}/reversals", server.api_extra(Transfer._api_list_reversals, None))
 app.router.add_post("/v1/disputes/{id}/close", server.api_extra(Dispute._api_close, None))
 app.router.add_get("/_config/together", together)
+app.router.add_delete("/_config/webhooks/{id}", unregister_webhook)
 app.router.add_post("/_config/disputes", config_route(Dispute._config_open))
 app.router.add_post("/_config/disputes/{id}", config_route(Dispute._config_update))
 

@@ -33,18 +33,28 @@ fi
 # Stripe: localstripe extended by devtools/localstripe_together.py, when
 # STRIPE_API_BASE is local (unset: http://127.0.0.1:8420, the settings' default in
 # development). It runs in the background and outlives this script, like the
-# database; its log is var/localstripe.log, its objects var/localstripe.pickle.
+# database; its log is var/localstripe.log, its objects var/localstripe.pickle
+# (kept across restarts). A launcher older than this checkout is replaced.
 read -r stripe_host stripe_port < <(url_host_port "$STRIPE_API_BASE" 443)
-stripe_status=0
-is_local_host "$stripe_host" && { localstripe_answers "$STRIPE_API_BASE" || stripe_status=$?; }
-if [ "$stripe_status" -eq 2 ]; then
-    die "something other than devtools/localstripe_together.py answers on $STRIPE_API_BASE; stop it or set STRIPE_API_BASE"
-fi
-if [ "$stripe_status" -eq 1 ]; then
+if is_local_host "$stripe_host"; then
     [ -x "$PY" ] || die "no virtualenv at $VENV for localstripe: run scripts/ensure-venv.sh first"
-    log "starting localstripe on $stripe_host:$stripe_port"
-    mkdir -p "$ROOT/var"
-    nohup setsid "$PY" "$ROOT/devtools/localstripe_together.py" --host "$stripe_host" --port "$stripe_port" \
-        >>"$ROOT/var/localstripe.log" 2>&1 </dev/null &
-    wait_for localstripe localstripe_answers "$STRIPE_API_BASE"
+    stripe_status=0
+    old_pid="$(localstripe_answers "$STRIPE_API_BASE")" || stripe_status=$?
+    if [ "$stripe_status" -eq 2 ]; then
+        die "something other than devtools/localstripe_together.py answers on $STRIPE_API_BASE; stop it or set STRIPE_API_BASE"
+    fi
+    if [ "$stripe_status" -eq 3 ]; then
+        [ -n "$old_pid" ] || die "an older localstripe launcher answers on $STRIPE_API_BASE; stop it"
+        log "replacing localstripe (pid $old_pid): devtools/localstripe_together.py changed"
+        kill "$old_pid" 2>/dev/null || true
+        for _ in $(seq 1 40); do kill -0 "$old_pid" 2>/dev/null || break; sleep 0.25; done
+        stripe_status=1
+    fi
+    if [ "$stripe_status" -eq 1 ]; then
+        log "starting localstripe on $stripe_host:$stripe_port"
+        mkdir -p "$ROOT/var"
+        nohup setsid "$PY" "$ROOT/devtools/localstripe_together.py" --host "$stripe_host" --port "$stripe_port" \
+            >>"$ROOT/var/localstripe.log" 2>&1 </dev/null &
+        wait_for localstripe localstripe_answers "$STRIPE_API_BASE"
+    fi
 fi

@@ -41,17 +41,27 @@ is_local_host() {
     esac
 }
 
-# Exit 0 when our localstripe launcher (devtools/localstripe_together.py)
-# answers at the URL $1, 1 when nothing does, 2 when something else does.
+# Exit 0 when our localstripe launcher (devtools/localstripe_together.py of this
+# checkout) answers at the URL $1, 1 when nothing does, 2 when something else does,
+# 3 when an older launcher does (its pid printed: ensure-services.sh replaces it).
 localstripe_answers() {
-    python3 - "$1" <<'PY'
-import sys, urllib.error, urllib.request
+    "$PY" - "$1" "$ROOT/devtools/localstripe_together.py" <<'PY'
+import hashlib, json, sys, urllib.error, urllib.request
 try:
     with urllib.request.urlopen(sys.argv[1] + "/_config/together", timeout=2) as response:
-        sys.exit(0 if b'"together"' in response.read() else 2)
+        answer = json.loads(response.read())
 except urllib.error.HTTPError:
     sys.exit(2)
 except OSError:
     sys.exit(1)
+except ValueError:
+    sys.exit(2)
+if not isinstance(answer, dict) or "together" not in answer:
+    sys.exit(2)
+with open(sys.argv[2], "rb") as f:
+    current = hashlib.sha256(f.read()).hexdigest()[:16]
+if answer["together"] != current:
+    print(answer.get("pid", ""))
+    sys.exit(3)
 PY
 }
