@@ -3,7 +3,7 @@
 Scenario: a real Celery worker (prefork, 2 processes, on a queue of its own,
 Redis broker) delivers events to a local HTTP receiver running in a process of
 its own. N events for each of 2 endpoints are written in one transaction with
-`webhooks.events.event_record` (exactly what the services do); the clock runs
+`webhooks.events.event_write` (what `event_record` does after the audit entry); the clock runs
 from the commit (which enqueues the flushes) until the receiver has answered
 every delivery, and every delivery row is SUCCEEDED.
 
@@ -169,7 +169,7 @@ def webhook_deliveries(ctx: BenchContext) -> Measurement:
 
     from together.actors import Actor
     from together.redis import client as redis_client
-    from webhooks.events import event_body, event_record
+    from webhooks.events import event_body, event_write
     from webhooks.models import DeliveryStatus, Event, WebhookDelivery
     from webhooks.services import webhook_endpoint_create, webhook_endpoint_delete
 
@@ -196,7 +196,7 @@ def webhook_deliveries(ctx: BenchContext) -> Measurement:
             start_count = counter.value
             with transaction.atomic():
                 for i in range(EVENTS):
-                    event = event_record(organisation_id=organisation.id, type="donor.created", data={
+                    event = event_write(organisation_id=organisation.id, type="donor.created", data={
                         "id": f"cmbench{round_:03d}{i:014d}", "object": "donor", "donor_type": "INDIVIDUAL",
                         "email": f"bench{i}@example.com", "first_name": "Bench", "last_name": f"Donor {i}",
                         "organisation_name": None,

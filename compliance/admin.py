@@ -4,7 +4,7 @@ from compliance.models import (
     ComplianceBreach, ComplianceSettings, DisclosureObligation, DonorAggregate, ElectionPeriod, Recompute, RegimeRule, RevenueCode,
 )
 from reports.admin_tools import financial_year_filter, report_actions
-from together.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin
+from organisations.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin
 
 
 ReadOnlyAdmin = ReadOnlyTenantAdmin  # computed records: browsable, changed only by the services

@@ -31,7 +31,9 @@ from donations.models import Donation, DonationType, Donor, Status
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
+from together.celery import task_send
 from together.exceptions import Conflict, NotFound, ValidationFailed
+from webhooks.events import event_record
 
 COMPLIANCE_ACTOR = Actor.system("compliance")
 
@@ -229,9 +231,8 @@ def revenue_code_archive(*, organisation: Organisation, actor: Actor, revenue_co
 
 
 def _enqueue_recompute(recompute_id: str) -> None:
-    from compliance.tasks import compliance_recompute
-
-    transaction.on_commit(lambda: compliance_recompute.delay(recompute_id))
+    # By name: compliance/tasks.py calls this module.
+    transaction.on_commit(lambda: task_send("compliance.tasks.compliance_recompute", recompute_id))
 
 
 def regime_rule_changed(*, jurisdictions: set[str], reason: str) -> list[str]:
@@ -421,8 +422,8 @@ def _set_alert(organisation: Organisation, aggregate: DonorAggregate, level: str
     old = aggregate.alert_level
     aggregate.alert_level = level
     aggregate.save(update_fields=["alert_level", "updated_at"])
-    audit_record(
-        organisation=organisation, actor=COMPLIANCE_ACTOR, action="donor_cap_alert.changed", object_type="donor",
+    event_record(
+        organisation=organisation, actor=COMPLIANCE_ACTOR, type="donor_cap_alert.changed", object_type="donor",
         object_id=aggregate.donor_id,
         before={"alert_level": old},
         after={
@@ -542,13 +543,13 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
                 due_date=due, deadline_basis=basis,
             )
             counts.obligations_created += 1
-            audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="disclosure_obligation.created",
+            event_record(organisation=organisation, actor=COMPLIANCE_ACTOR, type="disclosure_obligation.created",
                          object_type="disclosure_obligation", object_id=obligation.id, after=obligation_snapshot(obligation.id))
         elif obligation.aggregate_cents != bucket.total:
             before = obligation_snapshot(obligation.id)
             obligation.aggregate_cents = bucket.total
             obligation.save(update_fields=["aggregate_cents", "updated_at"])
-            audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="disclosure_obligation.updated",
+            event_record(organisation=organisation, actor=COMPLIANCE_ACTOR, type="disclosure_obligation.updated",
                          object_type="disclosure_obligation", object_id=obligation.id, before=before,
                          after=obligation_snapshot(obligation.id))
     for key, obligation in live.items():
@@ -564,7 +565,7 @@ def _cancel_obligation(organisation: Organisation, obligation: DisclosureObligat
     obligation.cancelled_reason = reason[:200]
     obligation.cancelled_at = timezone.now()
     obligation.save(update_fields=["status", "cancelled_reason", "cancelled_at", "updated_at"])
-    audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="disclosure_obligation.updated",
+    event_record(organisation=organisation, actor=COMPLIANCE_ACTOR, type="disclosure_obligation.updated",
                  object_type="disclosure_obligation", object_id=obligation.id, before=before, after=obligation_snapshot(obligation.id))
     return 1
 
@@ -581,7 +582,7 @@ def _breach_if_new(organisation: Organisation, donor_id: str, bucket: _Bucket, a
         excess_cents=bucket.total - bucket.rule.cap_cents,
         reason="cap exceeded by a change after the fact (remap, rule or merge)" if after_the_fact else "cap exceeded",
     )
-    audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="compliance_breach.created",
+    event_record(organisation=organisation, actor=COMPLIANCE_ACTOR, type="compliance_breach.created",
                  object_type="compliance_breach", object_id=breach.id,
                  after=render_breach(ComplianceBreach.objects.filter(pk=breach.pk).values(*BREACH_FIELDS).get()))
     return 1
@@ -630,7 +631,7 @@ def obligation_lodge(*, organisation: Organisation, actor: Actor, obligation_id:
     obligation.lodged_reference = reference
     obligation.lodged_date = lodged_date
     obligation.save(update_fields=["status", "lodged_reference", "lodged_date", "updated_at"])
-    audit_record(organisation=organisation, actor=actor, action="disclosure_obligation.updated", object_type="disclosure_obligation",
+    event_record(organisation=organisation, actor=actor, type="disclosure_obligation.updated", object_type="disclosure_obligation",
                  object_id=obligation.id, before=before, after=obligation_snapshot(obligation.id))
     return obligation
 

@@ -25,6 +25,7 @@ from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
 from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
+from webhooks.events import event_record
 
 REVENUE_CODE_RE = re.compile(r"^[A-Za-z0-9._\-:/+@]{1,100}$")
 MAX_AMOUNT_CENTS = 10**13
@@ -128,7 +129,7 @@ def donor_create(*, organisation: Organisation, actor: Actor, **fields) -> Donor
         _email_conflict(organisation, fields.get("email"))
         raise
     after = donor_snapshot(donor_id=donor.id)
-    audit_record(organisation=organisation, actor=actor, action="donor.created", object_type="donor", object_id=donor.id, after=after)
+    event_record(organisation=organisation, actor=actor, type="donor.created", object_type="donor", object_id=donor.id, after=after)
     return donor
 
 
@@ -159,7 +160,7 @@ def donor_update(*, organisation: Organisation, actor: Actor, donor_id: str, **c
     except IntegrityError:
         _email_conflict(organisation, changes.get("email"), exclude_id=donor.id)
         raise
-    audit_record(organisation=organisation, actor=actor, action="donor.updated", object_type="donor", object_id=donor.id,
+    event_record(organisation=organisation, actor=actor, type="donor.updated", object_type="donor", object_id=donor.id,
                  before=before, after=donor_snapshot(donor_id=donor.id))
     return donor
 
@@ -172,7 +173,7 @@ def donor_delete(*, organisation: Organisation, actor: Actor, donor_id: str) -> 
         raise Conflict(f"Donor {donor.id} has {count} donation(s) and cannot be deleted; merge it into another donor instead.")
     before = donor_snapshot(donor_id=donor.id)
     donor.delete()
-    audit_record(organisation=organisation, actor=actor, action="donor.deleted", object_type="donor", object_id=donor_id, before=before)
+    event_record(organisation=organisation, actor=actor, type="donor.deleted", object_type="donor", object_id=donor_id, before=before)
 
 
 def donor_refresh_totals(*, donor_ids: list[str]) -> None:
@@ -228,7 +229,7 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
         organisation=organisation, survivor=survivor, duplicate_id_value=duplicate_id,
         duplicate_snapshot=duplicate_before, moved_donation_ids=moved, actor_label=actor.label,
     )
-    audit_record(organisation=organisation, actor=actor, action="donor.merged", object_type="donor", object_id=survivor.id,
+    event_record(organisation=organisation, actor=actor, type="donor.merged", object_type="donor", object_id=survivor.id,
                  before={"survivor": survivor_before, "duplicate": duplicate_before},
                  after=donor_snapshot(donor_id=survivor.id) | {"merged_donation_ids": moved})
     return survivor
@@ -263,7 +264,7 @@ def _clean_campaign(fields: dict, current: Campaign | None = None) -> dict:
 def campaign_create(*, organisation: Organisation, actor: Actor, **fields) -> Campaign:
     fields = _clean_campaign(fields)
     campaign = Campaign.objects.create(organisation=organisation, **fields)
-    audit_record(organisation=organisation, actor=actor, action="campaign.created", object_type="campaign",
+    event_record(organisation=organisation, actor=actor, type="campaign.created", object_type="campaign",
                  object_id=campaign.id, after=campaign_snapshot(campaign_id=campaign.id))
     return campaign
 
@@ -283,7 +284,7 @@ def campaign_update(*, organisation: Organisation, actor: Actor, campaign_id: st
     for key, value in changes.items():
         setattr(campaign, key, value)
     campaign.save()
-    audit_record(organisation=organisation, actor=actor, action="campaign.updated", object_type="campaign",
+    event_record(organisation=organisation, actor=actor, type="campaign.updated", object_type="campaign",
                  object_id=campaign.id, before=before, after=campaign_snapshot(campaign_id=campaign.id))
     return campaign
 
@@ -294,7 +295,7 @@ def campaign_archive(*, organisation: Organisation, actor: Actor, campaign_id: s
     if campaign.status != CampaignStatus.ARCHIVED:
         campaign.status = CampaignStatus.ARCHIVED
         campaign.save(update_fields=["status", "updated_at"])
-        audit_record(organisation=organisation, actor=actor, action="campaign.archived", object_type="campaign",
+        event_record(organisation=organisation, actor=actor, type="campaign.archived", object_type="campaign",
                      object_id=campaign.id, after={"status": campaign.status})
     return campaign
 
@@ -418,7 +419,7 @@ def donation_record(
     _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
     donation.save(force_insert=True)
     _after_change(organisation=organisation, donor_ids=[donor.id], donation=donation)
-    audit_record(organisation=organisation, actor=actor, action="donation.created", object_type="donation",
+    event_record(organisation=organisation, actor=actor, type="donation.created", object_type="donation",
                  object_id=donation.id, after=donation_snapshot(donation_id=donation.id))
     return donation
 
@@ -489,7 +490,7 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
     _run_checks(organisation=organisation, donor=donation.donor, before=before_state, after=donation)
     donation.save()
     _after_change(organisation=organisation, donor_ids=[old_donor_id, donation.donor_id], donation=donation)
-    audit_record(organisation=organisation, actor=actor, action="donation.updated", object_type="donation",
+    event_record(organisation=organisation, actor=actor, type="donation.updated", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation
 
@@ -508,7 +509,7 @@ def donation_void(*, organisation: Organisation, actor: Actor, donation_id: str,
     donation.voided_at = timezone.now()
     donation.save(update_fields=["status", "void_reason", "voided_at", "updated_at"])
     _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
-    audit_record(organisation=organisation, actor=actor, action="donation.voided", object_type="donation",
+    event_record(organisation=organisation, actor=actor, type="donation.voided", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation
 
@@ -531,7 +532,7 @@ def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: st
     donation.refunded_at = timezone.now()
     donation.save(update_fields=["status", "refund_date", "refund_reason", "refunded_at", "updated_at"])
     _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
-    audit_record(organisation=organisation, actor=actor, action="donation.refunded", object_type="donation",
+    event_record(organisation=organisation, actor=actor, type="donation.refunded", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation
 

@@ -13,7 +13,7 @@ from organisations import services
 from organisations.models import ApiKey, AuditEntry, Membership, Organisation
 from together.actors import Actor
 from together.admin import ServiceAdmin, ServiceForm
-from together.admin_tenancy import ReadOnlyTenantAdmin, SuperuserOnlyAdminMixin, TenantAdminMixin
+from organisations.admin_tenancy import ReadOnlyTenantAdmin, SuperuserOnlyAdminMixin, TenantAdminMixin
 from together.exceptions import ApplicationError
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -106,6 +108,11 @@ class ApiKey(OrganisationOwned):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @staticmethod
+    def hash_plaintext(plaintext: str) -> str:
+        """What `hashed_key` holds: SHA-256 of the whole key (`pc_…`), hex."""
+        return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
 class AuditEntry(OrganisationOwned):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from organisations.models import ApiKey, Membership, Organisation
@@ -14,18 +13,14 @@ def api_key_authenticate(*, plaintext: str) -> ApiKey | None:
     prefix = plaintext[3 : 3 + KEY_PREFIX_LENGTH]
     key = ApiKey.objects.select_related("organisation").filter(prefix=prefix).first()
     if key is None:
-        hmac.compare_digest("0" * 64, hashlib.sha256(plaintext.encode()).hexdigest())
+        hmac.compare_digest("0" * 64, ApiKey.hash_plaintext(plaintext))
         return None
-    if not hmac.compare_digest(key.hashed_key, hashlib.sha256(plaintext.encode()).hexdigest()):
+    if not hmac.compare_digest(key.hashed_key, ApiKey.hash_plaintext(plaintext)):
         return None
     if key.revoked_at is not None:
         return None
     return key
 
-
-def organisations_for_user(*, user) -> list[Organisation]:
-    """Live organisations the user belongs to, with their sandboxes, for the org picker."""
-    return [m.organisation for m in Membership.objects.filter(user=user).select_related("organisation").order_by("organisation__name")]
 
 
 def role_for(*, user, organisation: Organisation) -> str | None:

@@ -26,16 +26,12 @@ TOUCH_INTERVAL_SECONDS = 60
 log = logging.getLogger("together.organisations")
 
 
-# Called with every audit entry, inside the caller's transaction. The webhooks
-# app registers `event_record` here: an audit action that is a public event type
-# (`donor.created`, …) becomes an Event in the same transaction as the change.
-AUDIT_LISTENERS: list = []
-
-
 def audit_record(*, organisation: Organisation, actor: Actor, action: str, object_type: str, object_id: str,
                  before: dict | None = None, after: dict | None = None) -> AuditEntry:
     """Record who changed what. By convention `action` is the dotted event type
-    (`donation.voided`) and `after` is the object as the API renders it."""
+    (`donation.voided`) and `after` is the object as the API renders it. A public
+    change (an event type of `webhooks.events`) is recorded with
+    `webhooks.events.event_record`, which calls this and writes its event."""
     entry = AuditEntry.objects.create(
         organisation=organisation,
         actor_type=actor.type,
@@ -48,8 +44,6 @@ def audit_record(*, organisation: Organisation, actor: Actor, action: str, objec
         before=before,
         after=after,
     )
-    for listener in AUDIT_LISTENERS:
-        listener(entry)
     return entry
 
 
@@ -97,10 +91,6 @@ def membership_set(*, organisation: Organisation, user, role: str) -> Membership
     return membership
 
 
-def _hash_key(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class CreatedApiKey:
     api_key: ApiKey
@@ -126,7 +116,7 @@ def api_key_create(*, organisation: Organisation, actor: Actor, name: str, scope
         name=name[:100],
         scope=scope,
         prefix=plaintext[3 : 3 + KEY_PREFIX_LENGTH],
-        hashed_key=_hash_key(plaintext),
+        hashed_key=ApiKey.hash_plaintext(plaintext),
         created_by=actor.user,
     )
     audit_record(organisation=organisation, actor=actor, action="api_key.created", object_type="api_key",

@@ -9,7 +9,7 @@ from recommendations.models import (
     DistributionPassphrase, Introduction, RecipientOrgAccountLink, RecommendationSet, SplitGift, SplitGiftPart,
 )
 from together.actors import Actor
-from together.admin_tenancy import ReadOnlyTenantAdmin
+from organisations.admin_tenancy import ReadOnlyTenantAdmin
 from together.exceptions import ApplicationError
 
 # Read-only forms; changes are actions through the services, by the kind's writing role ("write"):

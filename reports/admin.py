@@ -15,7 +15,7 @@ from reports.models import ExportJob, ExportStatus
 from reports.services import export_job_file, report_export, report_spec, xlsx_inline_max_rows
 from reports.views import export_response, job_payload
 from together.actors import Actor
-from together.admin_tenancy import TenantAdminMixin, may, scope
+from organisations.admin_tenancy import TenantAdminMixin, may, scope
 from together.exceptions import ApplicationError
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from organisations.admin_tenancy import may, scope
 from reports.exporters import financial_year_of
 from together.actors import Actor
-from together.admin_tenancy import may, scope
 from together.exceptions import ApplicationError
 
 
@@ -143,46 +142,3 @@ def export_action(report: str, fmt: str, *, restrict: str, description: str):
 
 def report_actions(report: str, *, restrict: str, label: str) -> list:
     return [export_action(report, fmt, restrict=restrict, description=f"Export {label} ({fmt.upper()})") for fmt in ("csv", "xlsx")]
-
-
-# --- bulk changes through the services ----------------------------------------------------------
-
-class VoidForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
-                             help_text="Why these records were entered in error (kept on each donation and in the audit log).")
-
-
-@admin.action(description="Void the selected donations (entered in error)…", permissions=["change"])
-def void_selected(modeladmin, request, queryset):
-    """Asks for a reason, then voids each selected donation through
-    donations.services.donation_void (its compliance recompute and audit
-    included). A refusal (already voided, say) is reported per donation."""
-    from django.contrib.admin import helpers
-    from django.template.response import TemplateResponse
-
-    from donations.services import donation_void
-
-    form = VoidForm(request.POST if "apply" in request.POST else None)
-    if form.is_bound and form.is_valid():
-        actor = Actor.for_user(request.user, getattr(request, "request_id", ""))
-        done, refused = 0, []
-        for donation in queryset.select_related("organisation").order_by("created_at", "id"):
-            if not may(request, donation.organisation_id, "EDITOR"):
-                continue
-            try:
-                donation_void(organisation=donation.organisation, actor=actor, donation_id=donation.id,
-                              reason=form.cleaned_data["reason"])
-                done += 1
-            except ApplicationError as exc:
-                refused.append(f"{donation.id}: {exc.message}")
-        modeladmin.message_user(request, f"{done} donation(s) voided.", messages.SUCCESS if done else messages.WARNING)
-        for line in refused[:20]:
-            modeladmin.message_user(request, line, messages.ERROR)
-        return None
-    return TemplateResponse(request, "admin/reports/void_selected.html", {
-        **modeladmin.admin_site.each_context(request), "title": "Void donations", "form": form,
-        "donations": queryset.select_related("donor")[:200], "count": queryset.count(), "opts": modeladmin.model._meta,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "select_across": request.POST.get("select_across", "0"),
-        # Only the rows the list let through (the member's), never ids echoed from the request.
-        "selected": list(queryset.values_list("pk", flat=True)[:1000]),
-    })

@@ -9,7 +9,7 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from together.admin_tenancy import check_admin_tenancy, enforce_admin_tenancy
+        from organisations.admin_tenancy import check_admin_tenancy, enforce_admin_tenancy
 
         # Every app's admin module is loaded by now (the admin's own ready() ran first).
         enforce_admin_tenancy()

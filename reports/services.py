@@ -25,6 +25,7 @@ from reports import writers
 from reports.exporters import ReportSpec, exporter_get
 from reports.models import ExportFormat, ExportJob, ExportStatus
 from together.actors import Actor
+from together.celery import task_send
 from together.exceptions import NotFound, ValidationFailed
 
 FORMATS = tuple(ExportFormat.values)
@@ -115,9 +116,7 @@ def export_job_create(*, spec: ReportSpec, fmt: str, actor: Actor, rows_total: i
 
 
 def _enqueue(job_id: str) -> None:
-    from reports.tasks import export_job_run_task
-
-    export_job_run_task.delay(job_id)
+    task_send("reports.tasks.export_job_run_task", job_id)  # by name: reports/tasks.py calls this module
 
 
 def export_job_run(*, job_id: str) -> ExportJob:

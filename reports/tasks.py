@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from reports.services import export_job_run
+from reports.services import export_job_run, export_jobs_prune
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -12,6 +12,4 @@ def export_job_run_task(job_id: str) -> str:
 @shared_task(acks_late=True, ignore_result=True)
 def export_jobs_prune_task() -> int:
     """Hourly (CELERY_BEAT_SCHEDULE["reports-prune-exports"]): drop exports past their retention."""
-    from reports.services import export_jobs_prune
-
     return export_jobs_prune()

@@ -44,3 +44,19 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.worker_consumer = "together.celery:BrokerOutageConsumer"
 app.autodiscover_tasks()
 app.autodiscover_tasks(["together"])
+
+
+def task_send(name: str, *args, **options):
+    """Enqueue the task registered as `name` (`<app>.tasks.<function>`).
+
+    A service enqueues its work by the task's name, the message's contract, and
+    never imports the `tasks` module that calls back into it: the import graph
+    stays one-way (tasks -> services) and the same message reaches a worker that
+    runs the task. The registry is completed as a worker completes it at start
+    (the autodiscovered `tasks` modules), so `task_always_eager` and the task's
+    own options apply as with `task.apply_async`."""
+    task = app.tasks.get(name)
+    if task is None:
+        app.loader.import_default_modules()
+        task = app.tasks[name]
+    return task.apply_async(args=args, **options)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from together.actors import Actor
-from together.admin_tenancy import TenantAdminMixin
+from organisations.admin_tenancy import TenantAdminMixin
 from together.exceptions import ApplicationError
 from webhooks import services
 from webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint

@@ -1,12 +1,12 @@
 """The public event catalogue and the outbox write.
 
-Every service records its change with `organisations.services.audit_record`
-inside its own transaction, with `action` set to the dotted event type. The
-webhooks app listens to those audit entries (`AUDIT_LISTENERS`): when the
-action is a public event type, `event_record` writes the `Event` in the same
-transaction, with one delivery per endpoint that wants it: a committed change
-always has its event and deliveries, a rolled-back one has neither. Celery is
-only told after the commit, by endpoint id.
+A service that makes a public change (`donor.created`, …) calls `event_record`
+inside its own transaction: it writes the audit entry
+(`organisations.services.audit_record`) and the `Event`, with one delivery per
+endpoint that wants it, in that transaction: a committed change always has its
+event and deliveries, a rolled-back one has neither. Celery is only told after
+the commit, by endpoint id. A change that is not a public event (an API key
+created, a report exported) calls `audit_record` alone.
 """
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone
 
+from organisations.models import Organisation
+from organisations.services import audit_record
+from together.actors import Actor
 from together.api.renderers import dumps, iso_timestamp
 from webhooks.models import EndpointStatus, Event, WebhookDelivery, WebhookEndpoint
+from webhooks.queue import enqueue_flushes
 
 # The one list of public event types: `<object>.<action>`, past tense.
 EVENT_TYPES: tuple[str, ...] = (
@@ -61,17 +65,17 @@ TEST_EVENT_TYPE = "webhook_endpoint.tested"
 ALL_EVENT_TYPES: tuple[str, ...] = (*EVENT_TYPES, TEST_EVENT_TYPE)
 
 
-def audit_listener(entry) -> None:
-    """Registered in `organisations.services.AUDIT_LISTENERS` by `WebhooksConfig.ready()`."""
-    if entry.action not in EVENT_TYPE_SET:
-        return
-    if entry.action.endswith(".deleted"):
-        # A hard delete has only `before`; a soft delete (a recommendation set
-        # deactivated) has its final state in `after`, which is what happened.
-        data = entry.after if entry.after is not None else entry.before
-    else:
-        data = entry.after if entry.after is not None else entry.before
-    event_record(organisation_id=entry.organisation_id, type=entry.action, data=data or {}, occurred_at=entry.created_at)
+def event_record(*, organisation: Organisation, actor: Actor, type: str, object_type: str, object_id: str,
+                 before: dict | None = None, after: dict | None = None) -> Event:
+    """Record a public change in the caller's transaction: who did it (the audit
+    entry) and what receivers get (the event, `after` as the API renders the
+    object; a hard delete has only `before`, which is then the event's data)."""
+    if type not in EVENT_TYPE_SET:
+        raise ValueError(f"{type!r} is not a public event type; record it with audit_record.")
+    entry = audit_record(organisation=organisation, actor=actor, action=type, object_type=object_type,
+                         object_id=object_id, before=before, after=after)
+    data = after if after is not None else before
+    return event_write(organisation_id=organisation.id, type=type, data=data or {}, occurred_at=entry.created_at)
 
 
 def matching_endpoint_ids(*, organisation_id: str, type: str) -> list[str]:
@@ -81,7 +85,7 @@ def matching_endpoint_ids(*, organisation_id: str, type: str) -> list[str]:
     return [pk for pk, enabled in rows if "*" in enabled or type in enabled]
 
 
-def event_record(*, organisation_id: str, type: str, data: dict, occurred_at: dt.datetime | None = None) -> Event:
+def event_write(*, organisation_id: str, type: str, data: dict, occurred_at: dt.datetime | None = None) -> Event:
     """Write an event and its deliveries in the caller's transaction (the outbox);
     after the commit, enqueue a flush of each endpoint concerned, by id.
 
@@ -97,8 +101,6 @@ def event_record(*, organisation_id: str, type: str, data: dict, occurred_at: dt
             WebhookDelivery(organisation_id=organisation_id, endpoint_id=endpoint_id, event=event, next_attempt_at=now)
             for endpoint_id in endpoint_ids
         ])
-        from webhooks.queue import enqueue_flushes
-
         transaction.on_commit(partial(enqueue_flushes, endpoint_ids), robust=True)
     return event
 

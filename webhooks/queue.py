@@ -15,6 +15,7 @@ import logging
 
 from django.conf import settings
 
+from together.celery import task_send
 from together.redis import client
 
 log = logging.getLogger("together.webhooks")
@@ -28,18 +29,21 @@ def marker_seconds() -> int:
     return max(1, int(2 * settings.WEBHOOKS_SWEEP_INTERVAL))
 
 
-def _send(task, *args, countdown: float | None = None) -> bool:
+# The task this module enqueues (webhooks/tasks.py), by name: tasks.py calls the
+# delivery pipeline, which enqueues through here, so it is never imported here.
+ENDPOINT_FLUSH_TASK = "webhooks.tasks.endpoint_flush"
+
+
+def _send(task_name: str, *args, countdown: float | None = None) -> bool:
     try:
-        task.apply_async(args=args, countdown=countdown, queue=settings.WEBHOOKS_QUEUE, retry=False)
+        task_send(task_name, *args, countdown=countdown, queue=settings.WEBHOOKS_QUEUE, retry=False)
         return True
     except Exception:  # noqa: BLE001 - the broker is down: the sweep will re-queue from the database
-        log.warning("webhooks: could not enqueue %s%r; the sweep will pick it up", task.name, args, exc_info=True)
+        log.warning("webhooks: could not enqueue %s%r; the sweep will pick it up", task_name, args, exc_info=True)
         return False
 
 
 def enqueue_flush(endpoint_id: str, *, countdown: float | None = None, dedupe: bool = True) -> bool:
-    from webhooks.tasks import endpoint_flush
-
     if dedupe:
         try:
             fresh = client().set(_marker(endpoint_id), 1, nx=True, ex=marker_seconds())
@@ -48,7 +52,7 @@ def enqueue_flush(endpoint_id: str, *, countdown: float | None = None, dedupe: b
             return False
         if not fresh:
             return False  # a flush is already queued and will see our deliveries
-    sent = _send(endpoint_flush, endpoint_id, countdown=countdown)
+    sent = _send(ENDPOINT_FLUSH_TASK, endpoint_id, countdown=countdown)
     if not sent and dedupe:
         flush_marker_clear(endpoint_id)
     return sent

@@ -13,11 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 from organisations.models import Organisation, Role
 from organisations.selectors import role_for
-from organisations.services import audit_record
 from recommendations.models import OPEN_INTRODUCTION_STATES, Introduction, IntroductionStatus, RecipientOrgAccountLink
 from recommendations.selectors import introduction_snapshot
 from together.actors import Actor
 from together.exceptions import Conflict, NotFound, ValidationFailed
+from webhooks.events import event_record
 from recommendations.services._common import _system_actor, log
 from recommendations.services.links import _link_create
 
@@ -48,7 +48,7 @@ class CreatedIntroduction:
 
 
 def _intro_audit(introduction: Introduction, actor: Actor, action: str, before: dict | None = None) -> None:
-    audit_record(organisation=introduction.organisation, actor=actor, action=action, object_type="introduction",
+    event_record(organisation=introduction.organisation, actor=actor, type=action, object_type="introduction",
                  object_id=introduction.id, before=before, after=introduction_snapshot(introduction_id=introduction.id))
 
 

@@ -18,6 +18,7 @@ from together.actors import Actor
 from together.api.renderers import iso_timestamp
 from together.exceptions import Conflict, NotFound, RateLimited, ValidationFailed
 from together.ratelimit import LimiterUnavailable, window_refund, window_reserve
+from webhooks.events import event_record
 from recommendations.services._common import _UNSET, ServiceUnavailable, log
 
 
@@ -196,7 +197,7 @@ def _link_create(*, organisation: Organisation, recipient: Organisation, actor: 
         if existing is not None:
             raise _existing_link_conflict(existing, recipient) from None
         raise
-    audit_record(organisation=organisation, actor=actor, action="recipient_org_account_link.created",
+    event_record(organisation=organisation, actor=actor, type="recipient_org_account_link.created",
                  object_type="recipient_org_account_link", object_id=link.id, after=link_snapshot(link_id=link.id))
     # The recipient's own trail: who may now direct funds to it.
     audit_record(organisation=recipient, actor=Actor(type="SYSTEM", id=organisation.id, label=f"Linked by {organisation.name}",
@@ -285,7 +286,7 @@ def recipient_link_update(*, organisation: Organisation, actor: Actor, link_id: 
     if not changed:
         return link
     link.save(update_fields=[*changed, "updated_at"])
-    audit_record(organisation=organisation, actor=actor, action="recipient_org_account_link.updated",
+    event_record(organisation=organisation, actor=actor, type="recipient_org_account_link.updated",
                  object_type="recipient_org_account_link", object_id=link.id, before=before, after=link_snapshot(link_id=link.id))
     return link
 
@@ -310,7 +311,7 @@ def recipient_link_set_active_by_recipient(*, recipient: Organisation, actor: Ac
         link.is_active, link.deactivated_by = False, DeactivatedBy.RECIPIENT
     link.save(update_fields=["is_active", "deactivated_by", "updated_at"])
     owner_actor = Actor(type="SYSTEM", id=recipient.id, label=f"Recipient organisation {recipient.name}", request_id=actor.request_id)
-    audit_record(organisation=link.organisation, actor=owner_actor, action="recipient_org_account_link.updated",
+    event_record(organisation=link.organisation, actor=owner_actor, type="recipient_org_account_link.updated",
                  object_type="recipient_org_account_link", object_id=link.id, before=before, after=link_snapshot(link_id=link.id))
     audit_record(organisation=recipient, actor=actor, action="distribution_link." + ("reactivated" if active else "deactivated"),
                  object_type="recipient_org_account_link", object_id=link.id,

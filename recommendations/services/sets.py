@@ -5,11 +5,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from organisations.models import Organisation
-from organisations.services import audit_record
 from recommendations.models import Allocation, AmountMode, RecipientOrgAccountLink, RecommendationSet
 from recommendations.selectors import set_snapshot
 from together.actors import Actor
 from together.exceptions import Conflict, NotFound, ValidationFailed
+from webhooks.events import event_record
 
 
 # --- recommendation sets --------------------------------------------------------------------
@@ -97,7 +97,7 @@ def recommendation_set_create(*, organisation: Organisation, actor: Actor, name:
     cleaned = _clean_allocations(organisation=organisation, amount_mode=fields["amount_mode"], allocations=allocations)
     recommendation_set = RecommendationSet.objects.create(organisation=organisation, **fields)
     _write_allocations(recommendation_set, cleaned)
-    audit_record(organisation=organisation, actor=actor, action="recommendation_set.created", object_type="recommendation_set",
+    event_record(organisation=organisation, actor=actor, type="recommendation_set.created", object_type="recommendation_set",
                  object_id=recommendation_set.id, after=set_snapshot(organisation=organisation, set_id=recommendation_set.id))
     return recommendation_set
 
@@ -145,7 +145,7 @@ def recommendation_set_update(*, organisation: Organisation, actor: Actor, set_i
     recommendation_set.save(update_fields=[*dirty, "updated_at"])
     if replace is not None:
         _write_allocations(recommendation_set, replace)
-    audit_record(organisation=organisation, actor=actor, action="recommendation_set.updated", object_type="recommendation_set",
+    event_record(organisation=organisation, actor=actor, type="recommendation_set.updated", object_type="recommendation_set",
                  object_id=recommendation_set.id, before=before,
                  after=set_snapshot(organisation=organisation, set_id=recommendation_set.id))
     return recommendation_set
@@ -162,7 +162,7 @@ def recommendation_set_delete(*, organisation: Organisation, actor: Actor, set_i
     recommendation_set.is_active = False
     recommendation_set.deleted_at = timezone.now()
     recommendation_set.save(update_fields=["is_active", "deleted_at", "updated_at"])
-    audit_record(organisation=organisation, actor=actor, action="recommendation_set.deleted", object_type="recommendation_set",
+    event_record(organisation=organisation, actor=actor, type="recommendation_set.deleted", object_type="recommendation_set",
                  object_id=recommendation_set.id, before=before,
                  after=set_snapshot(organisation=organisation, set_id=recommendation_set.id))
     return recommendation_set

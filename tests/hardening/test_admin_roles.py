@@ -260,7 +260,7 @@ def url(model, view, *args):
 
 def test_every_registered_model_and_action_has_a_row():
     """A newly registered model, or a new action, fails here until the table classifies it."""
-    from together.admin_tenancy import OBJECT_KINDS, TenantAdminMixin
+    from organisations.admin_tenancy import OBJECT_KINDS, TenantAdminMixin
 
     registered = {label_of(m): a for m, a in admin.site._registry.items()}
     assert set(registered) == set(TABLE), "classify every registered model in TABLE"
@@ -456,7 +456,8 @@ def test_editor_adds_a_donor_a_viewer_cannot(world):
 def test_demo_admin_opens_the_admin(db):
     """The demo's core steps (organisation, users, keys: what `load_demo` runs before any demo data) make an
     ADMIN who opens /admin/ with no Django permission row; the demo data itself is not needed here."""
-    from together.demo import DEMO_STEPS, DEMO_USERS, DemoContext, discover_steps
+    from organisations.demo import DEMO_USERS
+    from together.demo import DEMO_STEPS, DemoContext, discover_steps
 
     discover_steps()
     ctx = DemoContext(stdout=io.StringIO())
@@ -496,7 +497,7 @@ def test_an_admin_without_a_kind_fails_closed(world, rf):
     from django.contrib.admin import AdminSite
 
     from donations.models import Donor
-    from together.admin_tenancy import TenantAdminMixin
+    from organisations.admin_tenancy import TenantAdminMixin
 
     class Unclassified(TenantAdminMixin, admin.ModelAdmin):
         pass

@@ -19,7 +19,7 @@ from organisations.models import Membership
 from organisations.services import api_key_create
 from reports.models import ExportJob
 from tests.reports.conftest import FY_END, FY_START, SYSTEM, D, parse_csv
-from together.admin_tenancy import organisation_roles, tenant_path, unscoped_admins
+from organisations.admin_tenancy import organisation_roles, tenant_path, unscoped_admins
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -124,7 +124,7 @@ def test_every_registered_admin_is_scoped_or_declared_global():
 def test_the_safety_net_scopes_an_admin_that_forgot_the_mixin(world):
     from django.contrib.admin import AdminSite
 
-    from together.admin_tenancy import TenantAdminMixin, enforce_admin_tenancy
+    from organisations.admin_tenancy import TenantAdminMixin, enforce_admin_tenancy
 
     site = AdminSite(name="scratch")
 

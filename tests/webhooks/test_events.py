@@ -7,9 +7,10 @@ import pytest
 from django.db import transaction
 
 from donations import services as donations
-from organisations.services import AUDIT_LISTENERS, audit_record
+from organisations.models import AuditEntry
+from organisations.services import audit_record
 from tests.conftest import client_for, make_key
-from webhooks.events import EVENT_TYPES, audit_listener, event_body
+from webhooks.events import EVENT_TYPES, event_body, event_record
 from webhooks.models import Event, WebhookDelivery
 from webhooks.queue import enqueue_flushes
 from webhooks.services import webhook_endpoint_create
@@ -17,8 +18,41 @@ from webhooks.services import webhook_endpoint_create
 pytestmark = pytest.mark.django_db
 
 
-def test_the_listener_is_registered_once():
-    assert AUDIT_LISTENERS.count(audit_listener) == 1
+def test_event_record_writes_the_audit_entry_and_the_event_together(org, actor):
+    event = event_record(organisation=org, actor=actor, type="campaign.updated", object_type="campaign",
+                         object_id="cm1", before={"name": "a"}, after={"name": "b"})
+    entry = AuditEntry.objects.get(organisation=org, action="campaign.updated")
+    assert (entry.object_id, entry.before, entry.after) == ("cm1", {"name": "a"}, {"name": "b"})
+    assert event.data == {"name": "b"} and event.occurred_at == entry.created_at
+    gone = event_record(organisation=org, actor=actor, type="donor.deleted", object_type="donor", object_id="cm2",
+                        before={"id": "cm2"})
+    assert gone.data == {"id": "cm2"}  # a hard delete has only `before`
+
+
+def test_event_record_refuses_a_type_outside_the_catalogue(org, actor):
+    with pytest.raises(ValueError):
+        event_record(organisation=org, actor=actor, type="api_key.created", object_type="api_key", object_id="x")
+    assert not AuditEntry.objects.filter(organisation=org).exists()
+
+
+def test_public_changes_are_recorded_with_event_record_not_audit_record():
+    """`audit_record` alone writes no event: a service recording a public event
+    type with it would silently send no webhook."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for path in root.glob("*/**/*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] in ("tests", ".venv", "bench", "scripts") or "migrations" in rel.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "audit_record":
+                for kw in node.keywords:
+                    if kw.arg == "action" and isinstance(kw.value, ast.Constant) and kw.value.value in EVENT_TYPES:
+                        found.append(f"{rel}:{node.lineno} {kw.value.value}")
+    assert found == []
 
 
 def test_catalogue_lists_the_reference_types_and_ours():

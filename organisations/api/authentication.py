@@ -1,3 +1,5 @@
+"""The API's one credential, set in REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]:
+keys are the organisations app's, so the class lives here, not in together/."""
 from __future__ import annotations
 
 from rest_framework.authentication import BaseAuthentication

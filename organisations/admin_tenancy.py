@@ -56,7 +56,8 @@ from django.contrib.admin.utils import get_fields_from_path, reverse_field_path
 from django.core import checks
 from django.db import models
 
-RANK = {"VIEWER": 1, "EDITOR": 2, "ADMIN": 3}
+from organisations.models import ROLE_RANK, Membership, Organisation, role_at_least
+
 _CACHE_ATTR = "_tenant_roles"
 
 
@@ -73,11 +74,9 @@ def organisation_roles(request) -> dict[str, str] | None:
     cached = getattr(request, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    from organisations.models import Membership, Organisation
-
     roles: dict[str, str] = {}
     for organisation_id, role in Membership.objects.filter(user=user).values_list("organisation_id", "role"):
-        if RANK.get(role, 0) > RANK.get(roles.get(organisation_id), 0):
+        if ROLE_RANK.get(role, 0) > ROLE_RANK.get(roles.get(organisation_id), 0):
             roles[organisation_id] = role
     for sandbox_id, live_id in Organisation.objects.filter(live_organisation_id__in=list(roles)).values_list("id", "live_organisation_id"):
         roles[sandbox_id] = roles[live_id]
@@ -89,7 +88,7 @@ def organisation_ids(request, needed: str = "VIEWER") -> set[str] | None:
     roles = organisation_roles(request)
     if roles is None:
         return None
-    return {org for org, role in roles.items() if RANK.get(role, 0) >= RANK[needed]}
+    return {org for org, role in roles.items() if role_at_least(role, needed)}
 
 
 def may(request, organisation_id: str | None, needed: str = "VIEWER") -> bool:
@@ -99,16 +98,9 @@ def may(request, organisation_id: str | None, needed: str = "VIEWER") -> bool:
 
 # --- a model's way to its organisation ----------------------------------------------------------
 
-def _organisation_model():
-    from organisations.models import Organisation
-
-    return Organisation
-
-
 def tenant_path(model, depth: int = 0) -> str | None:
     """The lookup path from `model` to its Organisation ('' for Organisation
     itself), or None when the model belongs to no organisation."""
-    Organisation = _organisation_model()
     if model is Organisation:
         return ""
     if model is _user_model():
@@ -237,7 +229,7 @@ class TenantAdminMixin:
         if base is None:
             base = related._default_manager.all()
         # The record's own organisation: only where the member's role may add or change this kind.
-        needed = self.needed_role("change") if related is _organisation_model() else "VIEWER"
+        needed = self.needed_role("change") if related is Organisation else "VIEWER"
         return scope(base, request, needed=needed)
 
     def get_list_filter(self, request):
@@ -303,9 +295,9 @@ class TenantAdminMixin:
         if roles is None:
             return True
         if obj is None:
-            return any(RANK.get(role, 0) >= RANK[needed] for role in roles.values())
+            return any(role_at_least(role, needed) for role in roles.values())
         ids = object_organisation_ids(obj, self.get_tenant_path())
-        return any(RANK.get(roles.get(i), 0) >= RANK[needed] for i in ids)
+        return any(role_at_least(roles.get(i), needed) for i in ids)
 
     def has_module_permission(self, request):
         return self.role_allows(request, None, "view") and self._narrowed("has_module_permission", request)
@@ -434,7 +426,7 @@ def check_admin_tenancy(app_configs=None, **kwargs):
     out = [
         checks.Warning(
             f"Admin for {label} is not tenant-scoped: staff members would see every organisation's records.",
-            hint="Put together.admin_tenancy.TenantAdminMixin first in its bases, or set tenant_global = '<reason>'.",
+            hint="Put organisations.admin_tenancy.TenantAdminMixin first in its bases, or set tenant_global = '<reason>'.",
             id="together.W010",
         )
         for label in unscoped_admins()
@@ -449,7 +441,7 @@ def check_admin_tenancy(app_configs=None, **kwargs):
         if getattr(model_admin, "tenant_enforced", False):
             out.append(checks.Warning(
                 f"Admin for {model._meta.label} was scoped by the safety net at start-up.",
-                hint="Put together.admin_tenancy.TenantAdminMixin first in its bases to make the tenancy explicit.",
+                hint="Put organisations.admin_tenancy.TenantAdminMixin first in its bases to make the tenancy explicit.",
                 id="together.W011",
             ))
     return out
