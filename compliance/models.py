@@ -3,6 +3,7 @@ per-donor aggregates, obligations and breaches computed from the ledger."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.db import models
 from django.db.models import Q
@@ -60,6 +61,10 @@ class ComplianceSettings(models.Model):
                 name="alert_levels_ordered",
             )
         ]
+
+
+# What a revenue code may be: letters, digits and . _ - : / + @, 1 to 100 characters.
+REVENUE_CODE_RE = re.compile(r"^[A-Za-z0-9._\-:/+@]{1,100}$")
 
 
 class RevenueCodeStatus(models.TextChoices):
@@ -159,29 +164,8 @@ class RegimeRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def applies_on(self, day: dt.date) -> bool:
-        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
-
-    def period_for(self, day: dt.date) -> tuple[dt.date, dt.date]:
-        """The aggregation period containing `day`, clipped to the rule's effective range."""
-        if self.period_kind == PeriodKind.CALENDAR_YEAR:
-            start, end = dt.date(day.year, 1, 1), dt.date(day.year, 12, 31)
-        elif self.period_kind == PeriodKind.FINANCIAL_YEAR:
-            year = day.year if day.month >= 7 else day.year - 1
-            start, end = dt.date(year, 7, 1), dt.date(year + 1, 6, 30)
-        else:
-            start, end = self.period_start, self.period_end
-        start = max(start, self.effective_from)
-        if self.effective_to is not None:
-            end = min(end, self.effective_to)
-        return start, end
-
-    def passes_threshold(self, total_cents: int) -> bool:
-        if self.threshold_cents is None:
-            return False
-        if self.threshold_comparator == Comparator.AT_OR_ABOVE:
-            return total_cents >= self.threshold_cents
-        return total_cents > self.threshold_cents
+    # Which rule applies on a date, its aggregation period and its threshold test
+    # are answered by compliance.rules (applies_on, rule_period, passes_threshold).
 
 
 class ElectionType(models.TextChoices):

@@ -2,43 +2,43 @@ from __future__ import annotations
 
 import datetime as dt
 
-from compliance.models import AlertLevel, ComplianceSettings, Jurisdiction, RegimeRule
-from compliance.services import _alert_level, _counted_total, compliance_settings_get
-from donations.models import Donation, Donor, Status
+from compliance import rules
+from compliance.models import AlertLevel, ComplianceSettings, Jurisdiction
+from compliance.services import compliance_settings_get
+from donations.models import Donation, Donor
 from organisations.models import Organisation
 
 
 def donor_compliance(*, organisation: Organisation, donor: Donor, as_of: dt.date) -> list[dict]:
     """Per jurisdiction with a rule in force on `as_of`: the period, total, threshold,
-    cap and room left, computed from the ledger (not from stored aggregates)."""
+    cap and room left, computed from the ledger (not from stored aggregates).
+
+    The period and total are those of the disclosure rule (else of the cap); the cap
+    columns are the tightest cap's, over its own period."""
     settings_row: ComplianceSettings = compliance_settings_get(organisation=organisation)
     jurisdictions = set(
-        Donation.objects.filter(donor=donor, status=Status.CONFIRMED).exclude(jurisdiction__isnull=True)
+        Donation.objects.filter(rules.COUNTED, donor=donor).exclude(jurisdiction__isnull=True)
         .values_list("jurisdiction", flat=True).distinct()
     )
     jurisdictions.add(settings_row.default_jurisdiction)
     out = []
     for jurisdiction in [j for j in Jurisdiction.values if j in jurisdictions]:
-        rules = [r for r in RegimeRule.objects.filter(jurisdiction=jurisdiction) if r.applies_on(as_of)]
-        if not rules:
-            out.append(_entry(jurisdiction, None, None, None, None, None, None, settings_row))
+        threshold_rule = rules.threshold_rule_in_force(jurisdiction, as_of)
+        room = rules.cap_room(donor_id=donor.id, jurisdiction=jurisdiction, day=as_of)
+        main = threshold_rule or (room["rule"] if room else None)
+        if main is None:
+            out.append(_entry(jurisdiction, None, None, None, None, settings_row))
             continue
-        threshold_rule = next((r for r in rules if r.threshold_cents is not None), None)
-        cap_rule = next((r for r in rules if r.cap_cents is not None), None)
-        main = threshold_rule or cap_rule
-        start, end = main.period_for(as_of)
-        total = _counted_total(donor_id=donor.id, jurisdiction=jurisdiction, start=start, end=end, exclude_id=None)
-        cap_total = total
-        cap_period = None
-        if cap_rule is not None and cap_rule is not main:
-            cap_start, cap_end = cap_rule.period_for(as_of)
-            cap_total = _counted_total(donor_id=donor.id, jurisdiction=jurisdiction, start=cap_start, end=cap_end, exclude_id=None)
-            cap_period = (cap_start, cap_end)
-        out.append(_entry(jurisdiction, main, threshold_rule, cap_rule, (start, end), total, cap_total, settings_row, cap_period))
+        if threshold_rule is None:
+            period, total = room["period"], room["total"]
+        else:
+            period = rules.rule_period(threshold_rule, as_of)
+            total = rules.counted_total(donor_id=donor.id, jurisdiction=jurisdiction, start=period[0], end=period[1])
+        out.append(_entry(jurisdiction, main, threshold_rule, room, (period, total), settings_row))
     return out
 
 
-def _entry(jurisdiction, main, threshold_rule, cap_rule, period, total, cap_total, settings_row, cap_period=None) -> dict:
+def _entry(jurisdiction, main, threshold_rule, room, period_total, settings_row) -> dict:
     if main is None:
         return {
             "jurisdiction": jurisdiction, "period_kind": None, "period_start": None, "period_end": None, "total_cents": 0,
@@ -46,22 +46,22 @@ def _entry(jurisdiction, main, threshold_rule, cap_rule, period, total, cap_tota
             "cap_period_start": None, "cap_period_end": None, "cap_total_cents": None, "cap_remaining_cents": None,
             "alert_level": AlertLevel.NONE, "regime": None,
         }
-    cap = cap_rule.cap_cents if cap_rule else None
+    (start, end), total = period_total
     return {
         "jurisdiction": jurisdiction,
         "period_kind": main.period_kind,
-        "period_start": period[0].isoformat(),
-        "period_end": period[1].isoformat(),
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
         "total_cents": total,
         "threshold_cents": threshold_rule.threshold_cents if threshold_rule else None,
         "threshold_comparator": threshold_rule.threshold_comparator if threshold_rule else None,
-        "above_threshold": bool(threshold_rule and threshold_rule.passes_threshold(total)),
-        "cap_cents": cap,
-        "cap_period_start": (cap_period or period)[0].isoformat() if cap_rule else None,
-        "cap_period_end": (cap_period or period)[1].isoformat() if cap_rule else None,
-        "cap_total_cents": cap_total if cap_rule else None,
-        "cap_remaining_cents": max(0, cap - cap_total) if cap is not None else None,
-        "alert_level": _alert_level(cap_total, cap, settings_row) if cap is not None else AlertLevel.NONE,
+        "above_threshold": bool(threshold_rule and rules.passes_threshold(threshold_rule, total)),
+        "cap_cents": room["cap"] if room else None,
+        "cap_period_start": room["period"][0].isoformat() if room else None,
+        "cap_period_end": room["period"][1].isoformat() if room else None,
+        "cap_total_cents": room["total"] if room else None,
+        "cap_remaining_cents": room["remaining"] if room else None,
+        "alert_level": rules.alert_level(room["total"], room["cap"], settings_row) if room else AlertLevel.NONE,
         "regime": main.name,
     }
 

@@ -1,4 +1,8 @@
-"""Compliance services: every rule about thresholds and caps lives here.
+"""Compliance services: every state change about thresholds and caps.
+
+The arithmetic they apply (which rule, what counts, the room under a cap, the
+threshold test, the periods) is `compliance.rules`; these functions lock, ask
+it, and record what follows.
 
 `donation_compliance_prepare` runs inside the donation services' transaction
 after the donor row is locked: it resolves the gift's jurisdiction (the code
@@ -12,22 +16,23 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
+from compliance import rules
 from compliance.models import (
-    AlertLevel, ComplianceBreach, ComplianceSettings, DeadlineRule, DisclosureObligation, DonorAggregate, ElectionPeriod,
-    Jurisdiction, ObligationStatus, Recompute, RegimeRule, RemapStatus, RevenueCode, RevenueCodeStatus,
+    REVENUE_CODE_RE, AlertLevel, ComplianceBreach, ComplianceSettings, DeadlineRule, DisclosureObligation, DonorAggregate,
+    ElectionPeriod, Jurisdiction, ObligationStatus, Recompute, RegimeRule, RemapStatus, RevenueCode, RevenueCodeStatus,
 )
+# The room under a cap is the rules' answer, importable from here as before.
+from compliance.rules import cap_room  # noqa: F401 (re-exported: callers check a gift against it)
 from compliance.representations import (
     BREACH_FIELDS, ELECTION_FIELDS, OBLIGATION_FIELDS, REVENUE_CODE_FIELDS, SETTINGS_FIELDS, render_breach,
     render_election, render_obligation, render_revenue_code, render_settings,
 )
-from donations.models import Donation, DonationType, Donor, Status
+from donations.models import Donation, DonationType, Donor
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
@@ -114,7 +119,7 @@ def compliance_settings_update(*, organisation: Organisation, actor: Actor, **ch
     if {"alert_amber_percent", "alert_red_percent", "alert_critical_percent"} & set(changes):
         # Saving alert levels applies to existing aggregates at once.
         for aggregate in DonorAggregate.objects.for_organisation(organisation).filter(rule__cap_cents__isnull=False).select_related("rule"):
-            level = _alert_level(aggregate.total_cents, aggregate.rule.cap_cents, current)
+            level = rules.alert_level(aggregate.total_cents, aggregate.rule.cap_cents, current)
             if level != aggregate.alert_level:
                 _set_alert(organisation, aggregate, level)
     return current
@@ -164,8 +169,6 @@ def revenue_code_resolve(*, organisation: Organisation, code: str | None) -> str
 @transaction.atomic
 def revenue_code_create(*, organisation: Organisation, actor: Actor, code: str, jurisdiction: str | None = None,
                         description: str | None = None) -> RevenueCode:
-    from donations.services import REVENUE_CODE_RE
-
     code = (code or "").strip()
     if not REVENUE_CODE_RE.fullmatch(code):
         raise ValidationFailed("code may hold letters, digits and . _ - : / + @, at most 100 characters.", param="code")
@@ -309,61 +312,30 @@ def _recompute_apply(recompute: Recompute, organisation: Organisation, scope, ta
     return recompute
 
 
-# --- the rules ---------------------------------------------------------------------
-
-def rules_for(jurisdiction: str, day: dt.date) -> list[RegimeRule]:
-    return [r for r in RegimeRule.objects.filter(jurisdiction=jurisdiction) if r.applies_on(day)]
-
-
-def _counted_total(*, donor_id: str, jurisdiction: str, start: dt.date, end: dt.date, exclude_id: str | None) -> int:
-    qs = Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED, jurisdiction=jurisdiction,
-                                 donation_date__gte=start, donation_date__lte=end)
-    if exclude_id:
-        qs = qs.exclude(pk=exclude_id)
-    return qs.aggregate(total=Sum("amount_cents"))["total"] or 0
-
-
-def cap_room(*, donor_id: str, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> dict | None:
-    """The tightest cap applying to a gift of this donor on this day: {cap, total, remaining, rule, period}."""
-    tightest = None
-    for rule in rules_for(jurisdiction, day):
-        if rule.cap_cents is None:
-            continue
-        start, end = rule.period_for(day)
-        total = _counted_total(donor_id=donor_id, jurisdiction=jurisdiction, start=start, end=end, exclude_id=exclude_id)
-        remaining = max(0, rule.cap_cents - total)
-        if tightest is None or remaining < tightest["remaining"]:
-            tightest = {"cap": rule.cap_cents, "total": total, "remaining": remaining, "rule": rule, "period": (start, end)}
-    return tightest
-
-
 def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, before: Donation | None, after: Donation) -> None:
     """Called with the donor row locked, before the gift is saved: stamp its
     jurisdiction and refuse it if it would take the donor past a cap."""
     code_changed = before is None or (before.revenue_code or "").lower() != (after.revenue_code or "").lower()
     if code_changed or not after.jurisdiction:
         after.jurisdiction = revenue_code_resolve(organisation=organisation, code=after.revenue_code)
-    if after.status != Status.CONFIRMED:
+    if not rules.counts(after):
         return
-    room = None
-    for rule in rules_for(after.jurisdiction, after.donation_date):
-        if rule.cap_cents is None:
+    adding = rules.counted_cents(after)
+    refusing = []
+    for room in rules.cap_rooms(donor_id=donor.id, jurisdiction=after.jurisdiction, day=after.donation_date,
+                                exclude_id=after.pk if before is not None else None):
+        if room["total"] + adding <= room["cap"]:
             continue
-        start, end = rule.period_for(after.donation_date)
-        others = _counted_total(donor_id=donor.id, jurisdiction=after.jurisdiction, start=start, end=end,
-                                exclude_id=after.pk if before is not None else None)
-        if others + after.amount_cents <= rule.cap_cents:
-            continue
+        start, end = room["period"]
         # An edit that adds nothing to this period's total (notes, a lower amount) is
         # not refused: the donor is already over (a remap raised a breach), and
         # refusing would only block the fix.
-        if (before is not None and before.status == Status.CONFIRMED and before.donor_id == donor.id
+        if (before is not None and rules.counts(before) and before.donor_id == donor.id
                 and before.jurisdiction == after.jurisdiction and start <= before.donation_date <= end
-                and after.amount_cents <= before.amount_cents):
+                and adding <= rules.counted_cents(before)):
             continue
-        remaining = max(0, rule.cap_cents - others)
-        if room is None or remaining < room["remaining"]:
-            room = {"cap": rule.cap_cents, "remaining": remaining, "period": (start, end)}
+        refusing.append(room)
+    room = rules.tightest(refusing)
     if room is not None:
         start, end = room["period"]
         raise CapExceeded(
@@ -405,19 +377,6 @@ class _Bucket:
     gifts: list = field(default_factory=list)
 
 
-def _alert_level(total: int, cap: int | None, settings_row: ComplianceSettings) -> str:
-    if not cap:
-        return AlertLevel.NONE
-    percent = total * 100 / cap
-    if percent >= settings_row.alert_critical_percent:
-        return AlertLevel.CRITICAL
-    if percent >= settings_row.alert_red_percent:
-        return AlertLevel.RED
-    if percent >= settings_row.alert_amber_percent:
-        return AlertLevel.AMBER
-    return AlertLevel.NONE
-
-
 def _set_alert(organisation: Organisation, aggregate: DonorAggregate, level: str) -> None:
     old = aggregate.alert_level
     aggregate.alert_level = level
@@ -430,7 +389,7 @@ def _set_alert(organisation: Organisation, aggregate: DonorAggregate, level: str
             "object": "donor_cap_alert", "donor_id": aggregate.donor_id, "jurisdiction": aggregate.jurisdiction,
             "period_start": aggregate.period_start.isoformat(), "period_end": aggregate.period_end.isoformat(),
             "total_cents": aggregate.total_cents, "cap_cents": aggregate.rule.cap_cents,
-            "cap_remaining_cents": max(0, aggregate.rule.cap_cents - aggregate.total_cents),
+            "cap_remaining_cents": rules.remaining_cents(aggregate.rule.cap_cents, aggregate.total_cents),
             "alert_level": level, "previous_alert_level": old,
         },
     )
@@ -472,31 +431,29 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
     alert levels and breaches with them. The caller holds the donor's lock."""
     counts = Counts()
     settings_row = compliance_settings_get(organisation=organisation)
-    rules = list(RegimeRule.objects.all())
-    by_jurisdiction: dict[str, list[RegimeRule]] = defaultdict(list)
-    for rule in rules:
-        by_jurisdiction[rule.jurisdiction].append(rule)
+    by_jurisdiction = rules.rules_by_jurisdiction()
     gifts = (
         # Only jurisdictions with rules can make aggregates: an UNREGULATED gift costs nothing here.
-        Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED, jurisdiction__in=list(by_jurisdiction))
-        .values_list("id", "jurisdiction", "donation_date", "amount_cents", "donation_type", "created_at")
+        Donation.objects.filter(rules.COUNTED, donor_id=donor_id, jurisdiction__in=list(by_jurisdiction))
+        .annotate(counted=rules.COUNTED_CENTS)
+        .values_list("id", "jurisdiction", "donation_date", "counted", "donation_type")
         .order_by("donation_date", "created_at", "id")
     )
     buckets: dict[tuple, _Bucket] = {}
-    for gift_id, jurisdiction, day, amount, kind, _created in gifts:
+    for gift_id, jurisdiction, day, amount, kind in gifts:
         for rule in by_jurisdiction.get(jurisdiction, ()):
-            if not rule.applies_on(day):
+            if not rules.applies_on(rule, day):
                 continue
-            start, end = rule.period_for(day)
+            start, end = rules.rule_period(rule, day)
             bucket = buckets.setdefault((rule.id, start), _Bucket(rule=rule, jurisdiction=jurisdiction, start=start, end=end))
-            was_over = rule.passes_threshold(bucket.total)
+            was_over = rules.passes_threshold(rule, bucket.total)
             bucket.total += amount
             bucket.count += 1
             if kind == DonationType.IN_KIND:
                 bucket.in_kind += amount
             else:
                 bucket.monetary += amount
-            if not was_over and rule.passes_threshold(bucket.total):
+            if not was_over and rules.passes_threshold(rule, bucket.total):
                 bucket.crossed_on, bucket.crossing_donation_id = day, gift_id
     # Aggregates: upsert what exists, drop what no longer does.
     existing = {(a.rule_id, a.period_start): a for a in DonorAggregate.objects.filter(donor_id=donor_id).select_related("rule")}
@@ -511,7 +468,7 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
             for k, v in values.items():
                 setattr(aggregate, k, v)
             aggregate.save()
-        level = _alert_level(bucket.total, bucket.rule.cap_cents, settings_row)
+        level = rules.alert_level(bucket.total, bucket.rule.cap_cents, settings_row)
         if level != aggregate.alert_level:
             _set_alert(organisation, aggregate, level)
         if bucket.rule.cap_cents is not None and bucket.total > bucket.rule.cap_cents:
@@ -529,7 +486,7 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
             live[key] = o
     due_keys = set()
     for bucket in buckets.values():
-        if bucket.rule.threshold_cents is None or not bucket.rule.passes_threshold(bucket.total):
+        if not rules.passes_threshold(bucket.rule, bucket.total):
             continue
         key = (bucket.jurisdiction, bucket.start, bucket.end)
         due_keys.add(key)

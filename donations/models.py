@@ -181,9 +181,10 @@ class Donation(LifecycleRules, OrganisationOwned):
             models.Index(fields=["organisation", "-updated_at"], name="donation_org_updated"),
             models.Index(fields=["donor", "status"], name="donation_donor_status"),
             models.Index(fields=["campaign", "status"], name="donation_campaign_status"),
-            # Covers period totals (home page, reports) without touching the table.
-            models.Index(fields=["organisation", "donation_date"], include=["status", "donation_type", "amount_cents"],
-                         name="donation_org_date"),
+            # Covers period totals (home page, reports) without touching the table: what a
+            # counted gift counts is amount_cents - refunded_cents (compliance.rules.COUNTED_CENTS).
+            models.Index(fields=["organisation", "donation_date"],
+                         include=["status", "donation_type", "amount_cents", "refunded_cents"], name="donation_org_date"),
             models.Index(fields=["donor", "jurisdiction", "donation_date"], name="donation_donor_jur_date"),
             models.Index(fields=["stripe_payment_intent_id"], condition=Q(stripe_payment_intent_id__isnull=False),
                          name="donation_stripe_pi"),

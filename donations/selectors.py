@@ -3,14 +3,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from django.db.models import Count, Func, Q, QuerySet, Sum, TextField, Value
+from django.db.models import Count, Func, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Replace, Trim
 
-from donations.models import Campaign, Donation, Donor, Status
+from compliance.rules import COUNTED, counted_sum
+from donations.models import Campaign, Donation, Donor
 from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor
 from organisations.models import Organisation
-
-COUNTED = Q(status=Status.CONFIRMED)
 
 
 def donors_with_email(queryset: QuerySet, email: str) -> QuerySet:
@@ -28,14 +27,14 @@ def donation_snapshot(*, donation_id: str) -> dict:
 
 
 def campaign_rollups(*, organisation: Organisation, campaign_ids: list[str]) -> dict[str, dict]:
-    """Raised, gifts and distinct donors per campaign (confirmed gifts only), in one query."""
+    """Raised (what counted gifts kept), gifts and distinct donors per campaign, in one query."""
     if not campaign_ids:
         return {}
     rows = (
         Donation.objects.for_organisation(organisation)
         .filter(COUNTED, campaign_id__in=campaign_ids)
         .values("campaign_id")
-        .annotate(raised_cents=Sum("amount_cents"), donations_count=Count("id"), donors_count=Count("donor_id", distinct=True))
+        .annotate(raised_cents=counted_sum(), donations_count=Count("id"), donors_count=Count("donor_id", distinct=True))
     )
     return {r["campaign_id"]: r for r in rows}
 
@@ -104,18 +103,11 @@ def donor_duplicate_candidates(*, organisation: Organisation, limit: int = 200) 
     return pairs
 
 
-def current_financial_year(today) -> tuple:
-    import datetime as dt
-
-    start_year = today.year if today.month >= 7 else today.year - 1
-    return dt.date(start_year, 7, 1), dt.date(start_year + 1, 6, 30)
-
-
 def period_totals(*, organisation: Organisation, start, end) -> dict:
-    """Confirmed gifts dated in [start, end]: monetary, in-kind, count (one query)."""
+    """Counted gifts dated in [start, end]: monetary and in-kind money kept, and how many (one query)."""
     row = Donation.objects.for_organisation(organisation).filter(COUNTED, donation_date__gte=start, donation_date__lte=end).aggregate(
-        monetary=Sum("amount_cents", filter=Q(donation_type="MONETARY")),
-        in_kind=Sum("amount_cents", filter=Q(donation_type="IN_KIND")),
+        monetary=counted_sum(Q(donation_type="MONETARY")),
+        in_kind=counted_sum(Q(donation_type="IN_KIND")),
         count=Count("*"),  # COUNT(*): the covering index answers the whole query
     )
     return {"monetary_cents": row["monetary"] or 0, "in_kind_cents": row["in_kind"] or 0, "count": row["count"] or 0}

@@ -7,18 +7,19 @@ entry, and keeps the donor's stored totals equal to its ledger.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from donations.models import (
     Campaign, CampaignStatus, Donation, DonationType, Donor, DonorMerge, DonorType, InKindCategory,
     PaymentMethod, Source, Status,
 )
+from compliance.models import REVENUE_CODE_RE
+from compliance.rules import COUNTED, counted_sum
 from compliance.services import donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance
 from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
 from organisations.models import Organisation
@@ -27,7 +28,6 @@ from together.actors import Actor
 from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record
 
-REVENUE_CODE_RE = re.compile(r"^[A-Za-z0-9._\-:/+@]{1,100}$")
 MAX_AMOUNT_CENTS = 10**13
 # Every date a gift, refund, deposit or campaign may carry: the API's input fields
 # refuse the same range (together/api/fields.py: StrictDateField). Outside it, period
@@ -181,7 +181,7 @@ def donor_refresh_totals(*, donor_ids: list[str]) -> None:
     if not donor_ids:
         return
     for donor_id in set(donor_ids):
-        agg = Donation.objects.filter(donor_id=donor_id, status=Status.CONFIRMED).aggregate(total=Sum("amount_cents"), n=Count("id"))
+        agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"))
         total, count = agg["total"] or 0, agg["n"] or 0
         # The totals are part of the donor as the API shows it: a change moves updated_at, so sync by updated_at sees it.
         Donor.objects.filter(pk=donor_id).exclude(donations_total_cents=total, donations_count=count).update(

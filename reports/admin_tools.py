@@ -7,14 +7,12 @@ and the Reports page, for one organisation at a time.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib import admin, messages
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from organisations.admin_tenancy import may, scope
-from reports.exporters import financial_year_of
+from compliance.rules import financial_year_of, financial_year_starting
 from together.actors import Actor
 from together.exceptions import ApplicationError
 
@@ -35,8 +33,8 @@ def financial_year_filter(field_name: str, title: str = "financial year"):
         def queryset(self, request, queryset):
             if not self.value() or not self.value().isdigit():
                 return queryset
-            year = int(self.value())
-            return queryset.filter(**{f"{field_name}__gte": dt.date(year, 7, 1), f"{field_name}__lte": dt.date(year + 1, 6, 30)})
+            start, end = financial_year_starting(int(self.value()))
+            return queryset.filter(**{f"{field_name}__gte": start, f"{field_name}__lte": end})
 
     FinancialYearFilter.title = title
     FinancialYearFilter.__name__ = f"FinancialYearFilter_{field_name}"

@@ -13,6 +13,9 @@ Common rules (also in the OpenAPI description of /api/v1/reports/{name}):
   prefixed with a single quote; numbers are never altered;
 - `from` and `to` (inclusive dates) default to the current financial year
   (1 July – 30 June, Australia/Sydney).
+
+What counts, the rule in force and the periods are `compliance.rules`' answers;
+the disclosure return lists the donors with a recorded disclosure obligation.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from django.db.models import Case, CharField, Count, DateField, F, Q, QuerySet, 
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from compliance.models import Comparator, Jurisdiction, PeriodKind, RegimeRule
+from compliance import rules
+from compliance.models import DisclosureObligation, Jurisdiction, ObligationStatus, PeriodKind, RegimeRule, ComplianceBreach
 from donations.api.filters import CampaignFilterSet, DonationFilterSet
 from donations.models import Campaign, Donation, DonationType, InKindCategory, Status
 from organisations.models import Organisation
@@ -95,11 +99,6 @@ class ReportSpec:
 
 # --- dates ------------------------------------------------------------------------------------
 
-def financial_year_of(day: dt.date) -> tuple[dt.date, dt.date]:
-    start_year = day.year if day.month >= 7 else day.year - 1
-    return dt.date(start_year, 7, 1), dt.date(start_year + 1, 6, 30)
-
-
 def _check_in_range(day: dt.date, param: str) -> dt.date:
     """A report's dates lie where a gift's may (donations.services.DATE_MIN..DATE_MAX):
     beyond them no gift exists, and period arithmetic runs off the calendar at years 1 and 9999."""
@@ -166,7 +165,7 @@ class Exporter:
         date_to = _parse_date(data.get("to"), "to")
         if date_from is None or date_to is None:
             # The financial year of whichever bound was given, else the current one.
-            fy_start, fy_end = financial_year_of(date_from or date_to or timezone.localdate())
+            fy_start, fy_end = rules.financial_year_of(date_from or date_to or timezone.localdate())
             date_from, date_to = date_from or fy_start, date_to or fy_end
         if date_to < date_from:
             raise ValidationFailed("to: must be on or after from.", param="to")
@@ -380,16 +379,14 @@ class InKindRegisterExporter(DonationRowsExporter):
 
 # --- campaign summary -------------------------------------------------------------------------
 
-COUNTED = Q(status=Status.CONFIRMED)
-
-
 @register
 class CampaignSummaryExporter(QuerySetExporter):
     name = "campaign-summary"
     title = "Campaign summary"
     description = (
         "Per campaign and calendar month of the gift date: gifts, distinct donors and money raised, counting CONFIRMED "
-        "gifts only (monetary and in-kind at fair value, as the campaign totals of the API). Gifts without a campaign "
+        "gifts only, each for what was kept after any partial refund (monetary and in-kind at fair value, as the "
+        "campaign totals of the API). Gifts without a campaign "
         "are one line per month named `(no campaign)` unless a campaign filter is given. Filters: those of "
         "GET /api/v1/campaigns (they choose the campaigns)."
     )
@@ -404,16 +401,16 @@ class CampaignSummaryExporter(QuerySetExporter):
         Column("currency", "code", "ISO 4217.", "currency"),
         Column("gifts_count", "integer", "Confirmed gifts.", Count("id")),
         Column("donors_count", "integer", "Distinct donors of those gifts.", Count("donor_id", distinct=True)),
-        Column("raised_cents", "cents", "Money raised (monetary plus in-kind fair value).", Sum("amount_cents")),
-        Column("raised_dollars", "dollars", "The same in dollars.", Sum("amount_cents")),
+        Column("raised_cents", "cents", "Money raised and kept (monetary plus in-kind fair value).", rules.counted_sum()),
+        Column("raised_dollars", "dollars", "The same in dollars.", rules.counted_sum()),
         Column("monetary_cents", "cents", "Of which monetary.",
-               Coalesce(Sum("amount_cents", filter=Q(donation_type=DonationType.MONETARY)), 0)),
+               Coalesce(rules.counted_sum(Q(donation_type=DonationType.MONETARY)), 0)),
         Column("monetary_dollars", "dollars", "In dollars.",
-               Coalesce(Sum("amount_cents", filter=Q(donation_type=DonationType.MONETARY)), 0)),
+               Coalesce(rules.counted_sum(Q(donation_type=DonationType.MONETARY)), 0)),
         Column("in_kind_cents", "cents", "Of which in-kind (fair value).",
-               Coalesce(Sum("amount_cents", filter=Q(donation_type=DonationType.IN_KIND)), 0)),
+               Coalesce(rules.counted_sum(Q(donation_type=DonationType.IN_KIND)), 0)),
         Column("in_kind_dollars", "dollars", "In dollars.",
-               Coalesce(Sum("amount_cents", filter=Q(donation_type=DonationType.IN_KIND)), 0)),
+               Coalesce(rules.counted_sum(Q(donation_type=DonationType.IN_KIND)), 0)),
     )
 
     def filter_base(self, spec):
@@ -421,7 +418,7 @@ class CampaignSummaryExporter(QuerySetExporter):
 
     def query(self, spec):
         donations = Donation.objects.for_organisation(spec.organisation).filter(
-            COUNTED, donation_date__gte=spec.date_from, donation_date__lte=spec.date_to)
+            rules.COUNTED, donation_date__gte=spec.date_from, donation_date__lte=spec.date_to)
         campaigns = None
         if spec.filters:
             campaigns = self.filtered(spec, self.filter_base(spec))
@@ -535,7 +532,7 @@ def _period_reference_day(period: str) -> tuple[dt.date, str | None]:
             raise ValidationFailed("period: a financial year is written like 2025-26.", param="period")
         if start < 1:
             raise ValidationFailed("period: the year is out of range.", param="period")
-        return _check_in_range(dt.date(start, 7, 1), "period"), PeriodKind.FINANCIAL_YEAR
+        return _check_in_range(rules.financial_year_starting(start)[0], "period"), PeriodKind.FINANCIAL_YEAR
     if re.fullmatch(r"[0-9]{4}", text):
         if int(text) < 1:
             raise ValidationFailed("period: the year is out of range.", param="period")
@@ -544,9 +541,46 @@ def _period_reference_day(period: str) -> tuple[dt.date, str | None]:
     return day, None
 
 
-def threshold_rule_for(jurisdiction: str, day: dt.date) -> RegimeRule | None:
-    rules = [r for r in RegimeRule.objects.filter(jurisdiction=jurisdiction, threshold_cents__isnull=False) if r.applies_on(day)]
-    return rules[0] if rules else None
+# The SQL type of each kind of column, for a row section that leaves a column empty.
+SQL_TYPES = {"text": "text", "code": "text", "integer": "bigint", "cents": "bigint", "dollars": "numeric", "date": "date",
+             "timestamp": "text", "month": "text"}
+
+
+def _select_list(columns: tuple[Column, ...], values: dict[str, str], sort_keys: dict[str, str]) -> str:
+    """One SELECT list of every column, in the published order, from the raw SQL of the
+    columns a kind of row fills (`values`), then the hidden sort keys. Each value is
+    wrapped as its kind says, as the query-set exporters' are (text neutralised,
+    timestamps ISO 8601); a dollars column left out is its `…_cents` twin in dollars;
+    any other column left out is a NULL of the column's type, so that the row kinds
+    of one report UNION column for column."""
+    unknown = set(values) - {c.name for c in columns}
+    if unknown:
+        raise ValueError(f"Not columns of the report: {sorted(unknown)}")
+    select = []
+    for column in columns:
+        sql = values.get(column.name)
+        if sql is not None and column.kind == "text":
+            sql = neutralise_sql(sql)
+        elif sql is not None and column.kind == "timestamp":
+            sql = iso_timestamp_sql(sql)
+        elif sql is None and column.kind == "dollars":
+            cents = values.get(column.name.removesuffix("_dollars") + "_cents")
+            sql = dollars_sql(cents) if cents is not None else None
+        select.append(f'{sql or f"NULL::{SQL_TYPES[column.kind]}"} AS "{column.name}"')
+    select += [f'{sql} AS "{name}"' for name, sql in sort_keys.items()]
+    return ", ".join(select)
+
+
+def _named_sql(queryset: QuerySet, prefix: str) -> tuple[str, dict]:
+    """A query set's SQL with its parameters named `<prefix>0`, `<prefix>1` …, to sit
+    in a query written with named parameters (`%%` stays a literal percent sign)."""
+    sql, params = _compiled(queryset)
+    numbers = iter(range(len(params)))
+
+    def name(match: re.Match) -> str:
+        return "%%" if match.group() == "%%" else f"%({prefix}{next(numbers)})s"
+
+    return re.sub(r"%%|%s", name, sql), {f"{prefix}{i}": value for i, value in enumerate(params)}
 
 
 @register
@@ -554,11 +588,12 @@ class DisclosureReturnExporter(Exporter):
     name = "disclosure-return"
     title = "Disclosure return"
     description = (
-        "For one jurisdiction and one disclosure period, in the shape of the regulator's return: every donor whose "
-        "CONFIRMED gifts in the period add up past the threshold of the regime rule in force (MORE_THAN or "
-        "AT_OR_ABOVE as the rule says), with address and aggregate, then one `GIFT` row per gift of that donor in the "
-        "period (date, amount, MONETARY or IN_KIND) carrying the status of the donor's disclosure obligation "
-        "(OPEN, LODGED; NONE if none was recorded). After the gifts, one `BREACH` row per recorded cap breach whose "
+        "For one jurisdiction and one disclosure period, in the shape of the regulator's return: every donor with a "
+        "disclosure obligation recorded for the period (OPEN or LODGED; one is recorded when the donor's CONFIRMED "
+        "gifts in the period pass the threshold of the regime rule in force, MORE_THAN or AT_OR_ABOVE as the rule says, "
+        "and cancelled when they no longer do), with address and aggregate, then one `GIFT` row per CONFIRMED gift of "
+        "that donor in the period (date, amount kept after any partial refund, MONETARY or IN_KIND) carrying the "
+        "obligation's status. After the gifts, one `BREACH` row per recorded cap breach whose "
         "period overlaps the return's (breaches are listed separately from the gifts). "
         "`jurisdiction` defaults to the organisation's default jurisdiction. `period` is a financial year (`2025-26`), "
         "a calendar year (`2027`, for calendar-year regimes) or any date inside the period; without it, the period "
@@ -567,7 +602,7 @@ class DisclosureReturnExporter(Exporter):
     )
     extra_params = ("jurisdiction", "period")
     columns = (
-        Column("record_type", "code", "GIFT (a gift of a donor over the threshold) or BREACH (a cap breach)."),
+        Column("record_type", "code", "GIFT (a gift of a donor with a disclosure obligation) or BREACH (a cap breach)."),
         Column("jurisdiction", "code", "The jurisdiction of the return."),
         Column("period_start", "date", "First day of the disclosure period."),
         Column("period_end", "date", "Last day of the disclosure period."),
@@ -583,7 +618,7 @@ class DisclosureReturnExporter(Exporter):
         Column("donor_state", "text", "State."),
         Column("donor_postcode", "text", "Postcode."),
         Column("donor_country", "code", "ISO 3166-1 alpha-2."),
-        Column("aggregate_cents", "cents", "GIFT rows: the donor's total of CONFIRMED gifts in the period."),
+        Column("aggregate_cents", "cents", "GIFT rows: the donor's total of CONFIRMED gifts in the period (what was kept)."),
         Column("aggregate_dollars", "dollars", "The aggregate in dollars."),
         Column("aggregate_monetary_cents", "cents", "Of which monetary."),
         Column("aggregate_monetary_dollars", "dollars", "In dollars."),
@@ -591,13 +626,13 @@ class DisclosureReturnExporter(Exporter):
         Column("aggregate_in_kind_dollars", "dollars", "In dollars."),
         Column("gift_id", "code", "GIFT rows: the donation's id."),
         Column("gift_date", "date", "GIFT rows: the date of the gift."),
-        Column("gift_amount_cents", "cents", "GIFT rows: the amount (fair value for in-kind)."),
+        Column("gift_amount_cents", "cents", "GIFT rows: the amount kept after any partial refund (fair value for in-kind)."),
         Column("gift_amount_dollars", "dollars", "In dollars."),
         Column("gift_type", "code", "GIFT rows: MONETARY or IN_KIND."),
         Column("gift_in_kind_category", "code", "GIFT rows, in-kind: the category."),
         Column("gift_in_kind_description", "text", "GIFT rows, in-kind: what was given."),
-        Column("obligation_id", "code", "GIFT rows: the donor's disclosure obligation for the period, if recorded."),
-        Column("obligation_status", "code", "OPEN, LODGED, or NONE when no obligation was recorded."),
+        Column("obligation_id", "code", "GIFT rows: the donor's disclosure obligation for the period (the latest, if several)."),
+        Column("obligation_status", "code", "GIFT rows: OPEN or LODGED."),
         Column("obligation_due_date", "date", "When the disclosure is due."),
         Column("obligation_lodged_reference", "text", "The regulator's reference once lodged."),
         Column("obligation_lodged_date", "date", "When it was lodged."),
@@ -634,7 +669,7 @@ class DisclosureReturnExporter(Exporter):
             param = "period"
         else:
             day, param = date_from or date_to or timezone.localdate(), "from" if date_from else "period"
-        rule = threshold_rule_for(jurisdiction, day)
+        rule = rules.threshold_rule_in_force(jurisdiction, day)
         if rule is None:
             raise ValidationFailed(
                 f"No disclosure threshold applies in {jurisdiction} on {day.isoformat()}: there is no return to prepare.",
@@ -647,7 +682,7 @@ class DisclosureReturnExporter(Exporter):
                 + ("2025-26 (a financial year)." if rule.period_kind == PeriodKind.FINANCIAL_YEAR else "a year (2027) or a date."),
                 param="period",
             )
-        start, end = rule.period_for(day)
+        start, end = rules.rule_period(rule, day)
         for value, name in ((date_from, "from"), (date_to, "to")):
             if value is not None and not (start <= value <= end):
                 raise ValidationFailed(
@@ -657,84 +692,79 @@ class DisclosureReturnExporter(Exporter):
                           jurisdiction=jurisdiction, rule=rule, restrict=restrict)
 
     def query(self, spec):
-        rule = spec.rule
-        operator = ">=" if rule.threshold_comparator == Comparator.AT_OR_ABOVE else ">"
-        donor_restrict = ""
-        params: dict[str, Any] = {
-            "org": spec.organisation.id, "jurisdiction": spec.jurisdiction, "start": spec.date_from, "end": spec.date_to,
-            "threshold": rule.threshold_cents, "regime": rule.name, "confirmed": Status.CONFIRMED,
-            "monetary": DonationType.MONETARY, "in_kind": DonationType.IN_KIND, "cancelled": "CANCELLED",
-        }
-        if spec.restrict and "donor" in spec.restrict:
-            # A selection from the admin (obligations' donors): a handful of ids, passed as one array.
-            params["donors"] = [str(pk) for pk in spec.restrict["donor"].values_list(
-                spec.restrict["donor"].query.values_select[0] if spec.restrict["donor"].query.values_select else "pk", flat=True)]
-            donor_restrict = " AND g.donor_id = ANY(%(donors)s)"
-        n = neutralise_sql
-        d = dollars_sql
-        donor_cols = (
-            "dn.id, dn.donor_type, "
-            + n("COALESCE(NULLIF(btrim(concat_ws(' ', dn.first_name, dn.last_name)), ''), dn.organisation_name, dn.email)") + ", "
-            + ", ".join(n(f"dn.{c}") for c in ("address_line1", "address_line2", "suburb", "state", "postcode"))
-            + ", dn.country"
+        organisation, rule = spec.organisation, spec.rule
+        # The return's donors are those with a recorded (not cancelled) obligation for this jurisdiction and period.
+        obligations = (
+            DisclosureObligation.objects.for_organisation(organisation)
+            .filter(jurisdiction=spec.jurisdiction, period_start=spec.date_from, period_end=spec.date_to)
+            .exclude(status=ObligationStatus.CANCELLED)
         )
-        head = (f"%(jurisdiction)s::text, %(start)s::date, %(end)s::date, {n('%(regime)s::text')}, "
-                f"%(threshold)s::bigint, {d('%(threshold)s::bigint')}")
-        names = [c.name for c in self.columns]
-        select = ", ".join(f'"{c}"' for c in names)
-        gift_sql = f"""
-            SELECT 'GIFT'::text AS "record_type", {head}, {donor_cols},
-                   t.total, {d('t.total')}, t.monetary, {d('t.monetary')}, t.in_kind, {d('t.in_kind')},
-                   g.id, g.donation_date, g.amount_cents, {d('g.amount_cents')}, g.donation_type, g.in_kind_category,
-                   {n('g.in_kind_description')},
-                   o.id, COALESCE(o.status, 'NONE'), o.due_date, {n('o.lodged_reference')}, o.lodged_date,
-                   NULL::text, NULL::date, NULL::date, NULL::bigint, NULL::numeric, NULL::bigint, NULL::numeric,
-                   NULL::bigint, NULL::numeric, NULL::text, NULL::text,
-                   0 AS _section, {n("COALESCE(NULLIF(btrim(concat_ws(' ', dn.last_name, dn.first_name)), ''), dn.organisation_name, dn.email)")} AS _donor_sort,
-                   dn.id AS _donor, g.donation_date AS _date, g.id AS _id
-            FROM gifts g
-            JOIN totals t ON t.donor_id = g.donor_id
-            JOIN donations_donor dn ON dn.id = g.donor_id AND dn.organisation_id = %(org)s
-            LEFT JOIN obligations o ON o.donor_id = g.donor_id"""
-        breach_sql = f"""
-            SELECT 'BREACH'::text, {head}, {donor_cols},
-                   NULL::bigint, NULL::numeric, NULL::bigint, NULL::numeric, NULL::bigint, NULL::numeric,
-                   NULL::text, NULL::date, NULL::bigint, NULL::numeric, NULL::text, NULL::text, NULL::text,
-                   NULL::text, NULL::text, NULL::date, NULL::text, NULL::date,
-                   b.id, b.period_start, b.period_end, b.cap_cents, {d('b.cap_cents')}, b.aggregate_cents,
-                   {d('b.aggregate_cents')}, b.excess_cents, {d('b.excess_cents')}, {n('b.reason')},
-                   {iso_timestamp_sql('b.created_at')},
-                   1, {n("COALESCE(NULLIF(btrim(concat_ws(' ', dn.last_name, dn.first_name)), ''), dn.organisation_name, dn.email)")},
-                   dn.id, b.period_start, b.id
-            FROM compliance_compliancebreach b
-            JOIN donations_donor dn ON dn.id = b.donor_id AND dn.organisation_id = %(org)s
-            WHERE b.organisation_id = %(org)s AND b.jurisdiction = %(jurisdiction)s
-              AND b.period_start <= %(end)s AND b.period_end >= %(start)s{donor_restrict.replace('g.donor_id', 'b.donor_id')}"""
-        gift_cols = [f'"{c}"' for c in names]
+        gifts = Donation.objects.for_organisation(organisation).filter(
+            rules.COUNTED, jurisdiction=spec.jurisdiction, donation_date__gte=spec.date_from, donation_date__lte=spec.date_to,
+            donor_id__in=obligations.values("donor_id"),
+        )
+        breaches = ComplianceBreach.objects.for_organisation(organisation).filter(
+            jurisdiction=spec.jurisdiction, period_start__lte=spec.date_to, period_end__gte=spec.date_from)
+        if spec.restrict and "donor" in spec.restrict:
+            # A selection from the admin (obligations' donors).
+            gifts = gifts.filter(donor_id__in=spec.restrict["donor"])
+            breaches = breaches.filter(donor_id__in=spec.restrict["donor"])
+        obligations_sql, params = _named_sql(
+            obligations.order_by("donor_id", "-created_at", "-id").distinct("donor_id")
+            .values("donor_id", "id", "status", "due_date", "lodged_reference", "lodged_date"), "o")
+        gifts_sql, gift_params = _named_sql(gifts.values(
+            "id", "donor_id", "donation_date", "donation_type", "in_kind_category", "in_kind_description",
+            counted=rules.COUNTED_CENTS), "g")
+        breaches_sql, breach_params = _named_sql(breaches.values(
+            "id", "donor_id", "period_start", "period_end", "cap_cents", "aggregate_cents", "excess_cents", "reason",
+            "created_at"), "b")
+        params |= gift_params | breach_params | {
+            "org": organisation.id, "jurisdiction": spec.jurisdiction, "start": spec.date_from, "end": spec.date_to,
+            "threshold": rule.threshold_cents, "regime": rule.name,
+            "monetary": DonationType.MONETARY, "in_kind": DonationType.IN_KIND,
+        }
+        donor_name = "COALESCE(NULLIF(btrim(concat_ws(' ', dn.{0}, dn.{1})), ''), dn.organisation_name, dn.email)"
+        every_row = {
+            "jurisdiction": "%(jurisdiction)s::text", "period_start": "%(start)s::date", "period_end": "%(end)s::date",
+            "regime": "%(regime)s::text", "threshold_cents": "%(threshold)s::bigint",
+            "donor_id": "dn.id", "donor_type": "dn.donor_type", "donor_name": donor_name.format("first_name", "last_name"),
+            **{f"donor_{c}": f"dn.{c}" for c in ("address_line1", "address_line2", "suburb", "state", "postcode", "country")},
+        }
+        donor_sort = neutralise_sql(donor_name.format("last_name", "first_name"))
+        gift_rows = _select_list(self.columns, {
+            **every_row, "record_type": "'GIFT'::text",
+            "aggregate_cents": "t.total", "aggregate_monetary_cents": "t.monetary", "aggregate_in_kind_cents": "t.in_kind",
+            "gift_id": "g.id", "gift_date": "g.donation_date", "gift_amount_cents": "g.counted", "gift_type": "g.donation_type",
+            "gift_in_kind_category": "g.in_kind_category", "gift_in_kind_description": "g.in_kind_description",
+            **{f"obligation_{c}": f"o.{c}" for c in ("id", "status", "due_date", "lodged_reference", "lodged_date")},
+        }, sort_keys={"_section": "0", "_donor_sort": donor_sort, "_donor": "dn.id", "_date": "g.donation_date", "_id": "g.id"})
+        breach_rows = _select_list(self.columns, {
+            **every_row, "record_type": "'BREACH'::text",
+            **{f"breach_{c}": f"b.{c}" for c in ("id", "period_start", "period_end", "cap_cents", "aggregate_cents",
+                                                  "excess_cents", "reason")},
+            "breach_recorded_at": "b.created_at",
+        }, sort_keys={"_section": "1", "_donor_sort": donor_sort, "_donor": "dn.id", "_date": "b.period_start", "_id": "b.id"})
+        published = ", ".join(f'"{name}"' for name in self.column_names)
         sql = f"""
-            WITH gifts AS MATERIALIZED (
-                SELECT g.id, g.donor_id, g.donation_date, g.amount_cents, g.donation_type, g.in_kind_category,
-                       g.in_kind_description
-                FROM donations_donation g
-                WHERE g.organisation_id = %(org)s AND g.status = %(confirmed)s AND g.jurisdiction = %(jurisdiction)s
-                  AND g.donation_date >= %(start)s AND g.donation_date <= %(end)s{donor_restrict}
-            ), totals AS (
-                SELECT donor_id, SUM(amount_cents) AS total,
-                       COALESCE(SUM(amount_cents) FILTER (WHERE donation_type = %(monetary)s), 0) AS monetary,
-                       COALESCE(SUM(amount_cents) FILTER (WHERE donation_type = %(in_kind)s), 0) AS in_kind
+            WITH obligations AS ({obligations_sql}),
+            gifts AS MATERIALIZED ({gifts_sql}),
+            totals AS (
+                SELECT donor_id, SUM(counted) AS total,
+                       COALESCE(SUM(counted) FILTER (WHERE donation_type = %(monetary)s), 0) AS monetary,
+                       COALESCE(SUM(counted) FILTER (WHERE donation_type = %(in_kind)s), 0) AS in_kind
                 FROM gifts GROUP BY donor_id
-                HAVING SUM(amount_cents) {operator} %(threshold)s
-            ), obligations AS (
-                SELECT DISTINCT ON (donor_id) donor_id, id, status, due_date, lodged_reference, lodged_date
-                FROM compliance_disclosureobligation
-                WHERE organisation_id = %(org)s AND jurisdiction = %(jurisdiction)s
-                  AND period_start = %(start)s AND period_end = %(end)s AND status <> %(cancelled)s
-                ORDER BY donor_id, created_at DESC
-            )
-            SELECT {select} FROM (
-                SELECT * FROM ({gift_sql}) AS gift_rows({", ".join(gift_cols)}, _section, _donor_sort, _donor, _date, _id)
+            ),
+            breaches AS ({breaches_sql})
+            SELECT {published} FROM (
+                SELECT {gift_rows}
+                FROM gifts g
+                JOIN totals t ON t.donor_id = g.donor_id
+                JOIN obligations o ON o.donor_id = g.donor_id
+                JOIN donations_donor dn ON dn.id = g.donor_id AND dn.organisation_id = %(org)s
                 UNION ALL
-                SELECT * FROM ({breach_sql}) AS breach_rows({", ".join(gift_cols)}, _section, _donor_sort, _donor, _date, _id)
+                SELECT {breach_rows}
+                FROM breaches b
+                JOIN donations_donor dn ON dn.id = b.donor_id AND dn.organisation_id = %(org)s
             ) AS report
             ORDER BY _section, _donor_sort, _donor, _date, _id"""
         return sql, params
@@ -743,4 +773,4 @@ class DisclosureReturnExporter(Exporter):
         return None
 
 
-__all__ = ["REGISTRY", "Column", "Exporter", "ReportSpec", "exporter_get", "financial_year_of", "threshold_rule_for"]
+__all__ = ["REGISTRY", "Column", "Exporter", "ReportSpec", "exporter_get"]

@@ -4,7 +4,8 @@ from django import forms
 from django.utils import timezone
 
 from compliance.models import Jurisdiction
-from reports.exporters import REGISTRY, REPORTABLE_JURISDICTIONS, financial_year_of
+from compliance.rules import financial_year_of
+from reports.exporters import REGISTRY, REPORTABLE_JURISDICTIONS
 from reports.models import ExportFormat
 from together.widgets import DateInput
 

@@ -8,6 +8,7 @@ import threading
 import pytest
 from django.db import connection
 
+from compliance import rules
 from compliance import services as compliance
 from compliance.models import ComplianceSettings, RevenueCode
 from donations.models import Donation
@@ -20,15 +21,15 @@ def _race(monkeypatch, record, change):
     `change` (a remap, committed, recompute run eagerly on commit) meanwhile;
     let the gift go once the change is done or after 3 s, whichever first."""
     resolved, release = threading.Event(), threading.Event()
-    real = compliance.rules_for
+    real = rules.rules_in_force
 
-    def paused_rules_for(jurisdiction, day):
+    def paused_rules_in_force(jurisdiction, day):
         if threading.current_thread().name == "gift":
             resolved.set()
             release.wait(10)
         return real(jurisdiction, day)
 
-    monkeypatch.setattr(compliance, "rules_for", paused_rules_for)
+    monkeypatch.setattr(rules, "rules_in_force", paused_rules_in_force)
     errors = []
 
     def run(fn):

@@ -1,0 +1,322 @@
+"""compliance.rules, the one place of the compliance arithmetic: the periods, the
+rule in force on boundary dates (in a deterministic order), the threshold test,
+what counts (a CONFIRMED gift counts what was kept after partial refunds;
+PENDING, FAILED, REFUNDED and VOIDED count nothing), and the room under a cap;
+then every reader of those answers (cap refusals, donor totals, the donor's
+position, campaign rollups, the home page's totals, the reports) agreeing on a
+partially refunded gift."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection, transaction
+
+from compliance import rules
+from compliance.models import ComplianceSettings, DisclosureObligation, PeriodKind, RegimeRule
+from compliance.selectors import donor_compliance
+from compliance.services import CapExceeded, donor_compliance_recompute
+from donations import services
+from donations.models import Donation, Donor, Status
+from donations.selectors import campaign_rollups, period_totals
+from reports import writers
+from reports.services import report_spec
+from tests.compliance.helpers import NSW_CAP, NSW_THRESHOLD, SYSTEM, D, code, gift, make_donor, obligations
+from tests.reports.conftest import parse_csv
+
+pytestmark = pytest.mark.django_db
+
+
+# --- periods ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("day, expected", [
+    (D(2026, 6, 30), (D(2025, 7, 1), D(2026, 6, 30))),
+    (D(2026, 7, 1), (D(2026, 7, 1), D(2027, 6, 30))),
+    (D(2026, 1, 1), (D(2025, 7, 1), D(2026, 6, 30))),
+    (D(2026, 12, 31), (D(2026, 7, 1), D(2027, 6, 30))),
+    (D(2024, 2, 29), (D(2023, 7, 1), D(2024, 6, 30))),
+    (D(1900, 1, 1), (D(1899, 7, 1), D(1900, 6, 30))),
+])
+def test_financial_year_boundaries(day, expected):
+    assert rules.financial_year_of(day) == expected
+    assert rules.financial_year_starting(expected[0].year) == expected
+
+
+def test_calendar_year():
+    assert rules.calendar_year_of(D(2027, 6, 30)) == (D(2027, 1, 1), D(2027, 12, 31))
+
+
+def _rule(**fields) -> RegimeRule:
+    values = dict(jurisdiction="QLD", name="test rule", effective_from=D(2024, 7, 1), period_kind=PeriodKind.FINANCIAL_YEAR,
+                  threshold_cents=100_000)
+    return RegimeRule.objects.create(**(values | fields))
+
+
+def test_rule_period_is_clipped_to_the_rule():
+    truncated = _rule(effective_from=D(2026, 7, 1), effective_to=D(2026, 12, 31))
+    assert rules.rule_period(truncated, D(2026, 9, 1)) == (D(2026, 7, 1), D(2026, 12, 31))
+    late_start = _rule(effective_from=D(2027, 3, 1), period_kind=PeriodKind.CALENDAR_YEAR)
+    assert rules.rule_period(late_start, D(2027, 3, 1)) == (D(2027, 3, 1), D(2027, 12, 31))
+    assert rules.rule_period(late_start, D(2028, 2, 1)) == (D(2028, 1, 1), D(2028, 12, 31))
+    explicit = _rule(period_kind=PeriodKind.EXPLICIT_RANGE, period_start=D(2024, 1, 1), period_end=D(2027, 12, 31),
+                     threshold_cents=None, cap_cents=1)
+    assert rules.rule_period(explicit, D(2025, 5, 5)) == (D(2024, 7, 1), D(2027, 12, 31))
+
+
+# --- which rule, on the boundary dates of the loaded regimes ---------------------------------
+
+@pytest.mark.parametrize("jurisdiction, day, names", [
+    ("FEDERAL", D(2026, 6, 30), ["Federal FY 2025-26"]),
+    ("FEDERAL", D(2026, 7, 1), ["Federal FY 2026-27 (truncated at the reform)"]),
+    ("FEDERAL", D(2026, 12, 31), ["Federal FY 2026-27 (truncated at the reform)"]),
+    ("FEDERAL", D(2027, 1, 1), ["Federal calendar-year regime (reform)"]),
+    ("NSW", D(2023, 6, 30), ["NSW FY 2022-23 (party cap $7,000)"]),
+    ("NSW", D(2023, 7, 1), []),  # no figure for FY 2023-24: nothing is enforced
+    ("NSW", D(2024, 7, 1), ["NSW from FY 2024-25 (party cap $7,900)"]),
+    ("VIC", D(2026, 11, 28), ["Victoria cap, 2022-2026 election period", "Victoria disclosure (FY, within 21 days)"]),
+    ("VIC", D(2026, 11, 29), ["Victoria disclosure (FY, within 21 days)", "Victoria cap, 2026-2030 election period"]),
+    ("QLD", D(2026, 1, 1), []),
+])
+def test_rules_in_force_on_boundary_dates(jurisdiction, day, names):
+    assert [r.name for r in rules.rules_in_force(jurisdiction, day)] == names
+
+
+def test_rules_are_taken_oldest_first_then_by_id():
+    """Overlapping rules come in one order everywhere: the disclosure rule is the first with a threshold."""
+    newer = _rule(name="newer", effective_from=D(2025, 7, 1), threshold_cents=300_000)
+    older_b = _rule(name="older b", threshold_cents=200_000)
+    older_a = _rule(name="older a", threshold_cents=None, cap_cents=50_000)
+    day = D(2026, 1, 1)
+    assert rules.rules_in_force("QLD", day) == [older_b, older_a, newer]
+    assert rules.threshold_rule_in_force("QLD", day) == older_b
+    assert rules.rules_by_jurisdiction()["QLD"] == [older_b, older_a, newer]
+    assert rules.threshold_rule_in_force("QLD", D(2024, 6, 30)) is None
+
+
+@pytest.mark.parametrize("comparator, total, passes", [
+    ("MORE_THAN", 100_000, False), ("MORE_THAN", 100_001, True),
+    ("AT_OR_ABOVE", 99_999, False), ("AT_OR_ABOVE", 100_000, True),
+])
+def test_threshold(comparator, total, passes):
+    assert rules.passes_threshold(_rule(threshold_comparator=comparator), total) is passes
+
+
+def test_a_rule_without_a_threshold_never_passes_it():
+    assert rules.passes_threshold(_rule(threshold_cents=None, cap_cents=10), 10**12) is False
+
+
+def test_alert_levels_and_remaining(org):
+    settings_row = ComplianceSettings(organisation=org)  # 60 / 90 / 98 %
+    assert [rules.alert_level(t, 1000, settings_row) for t in (599, 600, 900, 980, 2000)] == ["NONE", "AMBER", "RED", "CRITICAL", "CRITICAL"]
+    assert rules.alert_level(10, None, settings_row) == "NONE"
+    assert (rules.remaining_cents(1000, 400), rules.remaining_cents(1000, 1200)) == (600, 0)
+
+
+# --- what counts --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, refunded, counted", [
+    (Status.CONFIRMED, 0, 10_000), (Status.CONFIRMED, 2_500, 7_500), (Status.PENDING, 0, 0),
+    (Status.FAILED, 0, 0), (Status.REFUNDED, 10_000, 0), (Status.VOIDED, 0, 0),
+])
+def test_what_a_gift_counts(org, status, refunded, counted):
+    donor = make_donor(org)
+    donation = gift(org, donor, 10_000, D(2025, 8, 1))
+    Donation.objects.filter(pk=donation.pk).update(status=status, refunded_cents=refunded)
+    donation.refresh_from_db()
+    assert rules.counted_cents(donation) == counted
+    in_sql = Donation.objects.filter(rules.COUNTED, pk=donation.pk).aggregate(total=rules.counted_sum())["total"] or 0
+    assert in_sql == counted
+
+
+def partly_refund(organisation, donation: Donation, refunded_cents: int) -> None:
+    """What a partial card refund leaves in the books (donations.services records it
+    the same way: the gift stays CONFIRMED with refunded_cents, then the donor's
+    totals and compliance are recomputed under the donor's lock)."""
+    with transaction.atomic():
+        Donor.objects.select_for_update().get(pk=donation.donor_id)
+        Donation.objects.filter(pk=donation.pk).update(refunded_cents=refunded_cents)
+        services.donor_refresh_totals(donor_ids=[donation.donor_id])
+        donor_compliance_recompute(organisation=organisation, donor_id=donation.donor_id)
+
+
+@pytest.fixture
+def nsw(org):
+    code(org, "NSW-1", "NSW")
+    return org
+
+
+def test_cap_room_counts_what_was_kept(nsw):
+    org, donor, day = nsw, make_donor(nsw), D(2025, 8, 1)
+    first = gift(org, donor, NSW_CAP, day, revenue_code="NSW-1")
+    assert rules.cap_room(donor_id=donor.id, jurisdiction="NSW", day=day)["remaining"] == 0
+    with pytest.raises(CapExceeded):
+        gift(org, donor, 1, day, revenue_code="NSW-1")
+    partly_refund(org, first, 90_000)
+    room = rules.cap_room(donor_id=donor.id, jurisdiction="NSW", day=day)
+    assert (room["cap"], room["total"], room["remaining"], room["period"]) == (NSW_CAP, 700_000, 90_000, (D(2025, 7, 1), D(2026, 6, 30)))
+    gift(org, donor, 90_000, D(2026, 6, 30), revenue_code="NSW-1")
+    with pytest.raises(CapExceeded) as refused:
+        gift(org, donor, 1, day, revenue_code="NSW-1")
+    assert refused.value.extra["remaining_cents"] == 0
+    # The name other paths (card payments) import still answers the same.
+    from compliance.services import cap_room
+
+    assert cap_room(donor_id=donor.id, jurisdiction="NSW", day=day)["remaining"] == 0
+
+
+def test_an_edit_of_a_partly_refunded_gift_is_judged_on_what_it_keeps(nsw):
+    """Over the cap after a remap, an edit that adds nothing is let through; one that adds is refused."""
+    org, donor, day = nsw, make_donor(nsw), D(2025, 8, 1)
+    first = gift(org, donor, NSW_CAP, day, revenue_code="NSW-1")
+    partly_refund(org, first, 100_000)
+    gift(org, donor, 100_000, day, revenue_code="NSW-1")
+    services.donation_update(organisation=org, actor=SYSTEM, donation_id=first.id, notes="a note")
+    with pytest.raises(CapExceeded):
+        services.donation_update(organisation=org, actor=SYSTEM, donation_id=first.id, amount_cents=NSW_CAP + 1)
+
+
+def test_a_pending_gift_is_neither_counted_nor_checked(nsw):
+    org, donor, day = nsw, make_donor(nsw), D(2025, 8, 1)
+    gift(org, donor, NSW_CAP, day, revenue_code="NSW-1", status=Status.PENDING)
+    assert rules.cap_room(donor_id=donor.id, jurisdiction="NSW", day=day)["remaining"] == NSW_CAP
+    assert Donor.objects.get(pk=donor.id).donations_total_cents == 0
+
+
+def test_threshold_and_obligation_follow_what_was_kept(nsw):
+    org, donor = nsw, make_donor(nsw)
+    donation = gift(org, donor, NSW_THRESHOLD, D(2025, 8, 1), revenue_code="NSW-1")
+    assert [o.status for o in obligations(donor)] == ["OPEN"]
+    partly_refund(org, donation, 1)
+    assert [o.status for o in obligations(donor)] == ["CANCELLED"]
+    position = {p["jurisdiction"]: p for p in donor_compliance(organisation=org, donor=donor, as_of=D(2025, 8, 1))}["NSW"]
+    assert (position["total_cents"], position["above_threshold"]) == (NSW_THRESHOLD - 1, False)
+    assert (position["cap_total_cents"], position["cap_remaining_cents"]) == (NSW_THRESHOLD - 1, NSW_CAP - NSW_THRESHOLD + 1)
+
+
+def test_every_total_counts_what_was_kept(org):
+    donor = make_donor(org)
+    campaign = services.campaign_create(organisation=org, actor=SYSTEM, name="Rivers")
+    kept = gift(org, donor, 10_000, D(2025, 8, 1), campaign_id=campaign.id)
+    gift(org, donor, 5_000, D(2025, 9, 1), campaign_id=campaign.id)
+    gift(org, donor, 7_000, D(2025, 9, 2), "IN_KIND", campaign_id=campaign.id)
+    gift(org, donor, 9_000, D(2025, 9, 3), campaign_id=campaign.id, status=Status.PENDING)
+    partly_refund(org, kept, 2_500)
+    assert Donor.objects.get(pk=donor.id).donations_total_cents == 7_500 + 5_000 + 7_000
+    rollup = campaign_rollups(organisation=org, campaign_ids=[campaign.id])[campaign.id]
+    assert (rollup["raised_cents"], rollup["donations_count"]) == (19_500, 3)
+    assert period_totals(organisation=org, start=D(2025, 7, 1), end=D(2026, 6, 30)) == {
+        "monetary_cents": 12_500, "in_kind_cents": 7_000, "count": 3}
+    position = {p["jurisdiction"]: p for p in donor_compliance(organisation=org, donor=donor, as_of=D(2025, 9, 1))}["FEDERAL"]
+    assert position["total_cents"] == 19_500
+    _, rows = parse_csv(b"".join(writers.csv_chunks(report_spec(
+        organisation=org, name="campaign-summary", data={"from": "2025-07-01", "to": "2026-06-30"}))))
+    assert {r["month"]: (r["raised_cents"], r["monetary_cents"], r["in_kind_cents"]) for r in rows} == {
+        "2025-08": ("7500", "7500", "0"), "2025-09": ("12000", "5000", "7000")}
+
+
+def test_the_home_page_totals_read_only_the_covering_index(org):
+    """The home page's period totals (counted money by type) are answered from
+    donation_org_date alone, refunded_cents included, without reading the table."""
+    from django.test.utils import CaptureQueriesContext
+
+    gift(org, make_donor(org), 1_000, D(2025, 8, 1))
+    with CaptureQueriesContext(connection) as captured:
+        period_totals(organisation=org, start=D(2025, 7, 1), end=D(2026, 6, 30))
+    (query,) = [q["sql"] for q in captured.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + query)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using donation_org_date" in plan, plan
+
+
+# --- the disclosure return lists the donors with obligations ----------------------------------
+
+def _return_rows(org, jurisdiction, period):
+    spec = report_spec(organisation=org, name="disclosure-return", data={"jurisdiction": jurisdiction, "period": period})
+    return parse_csv(b"".join(writers.csv_chunks(spec)))
+
+
+def test_the_disclosure_return_donors_are_exactly_those_with_obligations(org, other_org):
+    """Its donors are the recorded, not cancelled, obligations of the jurisdiction and
+    period, whatever the gifts alone would say (an obligation recorded is one to lodge;
+    one cancelled is not)."""
+    code(org, "NSW-1", "NSW")
+    day, period = D(2025, 8, 1), (D(2025, 7, 1), D(2026, 6, 30))
+    over, lodged, refunded, under, cancelled_by_hand, recorded_by_hand, elsewhere = (make_donor(org) for _ in range(7))
+    gift(org, over, 60_000, day, revenue_code="NSW-1")
+    gift(org, over, 40_000, D(2026, 6, 30), revenue_code="NSW-1")
+    gift(org, lodged, 150_000, day, revenue_code="NSW-1")
+    from compliance.services import obligation_lodge
+
+    obligation_lodge(organisation=org, actor=SYSTEM, obligation_id=obligations(lodged)[0].id, reference="NSWEC-1",
+                     lodged_date=D(2025, 9, 1))
+    partly_kept = gift(org, refunded, 120_000, day, revenue_code="NSW-1")
+    partly_refund(org, partly_kept, 30_000)  # keeps $900: below $1,000, its obligation is cancelled
+    gift(org, under, 99_999, day, revenue_code="NSW-1")
+    gift(org, cancelled_by_hand, 200_000, day, revenue_code="NSW-1")
+    DisclosureObligation.objects.filter(donor=cancelled_by_hand).update(status="CANCELLED")
+    gift(org, recorded_by_hand, 5_000, day, revenue_code="NSW-1")
+    nsw_rule = rules.threshold_rule_in_force("NSW", day)
+    DisclosureObligation.objects.create(
+        organisation=org, donor=recorded_by_hand, rule=nsw_rule, jurisdiction="NSW", period_start=period[0],
+        period_end=period[1], threshold_cents=nsw_rule.threshold_cents, aggregate_cents=5_000, crossed_on=day,
+        due_date=D(2026, 10, 31), deadline_basis="ANNUAL_RETURN")
+    gift(org, elsewhere, 200_000, D(2024, 8, 1), revenue_code="NSW-1")  # the year before
+    gift(org, elsewhere, 2_000_000, day)  # FEDERAL
+    foreign = make_donor(other_org)
+    code(other_org, "NSW-1", "NSW")
+    gift(other_org, foreign, 200_000, day, revenue_code="NSW-1")
+
+    live = DisclosureObligation.objects.filter(organisation=org, jurisdiction="NSW", period_start=period[0],
+                                               period_end=period[1]).exclude(status="CANCELLED")
+    header, rows = _return_rows(org, "NSW", "2025-26")
+    gifts = [r for r in rows if r["record_type"] == "GIFT"]
+    assert {r["donor_id"] for r in gifts} == set(live.values_list("donor_id", flat=True)) == {
+        over.id, lodged.id, recorded_by_hand.id}
+    assert {r["donor_id"]: r["obligation_status"] for r in gifts} == {over.id: "OPEN", lodged.id: "LODGED", recorded_by_hand.id: "OPEN"}
+    by_donor = {d: [r for r in gifts if r["donor_id"] == d] for d in (over.id, lodged.id, recorded_by_hand.id)}
+    assert [int(r["gift_amount_cents"]) for r in by_donor[over.id]] == [60_000, 40_000]
+    assert {int(r["aggregate_cents"]) for r in by_donor[over.id]} == {100_000}
+    assert by_donor[lodged.id][0]["obligation_lodged_reference"] == "NSWEC-1"
+
+
+def test_the_disclosure_return_counts_what_was_kept(org):
+    code(org, "NSW-1", "NSW")
+    donor = make_donor(org)
+    first = gift(org, donor, 300_000, D(2025, 8, 1), revenue_code="NSW-1")
+    gift(org, donor, 50_000, D(2025, 9, 1), "IN_KIND", revenue_code="NSW-1")
+    partly_refund(org, first, 100_000)
+    _, rows = _return_rows(org, "NSW", "2025-26")
+    assert [(int(r["gift_amount_cents"]), r["gift_amount_dollars"]) for r in rows] == [(200_000, "2000.00"), (50_000, "500.00")]
+    row = rows[0]
+    assert (row["aggregate_cents"], row["aggregate_monetary_cents"], row["aggregate_in_kind_cents"]) == ("250000", "200000", "50000")
+    assert obligations(donor)[0].aggregate_cents == 250_000
+
+
+def test_the_disclosure_return_rows_are_built_from_its_columns(org):
+    """Every row kind fills exactly the columns named for it: the others are empty."""
+    from compliance.models import ComplianceBreach
+    from reports.exporters import REGISTRY
+
+    code(org, "NSW-1", "NSW")
+    donor = make_donor(org, first_name="=cmd", address_line1="1 Long Street")
+    gift(org, donor, 150_000, D(2025, 8, 1), revenue_code="NSW-1")
+    nsw_rule = rules.threshold_rule_in_force("NSW", D(2025, 8, 1))
+    ComplianceBreach.objects.create(organisation=org, donor=donor, rule=nsw_rule, jurisdiction="NSW", period_start=D(2025, 7, 1),
+                                    period_end=D(2026, 6, 30), cap_cents=NSW_CAP, aggregate_cents=800_000, excess_cents=10_000,
+                                    reason="cap exceeded by a remap")
+    header, (gift_row, breach_row) = _return_rows(org, "NSW", "2025-26")
+    assert header == REGISTRY["disclosure-return"].column_names
+    common = {"record_type", "jurisdiction", "period_start", "period_end", "regime", "threshold_cents", "threshold_dollars",
+              "donor_id", "donor_type", "donor_name", "donor_address_line1", "donor_country"}
+    assert {k for k, v in gift_row.items() if v} == common | {
+        "aggregate_cents", "aggregate_dollars", "aggregate_monetary_cents", "aggregate_monetary_dollars", "aggregate_in_kind_cents",
+        "aggregate_in_kind_dollars", "gift_id", "gift_date", "gift_amount_cents", "gift_amount_dollars", "gift_type",
+        "obligation_id", "obligation_status", "obligation_due_date"}
+    assert {k for k, v in breach_row.items() if v} == common | {
+        k for k in header if k.startswith("breach_")}
+    assert gift_row["donor_name"].startswith("'=cmd")  # text neutralised as in every report
+    assert (gift_row["threshold_dollars"], breach_row["breach_excess_dollars"]) == ("1000.00", "100.00")
+    assert breach_row["breach_recorded_at"].endswith("Z")
