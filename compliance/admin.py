@@ -3,8 +3,10 @@ from django.contrib import admin
 from compliance.models import (
     ComplianceBreach, ComplianceSettings, DisclosureObligation, DonorAggregate, ElectionPeriod, Recompute, RegimeRule, RevenueCode,
 )
+from compliance.services import election_period_create, election_period_update, regime_rule_save
 from reports.admin_tools import financial_year_filter, report_actions
 from organisations.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin
+from together.admin import ServiceAdmin, ServiceForm
 
 
 ReadOnlyAdmin = ReadOnlyTenantAdmin  # computed records: browsable, changed only by the services
@@ -34,14 +36,7 @@ class RegimeRuleAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
     def save_model(self, request, obj, form, change):
-        """A rule changed after the fact is never silently accepted: every
-        organisation with gifts under it is recomputed (breaches, obligations)."""
-        from compliance.services import regime_rule_changed
-
-        old = RegimeRule.objects.filter(pk=obj.pk).values_list("jurisdiction", flat=True).first() if change else None
-        super().save_model(request, obj, form, change)
-        regime_rule_changed(jurisdictions={obj.jurisdiction, old} - {None},
-                            reason=f"regime rule {'edited' if change else 'added'}: {obj.name}")
+        regime_rule_save(rule=obj, actor=request.actor)  # saves, then recomputes every organisation it touches
 
 
 @admin.register(RevenueCode)
@@ -78,9 +73,29 @@ class DonorAggregateAdmin(ReadOnlyAdmin):
     list_filter = ["jurisdiction", "alert_level", "organisation"]
 
 
+ELECTION_INPUT = ["election_type", "jurisdiction", "name", "writ_date", "polling_date"]
+
+
+class ElectionPeriodForm(ServiceForm):
+    class Meta:
+        model = ElectionPeriod
+        fields = ["organisation", *ELECTION_INPUT]
+
+    def call_service(self, actor, data):
+        values = {k: data.get(k) for k in ELECTION_INPUT}
+        if not self.instance._state.adding:
+            return election_period_update(organisation=self.instance.organisation, actor=actor,
+                                          election_period_id=self.instance.pk, **values)
+        return election_period_create(organisation=data["organisation"], actor=actor, **values)
+
+
 @admin.register(ElectionPeriod)
-class ElectionPeriodAdmin(TenantAdminMixin, admin.ModelAdmin):
+class ElectionPeriodAdmin(TenantAdminMixin, ServiceAdmin):
     object_kind = "administration"  # compliance settings: deadlines follow them
+    form = ElectionPeriodForm
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["organisation"] if obj else []
     list_display = ["name", "election_type", "jurisdiction", "writ_date", "polling_date", "organisation"]
     list_filter = ["election_type", "jurisdiction"]
 

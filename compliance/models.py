@@ -8,7 +8,7 @@ import re
 from django.db import models
 from django.db.models import Q
 
-from together.models import OrganisationOwned
+from together.models import LifecycleRules, OrganisationOwned, Refusal
 
 
 class Jurisdiction(models.TextChoices):
@@ -228,7 +228,7 @@ class ObligationStatus(models.TextChoices):
     CANCELLED = "CANCELLED"
 
 
-class DisclosureObligation(OrganisationOwned):
+class DisclosureObligation(LifecycleRules, OrganisationOwned):
     donor = models.ForeignKey("donations.Donor", on_delete=models.PROTECT, related_name="disclosure_obligations")
     rule = models.ForeignKey(RegimeRule, on_delete=models.PROTECT, related_name="+")
     jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
@@ -260,6 +260,17 @@ class DisclosureObligation(OrganisationOwned):
             models.Index(fields=["organisation", "-created_at", "-id"], name="obligation_org_created"),
             models.Index(fields=["organisation", "status", "due_date"], name="obligation_org_due"),
         ]
+
+    lifecycle_actions = ("lodge",)
+
+    def _refusal_lodge(self) -> Refusal | None:
+        if self.status != ObligationStatus.OPEN:
+            return Refusal(f"Only OPEN obligations can be lodged; this one is {self.status}.", param="status")
+        return None
+
+    @property
+    def can_lodge(self) -> bool:
+        return self.can("lodge")
 
 
 class ComplianceBreach(OrganisationOwned):

@@ -579,8 +579,7 @@ def obligation_lodge(*, organisation: Organisation, actor: Actor, obligation_id:
     reference = (reference or "").strip()
     if not reference:
         raise ValidationFailed("A lodgement reference is required.", param="reference")
-    if obligation.status != ObligationStatus.OPEN:
-        raise ValidationFailed(f"Only OPEN obligations can be lodged; this one is {obligation.status}.", param="status")
+    obligation.check("lodge")
     if lodged_date > timezone.localdate():
         raise ValidationFailed("lodged_date cannot be in the future.", param="lodged_date")
     before = obligation_snapshot(obligation.id)
@@ -611,3 +610,51 @@ def election_period_create(*, organisation: Organisation, actor: Actor, election
     audit_record(organisation=organisation, actor=actor, action="election_period.created", object_type="election_period",
                  object_id=election.id, after=render_election(ElectionPeriod.objects.filter(pk=election.pk).values(*ELECTION_FIELDS).get()))
     return election
+
+
+def _election_clean(*, election_type: str, name: str, writ_date: dt.date, polling_date: dt.date, jurisdiction: str) -> str:
+    from compliance.models import ElectionType
+
+    if election_type not in ElectionType.values:
+        raise ValidationFailed("election_type is not a known type.", param="election_type")
+    if jurisdiction not in Jurisdiction.values or jurisdiction == Jurisdiction.UNREGULATED:
+        raise ValidationFailed("jurisdiction must be FEDERAL or a state or territory.", param="jurisdiction")
+    if not (name or "").strip():
+        raise ValidationFailed("An election period needs a name.", param="name")
+    if polling_date < writ_date:
+        raise ValidationFailed("polling_date must be on or after writ_date.", param="polling_date")
+    return name.strip()
+
+
+@transaction.atomic
+def election_period_update(*, organisation: Organisation, actor: Actor, election_period_id: str, **changes) -> ElectionPeriod:
+    """Correct an election period (the same rules as election_period_create)."""
+    unknown = set(changes) - {"election_type", "name", "writ_date", "polling_date", "jurisdiction"}
+    if unknown:
+        raise ValidationFailed(f"{sorted(unknown)[0]} cannot be changed.", param=sorted(unknown)[0])
+    election = ElectionPeriod.objects.for_organisation(organisation).select_for_update().filter(pk=election_period_id).first()
+    if election is None:
+        raise NotFound("Election period not found.")
+    before = render_election(ElectionPeriod.objects.filter(pk=election.pk).values(*ELECTION_FIELDS).get())
+    values = {k: changes.get(k, getattr(election, k)) for k in ("election_type", "name", "writ_date", "polling_date", "jurisdiction")}
+    values["name"] = _election_clean(**values)
+    for key, value in values.items():
+        setattr(election, key, value)
+    election.save()
+    audit_record(organisation=organisation, actor=actor, action="election_period.updated", object_type="election_period",
+                 object_id=election.id, before=before,
+                 after=render_election(ElectionPeriod.objects.filter(pk=election.pk).values(*ELECTION_FIELDS).get()))
+    return election
+
+
+@transaction.atomic
+def regime_rule_save(*, rule: RegimeRule, actor: Actor) -> RegimeRule:
+    """Add or edit one of the law's rules (platform staff). A rule changed after
+    the fact is never silently accepted: every organisation with gifts under it,
+    in its old and new jurisdiction, is recomputed (breaches, obligations)."""
+    adding = rule._state.adding
+    old = None if adding else RegimeRule.objects.filter(pk=rule.pk).values_list("jurisdiction", flat=True).first()
+    rule.save()
+    regime_rule_changed(jurisdictions={rule.jurisdiction, old} - {None},
+                        reason=f"regime rule {'added' if adding else 'edited'}: {rule.name}")
+    return rule

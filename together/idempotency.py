@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from datetime import timedelta
 
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpResponse
+from django.utils import timezone
 
 from together.exceptions import Conflict, IdempotencyConflict, InvalidRequest
 from together.models import IdempotencyKey
@@ -78,3 +81,11 @@ def idempotent_call(*, request, key: str, call, render):
                 response_headers={h: response[h] for h in REPLAYED_HEADERS if response.has_header(h)},
             )
         return response
+
+
+def idempotency_keys_prune(*, older_than_hours: int | None = None) -> int:
+    """Delete the keys past their keeping time (at least 24 hours: IDEMPOTENCY_KEY_TTL_HOURS).
+    A platform-level sweep across every organisation (Celery beat, hourly)."""
+    hours = settings.IDEMPOTENCY_KEY_TTL_HOURS if older_than_hours is None else older_than_hours
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours)).delete()
+    return deleted
