@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("donations.api.urls")),
     path("", include("compliance.api.urls")),
     path("", include("recommendations.api.urls")),
+    path("", include("engage.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("reports.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
@@ -32,7 +33,9 @@ urlpatterns = [
     path("", include("donations.urls")),
     path("", include("compliance.urls")),
     path("", include("recommendations.urls")),
+    path("", include("engage.urls")),
     path("", include("reports.urls")),
+    path("", include("payments.urls")),
 ]
 
 if settings.BENCH_ENDPOINTS:

@@ -39,6 +39,14 @@ EVENT_TYPES: tuple[str, ...] = (
     "campaign.created",
     "campaign.updated",
     "campaign.archived",
+    # donation forms and checkout links (engage)
+    "form.created",
+    "form.updated",
+    "form.archived",
+    "checkout_link.created",
+    "checkout_link.canceled",
+    "checkout_link.completed",
+    "checkout_link.expired",
     # recommendation sets
     "recommendation_set.created",
     "recommendation_set.updated",

@@ -40,6 +40,7 @@ Each row then runs as:
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -212,6 +213,35 @@ def _(org, ids):
     return Event.objects.filter(organisation=org, type="donor.created", data__id=donor_id).get().id
 
 
+@seed("_stripe_connected")
+def _(org, ids):
+    """Forms that take gifts and checkout links need the organisation's Stripe account."""
+    from organisations.services import organisation_stripe_connect
+
+    organisation_stripe_connect(organisation=org, actor=ACTOR, account_id="acct_matrix" + org.id[-8:])
+    org.refresh_from_db()
+    return org.stripe_account_id
+
+
+_SLUGS = itertools.count(1)
+
+
+@seed("form")
+def _(org, ids):
+    from engage.services import form_create
+
+    return form_create(organisation=org, actor=ACTOR, name="Seeded form", slug="seeded-" + org.id[-10:], title="Give",
+                       suggested_amounts_cents=[2500, 5000]).id
+
+
+@seed("checkout_link")
+def _(org, ids):
+    from engage.services import checkout_link_create
+
+    ids["_stripe_connected"]  # noqa: B018 - seeds on first use
+    return checkout_link_create(organisation=org, actor=ACTOR, donor_id=ids["donor"], amount_cents=25000).id
+
+
 # --- the table --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -265,6 +295,19 @@ ROUTES: list[Row] = [
     Row("PATCH", "/api/v1/campaigns/{campaign}", "WRITE", 200, body={"name": "Renamed appeal"}),
     Row("POST", "/api/v1/campaigns/{campaign}/archive", "WRITE", 200),
     Row("GET", "/api/v1/campaigns/{campaign}/donations", "READ", 200),
+    # donation forms
+    Row("GET", "/api/v1/forms", "READ", 200, seeds=("form",)),
+    Row("POST", "/api/v1/forms", "WRITE", 201, body=lambda ids: {  # slugs are global: a fresh one per call
+        "name": "Winter appeal", "slug": f"winter-appeal-{next(_SLUGS)}", "title": "Give", "suggested_amounts_cents": [2500, 5000]}),
+    Row("GET", "/api/v1/forms/{form}", "READ", 200),
+    Row("PATCH", "/api/v1/forms/{form}", "WRITE", 200, body={"title": "Renamed"}),
+    Row("POST", "/api/v1/forms/{form}/archive", "WRITE", 200),
+    # checkout links (a stranger names a donor foreign to it: 400)
+    Row("GET", "/api/v1/checkout-links", "READ", 200, seeds=("checkout_link",)),
+    Row("POST", "/api/v1/checkout-links", "WRITE", 201, body=lambda ids: {"donor_id": ids["donor"], "amount_cents": 25000},
+        cross=400, seeds=("_stripe_connected",)),
+    Row("GET", "/api/v1/checkout-links/{checkout_link}", "READ", 200),
+    Row("POST", "/api/v1/checkout-links/{checkout_link}/cancel", "WRITE", 200),
     # compliance
     Row("GET", "/api/v1/compliance-settings", "READ", 200),
     Row("PATCH", "/api/v1/compliance-settings", "WRITE", 200, body={"alert_amber_percent": 70}),

@@ -48,8 +48,30 @@ RECIPIENT_ACCOUNT = {
     "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
 }
 
+DONATION_FORM = {
+    "id": "cm3frm0001abc123xyz45678", "object": "form", "name": "Riverbank appeal - web", "slug": "save-the-riverbank",
+    "url": "https://alltogether.giving/donate/save-the-riverbank", "status": "ACTIVE", "title": "Help protect the riverbank",
+    "description": "Every gift funds our campaign to protect the riverbank parklands.", "currency": "AUD",
+    "suggested_amounts_cents": [2500, 5000, 10000, 25000], "allow_custom": True, "default_amount_cents": 5000,
+    "minimum_cents": None, "effective_minimum_cents": 100, "maximum_cents": None, "allow_recurring": True,
+    "recurring_frequencies": ["MONTHLY"], "phone_visibility": "OPTIONAL", "address_visibility": "REQUIRED",
+    "revenue_code": "FED-2027", "campaign_id": "cm3cmp0001abc123xyz45678", "archived_at": None,
+    "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+}
+
+CHECKOUT_LINK = {
+    "id": "cm3lnk0002abc123xyz45678", "object": "checkout_link", "code": "Xq3v9LwP2mZr7TnB4kYs8A",
+    "url": "https://alltogether.giving/c/Xq3v9LwP2mZr7TnB4kYs8A", "donor_id": ID, "amount_cents": 25000, "currency": "AUD",
+    "description": "$250 donation from Alice Ng", "payment_methods": ["CARD"],
+    "consent_text": "I confirm I am an Australian citizen or resident.", "revenue_code": "FED-2027", "campaign_id": None,
+    "status": "ACTIVE", "expires_at": "2027-04-14T04:12:09.123Z", "completed_at": None, "canceled_at": None,
+    "donation_id": None, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+}
+
 COMPONENT_EXAMPLES = {
     "Donor": DONOR,
+    "DonationForm": DONATION_FORM,
+    "CheckoutLink": CHECKOUT_LINK,
     "Donation": DONATION,
     "Campaign": CAMPAIGN,
     "RecipientAccount": RECIPIENT_ACCOUNT,
@@ -103,6 +125,22 @@ REQUEST_EXAMPLES = {
             "email": "alice@example.com",
             "first_name": "Alice",
             "last_name": "Ng",
+        }),
+    },
+    "forms_create": {
+        "form": ("A donation form, live at once (Stripe connected)", {
+            "name": "Riverbank appeal - web", "slug": "save-the-riverbank", "title": "Help protect the riverbank",
+            "description": "Every gift funds our campaign to protect the riverbank parklands.", "status": "ACTIVE",
+            "suggested_amounts_cents": [2500, 5000, 10000, 25000], "default_amount_cents": 5000, "revenue_code": "FED-2027",
+        }),
+    },
+    "forms_partial_update": {
+        "pause": ("Pause a form: its page says it is not accepting gifts", {"status": "PAUSED"}),
+    },
+    "checkout_links_create": {
+        "link": ("A $250 link for one donor, with a consent checkbox", {
+            "donor_id": "cm3abcde0001abc123xyz456", "amount_cents": 25000, "description": "$250 donation from Alice Ng",
+            "consent_text": "I confirm I am an Australian citizen or resident.", "revenue_code": "FED-2027",
         }),
     },
     "introductions_create": {
