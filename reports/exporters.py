@@ -436,6 +436,30 @@ class CampaignSummaryExporter(QuerySetExporter):
 # --- reconciliation ---------------------------------------------------------------------------
 
 RECEIVED = (Status.CONFIRMED, Status.REFUNDED)
+RECONCILIATION_VIEWS = ("summary", "payouts")
+
+
+@dataclass
+class ReconciliationSpec(ReportSpec):
+    """A reconciliation request: `view` is `summary` (one line per day and method,
+    per deposit batch, per Stripe payout) or `payouts` (each Stripe payout, then
+    its gifts one per line)."""
+
+    view: str = "summary"
+
+    @property
+    def params(self) -> dict[str, str]:
+        out = super().params
+        if self.view != "summary":
+            out["view"] = self.view
+        return out
+
+    def file_name(self, fmt: str) -> str:
+        name = super().file_name(fmt)
+        if self.view == "summary":
+            return name
+        marker = f"_{self.exporter.name}_"
+        return name.replace(marker, f"{marker}{self.view}_", 1)
 
 
 @register
@@ -443,28 +467,58 @@ class ReconciliationExporter(Exporter):
     name = "reconciliation"
     title = "Reconciliation"
     description = (
-        "Money received, to match bank deposits (and later Stripe payouts): monetary gifts that were received "
+        "Money received, to match bank deposits and Stripe payouts: monetary gifts that were received "
         "(CONFIRMED, and REFUNDED ones, since their money was deposited before it went back; `status` narrows this). "
         "Gifts entered through a posted deposit batch are one `BATCH` line per batch, dated on the deposit date, with "
-        "the batch's control count and total beside the sum of its gifts; every other gift is summed per gift date, "
-        "payment method and currency in a `DAY_METHOD` line. A method left blank shows as UNSPECIFIED. "
-        "Filters: those of GET /api/v1/donations."
+        "the batch's control count and total beside the sum of its gifts. Card gifts that Stripe has paid out are one "
+        "`PAYOUT` line per payout, dated on the payout's arrival date, with the gifts' gross, Stripe's fees and the net "
+        "beside the amount paid into the bank (`unmatched_cents` is what the gifts do not explain: 0 when the payout is "
+        "exactly these gifts). Every other gift is summed per gift date, payment method and currency in a `DAY_METHOD` "
+        "line. A method left blank shows as UNSPECIFIED. So every received gift is on exactly one line. "
+        "`view=payouts` gives the per-payout view instead, to match a Stripe payout to its gifts: for each payout "
+        "arriving in the range, its `PAYOUT` line (the same totals), then one `PAYOUT_GIFT` line per gift in it "
+        "(gross, fee, net); the `PAYOUT_GIFT` lines of a payout add up to its `PAYOUT` line. "
+        "Filters: those of GET /api/v1/donations, and `view` (`summary`, the default, or `payouts`)."
     )
     filterset_class = DonationFilterSet
+    extra_params = ("view",)
     columns = (
-        Column("date", "date", "The gift date (DAY_METHOD) or the deposit date (BATCH)."),
-        Column("payment_method", "code", "CASH, CHEQUE, BANK_TRANSFER, CARD, OTHER or UNSPECIFIED."),
-        Column("line_type", "code", "DAY_METHOD (gifts of that day and method outside batches) or BATCH (one deposit batch)."),
+        Column("date", "date", "The gift date (DAY_METHOD), the deposit date (BATCH) or the payout's arrival date (PAYOUT, PAYOUT_GIFT)."),
+        Column("payment_method", "code", "CASH, CHEQUE, BANK_TRANSFER, CARD, OTHER or UNSPECIFIED (PAYOUT lines: CARD)."),
+        Column("line_type", "code", "DAY_METHOD (gifts of that day and method outside batches and payouts), BATCH (one deposit "
+                                    "batch), PAYOUT (one Stripe payout) or, with view=payouts, PAYOUT_GIFT (one gift of a payout)."),
         Column("batch_id", "code", "BATCH lines: the deposit batch's id."),
         Column("batch_reference", "text", "BATCH lines: the deposit slip or bank reference."),
         Column("currency", "code", "ISO 4217."),
         Column("gifts_count", "integer", "Gifts on the line."),
-        Column("total_cents", "cents", "Their sum."),
+        Column("total_cents", "cents", "Their sum (gross: before Stripe's fees)."),
         Column("total_dollars", "dollars", "Their sum in dollars."),
         Column("control_count", "integer", "BATCH lines: the control count entered with the batch."),
         Column("control_total_cents", "cents", "BATCH lines: the control total entered with the batch."),
         Column("control_total_dollars", "dollars", "BATCH lines: the control total in dollars."),
+        Column("payout_id", "code", "PAYOUT and PAYOUT_GIFT lines: the Stripe payout's id (po_…)."),
+        Column("payout_amount_cents", "cents", "PAYOUT lines: the amount Stripe paid into the bank account."),
+        Column("payout_amount_dollars", "dollars", "PAYOUT lines: the payout amount in dollars."),
+        Column("fee_cents", "cents", "Stripe's fees on the line's card gifts (blank when no gift on the line has a fee)."),
+        Column("fee_dollars", "dollars", "The fees in dollars."),
+        Column("net_cents", "cents", "The line's card gifts after Stripe's fees (blank when no gift on the line has a fee)."),
+        Column("net_dollars", "dollars", "The net in dollars."),
+        Column("unmatched_cents", "cents", "PAYOUT lines: the payout amount minus the net of its gifts on the line; 0 when "
+                                           "they match (otherwise refunds, disputes or adjustments in the payout, or gifts "
+                                           "left out by a filter)."),
+        Column("unmatched_dollars", "dollars", "PAYOUT lines: the unmatched amount in dollars."),
+        Column("donation_id", "code", "PAYOUT_GIFT lines: the gift's id."),
+        Column("donation_date", "date", "PAYOUT_GIFT lines: the gift's date."),
     )
+
+    def resolve(self, *, organisation, data, restrict=None):
+        view = str(data.get("view") or "summary").strip().lower()
+        if view not in RECONCILIATION_VIEWS:
+            raise ValidationFailed(f"view: one of {', '.join(RECONCILIATION_VIEWS)}.", param="view")
+        from dataclasses import fields as dataclass_fields
+
+        spec = super().resolve(organisation=organisation, data=data, restrict=restrict)
+        return ReconciliationSpec(**{f.name: getattr(spec, f.name) for f in dataclass_fields(ReportSpec)}, view=view)
 
     def filter_base(self, spec):
         return Donation.objects.for_organisation(spec.organisation)
@@ -478,9 +532,25 @@ class ReconciliationExporter(Exporter):
         return self.filtered(spec, queryset)
 
     def query(self, spec):
+        if getattr(spec, "view", "summary") == "payouts":
+            return self._payouts_query(spec)
+        return self._summary_query(spec)
+
+    @staticmethod
+    def _fees() -> dict:
+        """Columns 15-18 of the DAY_METHOD and BATCH lines: the fees and net of their card gifts, if any (a gift's
+        net: what Stripe reported, else gross - fee; NULL for a gift without a fee)."""
+        from django.db.models import BigIntegerField
+
+        net = SqlTemplate("COALESCE({0}, {1} - {2})", F("net_cents"), F("amount_cents"), F("fee_cents"),
+                          output_field=BigIntegerField())
+        return {"c15": Sum("fee_cents"), "c16": Dollars(Sum("fee_cents")), "c17": Sum(net), "c18": Dollars(Sum(net))}
+
+    def _summary_query(self, spec):
         gifts = self._gifts(spec)
         loose = (
-            gifts.filter(batch_row__isnull=True, donation_date__gte=spec.date_from, donation_date__lte=spec.date_to)
+            gifts.filter(batch_row__isnull=True, stripe_payout_id__isnull=True,
+                         donation_date__gte=spec.date_from, donation_date__lte=spec.date_to)
             .values(
                 c0=F("donation_date"),
                 c1=SqlTemplate("COALESCE({0}, 'UNSPECIFIED')", F("payment_method")),
@@ -491,7 +561,7 @@ class ReconciliationExporter(Exporter):
             )
             .annotate(c6=Count("id"), c7=Sum("amount_cents"), c8=Dollars(Sum("amount_cents")),
                       c9=SqlTemplate("NULL::integer", F("currency")), c10=SqlTemplate("NULL::bigint", F("currency")),
-                      c11=SqlTemplate("NULL::numeric", F("currency")))
+                      c11=SqlTemplate("NULL::numeric", F("currency")), **self._fees())
         )
         batched = (
             gifts.filter(batch_row__batch__deposit_date__gte=spec.date_from, batch_row__batch__deposit_date__lte=spec.date_to)
@@ -506,16 +576,87 @@ class ReconciliationExporter(Exporter):
                 c10=F("batch_row__batch__control_total_cents"),
                 c11=Dollars(F("batch_row__batch__control_total_cents")),
             )
-            .annotate(c6=Count("id"), c7=Sum("amount_cents"), c8=Dollars(Sum("amount_cents")))
+            .annotate(c6=Count("id"), c7=Sum("amount_cents"), c8=Dollars(Sum("amount_cents")), **self._fees())
         )
         loose_sql, loose_params = _compiled(loose)
         batched_sql, batched_params = _compiled(batched)
-        # Same column names, in the published order, on both sides of the UNION.
-        order = [f'"c{i}"' for i in range(len(self.columns))]
-        select = ", ".join(order)
-        inner = (f"SELECT {select} FROM ({loose_sql}) AS loose UNION ALL SELECT {select} FROM ({batched_sql}) AS batched")
-        return _renamed(self.columns, inner, ' ORDER BY report."c0", report."c1", report."c2" DESC, report."c4", report."c3"'), \
-            loose_params + batched_params
+        payouts_sql, payouts_params = self._payout_lines_sql(spec, gifts, paid_out_gifts_only=True)
+        # Same column names, in the published order, on every side of the UNION.
+        no_payout = ('NULL::text AS "c12", NULL::bigint AS "c13", NULL::numeric AS "c14", "c15", "c16", "c17", "c18", '
+                     'NULL::bigint AS "c19", NULL::numeric AS "c20", NULL::text AS "c21", NULL::date AS "c22"')
+        head = ", ".join(f'"c{i}"' for i in range(12))
+        inner = (f"SELECT {head}, {no_payout} FROM ({loose_sql}) AS loose "
+                 f"UNION ALL SELECT {head}, {no_payout} FROM ({batched_sql}) AS batched "
+                 f"UNION ALL SELECT {', '.join(f'{chr(34)}c{i}{chr(34)}' for i in range(23))} FROM ({payouts_sql}) AS payouts")
+        return _renamed(self.columns, inner, ' ORDER BY report."c0", report."c1", report."c2" DESC, report."c4", report."c3", '
+                                             'report."c12"'), \
+            loose_params + batched_params + payouts_params
+
+    def _payout_lines_sql(self, spec, gifts: QuerySet, *, paid_out_gifts_only: bool) -> tuple[str, list]:
+        """One PAYOUT line per Stripe payout of the organisation arriving in the range.
+        paid_out_gifts_only (summary): payouts with at least one of `gifts`, plus gifts
+        naming a payout not (yet) on file, dated on their first gift. Otherwise
+        (view=payouts): every payout on file, with or without gifts."""
+        from payments.models import Payout
+
+        donation_table = Donation._meta.db_table
+        payout_table = Payout._meta.db_table
+        ids_sql, ids_params = _compiled(gifts.filter(stripe_payout_id__isnull=False).values("id"))
+        d = dollars_sql
+        arrival = "COALESCE(p.arrival_date, p.created_at::date)"  # the arrival date Stripe gave (always, in practice)
+        net = "COALESCE(g.net_cents, g.amount_cents - g.fee_cents)"
+        paid = f"""
+            SELECT g.stripe_payout_id AS payout_id, g.currency, g.id, g.amount_cents, g.fee_cents, {net} AS net,
+                   g.donation_date
+            FROM {donation_table} g
+            WHERE g.organisation_id = %s AND g.id IN ({ids_sql})"""
+        if paid_out_gifts_only:
+            sql = f"""
+                SELECT COALESCE(p.arrival_date, p.created_at::date, min(g.donation_date)) AS "c0", 'CARD'::text AS "c1", 'PAYOUT'::text AS "c2",
+                       NULL::text AS "c3", NULL::text AS "c4", g.currency AS "c5", count(g.id) AS "c6",
+                       sum(g.amount_cents) AS "c7", {d('sum(g.amount_cents)')} AS "c8",
+                       NULL::integer AS "c9", NULL::bigint AS "c10", NULL::numeric AS "c11",
+                       g.payout_id AS "c12", p.amount_cents AS "c13", {d('p.amount_cents')} AS "c14",
+                       sum(g.fee_cents) AS "c15", {d('sum(g.fee_cents)')} AS "c16", sum(g.net) AS "c17", {d('sum(g.net)')} AS "c18",
+                       p.amount_cents - COALESCE(sum(g.net), 0) AS "c19", {d('p.amount_cents - COALESCE(sum(g.net), 0)')} AS "c20",
+                       NULL::text AS "c21", NULL::date AS "c22"
+                FROM ({paid}) AS g
+                LEFT JOIN {payout_table} p ON p.organisation_id = %s AND p.payout_id = g.payout_id
+                GROUP BY g.payout_id, g.currency, p.arrival_date, p.created_at, p.amount_cents
+                HAVING COALESCE(p.arrival_date, p.created_at::date, min(g.donation_date)) BETWEEN %s AND %s"""
+            return sql, [spec.organisation.id, *ids_params, spec.organisation.id, spec.date_from, spec.date_to]
+        sql = f"""
+            SELECT {arrival} AS "c0", 'CARD'::text AS "c1", 'PAYOUT'::text AS "c2",
+                   NULL::text AS "c3", NULL::text AS "c4", p.currency AS "c5", count(g.id) AS "c6",
+                   COALESCE(sum(g.amount_cents), 0) AS "c7", {d('COALESCE(sum(g.amount_cents), 0)')} AS "c8",
+                   NULL::integer AS "c9", NULL::bigint AS "c10", NULL::numeric AS "c11",
+                   p.payout_id AS "c12", p.amount_cents AS "c13", {d('p.amount_cents')} AS "c14",
+                   sum(g.fee_cents) AS "c15", {d('sum(g.fee_cents)')} AS "c16", sum(g.net) AS "c17", {d('sum(g.net)')} AS "c18",
+                   p.amount_cents - COALESCE(sum(g.net), 0) AS "c19", {d('p.amount_cents - COALESCE(sum(g.net), 0)')} AS "c20",
+                   NULL::text AS "c21", NULL::date AS "c22", 0 AS "_section"
+            FROM {payout_table} p
+            LEFT JOIN ({paid}) AS g ON g.payout_id = p.payout_id
+            WHERE p.organisation_id = %s AND {arrival} BETWEEN %s AND %s
+            GROUP BY p.id, p.arrival_date, p.created_at, p.currency, p.payout_id, p.amount_cents
+            UNION ALL
+            SELECT {arrival}, COALESCE(d.payment_method, 'UNSPECIFIED'), 'PAYOUT_GIFT'::text,
+                   NULL::text, NULL::text, d.currency, 1,
+                   d.amount_cents, {d('d.amount_cents')},
+                   NULL::integer, NULL::bigint, NULL::numeric,
+                   p.payout_id, NULL::bigint, NULL::numeric,
+                   d.fee_cents, {d('d.fee_cents')}, {net.replace('g.', 'd.')}, {d(net.replace('g.', 'd.'))},
+                   NULL::bigint, NULL::numeric,
+                   d.id, d.donation_date, 1
+            FROM {payout_table} p
+            JOIN {donation_table} d ON d.organisation_id = p.organisation_id AND d.stripe_payout_id = p.payout_id
+            WHERE p.organisation_id = %s AND {arrival} BETWEEN %s AND %s AND d.id IN ({ids_sql})"""
+        params = [spec.organisation.id, *ids_params, spec.organisation.id, spec.date_from, spec.date_to,
+                  spec.organisation.id, spec.date_from, spec.date_to, *ids_params]
+        return sql, params
+
+    def _payouts_query(self, spec):
+        sql, params = self._payout_lines_sql(spec, self._gifts(spec), paid_out_gifts_only=False)
+        return _renamed(self.columns, sql, ' ORDER BY report."c0", report."c12", report."_section", report."c22", report."c21"'), params
 
 
 # --- disclosure return ------------------------------------------------------------------------

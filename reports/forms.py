@@ -25,6 +25,12 @@ class ReportForm(forms.Form):
         required=False, max_length=10,
         help_text="Disclosure return only: a financial year (2025-26), a calendar year (2027) or a date in the period.",
     )
+    view = forms.ChoiceField(
+        required=False, label="Reconciliation view", initial="summary",
+        choices=[("summary", "Summary: per day and method, deposit batch and Stripe payout"),
+                 ("payouts", "Per Stripe payout, with each payout's gifts (gross, fee, net)")],
+        help_text="Reconciliation only.",
+    )
 
     def __init__(self, *args, organisations=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -44,6 +50,8 @@ class ReportForm(forms.Form):
             out["from"] = data["date_from"].isoformat()
         if data.get("date_to"):
             out["to"] = data["date_to"].isoformat()
+        if data["report"] == "reconciliation" and data.get("view") == "payouts":
+            out["view"] = "payouts"
         if data["report"] == "disclosure-return":
             if data.get("jurisdiction"):
                 out["jurisdiction"] = data["jurisdiction"]

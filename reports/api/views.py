@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from compliance.models import Jurisdiction
-from reports.exporters import KINDS, REGISTRY, Exporter, exporter_get
+from reports.exporters import KINDS, RECONCILIATION_VIEWS, REGISTRY, Exporter, exporter_get
 from reports.services import FORMATS, check_format, report_export, xlsx_inline_max_rows
 from reports.views import export_response
 from together.api.schema import BODY_DATE_PATTERN, filter_parameters
@@ -54,6 +54,11 @@ def _filter_parameters(exporter: Exporter) -> list[OpenApiParameter]:
     if exporter.filterset_class:
         # Typed exactly as on the matching list endpoint (same FilterSet, same parser).
         out += filter_parameters(exporter.filterset_class, exporter.filter_names())
+    if exporter.name == "reconciliation":
+        out.append(OpenApiParameter(
+            "view", {"type": "string", "enum": list(RECONCILIATION_VIEWS)}, required=False,
+            description="`summary` (default): one line per day and method, per deposit batch and per Stripe payout. "
+                        "`payouts`: each Stripe payout arriving in the range, then its gifts one per line (gross, fee, net)."))
     return out
 
 
