@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import contextvars
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -89,11 +90,15 @@ def emit(event_type: str, obj) -> None:
     webhooks.schedule_webhook(Event(event_type, obj))
 
 
-def card_error(status: int, message: str, **fields):
-    """Stripe's card error body: type card_error (localstripe says invalid_request_error)."""
+def stripe_error(status: int, message: str, error_type: str, **fields) -> UserError:
+    """An error of Stripe's `type` (localstripe's are all invalid_request_error)."""
     error = UserError(status, message, dict(fields))
-    error.body["error"]["type"] = "card_error"
+    error.body["error"]["type"] = error_type
     return error
+
+
+def card_error(status: int, message: str, **fields) -> UserError:
+    return stripe_error(status, message, "card_error", **fields)
 
 
 def unexpected(kwargs: dict) -> None:
@@ -185,9 +190,9 @@ async def idempotency_middleware(request, handler):
             saved = None
         if saved:
             if saved["fingerprint"] != fingerprint:  # (outside localstripe's error middleware: a response)
-                return UserError(400, "Keys for idempotent requests can only be used with the same parameters they "
-                                 f"were first used with. Try using a key other than '{key}' if you meant to execute "
-                                 "a different request.", {"code": "idempotency_error"}).to_response()
+                return stripe_error(400, "Keys for idempotent requests can only be used with the same parameters "
+                                    f"they were first used with. Try using a key other than '{key}' if you meant to "
+                                    "execute a different request.", "idempotency_error").to_response()
             response = web.Response(body=saved["body"], status=saved["status"], content_type="application/json")
             response.headers["Idempotent-Replayed"] = "true"
             response.headers["Idempotency-Key"] = key
@@ -898,7 +903,10 @@ OVERRIDES = {
 async def override_middleware(request, handler):
     resource = getattr(request.match_info.route, "resource", None)
     override = OVERRIDES.get((request.method, getattr(resource, "canonical", None)))
-    return await (override or handler)(request)
+    if override is None:
+        return await handler(request)
+    response = override(request)  # localstripe's handlers are plain functions or coroutines
+    return await response if inspect.isawaitable(response) else response
 
 
 for cls in (Transfer, Dispute):
