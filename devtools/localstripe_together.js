@@ -12,7 +12,8 @@
  *   opened the 3-D Secure modal and never sent the card.
  * - stripe.createPaymentMethod({type: 'card', card: cardElement, billing_details}).
  * - stripe.retrievePaymentIntent(clientSecret).
- * - card.on('change', handler) gets Stripe's event ({empty, complete, error}).
+ * - card.on('change', handler) gets Stripe's event ({empty, complete, error});
+ *   'ready' fires after mount; card.clear(), focus(), blur(), update() exist.
  * - Stripe's messages for an incomplete or invalid card, checked before any call.
  *
  * The card Element shows plain inputs: placeholder "number", "exp_month",
@@ -125,6 +126,18 @@
     const element = this;
     return on.call(this, event, function () { handler(stateOf(element)); });
   };
+  // What localstripe's Element lacks of Stripe's: 'ready' after mount, clear, focus, blur, update.
+  const mount = Element.prototype.mount;
+  Element.prototype.mount = function (domElement) {
+    mount.call(this, domElement);
+    setTimeout(() => (this.listeners.ready || []).forEach(handler => handler()), 0);
+  };
+  Element.prototype.clear = function () {
+    Object.values(this._inputs || {}).forEach(input => { input.value = ''; });
+  };
+  Element.prototype.focus = function () { if (this._inputs) this._inputs.number.focus(); };
+  Element.prototype.blur = function () { if (document.activeElement) document.activeElement.blur(); };
+  Element.prototype.update = function () {};
 
   Stripe = function (apiKey, options) {
     const stripe = localstripeStripe(apiKey);

@@ -345,12 +345,8 @@ def _charge_init_with_extras(self, *args, **kwargs):
             key: pm.card.get(key) for key in ("brand", "country", "exp_month", "exp_year", "fingerprint", "funding", "last4")}}
 
 
-def _charge_disputed(self) -> bool:
-    return any(key.startswith("dispute:") and obj.charge == self.id for key, obj in list(store.items()))
-
-
 Charge.__init__ = _charge_init_with_extras
-Charge.disputed = property(_charge_disputed)
+Charge.disputed = property(lambda self: getattr(self, "_disputed", False))  # set by Dispute
 
 
 # --- PaymentIntents ----------------------------------------------------------------------
@@ -779,6 +775,7 @@ class Dispute(StripeObject):
         self.payment_intent = charge_obj.payment_intent
         self.reason = reason or "fraudulent"
         self.status = "needs_response"
+        charge_obj._disputed = True
         emit("charge.dispute.created", self)
 
     def _set_status(self, status):

@@ -380,6 +380,15 @@ def test_stripe_js_confirms_a_card_payment_in_the_browser(sc, chromium, pay_page
     assert page.locator("#result").inner_text() == ""
     assert sc.v1.payment_intents.retrieve(declined.id).status == "requires_payment_method"
 
+    # A card that asks for 3-D Secure: localstripe's modal stands for the bank's page.
+    secure = sc.v1.payment_intents.create(params={"amount": 4200, "currency": "aud"})
+    page.goto(f"{pay_page}?pk={pk}&cs={secure.client_secret}")
+    fill_card(page, THREE_D_SECURE_CARD)
+    page.get_by_role("button", name="Pay").click()
+    page.get_by_role("button", name="Complete authentication").click()
+    page.locator("#result").filter(has_text="succeeded").wait_for(timeout=10_000)
+    assert sc.v1.payment_intents.retrieve(secure.id).status == "succeeded"
+
     # An incomplete card never reaches Stripe: Stripe.js's own message.
     fill_card(page, "4242424242")
     page.get_by_role("button", name="Pay").click()
