@@ -143,15 +143,17 @@ def remaining_cents(cap_cents: int, total_cents: int) -> int:
     return max(0, cap_cents - total_cents)
 
 
-def cap_rooms(*, donor_id: str, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> list[dict]:
+def cap_rooms(*, donor_id: str | None, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> list[dict]:
     """Per cap in force on `day` (RULE_ORDER): `{cap, total, remaining, rule, period}`, the
-    donor's counted total in that cap's period (without gift `exclude_id`)."""
+    donor's counted total in that cap's period (without gift `exclude_id`). `donor_id`
+    None is a donor not in the books yet: nothing given, the whole cap left."""
     rooms = []
     for rule in rules_in_force(jurisdiction, day):
         if rule.cap_cents is None:
             continue
         start, end = rule_period(rule, day)
-        total = counted_total(donor_id=donor_id, jurisdiction=jurisdiction, start=start, end=end, exclude_id=exclude_id)
+        total = 0 if donor_id is None else counted_total(donor_id=donor_id, jurisdiction=jurisdiction, start=start, end=end,
+                                                          exclude_id=exclude_id)
         rooms.append({"cap": rule.cap_cents, "total": total, "remaining": remaining_cents(rule.cap_cents, total),
                       "rule": rule, "period": (start, end)})
     return rooms
@@ -162,9 +164,9 @@ def tightest(rooms: list[dict]) -> dict | None:
     return min(rooms, key=lambda room: room["remaining"], default=None)
 
 
-def cap_room(*, donor_id: str, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> dict | None:
-    """The tightest cap applying to a gift of this donor on this day: {cap, total, remaining, rule, period};
-    None when no cap applies."""
+def cap_room(*, donor_id: str | None, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> dict | None:
+    """The tightest cap applying to a gift of this donor (None: one not in the books yet)
+    on this day: {cap, total, remaining, rule, period}; None when no cap applies."""
     return tightest(cap_rooms(donor_id=donor_id, jurisdiction=jurisdiction, day=day, exclude_id=exclude_id))
 
 

@@ -26,8 +26,6 @@ from compliance.models import (
     REVENUE_CODE_RE, AlertLevel, ComplianceBreach, ComplianceSettings, DeadlineRule, DisclosureObligation, DonorAggregate,
     ElectionPeriod, Jurisdiction, ObligationStatus, Recompute, RegimeRule, RemapStatus, RevenueCode, RevenueCodeStatus,
 )
-# The room under a cap is the rules' answer, importable from here as before.
-from compliance.rules import cap_room  # noqa: F401 (re-exported: callers check a gift against it)
 from compliance.representations import (
     BREACH_FIELDS, ELECTION_FIELDS, OBLIGATION_FIELDS, REVENUE_CODE_FIELDS, SETTINGS_FIELDS, render_breach,
     render_election, render_obligation, render_revenue_code, render_settings,
