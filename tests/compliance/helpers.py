@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import transaction
 from django.db.models import Sum
 
 from compliance import services as compliance
 from compliance.models import DisclosureObligation, DonorAggregate, RegimeRule
 from donations import services
-from donations.models import Donation, Status
+from donations.models import Donation, Donor, Status
 from organisations.models import AuditEntry
 from together.actors import Actor
 
@@ -104,3 +105,14 @@ def assert_error(response, status: int, code: str, param=None) -> dict:
     if param is not None:
         assert error.get("param") == param, error
     return error
+
+
+def partly_refund(organisation, donation: Donation, refunded_cents: int) -> None:
+    """What a partial card refund leaves in the books (donations.services records it
+    the same way: the gift stays CONFIRMED with refunded_cents, then the donor's
+    totals and compliance are recomputed under the donor's lock)."""
+    with transaction.atomic():
+        Donor.objects.select_for_update().get(pk=donation.donor_id)
+        Donation.objects.filter(pk=donation.pk).update(refunded_cents=refunded_cents)
+        services.donor_refresh_totals(donor_ids=[donation.donor_id])
+        compliance.donor_compliance_recompute(organisation=organisation, donor_id=donation.donor_id)
