@@ -21,6 +21,7 @@ The extensions (each section below says what and why):
     transaction has Stripe's Australian card fee (1.75% + 30c) and the net.
   * declines at charge time (4000000000000002, 4000000000009995, ...) with
     Stripe's 402 card_error; 3-D Secure cards keep localstripe's modal.
+  * BECS Direct Debit (`au_becs_debit`): `processing`, then paid or failed.
   * refunds: never more than what is left on the charge; `charge.refunded`.
   * /v1/transfers (+ reversals), payouts that take the available balance
     transactions (`/v1/balance_transactions?payout=po_...`) and send `payout.paid`,
@@ -44,6 +45,7 @@ import argparse
 import asyncio
 import contextvars
 import hashlib
+import hmac
 import inspect
 import json
 import logging
@@ -70,6 +72,7 @@ from localstripe.resources import (
     Payout,
     Refund,
     StripeObject,
+    fingerprint,
     random_id,
     store,
     try_convert_to_bool,
@@ -143,7 +146,8 @@ def _load() -> None:
             data = pickle.load(f)
     except FileNotFoundError:
         return
-    except Exception as exc:  # another layout: start afresh rather than crash
+    except (pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError) as exc:
+        # a file of another layout or version: start afresh rather than crash
         log.warning("localstripe: cannot read %s (%s); starting empty", STORE_FILE, exc)
         return
     if not (isinstance(data, dict) and set(data) == {"store", "webhooks"}):
@@ -285,8 +289,11 @@ Charge._raise_failure = _raise_failure
 
 
 # --- Fees --------------------------------------------------------------------------------
-# Stripe's price for domestic cards in Australia: 1.75% + A$0.30. localstripe's fee is 0.
-def stripe_fee(amount: int) -> int:
+# Stripe's prices in Australia: domestic cards 1.75% + A$0.30; BECS Direct Debit
+# 1% + A$0.30, at most A$3.50. localstripe's fee is 0.
+def stripe_fee(amount: int, method: str = "card") -> int:
+    if method == "au_becs_debit":
+        return min(int((Decimal(amount) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)) + 30, 350)
     return int((Decimal(amount) * Decimal("0.0175")).quantize(Decimal(1), rounding=ROUND_HALF_UP)) + 30
 
 
@@ -305,7 +312,8 @@ def _balance_transaction_init_with_fee(self, *args, **kwargs):
     self._account = _account_of(self.source)
     self._payout = None
     if self.type == "charge":
-        self.fee = stripe_fee(self.amount)
+        charge = store.get("charge:" + self.source)
+        self.fee = stripe_fee(self.amount, PaymentMethod._api_retrieve(charge.payment_method).type)
         self.fee_details = [{"amount": self.fee, "application": None, "currency": self.currency,
                              "description": "Stripe processing fees", "type": "stripe_fee"}]
 
@@ -435,6 +443,10 @@ def _create_charge(self, on_failure_now):
                 pm.customer = self.customer
         self._on_success()
 
+    if PaymentMethod._api_retrieve(self.payment_method).type == "au_becs_debit":  # see BECS below
+        emit("payment_intent.processing", self)
+        asyncio.get_running_loop().call_later(BECS_DELAY, _settle_becs, self, charge, on_success)
+        return
     charge._initialize_charge(on_success, on_failure_now, self._report_async_failure)
 
 
@@ -478,7 +490,7 @@ def _confirm_checked(self, *, off_session: bool):
 
 
 @classmethod
-def _payment_intent_create(cls, confirm=None, off_session=None, **data):
+def _payment_intent_create(cls, confirm=None, off_session=None, mandate_data=None, return_url=None, **data):
     confirm, off_session = try_convert_to_bool(confirm), try_convert_to_bool(off_session)
     if confirm not in (None, True, False) or off_session not in (None, True, False) or (off_session and not confirm):
         raise UserError(400, "Bad request")
@@ -492,7 +504,7 @@ def _payment_intent_create(cls, confirm=None, off_session=None, **data):
 
 def _payment_intent_confirm(id, payment_method=None, payment_method_data=None, client_secret=None,
                             off_session=None, setup_future_usage=None, receipt_email=None, return_url=None,
-                            use_stripe_sdk=None, **kwargs):
+                            use_stripe_sdk=None, mandate_data=None, **kwargs):
     """Confirm with a payment method, or with `payment_method_data` (Stripe.js: the
     card Element's card becomes a PaymentMethod), again after a decline."""
     unexpected(kwargs)
@@ -528,6 +540,63 @@ PaymentIntent.last_payment_error = property(_last_payment_error_as_stripe)
 PaymentIntent._create_charge = _create_charge
 PaymentIntent._report_failure = _report_failure
 PaymentIntent._api_create = _payment_intent_create
+
+
+# --- BECS Direct Debit: paid days later ------------------------------------------------------
+# An `au_becs_debit` PaymentMethod (Stripe's test BSB 000-000) is charged
+# asynchronously: the intent is `processing` (`payment_intent.processing`) for
+# BECS_DELAY seconds (days at Stripe), then succeeds or, for Stripe's failing
+# test accounts, fails (`payment_intent.payment_failed`).
+BECS_DELAY = 5.0
+BECS_FAILURES = {
+    "111111113": ("account_closed", "The customer's bank account has been closed."),
+    "111111116": ("insufficient_funds", "The customer's account has insufficient funds to cover this payment."),
+}
+_payment_method_init = PaymentMethod.__init__
+
+
+def _payment_method_init_becs(self, type=None, billing_details=None, metadata=None, au_becs_debit=None, **kwargs):
+    if type != "au_becs_debit":
+        if au_becs_debit is not None:
+            kwargs["au_becs_debit"] = au_becs_debit  # refused as unexpected
+        return _payment_method_init(self, type=type, billing_details=billing_details, metadata=metadata, **kwargs)
+    unexpected(kwargs)
+    try:
+        assert isinstance(au_becs_debit, dict) and set(au_becs_debit) == {"bsb_number", "account_number"}
+        bsb, account = str(au_becs_debit["bsb_number"]).replace("-", ""), str(au_becs_debit["account_number"])
+        assert re.match(r"^\d{6}$", bsb) and re.match(r"^\d{5,9}$", account)
+        # Stripe needs the account holder's name and email for the mandate.
+        assert isinstance(billing_details, dict) and billing_details.get("name") and billing_details.get("email")
+        assert metadata is None or isinstance(metadata, dict)
+    except AssertionError:
+        raise UserError(400, "Bad request")
+    StripeObject.__init__(self)
+    self._becs_account = account
+    self.type = "au_becs_debit"
+    self.billing_details = billing_details
+    self.au_becs_debit = {"bsb_number": bsb, "last4": account[-4:], "fingerprint": fingerprint(bsb + account)}
+    self.customer = None
+    self.metadata = metadata or {}
+
+
+def _settle_becs(intent, charge, on_success) -> None:
+    if intent.latest_charge is not charge or charge.status != "pending":
+        return
+    pm = PaymentMethod._api_retrieve(charge.payment_method)
+    if pm._becs_account in BECS_FAILURES:
+        charge.status = "failed"
+        charge.failure_code, charge.failure_message = BECS_FAILURES[pm._becs_account]
+        intent._report_async_failure()
+    else:
+        txn = BalanceTransaction(amount=charge.amount, currency=charge.currency, description=charge.description,
+                                 exchange_rate=1.0, reporting_category="charge", source=charge.id, type="charge")
+        charge.balance_transaction = txn.id
+        charge.status = "succeeded"
+        on_success()
+    _dump_soon()
+
+
+PaymentMethod.__init__ = _payment_method_init_becs
 
 
 # --- Refunds -------------------------------------------------------------------------------
@@ -835,15 +904,13 @@ WEBHOOK_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
 async def _deliver(session, webhook, event, payload: bytes, signed_payload: bytes) -> None:
-    import hmac
-
     signature = hmac.new(webhook.secret.encode(), signed_payload, hashlib.sha256).hexdigest()
     headers = {"Content-Type": "application/json; charset=utf-8",
                "Stripe-Signature": f"t={event.created},v1={signature}"}
     try:
         async with session.post(webhook.url, data=payload, headers=headers) as response:
             log.info('webhook "%s" %s to %s: %d', event.type, event.id, webhook.url, response.status)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         log.info('webhook "%s" %s to %s failed: %r', event.type, event.id, webhook.url, exc)
 
 
@@ -937,14 +1004,15 @@ app.on_cleanup.append(_save_on_exit)
 
 
 def main(argv=None) -> None:
-    global STORE_FILE
+    global STORE_FILE, BECS_DELAY
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--store", type=Path, default=STORE_FILE, help="where the fake keeps its objects")
     parser.add_argument("--from-scratch", action="store_true", help="forget the objects of earlier runs")
+    parser.add_argument("--becs-delay", type=float, default=BECS_DELAY, help="seconds a BECS debit is processing")
     args = parser.parse_args(argv)
-    STORE_FILE = args.store
+    STORE_FILE, BECS_DELAY = args.store, args.becs_delay
     if not args.from_scratch:
         _load()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)

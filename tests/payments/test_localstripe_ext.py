@@ -296,6 +296,31 @@ def test_a_saved_card_is_charged_off_session(sc):
     assert raised.value.code == "authentication_required"
 
 
+# --- BECS Direct Debit: processing, then paid or failed ----------------------------------
+
+def test_a_becs_debit_is_processing_then_paid_or_failed(sc, receiver):
+    def debit(account_number):
+        method = sc.v1.payment_methods.create(params={
+            "type": "au_becs_debit", "au_becs_debit": {"bsb_number": "000000", "account_number": account_number},
+            "billing_details": {"name": "Dana Donor", "email": "dana@example.org"}})
+        return sc.v1.payment_intents.create(params={
+            "amount": 10000, "currency": "aud", "payment_method_types": ["au_becs_debit"],
+            "payment_method": method.id, "confirm": True,
+            "mandate_data": {"customer_acceptance": {"type": "offline"}}})
+
+    paid, failed = debit("000123456"), debit("111111113")
+    assert paid.status == failed.status == "processing"
+    receiver.event("payment_intent.processing", paid.id, receiver.secret)
+    succeeded = receiver.event("payment_intent.succeeded", paid.id, receiver.secret)
+    assert succeeded.data.object.status == "succeeded"
+    charge = sc.v1.payment_intents.retrieve(paid.id, params={"expand": ["latest_charge.balance_transaction"]}).latest_charge
+    assert charge.balance_transaction.fee == min(100 + 30, 350)  # 1% + 30c, at most $3.50
+
+    event = receiver.event("payment_intent.payment_failed", failed.id, receiver.secret)
+    assert event.data.object.status == "requires_payment_method"
+    assert event.data.object.last_payment_error.message == "The customer's bank account has been closed."
+
+
 # --- Stripe.js in a browser ------------------------------------------------------------------
 
 PAGE = """<!doctype html>
