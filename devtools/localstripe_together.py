@@ -93,6 +93,19 @@ def emit(event_type: str, obj) -> None:
     webhooks.schedule_webhook(Event(event_type, obj))
 
 
+_event_init = Event.__init__
+
+
+def _event_init_with_account(self, type, data):
+    """An event about a connected account's object names the account, as Connect's do."""
+    _event_init(self, type, data)
+    if getattr(data, "_account", None):
+        self.account = data._account
+
+
+Event.__init__ = _event_init_with_account
+
+
 def stripe_error(status: int, message: str, error_type: str, **fields) -> UserError:
     """An error of Stripe's `type` (localstripe's are all invalid_request_error)."""
     error = UserError(status, message, dict(fields))

@@ -239,7 +239,7 @@ def test_a_payout_takes_its_accounts_available_balance_transactions(receiver):
     assert {t.source for t in txns} == {first.latest_charge.id, second.latest_charge.id, refund.id}
     assert payout.amount == sum(t.net for t in txns) == 10000 + 2000 - 500 - expected_fee(10000) - expected_fee(2000)
     event = receiver.event("payout.paid", payout.id, receiver.secret)
-    assert event.data.object.amount == payout.amount
+    assert event.data.object.amount == payout.amount and event.account == account
     with pytest.raises(stripe.InvalidRequestError, match="insufficient funds"):
         sc.v1.payouts.create(params={"currency": "aud"})  # nothing left
 
