@@ -330,7 +330,7 @@ PAGE = """<!doctype html>
 <form id="pay-form"><div id="card-element"></div><div id="card-errors" role="alert"></div>
 <button type="submit">Pay</button></form>
 <p id="result"></p>
-<script>
+<script nonce="%(nonce)s">
 const params = new URLSearchParams(location.search);
 const stripe = Stripe(params.get('pk'));
 const card = stripe.elements().create('card');
@@ -365,12 +365,22 @@ def chromium():
 
 @pytest.fixture
 def pay_page(tmp_path):
-    """A static page on a throwaway server of its own origin (as the site's pages are)."""
-    (tmp_path / "pay.html").write_text(PAGE % {"js": settings.STRIPE_JS_URL})
+    """A static page on a throwaway server of its own origin (as the site's pages
+    are), under the site's Content-Security-Policy: Stripe.js, its calls to the API
+    and its frames must be allowed by settings.CSP alone."""
+    from together.csp import build_policy
+
+    nonce = secrets.token_urlsafe(12)
+    (tmp_path / "pay.html").write_text(PAGE % {"js": settings.STRIPE_JS_URL, "nonce": nonce})
+    policy = build_policy(settings.CSP, nonce=nonce)
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def end_headers(self):
+            self.send_header("Content-Security-Policy", policy)
+            super().end_headers()
 
         def log_message(self, *args):
             pass
@@ -385,6 +395,7 @@ def test_stripe_js_confirms_a_card_payment_in_the_browser(sc, chromium, pay_page
     page = chromium.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))
     pk = settings.STRIPE_TEST_PUBLISHABLE_KEY
 
     paid = sc.v1.payment_intents.create(params={"amount": 4200, "currency": "aud"})
