@@ -13,7 +13,8 @@
  * - stripe.createPaymentMethod({type: 'card', card: cardElement, billing_details}).
  * - stripe.retrievePaymentIntent(clientSecret).
  * - card.on('change', handler) gets Stripe's event ({empty, complete, error});
- *   'ready' fires after mount; card.clear(), focus(), blur(), update() exist.
+ *   'ready' fires after mount; card.clear(), focus(), blur(), update() exist;
+ *   create('card', {hidePostalCode: true}) shows no postcode input.
  * - Stripe's messages for an incomplete or invalid card, checked before any call.
  *
  * The card Element shows plain inputs: placeholder "number", "exp_month",
@@ -130,6 +131,9 @@
   const mount = Element.prototype.mount;
   Element.prototype.mount = function (domElement) {
     mount.call(this, domElement);
+    if (this._options && this._options.hidePostalCode && this._inputs) {
+      this._inputs.postal_code.remove();
+    }
     setTimeout(() => (this.listeners.ready || []).forEach(handler => handler()), 0);
   };
   Element.prototype.clear = function () {
@@ -141,6 +145,17 @@
 
   Stripe = function (apiKey, options) {
     const stripe = localstripeStripe(apiKey);
+    const elements = stripe.elements;
+    stripe.elements = function (elementsOptions) {
+      const group = elements(elementsOptions);
+      const create = group.create;
+      group.create = function (type, options) {  // keeps the options (hidePostalCode)
+        const element = create.call(this, type, options);
+        element._options = options || {};
+        return element;
+      };
+      return group;
+    };
 
     stripe.confirmCardPayment = async function (clientSecret, data, confirmOptions) {
       console.log('localstripe: Stripe().confirmCardPayment() (Together)');

@@ -333,7 +333,7 @@ PAGE = """<!doctype html>
 <script nonce="%(nonce)s">
 const params = new URLSearchParams(location.search);
 const stripe = Stripe(params.get('pk'));
-const card = stripe.elements().create('card');
+const card = stripe.elements().create('card', {hidePostalCode: params.has('nopostcode')});
 card.mount('#card-element');
 let changes = 0;
 card.on('change', event => { changes += 1; document.body.dataset.complete = event.complete; });
@@ -424,6 +424,10 @@ def test_stripe_js_confirms_a_card_payment_in_the_browser(sc, chromium, pay_page
     page.get_by_role("button", name="Complete authentication").click()
     page.locator("#result").filter(has_text="succeeded").wait_for(timeout=10_000)
     assert sc.v1.payment_intents.retrieve(secure.id).status == "succeeded"
+
+    # As pay.js makes it: no postcode.
+    page.goto(f"{pay_page}?pk={pk}&cs={paid.client_secret}&nopostcode=1")
+    assert page.locator("#card-element input").count() == 4
 
     # An incomplete card never reaches Stripe: Stripe.js's own message.
     fill_card(page, "4242424242")
