@@ -128,6 +128,8 @@ def unexpected(kwargs: dict) -> None:
 # persistence (a restarted launcher still knows the payments of `make run`, and
 # the webhooks registered) but debounce it.
 STORE_FILE = ROOT / "var" / "localstripe.pickle"
+EVENTS_KEPT = 3 * 24 * 3600
+IDEMPOTENCY_TTL = 24 * 3600  # Stripe keeps a key's result for 24 hours
 _dump_scheduled = False
 
 
@@ -166,7 +168,12 @@ def _load() -> None:
     if not (isinstance(data, dict) and set(data) == {"store", "webhooks"}):
         log.warning("localstripe: %s is not ours; starting empty", STORE_FILE)
         return
-    dict.update(store, data["store"])
+    # Old events (Stripe keeps 30 days; tests look a few minutes back) and expired
+    # idempotency keys are dropped, or a developer's store would only ever grow.
+    now = time.time()
+    dict.update(store, {key: obj for key, obj in data["store"].items()
+                        if not (key.startswith("event:") and obj.created < now - EVENTS_KEPT)
+                        and not (key.startswith("idempotency:") and obj["at"] < now - IDEMPOTENCY_TTL)})
     webhooks._webhooks.update(data["webhooks"])
 
 
@@ -175,7 +182,6 @@ type(store).dump_to_disk = _dump_soon
 
 # --- Requests: Stripe-Account, Idempotency-Key, publishable-key routes ----------------
 STRIPE_ACCOUNT: contextvars.ContextVar[str | None] = contextvars.ContextVar("stripe_account", default=None)
-IDEMPOTENCY_TTL = 24 * 3600  # Stripe keeps a key's result for 24 hours
 _idempotency_locks: dict[str, asyncio.Lock] = {}
 
 

@@ -53,6 +53,10 @@ if is_local_host "$stripe_host"; then
     if [ "$stripe_status" -eq 1 ]; then
         log "starting localstripe on $stripe_host:$stripe_port"
         mkdir -p "$ROOT/var"
+        stripe_log="$ROOT/var/localstripe.log"
+        if [ -f "$stripe_log" ] && [ "$(stat -c %s "$stripe_log")" -gt 10000000 ]; then
+            mv "$stripe_log" "$stripe_log.1"
+        fi
         nohup setsid "$PY" "$ROOT/devtools/localstripe_together.py" --host "$stripe_host" --port "$stripe_port" \
             >>"$ROOT/var/localstripe.log" 2>&1 </dev/null &
         wait_for localstripe localstripe_answers "$STRIPE_API_BASE"
