@@ -52,12 +52,6 @@ class RevenueCodeViewSet(OrganisationViewSet):
             latest[rc["revenue_code_id"]] = render_recompute(rc)
         return [render_revenue_code(r, latest.get(r["id"])) for r in rows]
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
-
     @extend_schema(summary="Add a revenue code", request=RevenueCodeCreateInput, responses={201: RevenueCodeSerializer},
                    description="Codes are matched case-insensitively; an existing code is 409 `conflict` naming it. Without `jurisdiction`, the code takes the organisation's default and stays unreviewed.")
     def create(self, request):
@@ -97,12 +91,6 @@ class DisclosureObligationViewSet(OrganisationViewSet):
     def render(self, row):
         return render_obligation(row)
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
-
     @extend_schema(summary="Mark an obligation lodged", request=ObligationLodgeInput, responses={200: DisclosureObligationSerializer},
                    description="Records that the disclosure was lodged with the regulator: status LODGED, with your lodgement "
                                "`reference` and `lodged_date` (not in the future). Only an OPEN obligation can be lodged; any other "
@@ -130,12 +118,6 @@ class ComplianceBreachViewSet(OrganisationViewSet):
     def render(self, row):
         return render_breach(row)
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
-
 
 @extend_schema_view(
     list=extend_schema(summary="List election periods", parameters=LIST_PARAMETERS,
@@ -152,12 +134,6 @@ class ElectionPeriodViewSet(OrganisationViewSet):
 
     def render(self, row):
         return render_election(row)
-
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
 
     @extend_schema(summary="Record an election period", request=ElectionPeriodCreateInput, responses={201: ElectionPeriodSerializer},
                    description="From the writ to one week after polling day. Gifts from 1 January 2027 inside it fall due within 7 days, or 24 hours from the Saturday before polling day; the strictest overlapping period wins.")

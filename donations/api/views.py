@@ -89,12 +89,6 @@ class DonorViewSet(OrganisationViewSet):
     def render(self, row):
         return render_donor(row)
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
-
     @extend_schema(summary="Create a donor", request=DonorCreateInput, responses={201: DonorSerializer},
                    description="Partial records are accepted (just an email, or a name and organisation). An email already used in this organisation (case-insensitive) is 409 `conflict` naming the existing donor.")
     def create(self, request):
@@ -144,12 +138,6 @@ class DonationViewSet(OrganisationViewSet):
 
     def render_rows(self, rows):
         return render_donation_rows(self, rows)
-
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
 
     @extend_schema(
         summary="Record a donation", request=DONATION_CREATE_BODY, responses={201: DonationSerializer},
@@ -205,12 +193,6 @@ class CampaignViewSet(OrganisationViewSet):
         rollups = campaign_rollups(organisation=self.request.organisation, campaign_ids=[r["id"] for r in rows])
         currency = self.request.organisation.currency
         return [render_campaign(r, rollups.get(r["id"]), currency=currency) for r in rows]
-
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
 
     @extend_schema(summary="Create a campaign", request=CampaignCreateInput, responses={201: CampaignSerializer})
     def create(self, request):

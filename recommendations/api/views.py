@@ -49,12 +49,6 @@ class RecipientAccountViewSet(OrganisationViewSet):
     def render(self, row):
         return render_link(row)
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
-
     @extend_schema(
         summary="Link a recipient by passphrase", request=RecipientAccountCreateInput,
         responses={201: RecipientAccountSerializer,
@@ -101,12 +95,6 @@ class IntroductionViewSet(OrganisationViewSet):
     def render(self, row):
         return render_introduction(row)
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
-
     @extend_schema(
         summary="Introduce a prospective recipient", request=IntroductionCreateInput, responses={201: IntroductionSerializer},
         description=(
@@ -151,11 +139,8 @@ class RecommendationSetViewSet(OrganisationViewSet):
     def render_rows(self, rows):
         return render_set_rows(organisation=self.request.organisation, rows=rows)
 
-    def list(self, request):
-        return self.list_response(self.get_queryset().filter(is_active=True))
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
+    def get_list_queryset(self):
+        return self.get_queryset().filter(is_active=True)
 
     @extend_schema(
         summary="Create a recommendation set", request=RecommendationSetCreateInput, responses={201: RecommendationSetSerializer},

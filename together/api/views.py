@@ -7,7 +7,6 @@ always start from the organisation the API key resolved.
 """
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -22,65 +21,62 @@ from together.api.throttling import rate_limit_take
 from together.exceptions import InvalidRequest, NotFound, RateLimited
 from together.idempotency import idempotent_call
 
-WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
-
 
 class ApiMixin:
+    """DRF's request cycle, extended through its hooks.
+
+    DRF's `dispatch` runs `initial()` (content negotiation, versioning,
+    `perform_authentication`, `check_permissions`, `check_throttles`), then the
+    handler, then `finalize_response()`; any error goes to `handle_exception()`
+    and our EXCEPTION_HANDLER. Ours adds: the organisation's rate limit right
+    after authentication (so a 403, 404 or 405 is counted and carries the
+    RateLimit headers), 405 before the scope check, the query-parameter and
+    Content-Type strictness, and Idempotency-Key around a POST or PATCH handler."""
+
     http_method_names = ["get", "post", "patch", "delete"]
     rate_limited = True
     # Query parameters accepted besides the filterset's and pagination's.
     extra_query_params: tuple[str, ...] = ()
 
     # -- the request cycle -------------------------------------------------
-    def dispatch(self, request, *args, **kwargs):
-        self.args = args
-        self.kwargs = kwargs
-        request = self.initialize_request(request, *args, **kwargs)
-        self.request = request
-        self.headers = self.default_response_headers
-        try:
-            self.initial(request, *args, **kwargs)
-            method = request.method.lower()
-            handler = getattr(self, method, None) if method in self.http_method_names else None
-            if handler is None:
-                handler = self.http_method_not_allowed
-            idempotency_key = request.headers.get("Idempotency-Key")
-            if idempotency_key is not None and request.method in ("POST", "PATCH") and handler != self.http_method_not_allowed:
-                response = idempotent_call(
-                    request=request,
-                    key=idempotency_key,
-                    call=lambda: handler(request, *args, **kwargs),
-                    render=self._render_bytes,
-                )
-            else:
-                response = handler(request, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - DRF's contract: every error becomes a response
-            response = self.handle_exception(exc)
-        self.response = self.finalize_response(request, response, *args, **kwargs)
-        return self.response
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.check_request_shape(request)
+        self.make_idempotent(request)
+
+    def perform_authentication(self, request):
+        if getattr(self, "required_scope", "DEFAULT") is None and not request.META.get("HTTP_AUTHORIZATION"):
+            return
+        super().perform_authentication(request)  # request.user: ApiKeyAuthentication
+        self.take_rate_limit(request)
+
+    def check_permissions(self, request):
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            self.http_method_not_allowed(request)  # 405 whatever the key's scope
+        super().check_permissions(request)
+
+    def make_idempotent(self, request):
+        """With an Idempotency-Key, run this POST or PATCH through `idempotent_call`
+        (stored with its effect, replayed after). DRF's dispatch looks the handler
+        up after `initial()`, so it calls the wrapped one."""
+        key = request.headers.get("Idempotency-Key")
+        if key is None or request.method not in ("POST", "PATCH"):
+            return
+        method = request.method.lower()
+        handler = getattr(self, method)
+
+        def idempotent_handler(request, *args, **kwargs):
+            return idempotent_call(request=request, key=key, call=lambda: handler(request, *args, **kwargs),
+                                   render=self._render_bytes)
+
+        setattr(self, method, idempotent_handler)
 
     @staticmethod
     def _render_bytes(response) -> bytes:
         if isinstance(response, Response):
             return dumps(response.data) if response.data is not None else b""
         return bytes(response.content)
-
-    def initial(self, request, *args, **kwargs):
-        self.format_kwarg = self.get_format_suffix(**kwargs)
-        neg = self.perform_content_negotiation(request)
-        request.accepted_renderer, request.accepted_media_type = neg
-        request.version, request.versioning_scheme = None, None
-        self.perform_authentication(request)
-        self.take_rate_limit(request)
-        if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
-            self.http_method_not_allowed(request)
-        self.check_permissions(request)
-        self.check_request_shape(request)
-
-    def perform_authentication(self, request):
-        if getattr(self, "required_scope", "DEFAULT") is None and not request.META.get("HTTP_AUTHORIZATION"):
-            return
-        request.user  # noqa: B018 - triggers ApiKeyAuthentication
 
     def take_rate_limit(self, request):
         organisation = getattr(request, "organisation", None)
@@ -122,9 +118,6 @@ class ApiMixin:
                 response[name] = value
         return response
 
-    def get_exception_handler_context(self):
-        return {"view": self, "args": getattr(self, "args", ()), "kwargs": getattr(self, "kwargs", {}), "request": getattr(self, "request", None)}
-
 
 class ApiView(ApiMixin, APIView):
     pass
@@ -135,7 +128,8 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
 
     Subclasses set `fields` (the `.values()` paths a row needs), `render(row)`
     (the lean JSON object), `filterset_class`, and override
-    `get_base_queryset()`. They never call `Model.objects` directly."""
+    `get_base_queryset()`. They never call `Model.objects` directly. `list` and
+    `retrieve` are here; the router routes them for every resource."""
 
     filter_backends = [FilterBackend]
     # The filterset of each list-like action, e.g. {"list": DonorFilterSet}.
@@ -189,6 +183,17 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
                 f"Cannot expand {', '.join(sorted(unknown))}; expandable: {', '.join(self.expandable)}.", param="expand[]"
             )
         return requested
+
+    # -- the read actions every resource has ----------------------------------------
+    def list(self, request):
+        return self.list_response(self.get_list_queryset())
+
+    def retrieve(self, request, pk=None):
+        return self.respond_object(pk)
+
+    def get_list_queryset(self):
+        """What `list` pages through (a subclass may narrow it, e.g. active rows only)."""
+        return self.get_queryset()
 
     # -- rendering -----------------------------------------------------------
     def render(self, row: dict) -> dict:
@@ -256,17 +261,14 @@ class ApiNotFoundView(ApiView):
     def default_response_headers(self):
         return {}  # no `Allow`: the route does not exist
 
-    def initial(self, request, *args, **kwargs):
-        self.format_kwarg = None
-        neg = self.perform_content_negotiation(request, force=True)
-        request.accepted_renderer, request.accepted_media_type = neg
-        request.version, request.versioning_scheme = None, None
-        self.perform_authentication(request)
-        self.take_rate_limit(request)
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)  # any Accept gets the JSON 404
+
+    def check_permissions(self, request):
         raise NotFound(f"No such route: {request.method} {request.path}.")
 
 
 api_not_found = ApiNotFoundView.as_view()
 
 
-__all__ = ["ApiView", "OrganisationViewSet", "api_not_found", "Http404"]
+__all__ = ["ApiView", "OrganisationViewSet", "api_not_found"]

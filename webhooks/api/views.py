@@ -62,12 +62,6 @@ class EventViewSet(OrganisationViewSet):
     def object_label(self) -> str:
         return "Event"
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
-
 
 @extend_schema_view(
     list=extend_schema(summary="List webhook endpoints", parameters=LIST_PARAMETERS, responses={200: WebhookEndpointList}),
@@ -91,12 +85,6 @@ class WebhookEndpointViewSet(OrganisationViewSet):
 
     def render(self, row):
         return render_endpoint(row)
-
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
 
     @extend_schema(
         summary="Create a webhook endpoint", request=WebhookEndpointCreateInput,
@@ -185,9 +173,6 @@ class WebhookDeliveryViewSet(OrganisationViewSet):
 
     def object_label(self) -> str:
         return "Webhook delivery"
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
 
     @staticmethod
     def respond_delivery(view: OrganisationViewSet, delivery_id: str, status_code: int) -> Response:
