@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from compliance.services import revenue_code_resolve
 from donations.models import Campaign, CampaignStatus, Donation, Donor
-from donations.services import REVENUE_CODE_RE
+from compliance.models import REVENUE_CODE_RE
 from engage.models import (
     CHECKOUT_LINK_DEFAULT_EXPIRY_DAYS, CHECKOUT_LINK_MAX_EXPIRY_DAYS, CONSENT_TEXT_MAX, MAXIMUM_CHARGE_CENTS, SLUG_MAX,
     SLUG_PATTERN, CheckoutLink, DonationForm, FormStatus, Frequency, LinkStatus, PaymentMethodType, Visibility,
