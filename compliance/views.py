@@ -20,8 +20,8 @@ class RevenueCodesView(DashboardMixin, View):
     write_role = Role.ADMIN
 
     def page(self, request, form=None, status=200):
-        page = DashboardPage(request, RevenueCode.objects.for_organisation(request.organisation), filterset_class=RevenueCodeFilterSet, limit=50)
-        recomputes = Recompute.objects.for_organisation(request.organisation).order_by("-created_at")[:5]
+        page = DashboardPage(request, self.scoped(RevenueCode), filterset_class=RevenueCodeFilterSet, limit=50)
+        recomputes = self.scoped(Recompute).order_by("-created_at")[:5]
         return render(request, "compliance/revenue_codes.html", {
             "form": form or RevenueCodeForm(), "jurisdictions": Jurisdiction.choices, "recomputes": recomputes, "q": request.GET.get("q", ""),
             "nav": "compliance", "page_title": "Revenue codes", **page.context()}, status=status)
@@ -56,7 +56,7 @@ class RevenueCodesView(DashboardMixin, View):
 
 class ObligationsView(DashboardMixin, View):
     def get(self, request):
-        queryset = DisclosureObligation.objects.for_organisation(request.organisation).select_related("donor")
+        queryset = self.scoped(DisclosureObligation).select_related("donor")
         page = DashboardPage(request, queryset, filterset_class=DisclosureObligationFilterSet, limit=50)
         return render(request, "compliance/obligations.html", {"nav": "compliance", "page_title": "Disclosure obligations",
                                                                "form": LodgeForm(), "statuses": ObligationStatus.choices, **page.context()})
@@ -75,7 +75,7 @@ class ObligationsView(DashboardMixin, View):
 
 class BreachesView(DashboardMixin, View):
     def get(self, request):
-        page = DashboardPage(request, ComplianceBreach.objects.for_organisation(request.organisation).select_related("donor"), limit=50)
+        page = DashboardPage(request, self.scoped(ComplianceBreach).select_related("donor"), limit=50)
         return render(request, "compliance/breaches.html", {"nav": "compliance", "page_title": "Breaches", **page.context()})
 
 
@@ -83,7 +83,7 @@ class ElectionsView(DashboardMixin, View):
     write_role = Role.ADMIN
 
     def page(self, request, form=None, status=200):
-        elections = ElectionPeriod.objects.for_organisation(request.organisation).order_by("-polling_date")[:100]
+        elections = self.scoped(ElectionPeriod).order_by("-polling_date")[:100]
         return render(request, "compliance/elections.html", {"elections": elections, "form": form or ElectionForm(),
                                                              "nav": "compliance", "page_title": "Election periods"}, status=status)
 

@@ -83,7 +83,7 @@ class ApiKeysView(DashboardMixin, View):
     write_role = Role.ADMIN
 
     def page(self, request, form=None, created=None):
-        keys = ApiKey.objects.for_organisation(request.organisation).select_related("created_by").order_by("-created_at")[:200]
+        keys = self.scoped(ApiKey).select_related("created_by").order_by("-created_at")[:200]
         return render(request, "organisations/api_keys.html", {
             "form": form or ApiKeyCreateForm(), "keys": keys, "created": created, "nav": "settings", "page_title": "API keys",
         })
@@ -93,7 +93,7 @@ class ApiKeysView(DashboardMixin, View):
 
     def post(self, request):
         if "revoke" in request.POST:
-            key = ApiKey.objects.for_organisation(request.organisation).filter(pk=request.POST["revoke"]).first()
+            key = self.scoped(ApiKey).filter(pk=request.POST["revoke"]).first()
             if key is None:
                 raise Http404("No such key")
             services.api_key_revoke(organisation=request.organisation, actor=request.actor, api_key_id=key.id)

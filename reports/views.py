@@ -44,7 +44,7 @@ class ReportsView(DashboardMixin, View):
     template_name = "reports/reports.html"
 
     def jobs(self, request):
-        return ExportJob.objects.for_organisation(request.organisation).order_by("-created_at", "-id")[:10]
+        return self.scoped(ExportJob).order_by("-created_at", "-id")[:10]
 
     def page(self, request, form, status=200, error=None, job=None):
         return render(request, self.template_name, {
@@ -71,7 +71,7 @@ class ReportsView(DashboardMixin, View):
 
 class ExportJobStatusView(DashboardMixin, View):
     def get(self, request, job_id):
-        job = ExportJob.objects.for_organisation(request.organisation).filter(pk=job_id).first()
+        job = self.scoped(ExportJob).filter(pk=job_id).first()
         if job is None:
             raise Http404("No such export.")
         return JsonResponse(job_payload(job, reverse("report-job-download", args=[job.id])))
@@ -79,7 +79,7 @@ class ExportJobStatusView(DashboardMixin, View):
 
 class ExportJobDownloadView(DashboardMixin, View):
     def get(self, request, job_id):
-        job = ExportJob.objects.for_organisation(request.organisation).filter(pk=job_id).first()
+        job = self.scoped(ExportJob).filter(pk=job_id).first()
         if job is None:
             raise Http404("No such export.")
         try:

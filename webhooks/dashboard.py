@@ -31,8 +31,8 @@ class WebhooksView(DashboardMixin, View):
     write_role = Role.ADMIN
 
     def page(self, request, form=None, secret=None, status=200):
-        endpoints = WebhookEndpoint.objects.for_organisation(request.organisation).order_by("-created_at")
-        deliveries = (WebhookDelivery.objects.for_organisation(request.organisation)
+        endpoints = self.scoped(WebhookEndpoint).order_by("-created_at")
+        deliveries = (self.scoped(WebhookDelivery)
                       .select_related("endpoint", "event").order_by("-created_at")[:50])
         return render(request, "webhooks/settings.html", {
             "form": form or EndpointForm(), "endpoints": endpoints, "deliveries": deliveries, "secret": secret,

@@ -14,6 +14,7 @@ from django.test import Client
 from organisations.models import Role
 from organisations.services import membership_set, user_get_or_create
 from organisations.session import COOKIE
+from tests.support.tenant_guard import tenant_guard_requests  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -23,6 +24,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PASSWORD = "correct horse battery staple"
 
 _n = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _tenant_guard(tenant_guard_requests):
+    """Every dashboard request here runs under the second tenancy guard (tests/support/tenant_guard.py)."""
 
 
 @pytest.fixture(autouse=True)
