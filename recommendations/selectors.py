@@ -89,3 +89,26 @@ def links_for_set_editor(*, organisation: Organisation) -> list[RecipientOrgAcco
         RecipientOrgAccountLink.objects.for_organisation(organisation).filter(is_active=True)
         .select_related("recipient_organisation").order_by("label", "id")
     )
+
+
+def giving_form_takes_cards(*, recommendation_set: RecommendationSet, allocations: list[Allocation]) -> bool:
+    """Card payment on a set's giving form: the recommending organisation and
+    every recipient of the set have a connected Stripe account."""
+    return (bool(allocations) and recommendation_set.organisation.stripe_connected
+            and all(a.link.recipient_organisation.stripe_connected for a in allocations))
+
+
+def card_gifts_for_set(*, organisation: Organisation, set_id: str, limit: int = 100) -> list:
+    """A set's gifts by card: the recommending organisation's SPLIT payments for
+    the set (payments.models.Payment, with their parts, each part's recipient and
+    donation), newest first. Attempts the donor never paid (no card confirmed
+    yet) are left out."""
+    from payments.models import Payment, PaymentKind, PaymentStatus
+
+    return list(
+        Payment.objects.for_organisation(organisation)
+        .filter(kind=PaymentKind.SPLIT, recommendation_set_id=set_id)
+        .exclude(status=PaymentStatus.REQUIRES_PAYMENT)
+        .prefetch_related("parts", "parts__recipient_organisation")
+        .order_by("-created_at", "-id")[:limit]
+    )

@@ -3,8 +3,12 @@ public giving form and the staff page that records offline split gifts.
 Thin: every rule is in recommendations/services.py."""
 from __future__ import annotations
 
+import logging
+import re
+import secrets
+
 from django.contrib.auth import login
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -187,20 +191,36 @@ class IntroductionInviteView(View):
 
 # --- /give/<id> --------------------------------------------------------------------------
 
+log = logging.getLogger("together.recommendations")
+
+
+def _giving_form_load(set_id):
+    recommendation_set = selectors.public_set_get(set_id=set_id)
+    if recommendation_set is None:
+        raise Http404("No such giving form.")
+    allocations = selectors.public_set_allocations(recommendation_set=recommendation_set)
+    return recommendation_set, allocations
+
+
 @method_decorator(frameable_by_self, name="dispatch")  # the set editor previews it in a frame of our own
 class GivingFormView(View):
-    """The public giving form of a recommendation set, in all three modes."""
+    """The public giving form of a recommendation set, in all three modes. When
+    the recommending organisation and every recipient are connected to Stripe it
+    takes a card payment for the total (static/js/pay.js posts the form to
+    GivingFormIntentView and confirms the PaymentIntent with Stripe.js);
+    otherwise it records a pledge."""
 
     template = "recommendations/give.html"
 
     def load(self, set_id):
-        recommendation_set = selectors.public_set_get(set_id=set_id)
-        if recommendation_set is None:
-            raise Http404("No such giving form.")
-        allocations = selectors.public_set_allocations(recommendation_set=recommendation_set)
-        return recommendation_set, allocations
+        return _giving_form_load(set_id)
 
     def render_page(self, request, recommendation_set, allocations, form, *, status=200, **extra):
+        from django.conf import settings
+        from django.urls import reverse
+
+        from together.stripe_gateway import publishable_key_for
+
         rows = [{
             "allocation": a,
             "name": a.link.recipient_organisation.live.name,
@@ -209,14 +229,31 @@ class GivingFormView(View):
             "field": form[DonorDetailsForm.amount_field(a)] if recommendation_set.amount_mode != AmountMode.FIXED else None,
         } for a in allocations]
         available = recommendation_set.is_active and bool(allocations) and all(a.link.is_active for a in allocations)
+        card = available and selectors.giving_form_takes_cards(recommendation_set=recommendation_set, allocations=allocations)
         context = {
             "set": recommendation_set, "organisation": recommendation_set.organisation.live, "rows": rows, "form": form,
-            "mode": recommendation_set.amount_mode, "available": available,
+            "mode": recommendation_set.amount_mode, "available": available, "card": card,
             "fixed_total": cents_to_dollars(sum(a.amount_cents for a in allocations)),
             "donor_fields": [form[name] for name in DonorDetailsForm.DONOR_FIELDS],
             **extra,
         }
-        return render(request, self.template, context, status=status)
+        if card:
+            try:
+                stripe_key = publishable_key_for(recommendation_set.organisation)
+            except ApplicationError as exc:  # the platform's Stripe keys are not set: no card form, no pledge either
+                log.error("giving form %s: card payments misconfigured: %s", recommendation_set.id, exc.message)
+                context.update(card=False, card_down=True)
+                return _no_store(render(request, self.template, context, status=503))
+            context.update({
+                "stripe_key": stripe_key,
+                "stripe_js_url": settings.STRIPE_JS_URL,
+                "intent_url": reverse("give-intent", args=[recommendation_set.id]),
+                # The PaymentIntent's idempotency key for this visit: a retry (a declined card, a
+                # double click) reuses the same intent, never a second charge.
+                "attempt_key": secrets.token_urlsafe(24),
+            })
+        response = render(request, self.template, context, status=status)
+        return _no_store(response) if card else response
 
     def get(self, request, set_id):
         recommendation_set, allocations = self.load(set_id)
@@ -230,6 +267,10 @@ class GivingFormView(View):
         if not recommendation_set.is_active:
             return self.render_page(request, recommendation_set, allocations, form, status=410)
         organisation = recommendation_set.organisation.live
+        if selectors.giving_form_takes_cards(recommendation_set=recommendation_set, allocations=allocations):
+            # This form takes cards through pay.js (POST …/intent); a plain POST came from a browser
+            # without JavaScript: nothing is recorded, and no pledge is taken in place of a payment.
+            return self.render_page(request, recommendation_set, allocations, form, status=400, needs_script=True)
         limited = _public_post_limited(request, scope=f"org:{organisation.id}", organisation=organisation, back_url=request.path)
         if limited:
             return limited
@@ -253,6 +294,65 @@ class GivingFormView(View):
                     "total": cents_to_dollars(gift.total_cents),
                 })
         return self.render_page(request, recommendation_set, allocations, form, status=400)
+
+
+ATTEMPT_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
+
+
+class GivingFormIntentView(View):
+    """POST /give/<id>/intent (static/js/pay.js): validate the gift as the form's
+    POST does, then start the card payment for the total
+    (recommendations.services.recommendation_split_payment_start). JSON:
+    200 {client_secret, return_url}; 400/410/429/503 {errors: {field: [messages]},
+    refusal} (`refusal`: what concerns the whole gift, e.g. a cap's public sentence)."""
+
+    def post(self, request, set_id):
+        from django.urls import reverse
+
+        recommendation_set, allocations = _giving_form_load(set_id)
+        organisation = recommendation_set.organisation.live
+        if not recommendation_set.is_active:
+            return _json_refusal("This giving form is closed.", status=410)
+        if not selectors.giving_form_takes_cards(recommendation_set=recommendation_set, allocations=allocations):
+            return _json_refusal(services.CARD_UNAVAILABLE, status=400)
+        result = public_post_take(request, scope=f"org:{organisation.id}")
+        if not result.allowed:
+            minutes = max(1, -(-result.retry_after // 60))
+            response = _json_refusal(
+                f"This form was sent too many times from your connection in a short while. Nothing was charged. "
+                f"Please try again in about {minutes} minute{'s' if minutes != 1 else ''}.", status=429)
+            response["Retry-After"] = str(result.retry_after)
+            return response
+        attempt_key = request.POST.get("attempt_key", "")
+        if not ATTEMPT_KEY_RE.fullmatch(attempt_key):
+            return _json_refusal("This page has expired: reload it and try again. Nothing was charged.", status=400)
+        form = DonorDetailsForm(request.POST, allocations=allocations, amount_mode=recommendation_set.amount_mode)
+        if not form.is_valid():
+            return _json_refusal(None, status=400, errors={name: [str(e) for e in errors] for name, errors in form.errors.items()})
+        try:
+            payment = services.recommendation_split_payment_start(
+                recommendation_set_id=recommendation_set.id, donor=form.donor(), amounts=form.cleaned_data["amounts"],
+                attempt_key=attempt_key, request_id=getattr(request, "request_id", ""))
+        except ApplicationError as exc:
+            # A refusal that depends on the donor's records (a cap) is one fixed sentence
+            # here, whoever the email is; the detail is for staff only.
+            refusal = public_refusal_message(exc, organisation_name=organisation.name)
+            status = 503 if exc.status_code == 503 else 400
+            if refusal:
+                return _json_refusal(refusal, status=status)
+            field = form.field_for_param(exc.param)
+            if field is None:
+                return _json_refusal(exc.message, status=status)
+            return _json_refusal(None, status=status, errors={field: [exc.message]})
+        return _no_store(JsonResponse({"client_secret": payment.client_secret,
+                                       "return_url": reverse("pay-status", args=[payment.id])}))
+
+
+def _json_refusal(refusal: str | None, *, status: int, errors: dict | None = None):
+    body: dict = {"errors": errors or {}}
+    if refusal:
+        body["refusal"] = refusal
+    return _no_store(JsonResponse(body, status=status))
 
 
 # --- /engage/recommendation-sets ------------------------------------------------------
@@ -287,6 +387,7 @@ class RecommendationSetGiftsView(DashboardOrganisationMixin, View):
             "organisation": request.organisation, "set": recommendation_set, "rows": rows, "form": form,
             "can_record": request.role in (Role.ADMIN, Role.EDITOR),
             "gifts": selectors.split_gifts_for_set(organisation=request.organisation, set_id=recommendation_set.id),
+            "card_gifts": selectors.card_gifts_for_set(organisation=request.organisation, set_id=recommendation_set.id),
             "donor_fields": [form[name] for name in DonorDetailsForm.DONOR_FIELDS],
             **extra,
         }, status=status)

@@ -6,6 +6,7 @@ Each writes an audit entry whose `action` is the dotted event type and whose
 `after` is the object exactly as the API renders it.
 """
 from recommendations.services._common import ServiceUnavailable
+from recommendations.services.card import CARD_UNAVAILABLE, recommendation_split_payment_start
 from recommendations.services.introductions import (
     INTRODUCTION_TTL, CreatedIntroduction, introduction_accept, introduction_create, introduction_eligible_organisations,
     introduction_expire_due, introduction_expire_if_due, introduction_get_by_token, introduction_invite_url,
@@ -41,4 +42,5 @@ __all__ = [
     "recommendation_set_update",
     "MIN_EDITABLE_AMOUNT_CENTS", "clean_donor_details", "recommendation_split_pledge", "recommendation_split_record",
     "recommendation_split_validate",
+    "CARD_UNAVAILABLE", "recommendation_split_payment_start",
 ]

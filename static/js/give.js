@@ -1,6 +1,6 @@
 // The public giving form (templates/recommendations/give.html): the running total. A static file for the CSP.
 (function () {
-  var form = document.getElementById("give-form");
+  var form = document.getElementById("give-form") || document.getElementById("pay-form");  // pay-form: by card (pay.js)
   var out = document.getElementById("total");
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();
