@@ -174,6 +174,10 @@ class Donation(LifecycleRules, OrganisationOwned):
     # What the donor typed on a public page (canonical record protection: an
     # existing donor's name, address and phone are never overwritten from it).
     donor_snapshot = models.JSONField(null=True, blank=True)
+    # A recurring plan's gift (issue 17): the plan's id and the period it pays (the
+    # period's scheduled date). Plain values: donations never imports payments.
+    recurring_plan_id = models.CharField(max_length=24, null=True, blank=True, db_index=True)
+    recurring_period = models.DateField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -202,6 +206,16 @@ class Donation(LifecycleRules, OrganisationOwned):
             ),
             models.CheckConstraint(condition=Q(refunded_cents__gte=0) & Q(refunded_cents__lte=models.F("amount_cents")),
                                    name="donation_refunded_within_amount"),
+            # A plan's period is recorded once: one gift (expected, confirmed or refunded) per
+            # plan and period. A FAILED attempt or a VOIDED record leaves the period open.
+            models.UniqueConstraint(
+                fields=["recurring_plan_id", "recurring_period"],
+                condition=Q(recurring_plan_id__isnull=False, recurring_period__isnull=False)
+                & ~Q(status__in=["FAILED", "VOIDED"]),
+                name="uniq_donation_plan_period",
+            ),
+            models.CheckConstraint(condition=Q(recurring_plan_id__isnull=True) | Q(recurring_period__isnull=False),
+                                   name="donation_plan_has_period"),
         ]
 
     def __str__(self) -> str:
