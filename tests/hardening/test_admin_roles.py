@@ -73,6 +73,8 @@ TABLE = {
     "webhooks.WebhookEndpoint": ("administration", set(), {"delete_selected": None, "disable": "write"}),
     "webhooks.WebhookDelivery": ("administration", set(), {"delete_selected": None, "retry": "write"}),
     "reports.ExportJob": ("records", {"delete"}, {"delete_selected": "delete"}),
+    "engage.DonationForm": ("records", set(), {"delete_selected": None, "archive": "write"}),
+    "engage.CheckoutLink": ("records", set(), {"delete_selected": None, "cancel": "write"}),
     # Not any organisation's: the law's numbers (every staff user reads, superusers edit) and groups (superusers only).
     "compliance.RegimeRule": ("global", set(), {"delete_selected": None}),
     "auth.Group": ("superuser", set(), {"delete_selected": None}),
@@ -165,6 +167,13 @@ def _seed(organisation, recipient):
                                 donor={"first_name": "Split", "last_name": "Table", "email": f"split-{tag}@example.org",
                                        "address_line1": "1 Split St", "suburb": "Carlton", "state": "VIC", "postcode": "3053"})
     introduction_create(organisation=organisation, actor=SYSTEM, invitee_email=f"invitee-{tag}@example.org")
+    from engage.services import checkout_link_create, form_create
+    from organisations.services import organisation_stripe_connect
+
+    organisation_stripe_connect(organisation=organisation, actor=SYSTEM, account_id=f"acct_table{tag[-6:]}")
+    form_create(organisation=organisation, actor=SYSTEM, name="Table form", slug=f"table-{tag}", title="Give",
+                suggested_amounts_cents=[2500])
+    checkout_link_create(organisation=organisation, actor=SYSTEM, donor_id=donors[0].id, amount_cents=5000)
 
 
 @pytest.fixture(scope="module")
