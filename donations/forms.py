@@ -121,6 +121,9 @@ class VoidForm(forms.Form):
 class RefundForm(forms.Form):
     refund_date = forms.DateField(widget=DateInput, initial=dt.date.today)
     reason = forms.CharField(max_length=1000)
+    # Card gifts only (the page drops it for others): part of the gift, or empty for all that is left.
+    amount = MoneyField(required=False, label="Amount to refund (AUD)",
+                        help_text="Part or all of what is left; leave empty to refund all of it. Refunded through Stripe.")
 
 
 class CampaignForm(forms.Form):

@@ -23,7 +23,8 @@ DONATION_FIELDS = (
     "id", "donor_id", "campaign_id", "donation_type", "amount_cents", "currency", "donation_date", "source",
     "status", "payment_method", "reference", "in_kind_category", "in_kind_description",
     "in_kind_valuation_method", "revenue_code", "jurisdiction", "notes", "external_id", "metadata", "void_reason", "voided_at",
-    "refund_date", "refund_reason", "refunded_at", "created_at", "updated_at",
+    "refund_date", "refund_reason", "refunded_at", "refunded_cents", "stripe_payment_intent_id", "stripe_charge_id",
+    "fee_cents", "net_cents", "stripe_payout_id", "dispute_status", "consent_given", "created_at", "updated_at",
 )
 
 

@@ -391,9 +391,12 @@ def donation_record(
     notes: str | None = None,
     external_id: str | None = None,
     metadata: dict | None = None,
+    card: dict | None = None,
 ) -> Donation:
     """Record a gift. The donor row is locked first, so compliance checks that
-    sum the donor's gifts see every concurrent gift of that donor in order."""
+    sum the donor's gifts see every concurrent gift of that donor in order.
+    `card` (card gifts only: source STRIPE or CHECKOUT_LINK) holds what Stripe
+    says of the money and what the donor typed (CARD_FIELDS)."""
     if donation_type not in DonationType.values:
         raise ValidationFailed("donation_type must be MONETARY or IN_KIND.", param="donation_type")
     values = {
@@ -414,7 +417,7 @@ def donation_record(
         in_kind_category=in_kind_category or None, in_kind_description=(in_kind_description or "").strip() or None,
         in_kind_valuation_method=(in_kind_valuation_method or "").strip() or None,
         revenue_code=_clean_revenue_code(revenue_code), notes=notes or None, external_id=external_id or None,
-        metadata=clean_metadata(metadata),
+        metadata=clean_metadata(metadata), **_card_fields(card, source=source),
     )
     _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
     donation.save(force_insert=True)
@@ -515,8 +518,17 @@ def donation_void(*, organisation: Organisation, actor: Actor, donation_id: str,
 
 
 @transaction.atomic
-def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: str, refund_date: dt.date, reason: str) -> Donation:
-    """A manual gift whose money went back in full: REFUNDED, out of totals."""
+def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: str, refund_date: dt.date, reason: str,
+                    amount_cents: int | None = None) -> Donation:
+    """Give a gift's money back.
+
+    A MANUAL gift's money went back outside Together: it is recorded as returned
+    in full (REFUNDED, out of totals). A card gift (STRIPE, CHECKOUT_LINK) is
+    refunded through Stripe, in full or in part (`amount_cents`, default: all
+    that is left): `refunded_cents` grows and the gift stays CONFIRMED, counting
+    what was kept, until all of it is back, when it is REFUNDED. A card gift paid
+    into a recipient's account by transfer (every card gift; a split part among
+    them) has that transfer reversed by the same amount, up to what is left of it."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("A reason is required to refund a donation.", param="reason")
@@ -525,12 +537,22 @@ def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: st
     check_date(refund_date, "refund_date")
     if refund_date < donation.donation_date:
         raise ValidationFailed("refund_date cannot be before the donation_date.", param="refund_date")
+    left = donation.amount_cents - donation.refunded_cents
+    if amount_cents is None:
+        amount_cents = left
+    elif isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise ValidationFailed("amount_cents must be a positive whole number of cents.", param="amount_cents")
+    elif amount_cents > left:
+        raise ValidationFailed(f"At most {left} cents of this gift can be refunded.", param="amount_cents",
+                               refundable_cents=left)
+    if donation.source not in CARD_SOURCES and amount_cents != donation.amount_cents:
+        raise ValidationFailed("A MANUAL gift is refunded in full; amount_cents, if sent, must be its amount.", param="amount_cents")
+    total = donation.refunded_cents + amount_cents
+    if donation.source in CARD_SOURCES:
+        _card_refund_through_stripe(organisation=organisation, donation=donation, amount_cents=amount_cents, total_after=total,
+                                    reason=reason)
     before = donation_snapshot(donation_id=donation.id)
-    donation.status = Status.REFUNDED
-    donation.refund_date = refund_date
-    donation.refund_reason = reason
-    donation.refunded_at = timezone.now()
-    donation.save(update_fields=["status", "refund_date", "refund_reason", "refunded_at", "updated_at"])
+    _refund_apply(donation, total_cents=total, refund_date=refund_date, reason=reason)
     _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
     event_record(organisation=organisation, actor=actor, type="donation.refunded", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
@@ -683,3 +705,150 @@ def batch_submit(*, organisation: Organisation, actor: Actor, post: bool = False
     except ApplicationError as exc:
         return BatchSubmitted(batch=batch, posted=False, post_refusal=exc)
     return BatchSubmitted(batch=batch, posted=True)
+
+
+# --- card gifts (issue 16): what Stripe says of the money ---------------------------------
+#
+# The payments app records card gifts through donation_record (with `card`) and
+# keeps them in step with Stripe through the functions below; donations never
+# imports payments: refunds call Stripe through together.stripe_gateway.
+
+CARD_SOURCES = (Source.STRIPE, Source.CHECKOUT_LINK)
+CARD_FIELDS = frozenset({
+    "stripe_payment_intent_id", "stripe_charge_id", "stripe_balance_transaction_id", "stripe_transfer_id",
+    "fee_cents", "net_cents", "consent_text", "consent_given", "donor_snapshot",
+})
+
+
+def _card_fields(card: dict | None, *, source: str) -> dict:
+    if not card:
+        return {}
+    if source not in CARD_SOURCES:
+        raise ValidationFailed("Card details belong to STRIPE and CHECKOUT_LINK gifts only.", param="source")
+    unknown = set(card) - CARD_FIELDS
+    if unknown:
+        raise ValidationFailed(f"Unknown card field '{sorted(unknown)[0]}'.", param=sorted(unknown)[0])
+    return dict(card)
+
+
+def _card_refund_through_stripe(*, organisation: Organisation, donation: Donation, amount_cents: int, total_after: int,
+                                reason: str) -> None:
+    """Refund `amount_cents` of a card gift's charge, and take the same back from the
+    recipient's account (its transfer), both idempotent by the refunded total reached."""
+    from together import stripe_gateway
+
+    if not (donation.stripe_charge_id or donation.stripe_payment_intent_id):
+        raise ValidationFailed("This card gift has no Stripe charge to refund.", param="source")
+    if donation.stripe_transfer_id:
+        transfer = stripe_gateway.to_dict(stripe_gateway.transfer_retrieve(organisation, transfer_id=donation.stripe_transfer_id))
+        transfer_left = int(transfer["amount"]) - int(transfer.get("amount_reversed") or 0)
+        reverse = min(amount_cents, transfer_left)
+        if reverse > 0:
+            stripe_gateway.transfer_reverse(organisation, transfer_id=donation.stripe_transfer_id, amount_cents=reverse,
+                                            idempotency_key=f"reversal:{donation.id}:{total_after}",
+                                            metadata={"donation_id": donation.id})
+    stripe_gateway.refund(
+        organisation,
+        charge_id=donation.stripe_charge_id or None,
+        payment_intent_id=None if donation.stripe_charge_id else donation.stripe_payment_intent_id,
+        amount_cents=amount_cents, idempotency_key=f"refund:{donation.id}:{total_after}",
+        metadata={"donation_id": donation.id, "organisation_id": organisation.id, "reason": reason[:450]},
+    )
+
+
+def _refund_apply(donation: Donation, *, total_cents: int, refund_date: dt.date | None, reason: str) -> None:
+    """`refunded_cents` becomes `total_cents`; all of it back → REFUNDED."""
+    donation.refunded_cents = min(total_cents, donation.amount_cents)
+    donation.refund_date = refund_date or timezone.localdate()
+    donation.refund_reason = reason
+    fields = ["refunded_cents", "refund_date", "refund_reason", "updated_at"]
+    if donation.refunded_cents >= donation.amount_cents:
+        donation.status = Status.REFUNDED
+        donation.refunded_at = timezone.now()
+        fields += ["status", "refunded_at"]
+    donation.save(update_fields=fields)
+
+
+@transaction.atomic
+def donation_refund_sync(*, organisation: Organisation, actor: Actor, donation_id: str, refunded_cents: int,
+                         reason: str) -> Donation:
+    """Stripe says `refunded_cents` of this card gift went back (a refund made in
+    Stripe, or a lost dispute): record it, forward only (never less than already
+    recorded). No call to Stripe."""
+    donation = _donation_for_update(organisation, donation_id)
+    if donation.source not in CARD_SOURCES:
+        raise ValidationFailed("Only card gifts are refunded by Stripe.", param="source")
+    target = min(int(refunded_cents), donation.amount_cents)
+    if donation.status != Status.CONFIRMED or target <= donation.refunded_cents:
+        return donation
+    before = donation_snapshot(donation_id=donation.id)
+    _refund_apply(donation, total_cents=target, refund_date=timezone.localdate(), reason=reason)
+    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    event_record(organisation=organisation, actor=actor, type="donation.refunded", object_type="donation",
+                 object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
+    return donation
+
+
+@transaction.atomic
+def donation_payment_settle(*, organisation: Organisation, actor: Actor, donation_id: str, status: str,
+                            card: dict | None = None, reason: str | None = None) -> Donation:
+    """A PENDING card gift (BECS, PayTo) settles: CONFIRMED once the money is in,
+    through the same compliance checks as a new gift (a cap refuses it), or FAILED
+    when the bank rejects it. `card` updates what Stripe says of the money."""
+    if status not in (Status.CONFIRMED, Status.FAILED):
+        raise ValidationFailed("A pending gift settles as CONFIRMED or FAILED.", param="status")
+    donation = _donation_for_update(organisation, donation_id)
+    if donation.source not in CARD_SOURCES:
+        raise ValidationFailed("Only card gifts settle through Stripe.", param="source")
+    if donation.status == status:
+        return donation
+    if donation.status != Status.PENDING:
+        raise ValidationFailed(f"Only a PENDING gift settles; this one is {donation.status}.", param="status")
+    before_state = Donation(**{f.attname: getattr(donation, f.attname) for f in Donation._meta.concrete_fields})
+    before = donation_snapshot(donation_id=donation.id)
+    for key, value in _card_fields(card, source=donation.source).items():
+        setattr(donation, key, value)
+    donation.status = status
+    if reason:
+        donation.notes = (f"{donation.notes}\n{reason}" if donation.notes else reason)[:5000]
+    _run_checks(organisation=organisation, donor=donation.donor, before=before_state, after=donation)
+    donation.save()
+    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    event_record(organisation=organisation, actor=actor, type="donation.updated", object_type="donation",
+                 object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
+    return donation
+
+
+@transaction.atomic
+def donation_dispute_sync(*, organisation: Organisation, actor: Actor, donation_id: str, dispute_status: str,
+                          lost: bool = False) -> Donation:
+    """Stripe opened or closed a dispute on this card gift's charge. A lost dispute
+    took the money back: the gift is REFUNDED in full."""
+    donation = _donation_for_update(organisation, donation_id)
+    if donation.source not in CARD_SOURCES:
+        raise ValidationFailed("Only card gifts are disputed through Stripe.", param="source")
+    dispute_status = (dispute_status or "")[:30] or None
+    refund = lost and donation.status == Status.CONFIRMED and donation.refunded_cents < donation.amount_cents
+    if donation.dispute_status == dispute_status and not refund:
+        return donation
+    before = donation_snapshot(donation_id=donation.id)
+    donation.dispute_status = dispute_status
+    donation.save(update_fields=["dispute_status", "updated_at"])
+    if refund:
+        _refund_apply(donation, total_cents=donation.amount_cents, refund_date=timezone.localdate(),
+                      reason="Dispute lost: the card issuer returned the money to the donor.")
+        _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    event_record(organisation=organisation, actor=actor, type="donation.refunded" if refund else "donation.updated",
+                 object_type="donation", object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
+    return donation
+
+
+def donation_stripe_link(*, organisation: Organisation, donation_ids: list[str], stripe_transfer_id: str | None = None,
+                         stripe_payout_id: str | None = None) -> int:
+    """Stripe bookkeeping on card gifts, no change to the gift itself: the transfer
+    that paid it into its recipient's account, the payout that took it to the bank."""
+    changes = {k: v for k, v in (("stripe_transfer_id", stripe_transfer_id), ("stripe_payout_id", stripe_payout_id)) if v}
+    if not changes or not donation_ids:
+        return 0
+    return (Donation.objects.for_organisation(organisation).filter(pk__in=donation_ids, source__in=CARD_SOURCES)
+            .update(**changes, updated_at=timezone.now()))

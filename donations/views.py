@@ -26,6 +26,7 @@ from organisations.session import DashboardMixin, require_role
 from together.dashboard import DashboardPage, add_service_error, call_service
 from together.exceptions import ApplicationError, ValidationFailed
 from together.money import MoneyParseError, parse_amount_cents
+from together.templatetags.humanize_cents import dollars
 
 
 class HomeView(DashboardMixin, View):
@@ -335,9 +336,12 @@ class DonationDetailView(DashboardMixin, View):
                 "in_kind_description": donation.in_kind_description, "notes": donation.notes})
         if donation.donation_type != "IN_KIND":
             edit_form.fields.pop("in_kind_description", None)  # a monetary gift has no description to edit
+        refund_form = refund_form or RefundForm(auto_id=REFUND_IDS)
+        if donation.source not in services.CARD_SOURCES:
+            refund_form.fields.pop("amount", None)  # a manual gift is refunded in full
         return render(request, "donations/donation_detail.html", {
             "donation": donation, "nav": "donations", "page_title": f"Donation {donation.id}",
-            "edit_form": edit_form, "void_form": void_form or VoidForm(auto_id=VOID_IDS), "refund_form": refund_form or RefundForm(auto_id=REFUND_IDS),
+            "edit_form": edit_form, "void_form": void_form or VoidForm(auto_id=VOID_IDS), "refund_form": refund_form,
             "audit": self.scoped(AuditEntry).filter(object_type="donation", object_id=donation.id).order_by("created_at"),
             "revenue_codes": revenue_code_suggestions(organisation=request.organisation),
         }, status=status)
@@ -357,8 +361,19 @@ class DonationDetailView(DashboardMixin, View):
             return self.page(request, donation, void_form=form, status=400)
         if action == "refund":
             form = RefundForm(request.POST, auto_id=REFUND_IDS)
-            if form.is_valid() and call_service(form, services.donation_refund, organisation=org, actor=actor, donation_id=pk, **form.cleaned_data):
-                messages.success(request, "Donation refunded.")
+            if donation.source not in services.CARD_SOURCES:
+                form.fields.pop("amount", None)
+            if form.is_valid():
+                data = dict(form.cleaned_data)
+                amount = data.pop("amount", None)
+                refunded = call_service(form, services.donation_refund, organisation=org, actor=actor, donation_id=pk,
+                                        amount_cents=amount, **data)
+            else:
+                refunded = None
+            if refunded:
+                messages.success(request, "Donation refunded." if refunded.status == Status.REFUNDED else
+                                 f"Refunded {dollars(refunded.refunded_cents)} of {dollars(refunded.amount_cents)} so far; "
+                                 "the gift counts what was kept.")
                 return redirect("donation-detail", pk)
             return self.page(request, donation, refund_form=form, status=400)
         form = DonationEditForm(request.POST)

@@ -20,10 +20,43 @@ from together.exceptions import ApplicationError
 @admin.register(Organisation)
 class OrganisationAdmin(TenantAdminMixin, admin.ModelAdmin):
     object_kind = "administration"
-    list_display = ["name", "slug", "is_sandbox", "live_organisation", "created_at"]
+    list_display = ["name", "slug", "is_sandbox", "live_organisation", "stripe_connected", "created_at"]
     list_filter = ["is_sandbox"]
-    search_fields = ["name", "slug", "id"]
-    readonly_fields = ["id", "is_sandbox", "live_organisation", "created_at", "updated_at"]
+    search_fields = ["name", "slug", "id", "stripe_account_id"]
+    readonly_fields = ["id", "is_sandbox", "live_organisation", "stripe_connected_at", "created_at", "updated_at"]
+
+    @admin.display(boolean=True, description="Stripe connected")
+    def stripe_connected(self, obj):
+        return obj.stripe_connected
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "stripe_account_id" in form.base_fields:
+            form.base_fields["stripe_account_id"].help_text = ("The connected Stripe account (acct_…) card gifts are paid "
+                                                               "into; empty: not connected (no form or link takes payments).")
+            original_clean = form.clean
+
+            def clean(self_form):
+                cleaned = original_clean(self_form)
+                value = (cleaned.get("stripe_account_id") or "").strip()
+                if value and not services.STRIPE_ACCOUNT_RE.fullmatch(value):
+                    self_form.add_error("stripe_account_id", "A Stripe account id is acct_ followed by at least 6 letters or digits.")
+                return cleaned
+
+            form.clean = clean
+        return form
+
+    def save_model(self, request, obj, form, change):
+        """The Stripe account changes through organisation_stripe_connect/disconnect (audited)."""
+        wanted = (form.cleaned_data.get("stripe_account_id") or "").strip() if "stripe_account_id" in form.changed_data else None
+        if wanted is not None and change:
+            obj.stripe_account_id = form.initial.get("stripe_account_id")
+        super().save_model(request, obj, form, change)
+        if wanted is not None and change:
+            if wanted:
+                services.organisation_stripe_connect(organisation=obj, actor=request.actor, account_id=wanted)
+            else:
+                services.organisation_stripe_disconnect(organisation=obj, actor=request.actor)
 
     # An organisation (with its sandbox twin and first ADMIN) is made by organisation_create; deleting one
     # takes every record with it. Both are for superusers.

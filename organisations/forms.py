@@ -63,3 +63,11 @@ class JoinForm(forms.Form):
     """The first password of a brand-new account. Never offered for an account that exists."""
 
     password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), label="Choose a password")
+
+
+class StripeAccountForm(forms.Form):
+    account_id = forms.CharField(
+        max_length=255, label="Stripe account id",
+        help_text="Your connected account's id from Stripe's dashboard: acct_ followed by letters and digits.",
+        widget=forms.TextInput(attrs={"placeholder": "acct_…", "autocomplete": "off", "spellcheck": "false"}),
+    )

@@ -14,5 +14,6 @@ urlpatterns = [
     path("sandbox-toggle", views.sandbox_toggle, name="sandbox-toggle"),
     path("settings/api", views.ApiKeysView.as_view(), name="settings-api"),
     path("settings/users", views.TeamView.as_view(), name="settings-users"),
+    path("settings/payments", views.PaymentsSettingsView.as_view(), name="settings-payments"),
     path("join/<str:token>", views.JoinView.as_view(), name="join"),
 ]

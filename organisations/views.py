@@ -15,8 +15,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from organisations import services
-from organisations.forms import ApiKeyCreateForm, InviteForm, JoinForm, RoleForm, ThrottledAuthenticationForm
-from organisations.models import ApiKey, Invitation, Membership, Organisation, Role
+from organisations.forms import ApiKeyCreateForm, InviteForm, JoinForm, RoleForm, StripeAccountForm, ThrottledAuthenticationForm
+from organisations.models import ApiKey, AuditEntry, Invitation, Membership, Organisation, Role
 from organisations.session import DashboardMixin, memberships_of, resolve_active, set_active
 from together.dashboard import call_service
 
@@ -167,6 +167,42 @@ class TeamView(DashboardMixin, View):
             except Exception as exc:  # noqa: BLE001
                 messages.error(request, getattr(exc, "message", "Could not remove."))
         return redirect("settings-users")
+
+
+class PaymentsSettingsView(DashboardMixin, View):
+    """Settings → Payments: the organisation's Stripe account. Everyone sees whether it
+    is Connected; only ADMINs connect or disconnect it. No form or link takes
+    payments until it is connected."""
+
+    required_role = Role.VIEWER
+    write_role = Role.ADMIN
+
+    def page(self, request, form=None, status=200):
+        org = Organisation.objects.get(pk=request.organisation.pk)
+        refunded = (AuditEntry.objects.for_organisation(org).filter(action="payment.refunded_over_cap")
+                    .order_by("-created_at")[:20])
+        response = render(request, "organisations/payments.html", {
+            "org": org, "form": form or StripeAccountForm(initial={"account_id": org.stripe_account_id or ""}),
+            "refunded_over_cap": refunded, "nav": "settings", "page_title": "Payments",
+        }, status=status)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def get(self, request):
+        return self.page(request)
+
+    def post(self, request):
+        org, actor = request.organisation, request.actor
+        if request.POST.get("action") == "disconnect":
+            services.organisation_stripe_disconnect(organisation=org, actor=actor)
+            messages.success(request, "Stripe disconnected: forms and checkout links no longer take payments.")
+            return redirect("settings-payments")
+        form = StripeAccountForm(request.POST)
+        if form.is_valid() and call_service(form, services.organisation_stripe_connect, organisation=org, actor=actor,
+                                            account_id=form.cleaned_data["account_id"]):
+            messages.success(request, "Stripe connected: forms and checkout links can take card payments.")
+            return redirect("settings-payments")
+        return self.page(request, form, status=400)
 
 
 class JoinView(View):

@@ -199,6 +199,21 @@ def dispute_retrieve(organisation, *, dispute_id: str) -> stripe.Dispute:
     return _call(client.v1.disputes.retrieve, dispute_id)
 
 
+def charge_refunds(organisation, *, charge_id: str) -> list[dict]:
+    """Every refund of a charge (all pages), as dicts."""
+    client = client_for(organisation)
+    out: list[dict] = []
+    params: dict[str, Any] = {"charge": charge_id, "limit": 100}
+    for _page in range(100):
+        page = _call(client.v1.refunds.list, params=params)
+        data = [to_dict(r) for r in page.data]
+        out.extend(data)
+        if not page.has_more or not data:
+            break
+        params = {**params, "starting_after": data[-1]["id"]}
+    return out
+
+
 # --- refunds and transfers ------------------------------------------------------------------
 
 def refund(organisation, *, charge_id: str | None = None, payment_intent_id: str | None = None,

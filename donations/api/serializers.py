@@ -230,6 +230,10 @@ class DonationVoidInput(serializers.Serializer):
 class DonationRefundInput(serializers.Serializer):
     refund_date = StrictDateField()
     reason = StrictCharField(max_length=1000)
+    amount_cents = StrictIntegerField(
+        required=False, min_value=1, max_value=10**13,
+        help_text="Card gifts (STRIPE, CHECKOUT_LINK): how much to give back, at most what is left "
+                  "(amount_cents - refunded_cents); default all of it. A MANUAL gift is refunded in full.")
 
 
 class DonationSerializer(serializers.Serializer):
@@ -261,6 +265,19 @@ class DonationSerializer(serializers.Serializer):
     refund_date = serializers.DateField(allow_null=True)
     refund_reason = serializers.CharField(allow_null=True)
     refunded_at = serializers.DateTimeField(allow_null=True)
+    refunded_cents = serializers.IntegerField(
+        help_text="Money given back so far. A partial refund of a card gift keeps it CONFIRMED, counting "
+                  "amount_cents - refunded_cents; all of it back makes it REFUNDED.")
+    stripe_payment_intent_id = serializers.CharField(allow_null=True, help_text="Card gifts: Stripe's PaymentIntent.")
+    stripe_charge_id = serializers.CharField(allow_null=True, help_text="Card gifts: Stripe's charge.")
+    fee_cents = serializers.IntegerField(allow_null=True, help_text="Card gifts: Stripe's fee on this gift.")
+    net_cents = serializers.IntegerField(allow_null=True, help_text="Card gifts: what reached the organisation (amount less fee).")
+    stripe_payout_id = serializers.CharField(allow_null=True, help_text="Card gifts: the Stripe payout that took it to the bank.")
+    dispute_status = serializers.CharField(
+        allow_null=True, help_text="Card gifts: Stripe's status of a dispute on the charge (e.g. needs_response, won, lost); "
+                                   "null when never disputed. A lost dispute refunds the gift.")
+    consent_given = serializers.BooleanField(
+        allow_null=True, help_text="Checkout links with a consent checkbox: the donor's answer; null when not asked.")
     donor = DonorSerializer(required=False, help_text="With expand[]=donor.")
     campaign = CampaignSerializer(required=False, allow_null=True, help_text="With expand[]=campaign.")
     created_at = serializers.DateTimeField()

@@ -163,8 +163,13 @@ class DonationViewSet(OrganisationViewSet):
         services.donation_void(organisation=request.organisation, actor=request.actor, donation_id=pk, **data)
         return self.respond_object(pk)
 
-    @extend_schema(summary="Refund a manual donation", request=DonationRefundInput, responses={200: DonationSerializer},
-                   description="A MANUAL monetary gift whose money went back in full: status REFUNDED, out of totals.")
+    @extend_schema(summary="Refund a donation", request=DonationRefundInput, responses={200: DonationSerializer},
+                   description="A MANUAL monetary gift whose money went back in full: status REFUNDED, out of totals. "
+                               "A card gift (source STRIPE or CHECKOUT_LINK) is refunded through Stripe, in full or in "
+                               "part (`amount_cents`, default: all that is left): `refunded_cents` grows and the gift "
+                               "stays CONFIRMED, counting what was kept, until all of it is back (REFUNDED). Emits "
+                               "`donation.refunded`. Stripe refusing the refund is 400 `validation_failed` (param "
+                               "`stripe`); Stripe unreachable is 503 `service_unavailable`, with nothing changed.")
     @action(detail=True, methods=["post"])
     def refund(self, request, pk=None):
         data = self.validate_input(DonationRefundInput)

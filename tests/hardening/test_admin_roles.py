@@ -75,6 +75,9 @@ TABLE = {
     "reports.ExportJob": ("records", {"delete"}, {"delete_selected": "delete"}),
     "engage.DonationForm": ("records", set(), {"delete_selected": None, "archive": "write"}),
     "engage.CheckoutLink": ("records", set(), {"delete_selected": None, "cancel": "write"}),
+    "payments.Payment": ("records", set(), {"delete_selected": None}),
+    "payments.Payout": ("records", set(), {"delete_selected": None}),
+    "payments.StripeEvent": ("superuser", set(), {"delete_selected": None}),
     # Not any organisation's: the law's numbers (every staff user reads, superusers edit) and groups (superusers only).
     "compliance.RegimeRule": ("global", set(), {"delete_selected": None}),
     "auth.Group": ("superuser", set(), {"delete_selected": None}),
@@ -174,6 +177,15 @@ def _seed(organisation, recipient):
     form_create(organisation=organisation, actor=SYSTEM, name="Table form", slug=f"table-{tag}", title="Give",
                 suggested_amounts_cents=[2500])
     checkout_link_create(organisation=organisation, actor=SYSTEM, donor_id=donors[0].id, amount_cents=5000)
+    # Card payments are written by the Stripe flow (tests/payments); one row of each here.
+    from payments.models import Payment, PaymentPart, Payout, StripeEvent
+
+    payment = Payment.objects.create(organisation=organisation, kind="SPLIT", source="STRIPE", attempt_key=f"table-{tag}",
+                                     recommendation_set_id=chosen.id, amount_cents=5000, donor_details={"email": "t@example.org"})
+    PaymentPart.objects.create(organisation=organisation, payment=payment, position=0, recipient_organisation=recipient,
+                               amount_cents=5000)
+    Payout.objects.create(organisation=organisation, payout_id=f"po_table{tag[-6:]}", amount_cents=5000, status="paid")
+    StripeEvent.objects.get_or_create(event_id=f"evt_table_{tag}", defaults={"type": "payout.paid"})
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +253,8 @@ def target_row(model, world):
         return world["group"]
     if model is RegimeRule:
         return RegimeRule.objects.order_by("pk").first()
+    if label == "payments.StripeEvent":  # the platform's, no organisation's
+        return model._default_manager.order_by("-received_at").first()
     queryset = model._default_manager.filter(organisation=home)
     narrow = {
         "organisations.ApiKey": {"revoked_at__isnull": True},

@@ -477,7 +477,7 @@ def test_refund_a_manual_monetary_gift(write_client, org, donor):
     ("manual", {"refund_date": "2026-03-05", "reason": " "}, "validation_failed", "reason"),
     ("manual", {"refund_date": "2026-02-28", "reason": "r"}, "validation_failed", "refund_date"),
     ("manual", {"refund_date": "05/03/2026", "reason": "r"}, "validation_failed", "refund_date"),
-    ("manual", {"refund_date": "2026-03-05", "reason": "r", "amount_cents": 100}, "invalid_request", "amount_cents"),
+    ("manual", {"refund_date": "2026-03-05", "reason": "r", "amount_cents": 100}, "validation_failed", "amount_cents"),
     ("in_kind", {"refund_date": "2026-03-05", "reason": "r"}, "validation_failed", "donation_type"),
     ("stripe", {"refund_date": "2026-03-05", "reason": "r"}, "validation_failed", "source"),
     ("pending", {"refund_date": "2026-03-05", "reason": "r"}, "validation_failed", None),

@@ -31,7 +31,9 @@ DONATION = {
     "in_kind_category": "SERVICES", "in_kind_description": "Pro bono legal advice on candidate eligibility",
     "in_kind_valuation_method": None, "revenue_code": None, "jurisdiction": "FEDERAL", "notes": None,
     "external_id": None, "metadata": {}, "void_reason": None, "voided_at": None, "refund_date": None,
-    "refund_reason": None, "refunded_at": None, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+    "refund_reason": None, "refunded_at": None, "refunded_cents": 0, "stripe_payment_intent_id": None,
+    "stripe_charge_id": None, "fee_cents": None, "net_cents": None, "stripe_payout_id": None, "dispute_status": None,
+    "consent_given": None, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
 }
 
 CAMPAIGN = {
@@ -95,6 +97,12 @@ REQUEST_EXAMPLES = {
             "donation_date": "2027-03-15",
             "payment_method": "BANK_TRANSFER",
             "reference": "EFT 20270315-0042",
+        }),
+    },
+    "donations_refund_create": {
+        "full": ("Refund all of a gift", {"refund_date": "2027-03-20", "reason": "Donor asked for their money back"}),
+        "partial": ("Refund part of a card gift (it stays CONFIRMED, counting what was kept)", {
+            "refund_date": "2027-03-20", "reason": "Donor meant to give $150, not $250", "amount_cents": 10000,
         }),
     },
     "recommendation_sets_create": {
