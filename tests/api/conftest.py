@@ -1,8 +1,10 @@
 import pytest
 
-from tests.support.tenant_guard import tenant_guard_requests  # noqa: F401
+from tests.support.tenant_guard import guard_requests
 
 
 @pytest.fixture(autouse=True)
-def _tenant_guard(tenant_guard_requests):
-    """Every API request here runs under the second tenancy guard."""
+def _tenant_guard():
+    """Every API request here runs under the second tenancy guard (tests/support/tenant_guard.py)."""
+    with guard_requests():
+        yield

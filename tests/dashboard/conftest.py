@@ -14,7 +14,7 @@ from django.test import Client
 from organisations.models import Role
 from organisations.services import membership_set, user_get_or_create
 from organisations.session import COOKIE
-from tests.support.tenant_guard import tenant_guard_requests  # noqa: F401
+from tests.support.tenant_guard import guard_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -27,8 +27,10 @@ _n = itertools.count()
 
 
 @pytest.fixture(autouse=True)
-def _tenant_guard(tenant_guard_requests):
+def _tenant_guard():
     """Every dashboard request here runs under the second tenancy guard (tests/support/tenant_guard.py)."""
+    with guard_requests():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -54,7 +54,8 @@ def signed_in(client, org):
 
 
 @pytest.mark.urls(__name__)
-def test_an_unscoped_query_in_a_view_fails_the_request(signed_in, donor, tenant_guard_requests):
+@pytest.mark.usefixtures("tenant_guard_requests")
+def test_an_unscoped_query_in_a_view_fails_the_request(signed_in, donor):
     with pytest.raises(UnscopedTenantQuery, match="donations.Donor"):
         signed_in.get(f"/guard-test/unscoped/{donor.id}/")
 
@@ -66,7 +67,8 @@ def test_the_same_view_without_the_guard_serves_it(signed_in, donor):
 
 
 @pytest.mark.urls(__name__)
-def test_a_scoped_view_passes_and_another_organisations_id_is_404(signed_in, donor, other_org, tenant_guard_requests):
+@pytest.mark.usefixtures("tenant_guard_requests")
+def test_a_scoped_view_passes_and_another_organisations_id_is_404(signed_in, donor, other_org):
     assert signed_in.get(f"/guard-test/scoped/{donor.id}/").content == b"Ada Lovelace"
     foreign = donor_create(organisation=other_org, actor=ACTOR, first_name="Grace")
     assert signed_in.get(f"/guard-test/scoped/{foreign.id}/").status_code == 404

@@ -5,6 +5,8 @@ the test loudly (UnscopedTenantQuery). Test code itself (fixtures, assertions) i
 outside the request and may read freely."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from django.core.signals import request_finished, request_started
 
@@ -19,8 +21,9 @@ def _off(**_kwargs):
     _GUARD.set(False)
 
 
-@pytest.fixture
-def tenant_guard_requests():
+@contextmanager
+def guard_requests():
+    """Every request handled inside this block runs under the guard."""
     request_started.connect(_on, dispatch_uid="tenant_guard_on")
     request_finished.connect(_off, dispatch_uid="tenant_guard_off")
     try:
@@ -29,3 +32,9 @@ def tenant_guard_requests():
         request_started.disconnect(dispatch_uid="tenant_guard_on")
         request_finished.disconnect(dispatch_uid="tenant_guard_off")
         _GUARD.set(False)
+
+
+@pytest.fixture
+def tenant_guard_requests():
+    with guard_requests():
+        yield
