@@ -7,7 +7,6 @@ from donations.forms import VoidForm
 from donations.models import Campaign, Donation, Donor, DonorMerge
 from organisations.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin, may
 from reports.admin_tools import RevenueCodeFilter, financial_year_filter, report_actions
-from together.actors import Actor
 from together.admin import ServiceAdmin, ServiceForm
 from together.exceptions import ApplicationError
 
@@ -72,7 +71,7 @@ def void_selected(modeladmin, request, queryset):
     included). A refusal (already voided, say) is reported per donation."""
     form = VoidForm(request.POST if "apply" in request.POST else None)
     if form.is_bound and form.is_valid():
-        actor = Actor.for_user(request.user, getattr(request, "request_id", ""))
+        actor = request.actor
         done, refused = 0, []
         for donation in queryset.select_related("organisation").order_by("created_at", "id"):
             if not may(request, donation.organisation_id, "EDITOR"):

@@ -11,7 +11,6 @@ from django.contrib.auth.models import Group
 
 from organisations import services
 from organisations.models import ApiKey, AuditEntry, Membership, Organisation
-from together.actors import Actor
 from together.admin import ServiceAdmin, ServiceForm
 from organisations.admin_tenancy import ReadOnlyTenantAdmin, SuperuserOnlyAdminMixin, TenantAdminMixin
 from together.exceptions import ApplicationError

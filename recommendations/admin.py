@@ -8,7 +8,6 @@ from recommendations import services
 from recommendations.models import (
     DistributionPassphrase, Introduction, RecipientOrgAccountLink, RecommendationSet, SplitGift, SplitGiftPart,
 )
-from together.actors import Actor
 from organisations.admin_tenancy import ReadOnlyTenantAdmin
 from together.exceptions import ApplicationError
 
@@ -18,7 +17,7 @@ ReadOnlyAdmin = ReadOnlyTenantAdmin
 
 
 def _run(modeladmin, request, queryset, label: str, call) -> None:
-    actor = Actor.for_user(request.user, getattr(request, "request_id", ""))
+    actor = request.actor
     done = 0
     for obj in queryset:
         try:

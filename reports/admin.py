@@ -14,7 +14,6 @@ from reports.forms import ReportForm
 from reports.models import ExportJob, ExportStatus
 from reports.services import export_job_file, report_export, report_spec, xlsx_inline_max_rows
 from reports.views import export_response, job_payload
-from together.actors import Actor
 from organisations.admin_tenancy import TenantAdminMixin, may, scope
 from together.exceptions import ApplicationError
 
@@ -68,7 +67,7 @@ class ExportJobAdmin(TenantAdminMixin, admin.ModelAdmin):
                         raise Http404
                     spec = report_spec(organisation=organisation, name=form.cleaned_data["report"], data=form.report_data())
                     export = report_export(spec=spec, fmt=form.cleaned_data["format"],
-                                           actor=Actor.for_user(request.user, getattr(request, "request_id", "")))
+                                           actor=request.actor)
                     if export.job is None:
                         return export_response(export)
                     job, status = export.job, 202

@@ -11,9 +11,8 @@ from django.contrib import admin, messages
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from organisations.admin_tenancy import may, scope
 from compliance.rules import financial_year_of, financial_year_starting
-from together.actors import Actor
+from organisations.admin_tenancy import may, scope
 from together.exceptions import ApplicationError
 
 
@@ -125,7 +124,7 @@ def export_action(report: str, fmt: str, *, restrict: str, description: str):
             return None
         try:
             spec = report_spec(organisation=organisation, name=report, data=data, restrict=limit)
-            export = report_export(spec=spec, fmt=fmt, actor=Actor.for_user(request.user, getattr(request, "request_id", "")),
+            export = report_export(spec=spec, fmt=fmt, actor=request.actor,
                                    allow_job=False)
         except ApplicationError as exc:
             modeladmin.message_user(request, exc.message, messages.ERROR)

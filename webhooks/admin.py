@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from together.actors import Actor
 from organisations.admin_tenancy import TenantAdminMixin
 from together.exceptions import ApplicationError
 from webhooks import services
