@@ -104,6 +104,10 @@ def main() -> int:
         "CACHE_KEY_PREFIX": "together-bench",
         "DJANGO_SETTINGS_MODULE": "together.settings",
     }
+    # Stripe: always localstripe (bench/stripe_events.py), with development's test keys.
+    from bench.stripe_events import STRIPE_ENV
+
+    server_env.update(STRIPE_ENV)
     os.environ.update(server_env)
 
     import django

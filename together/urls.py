@@ -43,3 +43,13 @@ if settings.BENCH_ENDPOINTS:
         return JsonResponse({})
 
     urlpatterns.append(path("_bench/empty", bench_empty))
+
+    from django.views.decorators.csrf import csrf_exempt
+
+    @csrf_exempt
+    def bench_post(request):
+        """The bare view of POST rows (bench/stripe_events.py): reads the body, answers {}."""
+        request.body  # noqa: B018 - read it, as a real handler does
+        return JsonResponse({})
+
+    urlpatterns.append(path("_bench/post", bench_post))
