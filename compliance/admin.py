@@ -9,7 +9,6 @@ from organisations.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin
 from together.admin import ServiceAdmin, ServiceForm
 
 
-ReadOnlyAdmin = ReadOnlyTenantAdmin  # computed records: browsable, changed only by the services
 
 
 @admin.register(RegimeRule)
@@ -40,7 +39,7 @@ class RegimeRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(RevenueCode)
-class RevenueCodeAdmin(ReadOnlyAdmin):
+class RevenueCodeAdmin(ReadOnlyTenantAdmin):
     object_kind = "administration"  # the organisation's compliance settings
     list_display = ["code", "jurisdiction", "status", "reviewed", "organisation", "created_at"]
     list_filter = ["jurisdiction", "status", "reviewed", "organisation"]
@@ -48,7 +47,7 @@ class RevenueCodeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DisclosureObligation)
-class DisclosureObligationAdmin(ReadOnlyAdmin):
+class DisclosureObligationAdmin(ReadOnlyTenantAdmin):
     object_kind = "records"
     list_display = ["id", "donor", "jurisdiction", "period_start", "period_end", "aggregate_cents", "due_date", "status", "organisation"]
     list_filter = ["status", "jurisdiction", financial_year_filter("period_start", "period (financial year of its start)"),
@@ -59,7 +58,7 @@ class DisclosureObligationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ComplianceBreach)
-class ComplianceBreachAdmin(ReadOnlyAdmin):
+class ComplianceBreachAdmin(ReadOnlyTenantAdmin):
     object_kind = "records"
     list_display = ["id", "donor", "jurisdiction", "period_start", "cap_cents", "aggregate_cents", "excess_cents", "created_at", "organisation"]
     list_filter = ["jurisdiction", financial_year_filter("period_start", "period (financial year of its start)"), "organisation"]
@@ -67,7 +66,7 @@ class ComplianceBreachAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DonorAggregate)
-class DonorAggregateAdmin(ReadOnlyAdmin):
+class DonorAggregateAdmin(ReadOnlyTenantAdmin):
     object_kind = "records"
     list_display = ["donor", "jurisdiction", "period_start", "period_end", "total_cents", "alert_level", "organisation"]
     list_filter = ["jurisdiction", "alert_level", "organisation"]
@@ -101,12 +100,12 @@ class ElectionPeriodAdmin(TenantAdminMixin, ServiceAdmin):
 
 
 @admin.register(ComplianceSettings)
-class ComplianceSettingsAdmin(ReadOnlyAdmin):
+class ComplianceSettingsAdmin(ReadOnlyTenantAdmin):
     object_kind = "administration"
     list_display = ["organisation", "default_jurisdiction", "entity_type", "alert_amber_percent", "alert_red_percent", "alert_critical_percent"]
 
 
 @admin.register(Recompute)
-class RecomputeAdmin(ReadOnlyAdmin):
+class RecomputeAdmin(ReadOnlyTenantAdmin):
     object_kind = "records"
     list_display = ["id", "reason", "from_jurisdiction", "to_jurisdiction", "status", "donors_affected", "obligations_created", "breaches_created", "created_at"]

@@ -156,4 +156,3 @@ class BatchRowForm(forms.Form):
 
 
 BatchRowFormSet = forms.formset_factory(BatchRowForm, extra=0)
-PAYMENT_METHODS = PaymentMethod

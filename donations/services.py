@@ -242,9 +242,6 @@ MERGE_HOOKS: list = []
 
 # --- campaigns ----------------------------------------------------------------
 
-CAMPAIGN_FIELDS_WRITABLE = {"name", "description", "goal_cents", "starts_at", "ends_at", "external_id"}
-
-
 def _clean_campaign(fields: dict, current: Campaign | None = None) -> dict:
     out = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in fields.items()}
     if "name" in out and not out["name"]:

@@ -95,6 +95,3 @@ def set_active(response, organisation: Organisation) -> None:
 
     response.set_cookie(COOKIE, organisation.id, httponly=True, samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
 
-
-# The name the recommendations pages (and the Dashboard issue's brief) use.
-DashboardOrganisationMixin = DashboardMixin

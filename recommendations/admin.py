@@ -13,7 +13,6 @@ from together.exceptions import ApplicationError
 
 # Read-only forms; changes are actions through the services, by the kind's writing role ("write"):
 # passphrases, links and introductions are the organisation's administration (ADMIN), sets and gifts its records.
-ReadOnlyAdmin = ReadOnlyTenantAdmin
 
 
 def _run(modeladmin, request, queryset, label: str, call) -> None:
@@ -29,7 +28,7 @@ def _run(modeladmin, request, queryset, label: str, call) -> None:
 
 
 @admin.register(DistributionPassphrase)
-class DistributionPassphraseAdmin(ReadOnlyAdmin):
+class DistributionPassphraseAdmin(ReadOnlyTenantAdmin):
     object_kind = "administration"
     list_display = ["id", "organisation", "word_count", "created_at", "ended_at", "end_reason"]
     list_filter = ["end_reason"]
@@ -43,7 +42,7 @@ class DistributionPassphraseAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RecipientOrgAccountLink)
-class RecipientOrgAccountLinkAdmin(ReadOnlyAdmin):
+class RecipientOrgAccountLinkAdmin(ReadOnlyTenantAdmin):
     object_kind = "administration"
     list_display = ["id", "organisation", "label", "recipient_organisation", "is_active", "deactivated_by", "introduction", "created_at"]
     list_filter = ["is_active", "deactivated_by"]
@@ -57,7 +56,7 @@ class RecipientOrgAccountLinkAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Introduction)
-class IntroductionAdmin(ReadOnlyAdmin):
+class IntroductionAdmin(ReadOnlyTenantAdmin):
     object_kind = "administration"
     list_display = ["id", "organisation", "invitee_email", "invitee_org_name_hint", "status", "expires_at", "created_at"]
     list_filter = ["status"]
@@ -72,7 +71,7 @@ class IntroductionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RecommendationSet)
-class RecommendationSetAdmin(ReadOnlyAdmin):
+class RecommendationSetAdmin(ReadOnlyTenantAdmin):
     object_kind = "records"
     list_display = ["id", "organisation", "name", "amount_mode", "is_active", "created_at"]
     list_filter = ["amount_mode", "is_active"]
@@ -97,7 +96,7 @@ class SplitGiftPartInline(admin.TabularInline):
 
 
 @admin.register(SplitGift)
-class SplitGiftAdmin(ReadOnlyAdmin):
+class SplitGiftAdmin(ReadOnlyTenantAdmin):
     object_kind = "records"
     list_display = ["id", "organisation", "recommendation_set", "status", "total_cents", "donation_date", "created_at"]
     list_filter = ["status"]

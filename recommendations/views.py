@@ -16,7 +16,7 @@ from django.views import View
 
 from compliance.services import public_refusal_message
 from organisations.models import Role
-from organisations.session import DashboardOrganisationMixin
+from organisations.session import DashboardMixin
 from recommendations import selectors, services
 from recommendations.forms import (
     DonorDetailsForm, IntroductionSignupForm, NewOrganisationForm, OfflineGiftForm, cents_to_dollars, dollars_to_cents,
@@ -49,7 +49,7 @@ def _public_post_limited(request, *, scope: str, organisation, back_url: str):
 
 # --- /settings/engage/distribution ---------------------------------------------------
 
-class DistributionSettingsView(DashboardOrganisationMixin, View):
+class DistributionSettingsView(DashboardMixin, View):
     """A recipient organisation's passphrase and the organisations linked to it.
     Everyone may look; only ADMINs change anything (403 otherwise)."""
 
@@ -357,7 +357,7 @@ def _json_refusal(refusal: str | None, *, status: int, errors: dict | None = Non
 
 # --- /engage/recommendation-sets ------------------------------------------------------
 
-class RecommendationSetListView(DashboardOrganisationMixin, View):
+class RecommendationSetListView(DashboardMixin, View):
     required_role = Role.VIEWER
 
     def get(self, request):
@@ -366,7 +366,7 @@ class RecommendationSetListView(DashboardOrganisationMixin, View):
         })
 
 
-class RecommendationSetGiftsView(DashboardOrganisationMixin, View):
+class RecommendationSetGiftsView(DashboardMixin, View):
     """A set's gifts, and the form to record a split gift received offline
     (ADMIN or EDITOR) through the same service as every other split."""
 
@@ -436,7 +436,7 @@ class RecommendationSetGiftsView(DashboardOrganisationMixin, View):
 
 # --- /engage/recommendation-sets/new, /<id>/edit --------------------------------------------
 
-class RecommendationSetEditView(DashboardOrganisationMixin, View):
+class RecommendationSetEditView(DashboardMixin, View):
     """Build a set in the dashboard: choose linked recipients, order them, set
     amounts per mode; the same services as the API (POST/PATCH)."""
 

@@ -319,10 +319,6 @@ def batch_send_start(batch: Batch, *, stop_at: float, slow: threading.Event | No
     return Sending([_executor(size).submit(drain) for _ in range(min(size, len(batch.items)))], results)
 
 
-def batch_send(batch: Batch, *, stop_at: float) -> dict[str, transport.SendResult]:
-    return batch_send_start(batch, stop_at=stop_at)()
-
-
 # -- record --------------------------------------------------------------------------
 
 def retry_delay(attempt_number: int, retry_after: float | None = None) -> float | None:

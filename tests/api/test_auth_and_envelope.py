@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from organisations.models import ApiKey
 from organisations.services import api_key_create, api_key_revoke
 from tests.conftest import client_for, make_key
-from tests.support.api import assert_error, seed_donor
+from tests.support.api import assert_error, make_donor
 from together.actors import Actor
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +122,7 @@ def test_x_org_slug_even_with_own_slug_or_without_a_key(org, write_client, anon_
     ],
 )
 def test_read_key_on_a_write_is_403_and_changes_nothing(org, read_client, method, path, body):
-    donor = seed_donor(org, first_name="Carol")
+    donor = make_donor(org, first_name="Carol")
     kwargs = {"format": "json"} if body is not None else {}
     args = (body,) if body is not None else ()
     response = getattr(read_client, method)(path.format(donor=donor.id), *args, **kwargs)
@@ -224,12 +224,12 @@ def test_empty_body_without_content_type_is_invalid_request(write_client):
 
 
 def test_empty_patch_is_invalid_request(org, write_client):
-    donor = seed_donor(org)
+    donor = make_donor(org)
     assert_error(write_client.patch(f"/api/v1/donors/{donor.id}", {}, format="json"), 400, "invalid_request")
 
 
 def test_missing_required_field_is_invalid_request_with_param(org, write_client):
-    donor = seed_donor(org)
+    donor = make_donor(org)
     body = {"donor_id": donor.id, "donation_type": "MONETARY", "donation_date": "2026-03-01"}
     assert_error(write_client.post("/api/v1/donations", body, format="json"), 400, "invalid_request", param="amount_cents")
 
@@ -247,7 +247,7 @@ def test_missing_required_field_is_invalid_request_with_param(org, write_client)
     ],
 )
 def test_wrong_json_type_is_invalid_request_with_param(org, write_client, field, value):
-    donor = seed_donor(org)
+    donor = make_donor(org)
     body = {"donor_id": donor.id, "donation_type": "MONETARY", "amount_cents": 1200, "donation_date": "2026-03-01"}
     body[field] = value
     assert_error(write_client.post("/api/v1/donations", body, format="json"), 400, "invalid_request", param=field)
@@ -273,7 +273,7 @@ def test_unknown_body_field_is_invalid_request_with_param(write_client):
 )
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 def test_non_json_content_type_is_invalid_request(org, write_client, method, content_type, raw):
-    donor = seed_donor(org)
+    donor = make_donor(org)
     path = "/api/v1/donors" if method == "POST" else f"/api/v1/donors/{donor.id}"
     response = write_client.generic(method, path, raw, content_type=content_type)
     assert_error(response, 400, "invalid_request", param="Content-Type")
@@ -322,7 +322,7 @@ def test_unknown_query_parameter_is_invalid_request_naming_it(read_client, path,
 
 
 def test_unknown_query_parameter_on_a_retrieve(org, read_client):
-    donor = seed_donor(org)
+    donor = make_donor(org)
     # A list's filters are not accepted on a single object.
     assert_error(read_client.get(f"/api/v1/donors/{donor.id}?limit=5"), 400, "invalid_request", param="limit")
 
@@ -374,7 +374,7 @@ def test_unknown_object_id_is_404_envelope(read_client):
 def test_wrong_method_is_405_with_allow(org, write_client, method, path, allowed):
     from tests.support.api import seed_donation
 
-    donor = seed_donor(org)
+    donor = make_donor(org)
     donation = seed_donation(org, donor)
     response = write_client.generic(
         method, path.format(donor=donor.id, donation=donation.id), b'{"a": 1}', content_type="application/json"

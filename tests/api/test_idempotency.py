@@ -13,7 +13,7 @@ from django.utils import timezone
 from donations.models import Donation, Donor
 from organisations.models import AuditEntry
 from tests.conftest import client_for, make_key, make_org
-from tests.support.api import assert_error, seed_donor
+from tests.support.api import assert_error, make_donor
 from together.models import IdempotencyKey
 
 BODY = {"email": "idem@example.org", "first_name": "Ida"}
@@ -70,7 +70,7 @@ class TestReplay:
         assert Donor.objects.for_organisation(org).count() == 1
 
     def test_patch_replays_and_does_not_repeat(self, org, write_client):
-        donor = seed_donor(org, first_name="Before")
+        donor = make_donor(org, first_name="Before")
         key = str(uuid.uuid4())
         path = f"/api/v1/donors/{donor.id}"
         first = write_client.patch(path, {"first_name": "After"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
@@ -82,7 +82,7 @@ class TestReplay:
         assert AuditEntry.objects.filter(organisation=org, action="donor.updated").count() == updates
 
     def test_donation_post_with_key_records_one_gift(self, org, write_client):
-        donor = seed_donor(org)
+        donor = make_donor(org)
         body = {"donor_id": donor.id, "donation_type": "MONETARY", "amount_cents": 420000, "donation_date": "2026-03-15"}
         key = str(uuid.uuid4())
         responses = [post(write_client, body, key, "/api/v1/donations") for _ in range(3)]
@@ -98,7 +98,7 @@ class TestReplay:
         assert Donor.objects.for_organisation(org).count() == 2
 
     def test_get_and_delete_ignore_the_header(self, org, write_client):
-        donor = seed_donor(org)
+        donor = make_donor(org)
         key = str(uuid.uuid4())
         assert write_client.get("/api/v1/donors", HTTP_IDEMPOTENCY_KEY=key).status_code == 200
         assert write_client.delete(f"/api/v1/donors/{donor.id}", HTTP_IDEMPOTENCY_KEY=key).status_code == 204
@@ -154,13 +154,13 @@ class TestFailuresLeaveTheKeyFree:
         key = str(uuid.uuid4())
         body = {"donor_id": "cm3doesnotexist000000000", "donation_type": "MONETARY", "amount_cents": 100, "donation_date": "2026-03-01"}
         assert_error(post(write_client, body, key, "/api/v1/donations"), 400, "validation_failed", param="donor_id")
-        donor = seed_donor(org)
+        donor = make_donor(org)
         # Same key, same body now that the donor exists... is still a new attempt (nothing was stored).
         body["donor_id"] = donor.id
         assert post(write_client, body, key, "/api/v1/donations").status_code == 201
 
     def test_state_conflict_is_not_stored(self, org, write_client):
-        seed_donor(org, email=BODY["email"])
+        make_donor(org, email=BODY["email"])
         key = str(uuid.uuid4())
         assert_error(post(write_client, BODY, key), 409, "conflict")
         assert not IdempotencyKey.objects.filter(organisation=org, key=key).exists()
@@ -237,7 +237,7 @@ def test_prune_runs_hourly_from_beat():
 def test_twenty_concurrent_posts_with_one_key_have_one_effect(transactional_db, live_server, path, body_for):
     org = make_org("Race")
     plaintext = make_key(org, "WRITE")
-    donor = seed_donor(org) if path.endswith("donations") else None
+    donor = make_donor(org) if path.endswith("donations") else None
     body = body_for(donor)
     key = str(uuid.uuid4())
     url = live_server.url + path

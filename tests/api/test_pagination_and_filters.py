@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from donations.models import Donor
-from tests.support.api import assert_error, seed_campaign, seed_donation, seed_donor
+from tests.support.api import assert_error, seed_campaign, seed_donation, make_donor
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def expected_order(organisation) -> list[str]:
 @pytest.fixture
 def donors(org):
     """23 donors; five of them share one created_at so the id tiebreak matters."""
-    made = [seed_donor(org, first_name=f"D{i}") for i in range(23)]
+    made = [make_donor(org, first_name=f"D{i}") for i in range(23)]
     tie = dt.datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
     Donor.objects.filter(pk__in=[d.id for d in made[5:10]]).update(created_at=tie)
     return made
@@ -126,8 +126,8 @@ def test_unknown_cursor_is_validation_failed(donors, read_client, param):
 
 @pytest.mark.parametrize("param", ["starting_after", "ending_before"])
 def test_cursor_from_another_organisation_is_validation_failed(org, other_org, donors, read_client, param):
-    foreign = seed_donor(other_org)
-    sandbox_donor = seed_donor(org.sandbox)
+    foreign = make_donor(other_org)
+    sandbox_donor = make_donor(org.sandbox)
     for cursor in (foreign.id, sandbox_donor.id):
         error = assert_error(read_client.get("/api/v1/donors", {param: cursor}), 400, "validation_failed", param=param)
         assert foreign.email not in error["message"]
@@ -177,7 +177,7 @@ def dated(org):
     }
     out = {}
     for name, when in stamps.items():
-        donor = seed_donor(org, first_name=name)
+        donor = make_donor(org, first_name=name)
         # updated_at runs one day behind created_at, so the two filters are told apart.
         Donor.objects.filter(pk=donor.id).update(created_at=when, updated_at=when - dt.timedelta(days=1))
         out[name] = donor.id
@@ -247,7 +247,7 @@ def test_unknown_bracket_operator_is_invalid_request(read_client, name):
 
 @pytest.mark.parametrize("path", ["/api/v1/donations", "/api/v1/campaigns"])
 def test_brackets_on_every_list(org, read_client, path):
-    donor = seed_donor(org)
+    donor = make_donor(org)
     seed_donation(org, donor)
     seed_campaign(org)
     assert len(ids(read_client.get(path, {"created_at[gte]": "2000-01-01"}))) == 1
@@ -257,8 +257,8 @@ def test_brackets_on_every_list(org, read_client, path):
 
 
 def test_filter_by_email(org, read_client):
-    alice = seed_donor(org, email="Alice@Example.org")
-    seed_donor(org, email="bob@example.org")
+    alice = make_donor(org, email="Alice@Example.org")
+    make_donor(org, email="bob@example.org")
     assert ids(read_client.get("/api/v1/donors", {"email": "alice@example.org"})) == [alice.id]
 
 
@@ -280,13 +280,13 @@ def hundred_plus(org):
     20 gifts of nine other donors to a second campaign (newest, so a first page
     mixes donors and campaigns), and 101 campaigns."""
     campaigns = [seed_campaign(org) for _ in range(101)]
-    donors = [seed_donor(org) for _ in range(10)]
+    donors = [make_donor(org) for _ in range(10)]
     for i in range(101):
         seed_donation(org, donors[0], campaign_id=campaigns[0].id, amount_cents=100 + i)
     for i in range(20):
         seed_donation(org, donors[1 + i % 9], campaign_id=campaigns[1].id, amount_cents=100 + i)
     for _ in range(91):
-        seed_donor(org)
+        make_donor(org)
     return {"donor": donors[0].id, "campaign": campaigns[0].id}
 
 
@@ -353,7 +353,7 @@ def test_repeated_query_parameters_are_invalid_request(read_client, query):
 
 
 def test_list_parameters_may_repeat(org, read_client):
-    donor = seed_donor(org)
+    donor = make_donor(org)
     seed_donation(org, donor)
     response = read_client.get("/api/v1/donations?expand[]=donor&expand[]=campaign")
     assert response.status_code == 200

@@ -48,7 +48,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import client_for, make_key
-from tests.support.api import assert_error, seed_campaign, seed_donation, seed_donor
+from tests.support.api import assert_error, seed_campaign, seed_donation, make_donor
 from tests.support.routes import api_routes, normalise
 from together.actors import Actor
 
@@ -95,17 +95,17 @@ def _donor(org, ids):
 
 @seed("donor")
 def _(org, ids):
-    return seed_donor(org, first_name="Seeded", email="seeded@example.org").id
+    return make_donor(org, first_name="Seeded", email="seeded@example.org").id
 
 
 @seed("duplicate_donor")
 def _(org, ids):
-    return seed_donor(org, first_name="Seeded", email="seeded.duplicate@example.org").id
+    return make_donor(org, first_name="Seeded", email="seeded.duplicate@example.org").id
 
 
 @seed("donor_with_gift")
 def _(org, ids):
-    return seed_donor(org, first_name="Giver", email="giver@example.org").id
+    return make_donor(org, first_name="Giver", email="giver@example.org").id
 
 
 @seed("campaign")
@@ -168,7 +168,7 @@ def _(org, ids):
 
     from compliance.models import DisclosureObligation
 
-    donor = seed_donor(org, first_name="Discloser", email="discloser@example.org")
+    donor = make_donor(org, first_name="Discloser", email="discloser@example.org")
     seed_donation(org, donor, amount_cents=600_000, donation_date=dt.date(2026, 3, 1))
     seed_donation(org, donor, amount_cents=1_200_000, donation_date=dt.date(2026, 4, 1))
     return DisclosureObligation.objects.for_organisation(org).get(donor_id=donor.id).id
@@ -182,8 +182,8 @@ def _(org, ids):
     from compliance.models import ComplianceBreach
     from donations.services import donor_merge
 
-    survivor = seed_donor(org, first_name="Over", email="over.cap@example.org")
-    duplicate = seed_donor(org, first_name="Over", email="over.cap.dup@example.org")
+    survivor = make_donor(org, first_name="Over", email="over.cap@example.org")
+    duplicate = make_donor(org, first_name="Over", email="over.cap.dup@example.org")
     seed_donation(org, survivor, amount_cents=3_000_000, donation_date=dt.date(2027, 2, 1))
     seed_donation(org, duplicate, amount_cents=3_000_000, donation_date=dt.date(2027, 3, 1))
     donor_merge(organisation=org, actor=ACTOR, survivor_id=survivor.id, duplicate_id=duplicate.id)
@@ -209,7 +209,7 @@ def _(org, ids):
     """Every audited change of a public type is an event: a new donor is `donor.created`."""
     from webhooks.models import Event
 
-    donor_id = seed_donor(org, first_name="Eventful", email="eventful@example.org").id
+    donor_id = make_donor(org, first_name="Eventful", email="eventful@example.org").id
     return Event.objects.filter(organisation=org, type="donor.created", data__id=donor_id).get().id
 
 

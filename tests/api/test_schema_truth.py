@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.support.api import assert_error, seed_campaign, seed_donation, seed_donor
+from tests.support.api import assert_error, seed_campaign, seed_donation, make_donor
 from tests.support.openapi import operations, served_document
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +172,7 @@ def test_nested_donation_lists_do_not_offer_the_contradictory_filter(document, r
     for path, name in (("/api/v1/donors/{id}/donations", "donor_id"), ("/api/v1/campaigns/{id}/donations", "campaign_id")):
         names = {p["name"] for p in document["paths"][path]["get"]["parameters"]}
         assert name not in names and "status" in names, path
-    donor, other = seed_donor(org), seed_donor(org)
+    donor, other = make_donor(org), make_donor(org)
     campaign = seed_campaign(org)
     seed_donation(org, donor, campaign_id=campaign.id)
     assert_error(read_client.get(f"/api/v1/donors/{donor.id}/donations?donor_id={other.id}"), 400, "invalid_request", param="donor_id")
@@ -192,7 +192,7 @@ def test_donation_create_body_is_a_oneof_on_donation_type(document, write_client
     assert {"in_kind_category", "in_kind_description"} <= set(in_kind["required"])
     assert "payment_method" not in in_kind["properties"]
     assert not {p for p in monetary["properties"] if p.startswith("in_kind")}
-    donor = seed_donor(org)
+    donor = make_donor(org)
     body = {"$ref": json_body(op)["schema"]["$ref"]}
     refused = [
         {"donor_id": donor.id, "donation_type": "IN_KIND", "amount_cents": 100, "donation_date": "2026-03-01",
@@ -396,7 +396,7 @@ def test_the_quickstart_requests_are_examples_verbatim(document):
     ("/api/v1/campaigns/{campaign}", "Campaign"),
 ])
 def test_declared_properties_equal_the_rendered_keys(document, read_client, org, path, component_name):
-    donor = seed_donor(org)
+    donor = make_donor(org)
     campaign = seed_campaign(org)
     donation = seed_donation(org, donor, campaign_id=campaign.id)
     url = path.format(donation=donation.id, donor=donor.id, campaign=campaign.id)

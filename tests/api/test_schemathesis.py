@@ -23,7 +23,7 @@ from django.test import Client
 from hypothesis import HealthCheck
 
 from tests.conftest import make_key, make_org
-from tests.support.api import seed_campaign, seed_donation, seed_donor
+from tests.support.api import seed_campaign, seed_donation, make_donor
 from together.wsgi import application
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "10"))
@@ -108,10 +108,10 @@ def seeded(db, settings, wsgi_in_test_transaction):
     settings.RATE_LIMIT_BURST = 1_000_000
     settings.RATE_LIMIT_RATE = 1_000_000
     org = make_org("Fuzz")
-    donor = seed_donor(org, first_name="Fuzz", email="fuzz@example.org")
+    donor = make_donor(org, first_name="Fuzz", email="fuzz@example.org")
     campaign = seed_campaign(org, name="Fuzz campaign")
     donation = seed_donation(org, donor, campaign_id=campaign.id, amount_cents=2500)
-    duplicate = seed_donor(org, first_name="Fuzz", email="fuzz.dup@example.org")
+    duplicate = make_donor(org, first_name="Fuzz", email="fuzz.dup@example.org")
     return {
         "key": make_key(org, "WRITE"),
         "ids": {"donor": donor.id, "campaign": campaign.id, "donation": donation.id, "duplicate_donor": duplicate.id},

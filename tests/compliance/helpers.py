@@ -24,16 +24,6 @@ VIC_THRESHOLD = 117_000
 VIC_CAP = 467_000
 ACT_THRESHOLD = 100_000
 
-_n = [0]
-
-
-def make_donor(organisation, **fields):
-    _n[0] += 1
-    fields.setdefault("first_name", "Dana")
-    fields.setdefault("last_name", f"Donor{_n[0]}")
-    return services.donor_create(organisation=organisation, actor=SYSTEM, **fields)
-
-
 def code(organisation, name: str, jurisdiction: str):
     return compliance.revenue_code_create(organisation=organisation, actor=SYSTEM, code=name, jurisdiction=jurisdiction)
 
@@ -95,15 +85,6 @@ def assert_cap_refusal(response, remaining_cents: int) -> dict:
     message = error["message"]
     assert "cap" in message and "remains" in message, message
     assert f"${remaining_cents / 100:,.2f}" in message, message
-    return error
-
-
-def assert_error(response, status: int, code: str, param=None) -> dict:
-    assert response.status_code == status, (response.status_code, response.content[:600])
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    if param is not None:
-        assert error.get("param") == param, error
     return error
 
 

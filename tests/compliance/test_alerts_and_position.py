@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from compliance.models import DonorAggregate
 from organisations.models import AuditEntry
-from tests.compliance.helpers import D, FED_CAP, NSW_CAP, VIC_CAP, aggregates, assert_error, code, gift, make_donor
+from tests.compliance.helpers import D, FED_CAP, NSW_CAP, VIC_CAP, aggregates, code, gift
+from tests.support.api import assert_error, make_donor
 
 LEVELS = [
     # jurisdiction, date, total, level

@@ -10,9 +10,8 @@ from django.test import Client
 from compliance.models import ComplianceBreach, RevenueCode
 from donations import services
 from donations.models import Donation, Donor
-from tests.compliance.helpers import (
-    D, FED_CAP, NSW_CAP, SYSTEM, aggregates, assert_cap_refusal, code, gift, gift_body, make_donor, stored_counts,
-)
+from tests.compliance.helpers import D, FED_CAP, NSW_CAP, SYSTEM, aggregates, assert_cap_refusal, code, gift, gift_body, stored_counts
+from tests.support.api import make_donor
 from together.exceptions import ValidationFailed
 
 URL = "/api/v1/donations"

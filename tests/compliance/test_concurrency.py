@@ -18,7 +18,8 @@ from django.db.models import Sum
 from compliance.models import DonorAggregate
 from donations.models import Donation, Donor
 from organisations.models import AuditEntry
-from tests.compliance.helpers import D, FED_CAP, NSW_CAP, code, gift, make_donor
+from tests.compliance.helpers import D, FED_CAP, NSW_CAP, code, gift
+from tests.support.api import make_donor
 from tests.conftest import make_key, make_org
 from tests.support.servers import gunicorn_servers
 

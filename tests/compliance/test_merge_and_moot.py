@@ -10,7 +10,8 @@ from compliance import services as compliance
 from compliance.models import ComplianceBreach, DisclosureObligation
 from donations import services
 from organisations.models import AuditEntry
-from tests.compliance.helpers import D, SYSTEM, aggregates, code, gift, make_donor, obligations
+from tests.compliance.helpers import D, SYSTEM, aggregates, code, gift, obligations
+from tests.support.api import make_donor
 
 CY27 = ("FEDERAL", D(2027, 1, 1), D(2027, 12, 31))
 

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from compliance import services as compliance
 from donations import services
-from tests.compliance.helpers import D, SYSTEM, assert_error, code, gift, make_donor, obligations
+from tests.compliance.helpers import D, SYSTEM, code, gift, obligations
+from tests.support.api import assert_error, make_donor
 
 FEDERAL_GENERAL = ("FEDERAL_GENERAL", "2027 federal general", D(2027, 4, 1), D(2027, 5, 15), "FEDERAL")   # polling on a Saturday
 BYELECTION = ("FEDERAL_BYELECTION", "Bradfield by-election", D(2027, 4, 20), D(2027, 4, 24), "FEDERAL")

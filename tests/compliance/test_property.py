@@ -17,7 +17,8 @@ from compliance.models import DisclosureObligation, DonorAggregate, RegimeRule
 from compliance.rules import applies_on, passes_threshold, rule_period
 from donations import services
 from donations.models import Donation, Donor, Status
-from tests.compliance.helpers import SYSTEM, code, gift, make_donor
+from tests.compliance.helpers import SYSTEM, code, gift
+from tests.support.api import make_donor
 from together.exceptions import ValidationFailed
 
 D = dt.date

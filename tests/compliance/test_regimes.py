@@ -7,9 +7,9 @@ import pytest
 from compliance.models import ObligationStatus
 from donations import services
 from tests.compliance.helpers import (
-    D, FED_CAP, FED_THRESHOLD, NSW_CAP, SYSTEM, aggregates, assert_cap_refusal, code, gift, gift_body, make_donor,
-    obligations,
+    D, FED_CAP, FED_THRESHOLD, NSW_CAP, SYSTEM, aggregates, assert_cap_refusal, code, gift, gift_body, obligations,
 )
+from tests.support.api import make_donor
 from together.exceptions import ValidationFailed
 
 # --- the regime is picked by donation date ------------------------------------------------

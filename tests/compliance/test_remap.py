@@ -8,9 +8,8 @@ import pytest
 from compliance import services as compliance
 from compliance.models import ComplianceBreach, DisclosureObligation, Recompute, RevenueCode
 from donations.models import Donation
-from tests.compliance.helpers import (
-    D, FED_CAP, NSW_CAP, SYSTEM, aggregates, assert_cap_refusal, assert_error, code, gift, gift_body, make_donor, obligations,
-)
+from tests.compliance.helpers import D, FED_CAP, NSW_CAP, SYSTEM, aggregates, assert_cap_refusal, code, gift, gift_body, obligations
+from tests.support.api import assert_error, make_donor
 
 CODES = "/api/v1/revenue-codes"
 FY26 = (D(2025, 7, 1), D(2026, 6, 30))

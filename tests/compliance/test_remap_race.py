@@ -12,7 +12,8 @@ from compliance import rules
 from compliance import services as compliance
 from compliance.models import ComplianceSettings, RevenueCode
 from donations.models import Donation
-from tests.compliance.helpers import D, SYSTEM, code, gift, make_donor
+from tests.compliance.helpers import D, SYSTEM, code, gift
+from tests.support.api import make_donor
 from tests.conftest import make_org
 
 

@@ -21,7 +21,8 @@ from donations.models import Donation, Donor, Status
 from donations.selectors import campaign_rollups, period_totals
 from reports import writers
 from reports.services import report_spec
-from tests.compliance.helpers import NSW_CAP, NSW_THRESHOLD, SYSTEM, D, code, gift, make_donor, obligations, partly_refund
+from tests.compliance.helpers import NSW_CAP, NSW_THRESHOLD, SYSTEM, D, code, gift, obligations, partly_refund
+from tests.support.api import make_donor
 from tests.reports.conftest import parse_csv
 
 pytestmark = pytest.mark.django_db

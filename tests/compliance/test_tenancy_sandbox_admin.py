@@ -12,7 +12,8 @@ from django.test import Client
 from compliance import services as compliance
 from compliance.models import ComplianceBreach, DisclosureObligation, DonorAggregate, RegimeRule, RevenueCode
 from donations.models import Donor
-from tests.compliance.helpers import D, SYSTEM, assert_error, code, gift, gift_body, make_donor
+from tests.compliance.helpers import D, SYSTEM, code, gift, gift_body
+from tests.support.api import assert_error, make_donor
 from tests.conftest import client_for, make_key
 
 

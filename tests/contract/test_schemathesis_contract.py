@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.conftest import make_key, make_org
 from tests.recommendations.conftest import link, passphrase_for
-from tests.support.api import seed_campaign, seed_donation, seed_donor
+from tests.support.api import seed_campaign, seed_donation, make_donor
 from together.wsgi import application
 
 pytestmark = pytest.mark.contract
@@ -114,7 +114,7 @@ def seeded(db, settings, wsgi_in_test_transaction):
     settings.RATE_LIMIT_RATE = 1_000_000
     org = make_org("Contract")
     recipient = make_org("Contract Recipient")
-    donor = seed_donor(org, first_name="Contract", email="contract@example.org")
+    donor = make_donor(org, first_name="Contract", email="contract@example.org")
     campaign = seed_campaign(org, name="Contract campaign")
     donation = seed_donation(org, donor, campaign_id=campaign.id, amount_cents=2500)
     return {
@@ -164,7 +164,7 @@ def aim_at_seeded_objects(case, seeded: dict) -> None:
             if isinstance(allocation, dict) and isinstance(allocation.get("recipient_org_account_link_id"), str):
                 allocation["recipient_org_account_link_id"] = ids["link"]
         if isinstance(case.body.get("duplicate_id"), str):  # a merge removes it: a fresh one each time
-            case.body["duplicate_id"] = seed_donor(seeded["org"], first_name="Duplicate").id
+            case.body["duplicate_id"] = make_donor(seeded["org"], first_name="Duplicate").id
         if isinstance(case.body.get("passphrase"), str):  # the recipient's current passphrase
             case.body["passphrase"] = passphrase_for(seeded["recipient"])
 

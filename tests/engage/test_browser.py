@@ -19,7 +19,7 @@ from organisations.models import Role
 from payments.models import Payment, StripeEvent
 from tests.dashboard.conftest import CHROMIUM_ARGS, browser, context, make_user, page, regime_rules, screenshot, sign_in  # noqa: F401
 from tests.engage.test_services import ACTOR, connect, make_form
-from tests.support.api import seed_donation, seed_donor
+from tests.support.api import make_donor, seed_donation
 from tests.support.stripe import DECLINE_MESSAGE, DECLINED_CARD, TEST_CARD, fill_card, wait_until
 from tests.webhooks.receiver import Receiver
 from webhooks import transport
@@ -151,7 +151,7 @@ def test_cap_refuses_before_any_payment(page, live_server, connected):
 
     revenue_code_create(organisation=connected, actor=ACTOR, code="NSW-E2E", jurisdiction="NSW")
     form = make_form(connected, status="ACTIVE", slug="cap-e2e", suggested_amounts_cents=[10000], revenue_code="NSW-E2E")
-    donor = seed_donor(connected, first_name="Near", last_name="Cap", email="near.cap@example.org")
+    donor = make_donor(connected, first_name="Near", last_name="Cap", email="near.cap@example.org")
     today = timezone.localdate()
     cap = rules.cap_room(donor_id=None, jurisdiction="NSW", day=today)["cap"]
     seed_donation(connected, donor, amount_cents=cap - 5000, donation_date=today, revenue_code="NSW-E2E")
@@ -168,7 +168,7 @@ def test_cap_refuses_before_any_payment(page, live_server, connected):
 
 
 def test_checkout_link_paid_once(page, live_server, stripe_webhooks, connected):
-    donor = seed_donor(connected, first_name="Alice", last_name="Ng", email="alice.ng@example.org",
+    donor = make_donor(connected, first_name="Alice", last_name="Ng", email="alice.ng@example.org",
                        address_line1="12 Riverbank Road", suburb="Abbotsford", state="VIC", postcode="3067")
     link = services.checkout_link_create(organisation=connected, actor=ACTOR, donor_id=donor.id, amount_cents=25000,
                                          description="$250 donation from Alice Ng", revenue_code="LINK-E2E",
@@ -203,7 +203,7 @@ def test_checkout_link_paid_once(page, live_server, stripe_webhooks, connected):
 
 
 def test_expired_and_cancelled_links_refuse(page, live_server, connected):
-    donor = seed_donor(connected, first_name="Bo", last_name="Lee", email="bo.lee@example.org")
+    donor = make_donor(connected, first_name="Bo", last_name="Lee", email="bo.lee@example.org")
     expired = services.checkout_link_create(organisation=connected, actor=ACTOR, donor_id=donor.id, amount_cents=5000)
     CheckoutLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     cancelled = services.checkout_link_create(organisation=connected, actor=ACTOR, donor_id=donor.id, amount_cents=5000)
@@ -221,7 +221,7 @@ def test_expired_and_cancelled_links_refuse(page, live_server, connected):
 
 def test_pages_at_390_px_and_the_dashboard_lists(browser, live_server, connected):
     """The donation page, the checkout page and the dashboard's Engage lists on a phone and a desktop."""
-    donor = seed_donor(connected, first_name="Alice", last_name="Ng", email="alice.ng@example.org")
+    donor = make_donor(connected, first_name="Alice", last_name="Ng", email="alice.ng@example.org")
     make_form(connected, status="ACTIVE", slug="phone-e2e", title="Help protect the riverbank",
               description="Every gift funds our campaign to protect the riverbank parklands.",
               suggested_amounts_cents=[2500, 5000, 10000, 25000, 50000, 100000], default_amount_cents=5000)
@@ -280,7 +280,7 @@ def make_form_id(org, slug):
 
 def test_new_link_in_the_dashboard(page, live_server, connected):
     """An editor picks a donor, lets Suggest fill the description, creates the link and copies its URL."""
-    seed_donor(connected, first_name="Priya", last_name="Raman", email="priya@example.org")
+    make_donor(connected, first_name="Priya", last_name="Raman", email="priya@example.org")
     editor = make_user(connected, Role.EDITOR)
     sign_in(page.context, editor, live_server, connected)
     page.goto("/engage/checkout-links/new")

@@ -13,7 +13,7 @@ from engage.models import CheckoutLink, DonationForm, FormStatus, LinkStatus
 from organisations.models import Role
 from tests.dashboard.conftest import client_as, make_user
 from tests.engage.test_services import ACTOR, connect, make_form
-from tests.support.api import seed_donor
+from tests.support.api import make_donor
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def _no_rate_limit(settings):
 
 def test_nav_and_lists_render_for_every_role(org):
     connect(org)
-    donor = seed_donor(org, first_name="Jane", last_name="Smith", email="jane@example.org")
+    donor = make_donor(org, first_name="Jane", last_name="Smith", email="jane@example.org")
     make_form(org, status="ACTIVE", slug="nav-form")
     link = services.checkout_link_create(organisation=org, actor=ACTOR, donor_id=donor.id, amount_cents=25000)
     for role in (Role.ADMIN, Role.EDITOR, Role.VIEWER):
@@ -51,7 +51,7 @@ def test_nav_and_lists_render_for_every_role(org):
 
 def test_viewer_cannot_write(org):
     connect(org)
-    donor = seed_donor(org, email="v@example.org")
+    donor = make_donor(org, email="v@example.org")
     form = make_form(org)
     link = services.checkout_link_create(organisation=org, actor=ACTOR, donor_id=donor.id, amount_cents=25000)
     viewer = client_as(make_user(org, Role.VIEWER))
@@ -104,15 +104,15 @@ def test_new_link_page_when_not_connected(org):
     editor = client_as(make_user(org, Role.EDITOR))
     page = editor.get("/engage/checkout-links/new").content.decode()
     assert "Stripe is not connected" in page and "Create link" not in page
-    donor = seed_donor(org, email="x@example.org")
+    donor = make_donor(org, email="x@example.org")
     response = editor.post("/engage/checkout-links/new", {"donor": donor.id, "amount": "250", "expires_in_days": "30"})
     assert response.status_code == 400 and not CheckoutLink.objects.exists()
 
 
 def test_editor_creates_and_cancels_a_link(org):
     connect(org)
-    donor = seed_donor(org, first_name="Jane", last_name="Smith", email="jane@example.org")
-    no_email = seed_donor(org, first_name="No", last_name="Email", email=None)
+    donor = make_donor(org, first_name="Jane", last_name="Smith", email="jane@example.org")
+    no_email = make_donor(org, first_name="No", last_name="Email", email=None)
     editor = client_as(make_user(org, Role.EDITOR))
     page = editor.get(f"/engage/checkout-links/new?donor={donor.id}").content.decode()
     assert "Chosen: Jane Smith" in page and "Suggest" in page
@@ -142,7 +142,7 @@ def test_editor_creates_and_cancels_a_link(org):
 
 def test_another_organisations_objects_are_404(org, other_org):
     connect(org)
-    donor = seed_donor(org, email="mine@example.org")
+    donor = make_donor(org, email="mine@example.org")
     form = make_form(org)
     link = services.checkout_link_create(organisation=org, actor=ACTOR, donor_id=donor.id, amount_cents=25000)
     stranger = client_as(make_user(other_org, Role.ADMIN))

@@ -16,7 +16,7 @@ from organisations.models import Role
 from payments.models import Payment
 from tests.dashboard.conftest import client_as, make_user
 from tests.engage.test_services import ACTOR, connect, make_form
-from tests.support.api import seed_donation, seed_donor
+from tests.support.api import make_donor, seed_donation
 
 pytestmark = [pytest.mark.django_db]
 
@@ -142,7 +142,7 @@ def test_cap_refuses_before_any_intent(connected, localstripe):
 
     revenue_code_create(organisation=connected, actor=ACTOR, code="NSW-STATE", jurisdiction="NSW")
     make_form(connected, status="ACTIVE", slug="capped", suggested_amounts_cents=[10000], revenue_code="NSW-STATE")
-    donor = seed_donor(connected, first_name="Full", last_name="Cap", email="full.cap@example.org")
+    donor = make_donor(connected, first_name="Full", last_name="Cap", email="full.cap@example.org")
     today = timezone.localdate()
     cap = rules.cap_room(donor_id=None, jurisdiction="NSW", day=today)["cap"]  # NSW's cap in force today
     seed_donation(connected, donor, amount_cents=cap - 5000, donation_date=today, revenue_code="NSW-STATE")  # $50 of room
@@ -170,7 +170,7 @@ def test_rate_limited(connected, settings):
 
 @pytest.fixture
 def link(connected):
-    donor = seed_donor(connected, first_name="Jane", last_name="Smith", email="jane.smith@example.org",
+    donor = make_donor(connected, first_name="Jane", last_name="Smith", email="jane.smith@example.org",
                        address_line1="1 River Rd", suburb="Abbotsford", state="VIC", postcode="3067")
     return services.checkout_link_create(organisation=connected, actor=ACTOR, donor_id=donor.id, amount_cents=25000,
                                          consent_text="I am an Australian citizen or permanent resident.")
@@ -188,7 +188,7 @@ def test_checkout_page(link):
 
 
 def test_checkout_asks_the_address_when_the_donor_has_none(connected):
-    donor = seed_donor(connected, first_name="No", last_name="Address", email="noaddr@example.org")
+    donor = make_donor(connected, first_name="No", last_name="Address", email="noaddr@example.org")
     link = services.checkout_link_create(organisation=connected, actor=ACTOR, donor_id=donor.id, amount_cents=5000)
     html = Client().get(f"/c/{link.code}").content.decode()
     assert 'name="address_line1"' in html and "name, email and address" in html

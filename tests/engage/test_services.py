@@ -12,7 +12,7 @@ from engage.models import CheckoutLink, DonationForm, FormStatus, LinkStatus
 from engage.selectors import amount_rows, form_address_rule, link_suggest_description, links_with_status
 from organisations.models import AuditEntry
 from organisations.services import organisation_stripe_connect
-from tests.support.api import seed_campaign, seed_donor
+from tests.support.api import make_donor, seed_campaign
 from together.actors import Actor
 from together.exceptions import Conflict, NotFound, ValidationFailed
 from webhooks.models import Event
@@ -40,7 +40,7 @@ def connected(org):
 
 @pytest.fixture
 def donor(org):
-    return seed_donor(org, first_name="Jane", last_name="Smith", email="jane@example.org")
+    return make_donor(org, first_name="Jane", last_name="Smith", email="jane@example.org")
 
 
 # --- forms -------------------------------------------------------------------------------
@@ -207,11 +207,11 @@ def test_link_needs_connection(org, donor):
 
 @pytest.mark.django_db
 def test_link_needs_a_donor_with_email(connected, other_org):
-    no_email = seed_donor(connected, first_name="No", last_name="Email", email=None)
+    no_email = make_donor(connected, first_name="No", last_name="Email", email=None)
     with pytest.raises(ValidationFailed) as exc:
         services.checkout_link_create(organisation=connected, actor=ACTOR, donor_id=no_email.id, amount_cents=25000)
     assert exc.value.param == "donor_id" and exc.value.extra["reason"] == "donor_email_missing"
-    foreign = seed_donor(other_org, email="foreign@example.org")
+    foreign = make_donor(other_org, email="foreign@example.org")
     with pytest.raises(ValidationFailed) as exc:
         services.checkout_link_create(organisation=connected, actor=ACTOR, donor_id=foreign.id, amount_cents=25000)
     assert exc.value.param == "donor_id"
@@ -305,7 +305,7 @@ def test_link_complete_once(connected, donor):
 
 @pytest.mark.django_db
 def test_suggest_description(org):
-    jane = seed_donor(org, first_name="Jane", last_name="Smith", email="j@example.org")
+    jane = make_donor(org, first_name="Jane", last_name="Smith", email="j@example.org")
     assert link_suggest_description(donor=jane, amount_cents=25000) == "$250 donation from Jane Smith"
     assert link_suggest_description(donor=jane, amount_cents=125050) == "$1,250.50 donation from Jane Smith"
     assert link_suggest_description(donor=jane, amount_cents=None) == "Donation from Jane Smith"

@@ -13,12 +13,6 @@ from together.actors import Actor
 SYSTEM = Actor.system("tests")
 
 
-def make_donor(organisation, **fields):
-    fields.setdefault("first_name", "Dana")
-    fields.setdefault("last_name", "Donor")
-    return services.donor_create(organisation=organisation, actor=SYSTEM, **fields)
-
-
 def make_campaign(organisation, **fields):
     fields.setdefault("name", "Spring appeal")
     return services.campaign_create(organisation=organisation, actor=SYSTEM, **fields)
@@ -32,16 +26,6 @@ def record(organisation, donor, **fields):
         fields.setdefault("in_kind_category", "GOODS")
         fields.setdefault("in_kind_description", "Printing")
     return services.donation_record(organisation=organisation, actor=SYSTEM, donor_id=donor.id, **fields)
-
-
-def assert_error(response, status: int, code: str, param: str | None = "<any>") -> dict:
-    assert response.status_code == status, (response.status_code, response.content[:500])
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    assert error["request_id"] == response["x-request-id"]
-    if param != "<any>":
-        assert error.get("param") == param, error
-    return error
 
 
 def ids(response) -> list[str]:

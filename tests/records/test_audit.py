@@ -7,7 +7,8 @@ import pytest
 from donations import services
 from donations.models import Donation
 from organisations.models import ApiKey, AuditEntry
-from tests.records.helpers import SYSTEM, make_campaign, make_donor, patch, post, record
+from tests.records.helpers import SYSTEM, make_campaign, patch, post, record
+from tests.support.api import make_donor
 
 
 def _donor(org):

@@ -8,7 +8,8 @@ import pytest
 
 from donations import services
 from donations.models import Campaign
-from tests.records.helpers import SYSTEM, assert_error, count_queries, ids, make_campaign, make_donor, patch, post, record
+from tests.records.helpers import SYSTEM, count_queries, ids, make_campaign, patch, post, record
+from tests.support.api import assert_error, make_donor
 
 URL = "/api/v1/campaigns"
 CAMPAIGN_KEYS = {

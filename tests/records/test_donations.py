@@ -9,7 +9,8 @@ import pytest
 
 from donations import services
 from donations.models import Donation, Donor
-from tests.records.helpers import SYSTEM, assert_error, ids, make_campaign, make_donor, patch, post, record
+from tests.records.helpers import SYSTEM, ids, make_campaign, patch, post, record
+from tests.support.api import assert_error, make_donor
 
 URL = "/api/v1/donations"
 QUICKSTART_DONOR = "cm3abcde0001abc123xyz456"

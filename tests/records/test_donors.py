@@ -10,7 +10,8 @@ from django.db import connection
 
 from donations.models import Donor
 from tests.conftest import client_for, make_key
-from tests.records.helpers import assert_error, ids, make_donor, patch, post, record
+from tests.records.helpers import ids, patch, post, record
+from tests.support.api import assert_error, make_donor
 
 URL = "/api/v1/donors"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from donations import services
 from donations.models import Donor
-from tests.records.helpers import SYSTEM, assert_error, ids, make_campaign, make_donor, post, record
+from tests.records.helpers import SYSTEM, ids, make_campaign, post, record
+from tests.support.api import assert_error, make_donor
 
 
 def test_totals_changes_show_in_incremental_sync(read_client, write_client, org):

@@ -9,7 +9,8 @@ import pytest
 
 from donations.models import Campaign, Donation, Donor
 from tests.conftest import client_for, make_key
-from tests.records.helpers import assert_error, make_campaign, make_donor, record
+from tests.records.helpers import make_campaign, record
+from tests.support.api import assert_error, make_donor
 
 UNKNOWN = "c" + "3" * 23
 

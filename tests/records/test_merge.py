@@ -7,7 +7,8 @@ from donations import services
 from donations.models import Donation, Donor, DonorMerge
 from donations.selectors import donor_duplicate_candidates
 from organisations.models import AuditEntry
-from tests.records.helpers import assert_error, make_donor, post, record
+from tests.records.helpers import post, record
+from tests.support.api import assert_error, make_donor
 
 
 def merge(client, survivor_id, body):

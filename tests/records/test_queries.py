@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from donations.models import Campaign, Donation, Donor
-from tests.records.helpers import count_queries, make_campaign, make_donor, record
+from tests.records.helpers import count_queries, make_campaign, record
+from tests.support.api import make_donor
 
 N = 30
 

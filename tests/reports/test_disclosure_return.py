@@ -12,7 +12,8 @@ from compliance.services import obligation_lodge
 from reports import writers
 from reports.exporters import REGISTRY
 from reports.services import report_spec
-from tests.compliance.helpers import NSW_CAP, SYSTEM, D, code, gift, make_donor, obligations, partly_refund
+from tests.compliance.helpers import NSW_CAP, SYSTEM, D, code, gift, obligations, partly_refund
+from tests.support.api import make_donor
 from tests.reports.conftest import parse_csv
 
 pytestmark = pytest.mark.django_db

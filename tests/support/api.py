@@ -23,7 +23,7 @@ def body_of(response) -> dict:
     return response.json()
 
 
-def assert_error(response, status: int, code: str, *, param=_MISSING, message_contains: str | None = None) -> dict:
+def assert_error(response, status: int, code: str, param=_MISSING, *, message_contains: str | None = None) -> dict:
     """The response is `status` with the envelope of errors.md for `code`.
 
     Checks the content type, every envelope field, that `type` and `doc_url`
@@ -57,10 +57,14 @@ def assert_error(response, status: int, code: str, *, param=_MISSING, message_co
     return error
 
 
-def seed_donor(organisation, **fields):
+def make_donor(organisation, **fields):
+    """A donor made through donor_create (the API's path): a name and a unique email unless given."""
     from donations.services import donor_create
 
-    fields.setdefault("email", f"donor-{_next()}@example.org")
+    n = _next()
+    fields.setdefault("first_name", "Dana")
+    fields.setdefault("last_name", f"Donor{n}")
+    fields.setdefault("email", f"donor-{n}@example.org")
     return donor_create(organisation=organisation, actor=Actor.system("tests"), **fields)
 
 

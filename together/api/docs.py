@@ -17,7 +17,3 @@ def expand_parameter(*names: str) -> OpenApiParameter:
         "expand[]", OpenApiTypes.STR, many=True, enum=list(names), required=False,
         description="Embed the related object under the name without `_id`.", explode=True,
     )
-
-
-def id_parameter(name: str = "id", what: str = "object") -> OpenApiParameter:
-    return OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.PATH, description=f"The {what}'s id.")
