@@ -673,7 +673,8 @@ def _period_reference_day(period: str) -> tuple[dt.date, str | None]:
             raise ValidationFailed("period: a financial year is written like 2025-26.", param="period")
         if start < 1:
             raise ValidationFailed("period: the year is out of range.", param="period")
-        return _check_in_range(rules.financial_year_starting(start)[0], "period"), PeriodKind.FINANCIAL_YEAR
+        _check_in_range(dt.date(start, 1, 1), "period")  # a year gifts may carry, before any period arithmetic
+        return rules.financial_year_starting(start)[0], PeriodKind.FINANCIAL_YEAR
     if re.fullmatch(r"[0-9]{4}", text):
         if int(text) < 1:
             raise ValidationFailed("period: the year is out of range.", param="period")
