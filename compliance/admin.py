@@ -3,7 +3,7 @@ from django.contrib import admin
 from compliance.models import (
     ComplianceBreach, ComplianceSettings, DisclosureObligation, DonorAggregate, ElectionPeriod, Recompute, RegimeRule, RevenueCode,
 )
-from compliance.services import election_period_create, election_period_update, regime_rule_save
+from compliance.services import election_period_create, election_period_delete, election_period_update, regime_rule_save
 from reports.admin_tools import financial_year_filter, report_actions
 from organisations.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin
 from together.admin import ServiceAdmin, ServiceForm
@@ -95,6 +95,17 @@ class ElectionPeriodAdmin(TenantAdminMixin, ServiceAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["organisation"] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        """The role decides, as before ServiceAdmin (which offers no delete); the delete is a service call."""
+        return self.role_allows(request, obj, "delete")
+
+    def delete_model(self, request, obj):
+        election_period_delete(organisation=obj.organisation, actor=request.actor, election_period_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.select_related("organisation"):
+            self.delete_model(request, obj)
     list_display = ["name", "election_type", "jurisdiction", "writ_date", "polling_date", "organisation"]
     list_filter = ["election_type", "jurisdiction"]
 

@@ -656,3 +656,15 @@ def regime_rule_save(*, rule: RegimeRule, actor: Actor) -> RegimeRule:
     regime_rule_changed(jurisdictions={rule.jurisdiction, old} - {None},
                         reason=f"regime rule {'added' if adding else 'edited'}: {rule.name}")
     return rule
+
+
+@transaction.atomic
+def election_period_delete(*, organisation: Organisation, actor: Actor, election_period_id: str) -> None:
+    """Remove an election period entered in error (audited)."""
+    election = ElectionPeriod.objects.for_organisation(organisation).select_for_update().filter(pk=election_period_id).first()
+    if election is None:
+        raise NotFound("Election period not found.")
+    before = render_election(ElectionPeriod.objects.filter(pk=election.pk).values(*ELECTION_FIELDS).get())
+    election.delete()
+    audit_record(organisation=organisation, actor=actor, action="election_period.deleted", object_type="election_period",
+                 object_id=election_period_id, before=before)
