@@ -389,11 +389,14 @@ def donation_record(
     external_id: str | None = None,
     metadata: dict | None = None,
     card: dict | None = None,
+    recurring_plan_id: str | None = None,
+    recurring_period: dt.date | None = None,
 ) -> Donation:
     """Record a gift. The donor row is locked first, so compliance checks that
     sum the donor's gifts see every concurrent gift of that donor in order.
     `card` (card gifts only: source STRIPE or CHECKOUT_LINK) holds what Stripe
-    says of the money and what the donor typed (CARD_FIELDS)."""
+    says of the money and what the donor typed (CARD_FIELDS). A recurring plan's
+    gift names its plan and period (`recurring_plan_id`, `recurring_period`)."""
     if donation_type not in DonationType.values:
         raise ValidationFailed("donation_type must be MONETARY or IN_KIND.", param="donation_type")
     values = {
@@ -415,6 +418,7 @@ def donation_record(
         in_kind_valuation_method=(in_kind_valuation_method or "").strip() or None,
         revenue_code=_clean_revenue_code(revenue_code), notes=notes or None, external_id=external_id or None,
         metadata=clean_metadata(metadata), **_card_fields(card, source=source),
+        recurring_plan_id=recurring_plan_id or None, recurring_period=recurring_period if recurring_plan_id else None,
     )
     _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
     donation.save(force_insert=True)
@@ -795,7 +799,8 @@ def donation_payment_settle(*, organisation: Organisation, actor: Actor, donatio
     if status not in (Status.CONFIRMED, Status.FAILED):
         raise ValidationFailed("A pending gift settles as CONFIRMED or FAILED.", param="status")
     donation = _donation_for_update(organisation, donation_id)
-    if donation.source not in CARD_SOURCES:
+    # A recurring plan's expected standing-order gift (MANUAL) is settled by staff the same way.
+    if donation.source not in CARD_SOURCES and not (donation.source == Source.MANUAL and donation.recurring_plan_id):
         raise ValidationFailed("Only card gifts settle through Stripe.", param="source")
     if donation.status == status:
         return donation

@@ -259,6 +259,9 @@ class RecurringPlan(LifecycleRules, OrganisationOwned):
     status = models.CharField(max_length=10, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
     payment_method = models.CharField(max_length=6, choices=PlanPaymentMethod.choices)
     start_date = models.DateField()
+    # What the schedule counts from: the start date, or a next bill date set since
+    # (a changed frequency or date re-anchors the plan). Null: the start date.
+    anchor_date = models.DateField(null=True, blank=True)
     # The date of the next period to bill (null once cancelled or ended).
     next_bill_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)

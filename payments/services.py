@@ -45,6 +45,7 @@ from engage.models import CheckoutLink, DonationForm
 from organisations.models import Membership, Organisation, Role
 from organisations.services import audit_record
 from payments.models import Payment, PaymentKind, PaymentPart, PaymentStatus, Payout, StripeEvent, StripeEventOutcome
+from payments.recurring import plan_create_from_payment
 from together import stripe_gateway
 from together.actors import Actor
 from together.exceptions import Conflict, NotFound, ValidationFailed
@@ -61,7 +62,8 @@ DONOR_DETAIL_FIELDS = ("first_name", "last_name", "organisation_name", "email", 
                        "suburb", "state", "postcode", "country")
 DONOR_DETAIL_LIMITS = {"first_name": 100, "last_name": 100, "organisation_name": 200, "email": 254, "phone": 40,
                        "address_line1": 200, "address_line2": 200, "suburb": 100, "state": 50, "postcode": 12, "country": 2}
-KIND_SOURCES = {PaymentKind.FORM: Source.STRIPE, PaymentKind.SPLIT: Source.STRIPE, PaymentKind.CHECKOUT_LINK: Source.CHECKOUT_LINK}
+KIND_SOURCES = {PaymentKind.FORM: Source.STRIPE, PaymentKind.SPLIT: Source.STRIPE, PaymentKind.CHECKOUT_LINK: Source.CHECKOUT_LINK,
+                PaymentKind.RECURRING: Source.STRIPE}
 
 
 @dataclass
@@ -191,7 +193,8 @@ def payment_start(*, organisation: Organisation, kind: str, source: str | None =
     checkout link not payable. The same `attempt_key` gives the same Payment and the
     same PaymentIntent (a checkout link's key is always `link:<id>`: one intent,
     paid at most once)."""
-    if kind not in PaymentKind.values:
+    if kind not in PaymentKind.values or kind == PaymentKind.RECURRING:
+        # RECURRING charges are made off-session by the billing engine (payments.billing).
         raise ValidationFailed("kind must be FORM, CHECKOUT_LINK or SPLIT.", param="kind")
     expected_source = KIND_SOURCES[kind]
     if source is not None and source != expected_source:
@@ -208,6 +211,8 @@ def payment_start(*, organisation: Organisation, kind: str, source: str | None =
             raise ValidationFailed("A form payment needs the organisation's form.", param="form")
         if not form.takes_gifts:
             raise ValidationFailed("This form is not taking gifts.", param="form", reason="form_not_active")
+        if frequency and (not form.allow_recurring or frequency not in (form.recurring_frequencies or [])):
+            raise ValidationFailed("This form does not offer that frequency.", param="frequency", reason="frequency_not_offered")
     elif kind == PaymentKind.CHECKOUT_LINK:
         if checkout_link is None or checkout_link.organisation_id != organisation.id:
             raise ValidationFailed("A link payment needs the organisation's checkout link.", param="checkout_link")
@@ -223,6 +228,8 @@ def payment_start(*, organisation: Organisation, kind: str, source: str | None =
     else:
         if not recommendation_set_id:
             raise ValidationFailed("A split payment names its recommendation set.", param="recommendation_set_id")
+    if frequency and kind != PaymentKind.FORM:
+        raise ValidationFailed("Only a donation form's gift can recur.", param="frequency")
     if not isinstance(attempt_key, str) or not ATTEMPT_KEY_RE.fullmatch(attempt_key):
         raise ValidationFailed("attempt_key is 8 to 150 letters, digits or : _ - .", param="attempt_key")
     _require_connected(organisation)
@@ -304,6 +311,21 @@ def _intent_metadata(payment: Payment) -> dict[str, str]:
     return meta
 
 
+def _stripe_customer_ensure(payment: Payment) -> str:
+    """The Stripe customer a recurring gift's card is saved to (one per payment)."""
+    if payment.stripe_customer_id:
+        return payment.stripe_customer_id
+    details = payment.donor_details or {}
+    name = " ".join(p for p in (details.get("first_name"), details.get("last_name")) if p) or details.get("organisation_name")
+    customer = stripe_gateway.customer_create(
+        payment.organisation, email=details.get("email") or "", name=name, idempotency_key=f"cus:{payment.id}",
+        metadata={"organisation_id": payment.organisation_id, "payment_id": payment.id},
+    )
+    Payment.objects.filter(pk=payment.pk, stripe_customer_id__isnull=True).update(stripe_customer_id=customer.id)
+    payment.stripe_customer_id = customer.id
+    return customer.id
+
+
 def _payment_intent_ensure(payment: Payment, *, amount_changed: bool = False) -> Payment:
     """Create the attempt's PaymentIntent, or bring its amount in line (a donor who
     changed the amount after a declined card: Stripe lets an unpaid intent change)."""
@@ -313,10 +335,14 @@ def _payment_intent_ensure(payment: Payment, *, amount_changed: bool = False) ->
             stripe_gateway.payment_intent_update_amount(organisation, payment_intent_id=payment.payment_intent_id,
                                                         amount_cents=payment.amount_cents)
         return payment
+    recurring = {}
+    if payment.frequency:
+        # A recurring gift: the card is saved to a Stripe customer for the plan's off-session charges.
+        recurring = {"customer": _stripe_customer_ensure(payment), "setup_future_usage": "off_session"}
     intent = stripe_gateway.payment_intent_create(
         organisation, amount_cents=payment.amount_cents, currency=payment.currency, metadata=_intent_metadata(payment),
         idempotency_key=f"pi:{organisation.id}:{payment.attempt_key}:{payment.amount_cents}",
-        transfer_group=payment.transfer_group,
+        transfer_group=payment.transfer_group, **recurring,
         description=f"Donation to {organisation.live.name}" if payment.kind != PaymentKind.SPLIT
         else f"Split donation through {organisation.live.name}",
     )
@@ -384,6 +410,8 @@ def _recipient_donor(*, payment: Payment, recipient: Organisation, actor: Actor)
 
     if payment.kind == PaymentKind.CHECKOUT_LINK:
         return payment.checkout_link.donor
+    if payment.plan_id is not None:
+        return payment.plan.donor  # a recurring plan's charge (or its first gift): the plan's donor
     details = payment.donor_details or {}
     existing = _donor_in_books(recipient, details["email"])
     if existing is not None:
@@ -393,6 +421,13 @@ def _recipient_donor(*, payment: Payment, recipient: Organisation, actor: Actor)
         return donor_create(organisation=recipient, actor=actor, **fields)
     except Conflict:  # the same email created concurrently (another payment of this donor)
         return _donor_in_books(recipient, details["email"])
+
+
+def _recurring_fields(payment: Payment) -> dict:
+    """A recurring plan's gift names its plan and period (donations.Donation.recurring_*)."""
+    if payment.plan_id is None:
+        return {}
+    return {"recurring_plan_id": payment.plan_id, "recurring_period": payment.period}
 
 
 def _donation_metadata(payment: Payment) -> dict:
@@ -422,7 +457,7 @@ def _card(payment: Payment, intent: dict, charge: dict, txn: dict, fee: int | No
     return card
 
 
-def _record_parts(*, payment: Payment, intent: dict, status: str, actor: Actor) -> None:
+def _record_parts(*, payment: Payment, intent: dict, status: str, actor: Actor, day: dt.date | None = None) -> None:
     """One donation per part in its recipient's books, `status` PENDING or CONFIRMED
     (a PENDING one already there settles), all or none (the caller's savepoint)."""
     from donations.services import donation_payment_settle, donation_record
@@ -432,7 +467,7 @@ def _record_parts(*, payment: Payment, intent: dict, status: str, actor: Actor) 
     fee = txn.get("fee")
     parts = list(payment.parts.select_related("recipient_organisation", "donation").order_by("position"))
     shares = _fee_shares(parts, int(fee) if fee is not None else None)
-    day = timezone.localdate()
+    day = day or timezone.localdate()
     # Donor locks in one global order (recipient, then position), so two payments can never deadlock.
     for part, share in sorted(zip(parts, shares), key=lambda pair: (pair[0].recipient_organisation_id, pair[0].position)):
         recipient = part.recipient_organisation
@@ -456,7 +491,7 @@ def _record_parts(*, payment: Payment, intent: dict, status: str, actor: Actor) 
             payment_method=PaymentMethod.CARD, revenue_code=part.revenue_code, metadata=_donation_metadata(payment),
             reference=(charge.get("id") or payment.payment_intent_id or "")[:100] or None, card=card,
             notes=(f"Directed by {payment.organisation.live.name} through a recommendation set."
-                   if payment.kind == PaymentKind.SPLIT else None),
+                   if payment.kind == PaymentKind.SPLIT else None), **_recurring_fields(payment),
         )
         try:
             donation = donation_record(campaign_id=campaign_id, **kwargs)
@@ -554,7 +589,7 @@ def _refund_over_cap(payment: Payment, exc: Exception, actor: Actor) -> None:
     _staff_alert_over_cap(payment, exc, actor)
 
 
-def _on_succeeded(payment: Payment, intent: dict, actor: Actor) -> Payment:
+def _on_succeeded(payment: Payment, intent: dict, actor: Actor, day: dt.date | None = None) -> Payment:
     charge = _intent_charge(intent)
     with transaction.atomic():
         payment = Payment.objects.select_for_update(of=("self",)).select_related("organisation", "checkout_link").get(pk=payment.pk)
@@ -564,11 +599,14 @@ def _on_succeeded(payment: Payment, intent: dict, actor: Actor) -> Payment:
             refusal = None
             try:
                 with transaction.atomic():
-                    _record_parts(payment=payment, intent=intent, status=Status.CONFIRMED, actor=actor)
+                    if payment.kind == PaymentKind.FORM and payment.frequency and payment.plan_id is None:
+                        plan_create_from_payment(payment=payment, intent=intent)  # the gift is its period 1
+                    _record_parts(payment=payment, intent=intent, status=Status.CONFIRMED, actor=actor, day=day)
             except ValidationFailed as exc:
                 refusal = exc
             if refusal is not None:
                 log.warning("payment %s refused by the books at success: %s", payment.id, refusal.message)
+                payment.refresh_from_db(fields=["plan", "period"])  # a plan started with the gift was rolled back too
                 _refund_over_cap(payment, refusal, actor)
                 return payment
             _move(payment, PaymentStatus.SUCCEEDED, stripe_charge_id=charge.get("id"), succeeded_at=timezone.now(),
@@ -590,7 +628,7 @@ def _on_processing(payment: Payment, intent: dict, actor: Actor) -> Payment:
     return payment
 
 
-def _on_failed(payment: Payment, intent: dict, actor: Actor, message: str) -> Payment:
+def _on_failed(payment: Payment, intent: dict, actor: Actor, message: str, day: dt.date | None = None) -> Payment:
     """The attempt failed: the Payment says why, and each part gets a FAILED donation
     (no money counted) so staff see the attempt, once per failed charge."""
     from donations.services import donation_payment_settle, donation_record
@@ -615,12 +653,12 @@ def _on_failed(payment: Payment, intent: dict, actor: Actor, message: str) -> Pa
             donor = _recipient_donor(payment=payment, recipient=recipient, actor=actor)
             donation_record(
                 organisation=recipient, actor=actor, donor_id=donor.id, donation_type=DonationType.MONETARY,
-                amount_cents=part.amount_cents, donation_date=timezone.localdate(), source=payment.source,
+                amount_cents=part.amount_cents, donation_date=day or timezone.localdate(), source=payment.source,
                 status=Status.FAILED, payment_method=PaymentMethod.CARD, revenue_code=part.revenue_code,
                 metadata=_donation_metadata(payment), notes=f"Card payment failed: {message}"[:5000],
                 reference=(charge_id or payment.payment_intent_id or "")[:100] or None,
                 card={"stripe_payment_intent_id": payment.payment_intent_id, "stripe_charge_id": charge_id,
-                      "donor_snapshot": _snapshot_for_donation(payment)},
+                      "donor_snapshot": _snapshot_for_donation(payment)}, **_recurring_fields(payment),
             )
         changed = _move(payment, PaymentStatus.FAILED, failure_message=message[:2000], failed_at=timezone.now())
         if changed:
@@ -629,9 +667,11 @@ def _on_failed(payment: Payment, intent: dict, actor: Actor, message: str) -> Pa
     return payment
 
 
-def payment_sync(*, payment_intent_id: str, request_id: str = "") -> Payment:
+def payment_sync(*, payment_intent_id: str, request_id: str = "", day: dt.date | None = None) -> Payment:
     """Re-read the PaymentIntent from Stripe and move the payment (and its
-    donations) forward to match: never backwards, whatever order events came in."""
+    donations) forward to match: never backwards, whatever order events came in.
+    `day`: the gifts' date (default today in the organisation's time zone; the
+    billing engine passes the day of its run)."""
     payment = Payment.objects.select_related("organisation").filter(payment_intent_id=payment_intent_id).first()
     if payment is None:
         raise NotFound("Payment not found.")
@@ -642,14 +682,14 @@ def payment_sync(*, payment_intent_id: str, request_id: str = "") -> Payment:
     actor = _actor(request_id)
     status = intent.get("status")
     if status == "succeeded":
-        return _on_succeeded(payment, intent, actor)
+        return _on_succeeded(payment, intent, actor, day)
     if status == "processing":
         return _on_processing(payment, intent, actor)
     if status == "canceled":
-        return _on_failed(payment, intent, actor, "The payment was cancelled.")
+        return _on_failed(payment, intent, actor, "The payment was cancelled.", day)
     error = intent.get("last_payment_error")
     if status == "requires_payment_method" and error:
-        return _on_failed(payment, intent, actor, error.get("message") or "The payment failed.")
+        return _on_failed(payment, intent, actor, error.get("message") or "The payment failed.", day)
     return payment
 
 

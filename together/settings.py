@@ -224,6 +224,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-introductions": {"task": "recommendations.tasks.introductions_expire_sweep", "schedule": 3600.0},
     # Checkout links past their expiry are stored as EXPIRED (readers see it at once).
     "expire-checkout-links": {"task": "engage.tasks.checkout_links_expire_sweep", "schedule": 900.0},
+    # Recurring plans due today are charged (or their expected gifts made); overlapping runs are safe.
+    "bill-recurring-plans": {"task": "payments.tasks.recurring_billing_sweep", "schedule": 300.0},
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -16,6 +16,7 @@ failures and Stripe's 5xx become `PaymentGatewayUnavailable` (503).
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import stripe
@@ -155,13 +156,20 @@ def _options(idempotency_key: str | None = None, stripe_account: str | None = No
 
 def payment_intent_create(organisation, *, amount_cents: int, currency: str, metadata: dict[str, str],
                           idempotency_key: str, transfer_group: str | None = None, description: str | None = None,
-                          receipt_email: str | None = None) -> stripe.PaymentIntent:
+                          receipt_email: str | None = None, customer: str | None = None,
+                          setup_future_usage: str | None = None) -> stripe.PaymentIntent:
+    """`customer` + `setup_future_usage="off_session"`: the card the donor confirms
+    with is saved to the customer for later off-session charges (a recurring gift)."""
     params: dict[str, Any] = {
         "amount": int(amount_cents),
         "currency": currency.lower(),
         "metadata": {k: str(v) for k, v in metadata.items() if v is not None},
         "payment_method_types": ["card"],
     }
+    if customer:
+        params["customer"] = customer
+    if setup_future_usage:
+        params["setup_future_usage"] = setup_future_usage
     if transfer_group:
         params["transfer_group"] = transfer_group
     if description:
@@ -283,6 +291,94 @@ def payout_balance_transactions(organisation, *, payout_id: str, stripe_account:
             break
         params = {**params, "starting_after": data[-1].id}
     return out
+
+
+# --- customers and off-session charges (recurring gifts) -----------------------------------
+
+def customer_create(organisation, *, email: str, name: str | None = None, metadata: dict[str, str],
+                    idempotency_key: str) -> stripe.Customer:
+    params: dict[str, Any] = {"email": email, "metadata": {k: str(v) for k, v in metadata.items() if v is not None}}
+    if name:
+        params["name"] = name[:256]
+    client = client_for(organisation)
+    return _call(client.v1.customers.create, params=params, options=_options(idempotency_key))
+
+
+def payment_method_retrieve(organisation, *, payment_method_id: str) -> stripe.PaymentMethod:
+    client = client_for(organisation)
+    return _call(client.v1.payment_methods.retrieve, payment_method_id)
+
+
+def payment_intents_of_customer(organisation, *, customer: str, limit: int = 100) -> list[dict]:
+    """The customer's most recent PaymentIntents (newest first), as dicts."""
+    client = client_for(organisation)
+    page = _call(client.v1.payment_intents.list, params={"customer": customer, "limit": limit})
+    return [to_dict(i) for i in page.data]
+
+
+@dataclass
+class OffSessionCharge:
+    """What Stripe answered to an off-session charge: the PaymentIntent (as a dict;
+    Stripe returns it with a card error too) and, when the card was refused, Stripe's
+    code (`card_declined`, `authentication_required`, …), decline code and message."""
+
+    intent: dict
+    error_code: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.intent.get("status") == "succeeded"
+
+    @property
+    def needs_authentication(self) -> bool:
+        """The donor's bank wants them to authenticate (3-D Secure): off-session, the
+        card cannot be charged until they come back."""
+        error = self.intent.get("last_payment_error") or {}
+        return (self.error_code == "authentication_required" or self.intent.get("status") == "requires_action"
+                or error.get("code") in ("authentication_required", "payment_intent_authentication_failure"))
+
+
+def _off_session(fn, *args, **kwargs) -> OffSessionCharge:
+    def attempt() -> OffSessionCharge:
+        try:
+            return OffSessionCharge(intent=to_dict(fn(*args, **kwargs)))
+        except stripe.CardError as exc:
+            error = getattr(exc, "error", None)
+            intent = getattr(error, "payment_intent", None) if error is not None else None
+            return OffSessionCharge(
+                intent=to_dict(intent), error_code=getattr(exc, "code", None),
+                decline_code=getattr(error, "decline_code", None) if error is not None else None,
+                message=getattr(exc, "user_message", None) or str(getattr(exc, "_message", "") or exc) or "The card was declined.",
+            )
+    return _call(attempt)
+
+
+def payment_intent_charge_off_session(organisation, *, amount_cents: int, currency: str, customer: str,
+                                      payment_method: str, metadata: dict[str, str], idempotency_key: str,
+                                      description: str | None = None) -> OffSessionCharge:
+    """Create and confirm a PaymentIntent on a customer's saved card, the donor not
+    present (`off_session`). The same idempotency key gives back the same intent
+    and answer, so a retried request never charges twice."""
+    params: dict[str, Any] = {
+        "amount": int(amount_cents), "currency": currency.lower(), "customer": customer, "payment_method": payment_method,
+        "payment_method_types": ["card"], "off_session": True, "confirm": True,
+        "metadata": {k: str(v) for k, v in metadata.items() if v is not None},
+    }
+    if description:
+        params["description"] = description[:1000]
+    client = client_for(organisation)
+    return _off_session(client.v1.payment_intents.create, params=params, options=_options(idempotency_key))
+
+
+def payment_intent_confirm_off_session(organisation, *, payment_intent_id: str, payment_method: str,
+                                       idempotency_key: str) -> OffSessionCharge:
+    """Try a failed off-session PaymentIntent again (the same intent: one per period)."""
+    client = client_for(organisation)
+    return _off_session(client.v1.payment_intents.confirm, payment_intent_id,
+                        params={"payment_method": payment_method, "off_session": True},
+                        options=_options(idempotency_key))
 
 
 # --- webhooks ---------------------------------------------------------------------------------

@@ -47,6 +47,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "checkout_link.canceled",
     "checkout_link.completed",
     "checkout_link.expired",
+    # recurring plans (payments)
+    "recurring_plan.created",
+    "recurring_plan.updated",
+    "recurring_plan.paused",
+    "recurring_plan.resumed",
+    "recurring_plan.canceled",
+    "recurring_plan.ended",
     # recommendation sets
     "recommendation_set.created",
     "recommendation_set.updated",
