@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 
 from compliance import services as compliance
 from compliance.models import DisclosureObligation, DonorAggregate, RegimeRule
@@ -66,7 +66,8 @@ def obligations(donor, status: str | None = None):
 
 def ledger_total(donor, jurisdiction: str, start: dt.date, end: dt.date) -> int:
     return Donation.objects.filter(donor_id=donor.id, status=Status.CONFIRMED, jurisdiction=jurisdiction,
-                                   donation_date__gte=start, donation_date__lte=end).aggregate(s=Sum("amount_cents"))["s"] or 0
+                                   donation_date__gte=start, donation_date__lte=end).aggregate(
+        s=Sum(F("amount_cents") - F("refunded_cents")))["s"] or 0
 
 
 def stored_counts(organisation) -> tuple[int, int]:
