@@ -282,6 +282,9 @@ class RecurringPlan(LifecycleRules, OrganisationOwned):
     cancel_reason = models.CharField(max_length=200, null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The donor's management links (payments.plan_links) carry this number; raising it
+    # (the donor cancels through a link) makes every link sent before stop working.
+    manage_link_version = models.PositiveIntegerField(default=1)
 
     class Meta:
         indexes = [
