@@ -10,6 +10,9 @@
  *   {error: {type: 'card_error', message: 'Your card was declined.', ...}}; a
  *   3-D Secure card opens localstripe's modal. localstripe's own version always
  *   opened the 3-D Secure modal and never sent the card.
+ * - stripe.confirmCardSetup(clientSecret, {payment_method: {card: cardElement,
+ *   billing_details}}): the same for a SetupIntent (a card saved without a
+ *   payment; localstripe's own read a stale Element value and kept the postcode).
  * - stripe.createPaymentMethod({type: 'card', card: cardElement, billing_details}).
  * - stripe.retrievePaymentIntent(clientSecret).
  * - card.on('change', handler) gets Stripe's event ({empty, complete, error});
@@ -193,6 +196,45 @@
         }
       }
       return {paymentIntent: intent};
+    };
+
+    // confirmCardSetup(clientSecret, {payment_method: {card: cardElement, billing_details}}):
+    // the card Element's card saved through a SetupIntent (a plan's new card), as
+    // confirmCardPayment above; a 3-D Secure card opens localstripe's modal.
+    stripe.confirmCardSetup = async function (clientSecret, data) {
+      console.log('localstripe: Stripe().confirmCardSetup() (Together)');
+      const match = /^(seti_[A-Za-z0-9]+)_secret_/.exec(clientSecret || '');
+      if (!match) {
+        return {error: {type: 'invalid_request_error', message: 'Invalid value for confirmCardSetup: clientSecret.'}};
+      }
+      const seti = match[1];
+      const body = {key: apiKey, client_secret: clientSecret, use_stripe_sdk: true};
+      data = data || {};
+      if (typeof data.payment_method === 'string') {
+        body.payment_method = data.payment_method;
+      } else {
+        const method = paymentMethodData(data.payment_method);
+        if (method.error) return method;
+        body.payment_method_data = method.data;
+      }
+      let result = await call('POST', `/v1/setup_intents/${seti}/confirm`, body);
+      if (result.error) return {error: result.error};
+      let intent = result.body;
+      if (intent.status === 'requires_action') {
+        const success = await openModal('3D Secure\nDo you want to confirm or cancel?',
+                                        'Complete authentication', 'Fail authentication');
+        result = await call('POST', `/v1/setup_intents/${seti}/${success ? 'confirm' : 'cancel'}`,
+                            {key: apiKey, client_secret: clientSecret, use_stripe_sdk: true});
+        if (result.error) return {error: result.error};
+        intent = result.body;
+        if (intent.status !== 'succeeded') {
+          return {error: {type: 'card_error', code: 'setup_intent_authentication_failure',
+                          message: 'We are unable to authenticate your payment method. Please choose a ' +
+                                   'different payment method and try again.',
+                          setup_intent: intent}};
+        }
+      }
+      return {setupIntent: intent};
     };
 
     stripe.createPaymentMethod = async function (data) {

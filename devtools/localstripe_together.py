@@ -22,6 +22,8 @@ The extensions (each section below says what and why):
   * declines at charge time (4000000000000002, 4000000000009995, ...) with
     Stripe's 402 card_error; 3-D Secure cards keep localstripe's modal.
   * BECS Direct Debit (`au_becs_debit`): `processing`, then paid or failed.
+  * SetupIntent: a confirmed setup saves the card to its customer; a refused
+    card is a card_error (confirmCardSetup in the fake Stripe.js).
   * refunds: never more than what is left on the charge; `charge.refunded`.
   * /v1/transfers (+ reversals), payouts that take the available balance
     transactions (`/v1/balance_transactions?payout=po_...`) and send `payout.paid`,
@@ -29,7 +31,7 @@ The extensions (each section below says what and why):
   * webhooks: localstripe's own registry and signature, delivered to every
     endpoint at once with a timeout (one dead endpoint delays no other).
   * Stripe.js at /js.stripe.com/v3/: localstripe's file followed by
-    localstripe_together.js (confirmCardPayment with a card Element).
+    localstripe_together.js (confirmCardPayment, confirmCardSetup with a card Element).
 
 Test-only routes (all under /_config/, which localstripe leaves unauthenticated):
   GET  /_config/together                  our launcher: its version and pid (scripts/ensure-services.sh)
@@ -71,6 +73,7 @@ from localstripe.resources import (
     PaymentMethod,
     Payout,
     Refund,
+    SetupIntent,
     StripeObject,
     fingerprint,
     random_id,
@@ -573,6 +576,30 @@ PaymentIntent._report_failure = _report_failure
 PaymentIntent._api_create = _payment_intent_create
 
 
+# --- SetupIntents: a card saved without a payment ------------------------------------------
+# A donor replacing a recurring plan's card: Stripe.js confirmCardSetup with the
+# card Element (localstripe_together.js). As at Stripe, a setup that succeeds saves
+# the card to the intent's customer (localstripe's never attached it), and a
+# refused card is a card_error.
+
+_setup_intent_confirm = SetupIntent._api_confirm
+
+
+def _setup_intent_confirm_saving(id, **data):
+    try:
+        obj = _setup_intent_confirm(id, **data)
+    except UserError as error:
+        if error.code == 402:
+            error.body["error"]["type"] = "card_error"
+        raise
+    if obj.status == "succeeded" and obj.customer and obj.payment_method:
+        pm = PaymentMethod._api_retrieve(obj.payment_method)
+        if pm.customer is None:
+            pm.customer = obj.customer
+        emit("setup_intent.succeeded", obj)
+    return obj
+
+
 # --- BECS Direct Debit: paid days later ------------------------------------------------------
 # An `au_becs_debit` PaymentMethod (Stripe's test BSB 000-000) is charged
 # asynchronously: the intent is `processing` (`payment_intent.processing`) for
@@ -989,6 +1016,7 @@ def config_route(func):
 # replace are swapped in by this middleware, keyed by method and route pattern.
 OVERRIDES = {
     ("POST", "/v1/payment_intents/{id}/confirm"): server.api_extra(_payment_intent_confirm, None),
+    ("POST", "/v1/setup_intents/{id}/confirm"): server.api_extra(_setup_intent_confirm_saving, None),
     ("GET", "/v1/balance/history"): server.api_list_all(BalanceTransaction, "/v1/balance/history"),
     ("GET", "/js.stripe.com/v3/"): stripe_js,
 }
