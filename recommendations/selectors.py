@@ -93,9 +93,12 @@ def links_for_set_editor(*, organisation: Organisation) -> list[RecipientOrgAcco
 
 def giving_form_takes_cards(*, recommendation_set: RecommendationSet, allocations: list[Allocation]) -> bool:
     """Card payment on a set's giving form: the recommending organisation and
-    every recipient of the set have a connected Stripe account."""
-    return (bool(allocations) and recommendation_set.organisation.stripe_connected
-            and all(a.link.recipient_organisation.stripe_connected for a in allocations))
+    every recipient of the set have a connected Stripe account, on the same side
+    (a sandbox's card money only ever goes to sandboxes, a live one's to live ones)."""
+    organisation = recommendation_set.organisation
+    return (bool(allocations) and organisation.stripe_connected
+            and all(a.link.recipient_organisation.stripe_connected
+                    and a.link.recipient_organisation.is_sandbox == organisation.is_sandbox for a in allocations))
 
 
 def card_gifts_for_set(*, organisation: Organisation, set_id: str, limit: int = 100) -> list:

@@ -245,6 +245,26 @@ def test_a_plain_post_to_a_card_form_takes_nothing():
 
 
 @pytest.mark.django_db
+def test_a_sandbox_set_pays_its_sandbox_recipients_with_test_keys(localstripe):
+    directing = connect(make_org("Sandbox Collective").sandbox)
+    sandboxes = [connect(make_org(name).sandbox) for name in ("Riverbank", "Coastal")]
+    the_set = services.recommendation_set_create(
+        organisation=directing, actor=SYSTEM, name="Sandbox split", amount_mode="FIXED",
+        allocations=[{"recipient_org_account_link_id": link(directing, r).id, "amount_cents": 1000} for r in sandboxes])
+    client = Client()
+    body = client.get(f"/give/{the_set.id}").content.decode()
+    assert f'data-stripe-key="{settings.STRIPE_TEST_PUBLISHABLE_KEY}"' in body and "Sandbox giving form" in body
+    response = client.post(f"/give/{the_set.id}/intent", {**DONOR_POST, "attempt_key": attempt_key(body)})
+    assert response.status_code == 200, response.content
+    from tests.support.stripe import pay_intent
+
+    assert "paymentIntent" in pay_intent(response.json()["client_secret"])  # the sandbox's (test) publishable key
+    payment = payment_sync(payment_intent_id=Payment.objects.get(organisation=directing).payment_intent_id)
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert [Donation.objects.for_organisation(r).get().amount_cents for r in sandboxes] == [1000, 1000]
+
+
+@pytest.mark.django_db
 def test_without_the_platforms_stripe_keys_the_page_says_so(settings):
     directing, recipients, the_set = world()
     settings.STRIPE_PUBLISHABLE_KEY = ""
