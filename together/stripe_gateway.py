@@ -309,6 +309,21 @@ def payment_method_retrieve(organisation, *, payment_method_id: str) -> stripe.P
     return _call(client.v1.payment_methods.retrieve, payment_method_id)
 
 
+def setup_intent_create(organisation, *, customer: str, metadata: dict[str, str],
+                        idempotency_key: str | None = None) -> stripe.SetupIntent:
+    """A SetupIntent that saves a card to `customer` for off-session charges (a donor
+    replacing a recurring plan's card: Stripe.js confirmCardSetup with its client secret)."""
+    params: dict[str, Any] = {"customer": customer, "usage": "off_session", "payment_method_types": ["card"],
+                              "metadata": {k: str(v) for k, v in metadata.items() if v is not None}}
+    client = client_for(organisation)
+    return _call(client.v1.setup_intents.create, params=params, options=_options(idempotency_key))
+
+
+def setup_intent_retrieve(organisation, *, setup_intent_id: str) -> stripe.SetupIntent:
+    client = client_for(organisation)
+    return _call(client.v1.setup_intents.retrieve, setup_intent_id)
+
+
 def payment_intents_of_customer(organisation, *, customer: str, limit: int = 100) -> list[dict]:
     """The customer's most recent PaymentIntents (newest first), as dicts."""
     client = client_for(organisation)
