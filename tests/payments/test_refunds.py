@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from compliance.models import DonorAggregate
 from donations import services as donations
 from donations.models import Donation
 from donations.selectors import campaign_rollups
 from organisations.models import Role
 from organisations.services import membership_set, user_get_or_create
 from tests.conftest import make_org
-from tests.payments.helpers import SYSTEM, connect, make_form, pay_and_sync, start_form_payment, start_split_payment
+from tests.payments.helpers import SYSTEM, connect, make_form, nsw_code, pay_and_sync, start_form_payment, start_split_payment
 from tests.support import stripe as fake_stripe
 from webhooks.models import Event
 
@@ -32,7 +33,12 @@ def _stripe():
 def test_partial_then_full_refund_through_the_api_moves_every_total(org, write_client, localstripe):
     connect(org)
     campaign = donations.campaign_create(organisation=org, actor=SYSTEM, name="Spring")
-    payment, gift = _card_gift(org, 10_000, campaign_id=campaign.id)
+    payment, gift = _card_gift(org, 10_000, campaign_id=campaign.id, revenue_code=nsw_code(org))
+
+    def nsw_total():  # the donor's counted total under the NSW cap (compliance's aggregate)
+        return DonorAggregate.objects.get(donor_id=gift.donor_id, jurisdiction="NSW", rule__cap_cents__isnull=False).total_cents
+
+    assert nsw_total() == 10_000
     part = payment.parts.get()
     transfer_amount = 10_000 - gift.fee_cents
 
@@ -45,6 +51,7 @@ def test_partial_then_full_refund_through_the_api_moves_every_total(org, write_c
     gift.refresh_from_db()
     assert gift.donor.donations_total_cents == 6000
     assert campaign_rollups(organisation=org, campaign_ids=[campaign.id])[campaign.id]["raised_cents"] == 6000
+    assert nsw_total() == 6000
     charge = _stripe().v1.charges.retrieve(gift.stripe_charge_id)
     assert charge.amount_refunded == 4000
     assert _stripe().v1.transfers.retrieve(part.stripe_transfer_id).amount_reversed == 4000
@@ -64,6 +71,7 @@ def test_partial_then_full_refund_through_the_api_moves_every_total(org, write_c
     gift.refresh_from_db()
     assert gift.donor.donations_total_cents == 0
     assert campaign_rollups(organisation=org, campaign_ids=[campaign.id]).get(campaign.id, {}).get("raised_cents", 0) == 0
+    assert not DonorAggregate.objects.filter(donor_id=gift.donor_id, total_cents__gt=0).exists()
     assert _stripe().v1.charges.retrieve(gift.stripe_charge_id).amount_refunded == 10_000
     # The transfer gives back what is left of it (the fee was never transferred).
     assert _stripe().v1.transfers.retrieve(part.stripe_transfer_id).amount_reversed == transfer_amount
