@@ -219,6 +219,8 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
         hook(organisation=organisation, survivor=survivor, duplicate=duplicate)
     # Earlier merges into the duplicate are audit records too: they follow it, not cascade away.
     DonorMerge.objects.filter(survivor=duplicate).update(survivor=survivor, updated_at=timezone.now())
+    # So do the duplicate's checkout links (engage): an unpaid one still pays, a paid one keeps its history.
+    duplicate.checkout_links.update(donor=survivor, updated_at=timezone.now())
     duplicate.delete()
     if not survivor.email and duplicate_email:
         survivor.email = duplicate_email

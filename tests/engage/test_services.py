@@ -309,3 +309,16 @@ def test_suggest_description(org):
     assert link_suggest_description(donor=jane, amount_cents=25000) == "$250 donation from Jane Smith"
     assert link_suggest_description(donor=jane, amount_cents=125050) == "$1,250.50 donation from Jane Smith"
     assert link_suggest_description(donor=jane, amount_cents=None) == "Donation from Jane Smith"
+
+
+@pytest.mark.django_db
+def test_a_merge_moves_the_duplicates_links(connected):
+    """Merging donors keeps the duplicate's checkout links, now the survivor's (a CASCADE would delete them)."""
+    from donations.services import donor_merge
+
+    survivor = make_donor(connected, first_name="Jane", last_name="Smith", email="jane@example.org")
+    duplicate = make_donor(connected, first_name="Jane", last_name="Smith", email="jane.smith@example.org")
+    link = services.checkout_link_create(organisation=connected, actor=ACTOR, donor_id=duplicate.id, amount_cents=25000)
+    donor_merge(organisation=connected, actor=ACTOR, survivor_id=survivor.id, duplicate_id=duplicate.id)
+    link.refresh_from_db()
+    assert link.donor_id == survivor.id and link.is_payable
