@@ -11,6 +11,7 @@ which points at these; engage never imports payments.
 from __future__ import annotations
 
 import secrets
+import string
 from datetime import timedelta
 
 from django.db import models
@@ -138,9 +139,13 @@ class LinkStatus(models.TextChoices):
     CANCELED = "CANCELED", "Cancelled"
 
 
+CODE_ALPHABET = string.ascii_letters + string.digits
+
+
 def new_link_code() -> str:
-    """22 URL-safe characters, 128 random bits: unguessable."""
-    return secrets.token_urlsafe(16)
+    """22 letters and digits, 131 random bits: unguessable, and nothing a mail client or
+    a copy-and-paste mangles (no leading "-", no "_" read as an underline)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(22))
 
 
 def default_link_expiry():
