@@ -301,6 +301,11 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({  # engage: donation forms a
     "CheckoutPaymentMethodEnum": "engage.models.PaymentMethodType",
     "CheckoutAvailablePaymentMethodEnum": [("CARD", "Card")],
 })
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({  # payments: recurring plans
+    "RecurringPlanStatusEnum": "payments.models.PlanStatus",
+    "RecurringPlanPaymentMethodEnum": "payments.models.PlanPaymentMethod",
+    "PaymentMethodEnum": "donations.models.PaymentMethod",  # the donation's, named as before plans had one too
+})
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.tasks.webhook_sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL,
     "options": {"queue": WEBHOOKS_QUEUE, "expires": WEBHOOKS_SWEEP_INTERVAL},  # a backlog keeps one sweep, not hundreds

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("compliance.api.urls")),
     path("", include("recommendations.api.urls")),
     path("", include("engage.api.urls")),
+    path("", include("payments.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("reports.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),

@@ -242,6 +242,33 @@ def _(org, ids):
     return checkout_link_create(organisation=org, actor=ACTOR, donor_id=ids["donor"], amount_cents=25000).id
 
 
+def _today_iso() -> str:
+    from django.utils import timezone
+
+    return timezone.localdate().isoformat()
+
+
+def _manual_plan(org, ids):
+    from django.utils import timezone
+
+    from payments.recurring import plan_create
+
+    return plan_create(organisation=org, actor=ACTOR, donor_id=ids["donor"], amount_cents=5000, frequency="MONTHLY",
+                       payment_method="MANUAL", start_date=timezone.localdate())
+
+
+@seed("recurring_plan")
+def _(org, ids):
+    return _manual_plan(org, ids).id
+
+
+@seed("paused_recurring_plan")
+def _(org, ids):
+    from payments.recurring import plan_pause
+
+    return plan_pause(organisation=org, actor=ACTOR, plan_id=_manual_plan(org, ids).id, reason="STAFF").id
+
+
 # --- the table --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -308,6 +335,16 @@ ROUTES: list[Row] = [
         cross=400, seeds=("_stripe_connected",)),
     Row("GET", "/api/v1/checkout-links/{checkout_link}", "READ", 200),
     Row("POST", "/api/v1/checkout-links/{checkout_link}/cancel", "WRITE", 200),
+    # recurring plans
+    Row("GET", "/api/v1/recurring-plans", "READ", 200, seeds=("recurring_plan",)),
+    Row("POST", "/api/v1/recurring-plans", "WRITE", 201, cross=400, body=lambda ids: {
+        "donor_id": ids["donor"], "amount_cents": 5000, "frequency": "MONTHLY", "payment_method": "MANUAL",
+        "start_date": _today_iso()}),
+    Row("GET", "/api/v1/recurring-plans/{recurring_plan}", "READ", 200),
+    Row("PATCH", "/api/v1/recurring-plans/{recurring_plan}", "WRITE", 200, body={"amount_cents": 7500}),
+    Row("POST", "/api/v1/recurring-plans/{recurring_plan}/pause", "WRITE", 200, body={"reason": "DONOR"}),
+    Row("POST", "/api/v1/recurring-plans/{paused_recurring_plan}/resume", "WRITE", 200),
+    Row("POST", "/api/v1/recurring-plans/{recurring_plan}/cancel", "WRITE", 200, body={"reason": "Donor asked"}),
     # compliance
     Row("GET", "/api/v1/compliance-settings", "READ", 200),
     Row("PATCH", "/api/v1/compliance-settings", "WRITE", 200, body={"alert_amber_percent": 70}),

@@ -70,8 +70,19 @@ CHECKOUT_LINK = {
     "donation_id": None, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
 }
 
+RECURRING_PLAN = {
+    "id": "cm3rcp0001abc123xyz45678", "object": "recurring_plan", "donor_id": ID, "campaign_id": None,
+    "form_id": "cm3frm0001abc123xyz45678", "amount_cents": 2500, "currency": "AUD", "frequency": "MONTHLY",
+    "status": "ACTIVE", "payment_method": "CARD", "start_date": "2027-01-31", "next_bill_date": "2027-03-31",
+    "end_date": None, "max_payments": None, "payments_made": 2, "pause_reason": None, "pause_detail": None,
+    "revenue_code": "FED-2027", "stripe_customer_id": "cus_Qx3v9LwP2mZr7T", "stripe_payment_method_id": "pm_1Pq8zR2eZvKYlo2C",
+    "failure_count": 0, "last_failure_at": None, "last_failure_message": None, "last_failure_code": None, "retry_at": None,
+    "cancel_reason": None, "canceled_at": None, "ended_at": None, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+}
+
 COMPONENT_EXAMPLES = {
     "Donor": DONOR,
+    "RecurringPlan": RECURRING_PLAN,
     "DonationForm": DONATION_FORM,
     "CheckoutLink": CHECKOUT_LINK,
     "Donation": DONATION,
@@ -150,6 +161,27 @@ REQUEST_EXAMPLES = {
             "donor_id": "cm3abcde0001abc123xyz456", "amount_cents": 25000, "description": "$250 donation from Alice Ng",
             "consent_text": "I confirm I am an Australian citizen or resident.", "revenue_code": "FED-2027",
         }),
+    },
+    "recurring_plans_create": {
+        "manual": ("A monthly bank standing order staff confirm", {
+            "donor_id": "cm3abcde0001abc123xyz456", "amount_cents": 5000, "frequency": "MONTHLY", "payment_method": "MANUAL",
+            "start_date": "2027-04-01", "revenue_code": "FED-2027",
+        }),
+        "card": ("A monthly card gift on the donor's saved card, twelve payments", {
+            "donor_id": "cm3abcde0001abc123xyz456", "amount_cents": 2500, "frequency": "MONTHLY", "payment_method": "CARD",
+            "start_date": "2027-04-01", "max_payments": 12, "stripe_customer_id": "cus_Qx3v9LwP2mZr7T",
+            "stripe_payment_method_id": "pm_1Pq8zR2eZvKYlo2C",
+        }),
+    },
+    "recurring_plans_partial_update": {
+        "amount": ("Give more from the next charge", {"amount_cents": 5000}),
+        "date": ("Move the next charge (the schedule follows it)", {"next_bill_date": "2027-04-15"}),
+    },
+    "recurring_plans_pause_create": {
+        "donor": ("Paused at the donor's request", {"reason": "DONOR", "detail": "Travelling until June"}),
+    },
+    "recurring_plans_cancel_create": {
+        "cancel": ("Cancelled at the donor's request", {"reason": "Donor asked to stop"}),
     },
     "introductions_create": {
         "invite": ("Introduce a prospective recipient", {

@@ -51,6 +51,7 @@ TAGS = [
     {"name": "campaigns", "description": "Campaigns that donations count toward, with their totals"},
     {"name": "compliance", "description": "Revenue codes, election periods, disclosure obligations, breaches and the organisation's compliance settings"},
     {"name": "reports", "description": "Reports as CSV or XLSX files, streamed"},
+    {"name": "recurring-plans", "description": "Recurring plans: a donor's regular gift, charged off-session by card or expected from a bank standing order, once per period, never past the donor's cap"},
 ]
 
 
