@@ -201,3 +201,68 @@ def test_two_payments_racing_at_the_cap_edge_never_go_over_and_the_loser_is_refu
     # A late event for the loser changes nothing.
     assert payments.payment_sync(payment_intent_id=loser.payment_intent_id).status == PaymentStatus.REFUNDED_OVER_CAP
     assert Donation.objects.filter(organisation=org).count() == 2
+
+
+def _pay_by_debit(payment, iban: str) -> dict:
+    """A bank debit (localstripe's sepa_debit stands in for BECS: it settles after a moment)."""
+    import requests
+
+    intent_id = payment.client_secret.split("_secret_")[0]
+    return requests.post(f"{fake_stripe.api_base()}/v1/payment_intents/{intent_id}/confirm", timeout=30, json={
+        "key": fake_stripe.settings.STRIPE_PUBLISHABLE_KEY, "client_secret": payment.client_secret,
+        "payment_method_data": {"type": "sepa_debit", "sepa_debit": {"iban": iban}}}).json()
+
+
+@pytest.mark.django_db
+def test_a_processing_debit_is_pending_and_failed_when_the_bank_rejects_it(org, localstripe):
+    """localstripe's debits stand in for BECS: this IBAN is processing for a moment, then rejected.
+    (Its debits that clear are reported succeeded at once, so pending → confirmed is the
+    donations.services.donation_payment_settle path, covered by the cap race's settle too.)"""
+    connect(org)
+    payment = start_form_payment(org, make_form(org, revenue_code=nsw_code(org)), 20_000)
+    assert _pay_by_debit(payment, "DE62370400440532013001")["status"] == "processing"  # localstripe's failing IBAN
+    payment = payments.payment_sync(payment_intent_id=payment.payment_intent_id)
+    if payment.status == PaymentStatus.PROCESSING:  # usually: the bank answers half a second later
+        gift = payment.parts.get().donation
+        assert (gift.status, gift.source, gift.donor.donations_total_cents) == ("PENDING", "STRIPE", 0)
+    payment = fake_stripe.wait_until(lambda: (p := payments.payment_sync(payment_intent_id=payment.payment_intent_id))
+                                     .status == PaymentStatus.FAILED and p, message="the debit to fail")
+    gift = Donation.objects.get(organisation=org)
+    assert gift.status == "FAILED" and gift.donor.donations_total_cents == 0
+    assert not DonorAggregate.objects.filter(donor=gift.donor, total_cents__gt=0).exists()
+    statuses = [e.data["status"] for e in Event.objects.filter(organisation=org, type__startswith="donation.").order_by("created_at")]
+    assert statuses in (["PENDING", "FAILED"], ["FAILED"])
+
+
+@pytest.mark.django_db
+def test_a_pending_card_gift_settles_through_the_cap_like_a_new_one(org):
+    """donations.services.donation_payment_settle, which payment_sync calls when a
+    PENDING (bank debit) payment clears: CONFIRMED and counted, or refused by the cap."""
+    from compliance.services import CapExceeded
+
+    code = nsw_code(org)
+    donor = make_donor(org)
+
+    def pending(amount):
+        return donations.donation_record(organisation=org, actor=SYSTEM, donor_id=donor.id, donation_type="MONETARY",
+                                         amount_cents=amount, donation_date=timezone.localdate(), source="STRIPE",
+                                         status="PENDING", payment_method="CARD", revenue_code=code,
+                                         card={"stripe_payment_intent_id": "pi_pending_test"})
+
+    first, second = pending(NSW_CAP - 100), pending(200)  # PENDING counts nothing: both recorded
+    donor.refresh_from_db()
+    assert donor.donations_total_cents == 0
+    donations.donation_payment_settle(organisation=org, actor=SYSTEM, donation_id=first.id, status="CONFIRMED",
+                                      card={"fee_cents": 100, "net_cents": NSW_CAP - 200})
+    donor.refresh_from_db()
+    assert donor.donations_total_cents == NSW_CAP - 100
+    with pytest.raises(CapExceeded):
+        donations.donation_payment_settle(organisation=org, actor=SYSTEM, donation_id=second.id, status="CONFIRMED")
+    second.refresh_from_db()
+    assert second.status == "PENDING"
+    donations.donation_payment_settle(organisation=org, actor=SYSTEM, donation_id=second.id, status="FAILED",
+                                      reason="Refunded: over the cap.")
+    second.refresh_from_db()
+    assert second.status == "FAILED" and "over the cap" in second.notes
+    with pytest.raises(Exception, match="Only a PENDING gift settles"):
+        donations.donation_payment_settle(organisation=org, actor=SYSTEM, donation_id=second.id, status="CONFIRMED")
