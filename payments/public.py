@@ -4,7 +4,9 @@
   organisation no longer connected to Stripe) shows a generic "not accepting
   gifts right now" page; DRAFT is a preview for signed-in staff of the
   organisation only (a banner, payment disabled), 404 for anyone else; ARCHIVED
-  is 404.
+  is 404. A form that allows recurring gifts lets the donor choose One-off or
+  one of its frequencies (`frequency`): the first gift then saves the card and,
+  once paid, starts the plan (payments.recurring.plan_create_from_payment).
 - `/c/<code>`: a checkout link's page: its fixed amount and donor, the consent
   checkbox, the card. EXPIRED, CANCELED and COMPLETED links get a clear page
   saying so, never a payment.
@@ -34,7 +36,7 @@ from compliance.models import Jurisdiction
 from compliance.selectors import jurisdiction_preview
 from compliance.services import public_refusal_message
 from donations.countries import ISO_3166_ALPHA2
-from engage.models import CheckoutLink, DonationForm, FormStatus, LinkStatus, Visibility
+from engage.models import CheckoutLink, DonationForm, Frequency, FormStatus, LinkStatus, Visibility
 from engage.selectors import amount_rows, dollars_label, form_address_rule, public_form_get, public_link_get
 from organisations.session import memberships_of
 from payments.models import PaymentKind
@@ -50,6 +52,7 @@ AU_STATES = ("ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA")
 ADDRESS_FIELDS = ("address_line1", "address_line2", "suburb", "state", "postcode", "country")
 REQUIRED_ADDRESS_FIELDS = ("address_line1", "suburb", "postcode", "country")
 CLOSED_MESSAGE = "{organisation} is not accepting gifts through this page right now. Please check back later."
+UNAVAILABLE_MESSAGE = "Card payments are unavailable right now. No payment was taken; please try again in a few minutes."
 
 
 # --- input ------------------------------------------------------------------------------------
@@ -165,6 +168,31 @@ def _amount_cents(form: DonationForm, data) -> tuple[int | None, str | None, str
     return int(choice), None, "amount"
 
 
+ONE_OFF_LABEL = "One-off"
+# The gift button's words per frequency: "Give $50 monthly".
+FREQUENCY_BUTTON_WORDS = {Frequency.WEEKLY: "weekly", Frequency.FORTNIGHTLY: "fortnightly", Frequency.MONTHLY: "monthly",
+                          Frequency.QUARTERLY: "quarterly", Frequency.ANNUALLY: "yearly"}
+
+
+def form_frequencies(form: DonationForm) -> list[str]:
+    """The frequencies a recurring gift on this form may take (the form's choice, in
+    the usual order); none when the form takes one-off gifts only."""
+    if not form.allow_recurring:
+        return []
+    offered = set(form.recurring_frequencies or [])
+    return [f for f in Frequency.values if f in offered]
+
+
+def _frequency(form: DonationForm, data) -> tuple[str | None, str | None]:
+    """(frequency or None for one-off, error)."""
+    value = (data.get("frequency") or "").strip().upper()
+    if not value:
+        return None, None
+    if value not in form_frequencies(form):
+        return None, "Choose how often to give from the options shown."
+    return value, None
+
+
 def _attempt_key(prefix: str) -> str:
     return f"{prefix}:{secrets.token_urlsafe(24)}"
 
@@ -207,6 +235,9 @@ def _rate_limited(request, organisation) -> JsonResponse | None:
 
 
 def _service_refusal(exc: ApplicationError, organisation, field_names) -> JsonResponse:
+    if exc.code == "service_unavailable":  # Stripe unreachable or keys missing: never the detail to the public
+        log.error("public payment refused as unavailable: %s", exc.message, extra={"organisation_id": organisation.id})
+        return _errors_json({}, UNAVAILABLE_MESSAGE, status=503)
     refusal = public_refusal_message(exc, organisation_name=organisation.live.name)
     if refusal:
         return _errors_json({}, refusal)
@@ -250,7 +281,11 @@ class DonateView(View):
         donor_form = DonorFieldsForm(phone=form.phone_visibility, address=form_address_rule(form=form))
         visible = form.visible_amounts_cents()
         default = form.default_amount_cents if form.default_amount_cents in visible else None
+        frequencies = form_frequencies(form)
+        frequency_options = [{"value": "", "label": ONE_OFF_LABEL, "words": ""}] + [
+            {"value": f, "label": Frequency(f).label, "words": FREQUENCY_BUTTON_WORDS[f]} for f in frequencies]
         context = {
+            "frequency_rows": amount_rows(frequency_options, per_row=3) if frequencies else [],
             "form": form, "organisation": organisation.live, "sandbox": organisation.is_sandbox, "preview": preview,
             "donor_form": donor_form, "amount_rows": amount_rows(visible), "default_amount": default,
             "minimum_cents": form.effective_minimum_cents, "maximum_cents": form.maximum_cents,
@@ -259,7 +294,10 @@ class DonateView(View):
             "page_title": form.title,
         }
         if not preview:
-            context.update(_stripe_page_context(organisation))
+            try:
+                context.update(_stripe_page_context(organisation))
+            except ApplicationError as exc:
+                return unavailable_page(request, organisation, exc)
         return _page(request, self.template, context)
 
 
@@ -279,6 +317,9 @@ class DonateIntentView(View):
         amount, amount_error, amount_field = _amount_cents(form, request.POST)
         if amount_error:
             errors[amount_field] = [amount_error]
+        frequency, frequency_error = _frequency(form, request.POST)
+        if frequency_error:
+            errors["frequency"] = [frequency_error]
         if not donor_form.is_valid():
             errors.update({k: list(v) for k, v in donor_form.errors.items()})
         attempt_key = request.POST.get("attempt_key", "")
@@ -292,10 +333,10 @@ class DonateIntentView(View):
                 donor_details=donor_form.donor_details(), form=form,
                 parts=[PartSpec(recipient_organisation=organisation, amount_cents=amount, revenue_code=form.revenue_code,
                                 campaign_id=form.campaign_id)],
-                request_id=getattr(request, "request_id", ""),
+                frequency=frequency, request_id=getattr(request, "request_id", ""),
             )
         except ApplicationError as exc:
-            return _service_refusal(exc, organisation, set(donor_form.fields) | {"amount", "other_amount"})
+            return _service_refusal(exc, organisation, set(donor_form.fields) | {"amount", "other_amount", "frequency"})
         return _json({"client_secret": payment.client_secret, "return_url": f"/pay/{payment.id}"})
 
 
@@ -355,13 +396,17 @@ class CheckoutView(View):
         if not organisation.stripe_connected:
             return closed_page(request, organisation, title="Payments are unavailable",
                                message=CLOSED_MESSAGE.format(organisation=organisation.live.name), secret_url=True)
+        try:
+            stripe_context = _stripe_page_context(organisation)
+        except ApplicationError as exc:
+            return unavailable_page(request, organisation, exc, secret_url=True)
         donor_form = DonorFieldsForm(identity=False, phone=Visibility.NONE, address=_link_address_rule(link))
         context = {
             "link": link, "organisation": organisation.live, "sandbox": organisation.is_sandbox, "donor": link.donor,
             "donor_email": _masked_email(link.donor.email), "donor_form": donor_form, "au_states": AU_STATES,
             "intent_url": f"/c/{link.code}/intent", "attempt_key": f"link:{link.id}",
             "heading": link.description or f"{dollars_label(link.amount_cents)} donation to {organisation.live.name}",
-            "page_title": link.description or "Your donation", **_stripe_page_context(organisation),
+            "page_title": link.description or "Your donation", **stripe_context,
         }
         return _page(request, self.template, context, secret_url=True)
 
@@ -396,6 +441,12 @@ class CheckoutIntentView(View):
 
 
 # --- closed ---------------------------------------------------------------------------------------
+
+def unavailable_page(request, organisation, exc: ApplicationError, *, secret_url: bool = False):
+    log.error("payment page unavailable: %s", exc.message, extra={"organisation_id": organisation.id})
+    return closed_page(request, organisation, title="Payments are unavailable", message=UNAVAILABLE_MESSAGE, status=503,
+                       secret_url=secret_url)
+
 
 def closed_page(request, organisation, *, title: str, message: str, status: int = 200, secret_url: bool = False,
                 paid: bool = False):

@@ -7,7 +7,7 @@
 //   button. Optional: data-billing-name / data-billing-email on the form (the donor is known), data-preview
 //   (a staff preview: nothing is sent), #pay-refusal (a box for a refusal), an element id="error-<field>" per
 //   field for its message, radios name="amount" (data-cents) and an input name="other_amount" whose choice
-//   the submit button shows ("Give $50").
+//   the submit button shows ("Give $50"), and radios name="frequency" (data-words: "Give $50 monthly").
 // On submit: POST the form (FormData) to data-intent-url. 200 {client_secret, return_url}: confirm the card
 // with Stripe.js (confirmCardPayment) and go to return_url; Stripe's error (a declined card) shows in
 // #card-errors and the button comes back. 400/409/429 {errors: {field: [messages]}, refusal}: the messages
@@ -54,7 +54,9 @@
   function syncLabel() {
     if (!button || !button.dataset.label) return;
     var cents = chosenCents();
-    button.textContent = button.dataset.label + (cents ? " " + dollars(cents) : "");
+    var often = form.querySelector("input[name=frequency]:checked");  // a recurring gift: "Give $50 monthly"
+    var words = often && often.dataset.words ? " " + often.dataset.words : "";
+    button.textContent = button.dataset.label + (cents ? " " + dollars(cents) + words : "");
   }
   form.addEventListener("change", function (event) {
     if (event.target.name === "amount" && other) other.value = "";
@@ -150,8 +152,11 @@
       method: "POST", body: new FormData(form), credentials: "same-origin",
       headers: {"Accept": "application/json", "X-Requested-With": "fetch"},
     }).then(function (response) {
-      return response.json().then(function (body) { return {ok: response.ok, body: body}; },
-                                   function () { return {ok: false, body: {refusal: GENERIC}}; });
+      return response.json().then(function (body) { return {ok: response.ok, body: body}; }, function () {
+        // Not JSON: Django's CSRF page (a page left open past its session) or a proxy's error.
+        var text = response.status === 403 ? "This page has expired. Please reload it and try again; no payment was taken." : GENERIC;
+        return {ok: false, body: {refusal: text}};
+      });
     }).then(function (result) {
       if (!result.ok || !result.body.client_secret) {
         var firstInvalid = showFieldErrors(result.body.errors);
