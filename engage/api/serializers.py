@@ -105,7 +105,7 @@ class DonationFormSerializer(serializers.Serializer):
     minimum_cents = serializers.IntegerField(allow_null=True, help_text="Null: the organisation minimum applies.")
     effective_minimum_cents = serializers.IntegerField(help_text="The minimum in force (the form's, or the organisation's).")
     maximum_cents = serializers.IntegerField(allow_null=True)
-    allow_recurring = serializers.BooleanField(help_text="Recurring gifts are allowed (the page takes one-off card gifts until recurring payments exist).")
+    allow_recurring = serializers.BooleanField(help_text="The page asks \"How often?\": one-off or one of recurring_frequencies.")
     recurring_frequencies = serializers.ListField(child=serializers.ChoiceField(choices=Frequency.choices),
                                                   help_text="The frequencies a donor may pick for a recurring gift.")
     phone_visibility = serializers.ChoiceField(choices=Visibility.choices, help_text="Whether the page asks the donor's phone.")

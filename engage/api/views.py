@@ -40,12 +40,6 @@ class FormViewSet(OrganisationViewSet):
     def render(self, row):
         return render_form(row, currency=self.request.organisation.currency)
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
-
     @extend_schema(summary="Create a donation form", request=FormCreateInput, responses={201: DonationFormSerializer},
                    description="A new form is DRAFT unless `status` says otherwise; ACTIVE (taking gifts) needs Stripe connected "
                                "(400 `validation_failed`, `param: stripe_account`). A slug already used anywhere in Together is "
@@ -93,12 +87,6 @@ class CheckoutLinkViewSet(OrganisationViewSet):
 
     def render(self, row):
         return render_link(row)
-
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.respond_object(pk)
 
     @extend_schema(summary="Create a checkout link", request=CheckoutLinkCreateInput, responses={201: CheckoutLinkSerializer},
                    description="Needs Stripe connected (400 `validation_failed`, `param: stripe_account`) and a donor with an "

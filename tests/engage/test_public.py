@@ -47,7 +47,8 @@ DONOR = {"first_name": "Jane", "last_name": "Smith", "email": "Jane@Example.org"
 
 def test_active_form_page(connected):
     form = make_form(connected, status="ACTIVE", slug="give-now", suggested_amounts_cents=[500, 2500, 5000, 10000, 25000, 50000],
-                     minimum_cents=1000, default_amount_cents=5000, description="Every dollar counts.")
+                     minimum_cents=1000, default_amount_cents=5000, description="Every dollar counts.",
+                     allow_recurring=False, recurring_frequencies=[])  # one-off only: no "How often?" buttons
     response = Client().get("/donate/give-now")
     html = response.content.decode()
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
@@ -230,3 +231,17 @@ def test_form_status_guard_on_intent(connected):
 def DonationFormStatus(form):
     form.refresh_from_db()
     return form.status
+
+
+def test_payments_unavailable_says_so_without_detail(connected, settings):
+    """Missing platform keys: the page and the intent answer 503 with a plain sentence, never the configuration detail."""
+    make_form(connected, status="ACTIVE", slug="no-keys")
+    settings.STRIPE_PUBLISHABLE_KEY = ""
+    settings.STRIPE_SECRET_KEY = ""
+    page = Client().get("/donate/no-keys")
+    assert page.status_code == 503 and "Card payments are unavailable" in page.content.decode()
+    assert "STRIPE" not in page.content.decode()
+    response = csrf_client().post("/donate/no-keys/intent", {"attempt_key": "form:abcdefgh12345678", "amount": "2500", **DONOR})
+    assert response.status_code == 503 and response.json()["refusal"].startswith("Card payments are unavailable")
+    assert "STRIPE" not in response.content.decode()
+    assert not Payment.objects.exists()
