@@ -756,10 +756,34 @@ def charge_refunds_sync(*, charge_id: str, organisation: Organisation, request_i
     actor = _actor(request_id)
     out = []
     for donation in donations:
-        if target[donation.id] > donation.refunded_cents:
+        if target[donation.id] <= donation.refunded_cents:
+            continue
+        with transaction.atomic():
+            # As donation_refund locks: the donor, then the gift; a refund made here meanwhile is seen.
+            Donor.objects.select_for_update().filter(pk=donation.donor_id).exists()
+            donation = Donation.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=donation.pk)
+            if target[donation.id] <= donation.refunded_cents:
+                continue
+            # Money refunded in Stripe's dashboard is taken back from the recipient's account too.
+            _transfer_take_back(donation, amount_cents=target[donation.id] - donation.refunded_cents,
+                                key=f"reversal:{donation.id}:{target[donation.id]}")
             out.append(donation_refund_sync(organisation=donation.organisation, actor=actor, donation_id=donation.id,
                                             refunded_cents=target[donation.id], reason="Refunded in Stripe."))
     return out
+
+
+def _transfer_take_back(donation: Donation, *, amount_cents: int | None, key: str) -> None:
+    """Reverse (part of) the transfer that paid this gift into its recipient's account:
+    `amount_cents`, or all that is left of it (None), never more than is left."""
+    if not donation.stripe_transfer_id:
+        return
+    transfer = stripe_gateway.to_dict(stripe_gateway.transfer_retrieve(donation.organisation,
+                                                                       transfer_id=donation.stripe_transfer_id))
+    left = int(transfer.get("amount") or 0) - int(transfer.get("amount_reversed") or 0)
+    amount = left if amount_cents is None else min(amount_cents, left)
+    if amount > 0:
+        stripe_gateway.transfer_reverse(donation.organisation, transfer_id=donation.stripe_transfer_id, amount_cents=amount,
+                                        idempotency_key=key, metadata={"donation_id": donation.id})
 
 
 def _on_charge_refunded(event: dict, request_id: str) -> str:
@@ -787,6 +811,8 @@ def _on_dispute(event: dict, request_id: str) -> str:
     lost = status == "lost"
     actor = _actor(request_id)
     for donation in donations:
+        if lost:  # the bank took the money back from the platform: so does the platform from the recipient
+            _transfer_take_back(donation, amount_cents=None, key=f"dispute:{dispute['id']}:{donation.id}")
         donation_dispute_sync(organisation=donation.organisation, actor=actor, donation_id=donation.id,
                               dispute_status=status, lost=lost)
     return f"dispute {status} on {len(donations)} donation(s)"

@@ -110,6 +110,7 @@ def test_a_refund_made_in_stripe_syncs_forward_and_emits_donation_refunded(strip
     client.v1.refunds.create(params={"charge": gift.stripe_charge_id, "amount": 3000})  # in Stripe's dashboard
     wait_until(lambda: Donation.objects.get(pk=gift.pk).refunded_cents == 3000, message="the partial refund")
     gift.refresh_from_db()
+    assert client.v1.transfers.retrieve(gift.stripe_transfer_id).amount_reversed == 3000
     assert gift.status == "CONFIRMED" and gift.donor.donations_total_cents == 5000
     event = Event.objects.get(organisation=org, type="donation.refunded")
     assert event.data["refunded_cents"] == 3000 and event.data["status"] == "CONFIRMED"
@@ -141,6 +142,10 @@ def test_a_lost_dispute_refunds_the_gift_and_a_won_one_keeps_it(stripe_webhooks,
     assert (lost.dispute_status, lost.refunded_cents) == ("lost", 4000)
     assert (won.status, won.refunded_cents) == ("CONFIRMED", 0)
     assert won.donor.donations_total_cents == 6000
+    client = fake_stripe.client(fake_stripe.settings.STRIPE_SECRET_KEY)
+    lost_transfer = client.v1.transfers.retrieve(lost.stripe_transfer_id)
+    assert lost_transfer.amount_reversed == lost_transfer.amount  # taken back from the recipient's account
+    assert client.v1.transfers.retrieve(won.stripe_transfer_id).amount_reversed == 0
 
 
 def test_payout_paid_links_its_donations(stripe_webhooks, localstripe):
