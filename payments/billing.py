@@ -51,7 +51,7 @@ from payments.models import (
     PlanStatus, RecurringPlan,
 )
 from payments.recurring import (
-    PLAN_ACTOR, _money, organisation_today, organisation_zone, plan_alert, plan_end, plan_end_if_done, plan_event,
+    PLAN_ACTOR, _money, organisation_today, plan_alert, plan_end, plan_end_if_done, plan_event,
     plan_next_date,
 )
 from payments.representations import plan_snapshot
@@ -379,6 +379,7 @@ def _paid(plan: RecurringPlan, payment: Payment, today: dt.date, now: dt.datetim
     plan.status = PlanStatus.ACTIVE
     plan.failure_count = 0
     plan.retry_at = None
+    plan.failing_since = None
     plan.last_failure_code = None
     # On time: the next period. After retries: the next period still ahead (one that
     # fell during the retries is not charged on top).
@@ -392,17 +393,15 @@ def _paid(plan: RecurringPlan, payment: Payment, today: dt.date, now: dt.datetim
     plan_end_if_done(plan=plan, actor=PLAN_ACTOR, before=plan_snapshot(plan_id=plan.id), now=now)
 
 
-def _first_attempt_day(plan: RecurringPlan, payment: Payment) -> dt.date:
-    return timezone.localtime(payment.created_at, organisation_zone(plan.organisation)).date()
-
-
 def _failed(plan: RecurringPlan, payment: Payment, today: dt.date, now: dt.datetime, *, code: str | None, message: str,
             authentication: bool) -> str:
     """One more failed charge of this period: the next retry, PAST_DUE or CANCELED."""
     from payments.recurring import plan_cancel_locked
 
     before = plan_snapshot(plan_id=plan.id)
-    day0 = _first_attempt_day(plan, payment)
+    if not plan.failure_count or plan.failing_since is None:
+        plan.failing_since = today
+    day0 = plan.failing_since
     failures = plan.failure_count + 1
     retries = len(PLAN_RETRY_DAYS)
     if authentication:

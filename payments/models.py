@@ -278,6 +278,8 @@ class RecurringPlan(LifecycleRules, OrganisationOwned):
     last_failure_message = models.TextField(null=True, blank=True)
     last_failure_code = models.CharField(max_length=60, null=True, blank=True)
     retry_at = models.DateField(null=True, blank=True)
+    # The day of the period's first failed charge: retries count their days from it.
+    failing_since = models.DateField(null=True, blank=True)
     due_on = models.DateField(null=True, blank=True, editable=False)
     cancel_reason = models.CharField(max_length=200, null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)

@@ -63,3 +63,57 @@ def test_a_plan_with_a_number_of_payments_ends_after_the_last(org):
     assert Event.objects.filter(organisation=org, type="recurring_plan.ended", data__id=plan.id).exists()
     assert billing.billing_run(now=at(dt.date(2027, 5, 17))) == {}
     assert len(plan_intents(plan)) == 2
+
+
+# --- the organisation's day ---------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_plan_is_due_on_its_date_in_the_organisations_time_zone(org):
+    connect(org)
+    plan = card_plan(org, make_donor(org, email="early@example.com"), start=dt.date(2027, 2, 1))
+    # 31 Jan 12:59 UTC is 31 Jan 23:59 in Sydney (UTC+11): not due. 13:00 UTC is 1 Feb 00:00 there: due.
+    assert billing.billing_run(now=dt.datetime(2027, 1, 31, 12, 59, tzinfo=dt.timezone.utc)) == {}
+    assert billing.billing_run(now=dt.datetime(2027, 1, 31, 13, 0, tzinfo=dt.timezone.utc)) == {"charged": 1}
+    assert Donation.objects.get(organisation=org, recurring_plan_id=plan.id).donation_date == dt.date(2027, 2, 1)
+
+
+# --- sign-up on a donation form ------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_recurring_form_gift_saves_the_card_starts_the_plan_and_is_its_first_period(org, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from payments import services as payments
+    from tests.payments.helpers import make_form, pay
+
+    connect(org)
+    form = make_form(org, allow_recurring=True, recurring_frequencies=["MONTHLY", "WEEKLY"])
+    start = payments.payment_start(
+        organisation=org, kind=PaymentKind.FORM, attempt_key="att_recurring_signup_1", frequency="WEEKLY",
+        donor_details={"first_name": "Rae", "last_name": "Gular", "email": "rae@example.com"},
+        parts=[payments.PartSpec(recipient_organisation=org, amount_cents=3000)], form=form)
+    assert start.stripe_customer_id and start.stripe_customer_id.startswith("cus_")
+    assert pay(start)["paymentIntent"]["status"] == "succeeded"
+    payment = payments.payment_sync(payment_intent_id=start.payment_intent_id)
+    plan = RecurringPlan.objects.get(organisation=org)
+    today = timezone.localdate()
+    assert (plan.status, plan.frequency, plan.amount_cents, plan.payment_method, plan.form_id) == (
+        "ACTIVE", "WEEKLY", 3000, "CARD", form.id)
+    assert (plan.start_date, plan.payments_made, plan.next_bill_date) == (today, 1, today + dt.timedelta(days=7))
+    assert plan.stripe_customer_id == start.stripe_customer_id and plan.stripe_payment_method_id.startswith("pm_")
+    assert (payment.plan_id, payment.period) == (plan.id, today)
+    first = Donation.objects.get(organisation=org)
+    assert (first.recurring_plan_id, first.recurring_period, first.donor_id) == (plan.id, today, plan.donor_id)
+    assert Event.objects.filter(organisation=org, type="recurring_plan.created", data__id=plan.id).exists()
+    # The saved card is charged off-session a week later, the donor away.
+    assert billing.billing_run(now=at(today + dt.timedelta(days=7))) == {"charged": 1}
+    assert Donation.objects.filter(organisation=org, recurring_plan_id=plan.id, status="CONFIRMED").count() == 2
+    # A frequency the form does not offer, or on a form without recurring, is refused before any intent.
+    from together.exceptions import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        payments.payment_start(
+            organisation=org, kind=PaymentKind.FORM, attempt_key="att_recurring_signup_2", frequency="ANNUALLY",
+            donor_details={"email": "rae@example.com"},
+            parts=[payments.PartSpec(recipient_organisation=org, amount_cents=3000)], form=form)
+    assert refused.value.param == "frequency"
