@@ -16,8 +16,8 @@ A bad or tampered token is a 404; an expired or revoked one a 410 saying what to
 do. Every POST has the CSRF token and takes the public POST limit
 (together.ratelimit.public_post_take, per client and plan). Every change goes
 through the plan services (payments.recurring, via payments.plan_links) with an
-actor naming the donor. The pages are never cached and never send a Referer (the
-token is in the address). Thin: the rules are in the services.
+actor naming the donor. The pages are never cached and never send a Referer
+to another site (the token is in the address). Thin: the rules are in the services.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.views import View
 
 from engage.models import Frequency
+from engage.selectors import amount_rows
 from payments import plan_links
 from payments.models import PauseReason, PlanPaymentMethod, PlanStatus
 from together import stripe_gateway
@@ -60,7 +61,9 @@ REFUSALS = {
 
 def _no_store(response):
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the token never leaves in a Referer
+    # The token never leaves in a Referer to another site. (Not no-referrer: a browser then
+    # sends `Origin: null` with the page's own form POSTs, which CSRF rightly refuses.)
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -123,8 +126,8 @@ class PlanLinkView(View):
             "can_resume": plan_links.donor_can_resume(plan),
             "paused_by_others": plan.status == PlanStatus.PAUSED and plan.pause_reason != PauseReason.DONOR,
             "held_by_cap": plan.held_by_cap, "is_final": plan.is_final,
-            "frequency_options": [{"value": f, "label": Frequency(f).label, "checked": f == chosen_frequency}
-                                  for f in plan_links.frequencies_for(plan)],
+            "frequency_rows": amount_rows([{"value": f, "label": Frequency(f).label, "checked": f == chosen_frequency}
+                                           for f in plan_links.frequencies_for(plan)], per_row=3),
             "amount_value": values.get("amount", f"{plan.amount_cents / 100:.2f}".removesuffix(".00")),
             "minimum_cents": low, "maximum_cents": high,
             "done": DONE_MESSAGES.get(request.GET.get("done", "")), "errors": errors or {}, "refusal": refusal,

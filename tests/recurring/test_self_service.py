@@ -21,6 +21,7 @@ from payments.models import RecurringPlan
 from tests.payments.helpers import SYSTEM, connect, make_donor, make_form
 from tests.recurring.helpers import card_plan, manual_plan, stripe_for
 from tests.support import stripe as fake_stripe
+from tests.dashboard.conftest import CHROMIUM_ARGS, browser, context, page, regime_rules  # noqa: F401
 from tests.support.tenant_guard import guard_requests
 from together.exceptions import NotFound, ValidationFailed
 from webhooks.models import Event
@@ -76,7 +77,7 @@ def test_the_page_shows_its_plan_with_the_card_and_is_never_cached(org, client):
     assert "Your monthly gift" in html and "$25" in html and "a month" in html
     assert "Visa ending 4242" in html
     assert plan.next_bill_date.strftime("%-d %B %Y") in html
-    assert response["Cache-Control"] == "no-store" and response["Referrer-Policy"] == "no-referrer"
+    assert response["Cache-Control"] == "no-store" and response["Referrer-Policy"] == "same-origin"
     assert "noindex" in response["X-Robots-Tag"]
     assert 'id="card-form"' in html and "js/plan_manage.js" in html
     assert "<script>" not in html  # no inline script (CSP)
@@ -312,3 +313,90 @@ def test_staff_send_a_fresh_link_that_opens_the_plan(org, other_org, client):
         plan_links.plan_manage_link_send(organisation=org, actor=SYSTEM, plan_id=no_email.id)
     assert refused.value.param == "donor_id"
     assert len(mail.outbox) == 1
+
+
+# --- in Chromium ---------------------------------------------------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+
+
+def no_horizontal_overflow(page):
+    """Nothing scrolls sideways, and no box sticks out of the page's column (a fieldset
+    grows to its content's min-content width: a row of buttons can push it out)."""
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"page is {width}px wide at {page.viewport_size['width']}px"
+    outside = page.evaluate("""() => {
+        const edge = document.querySelector('main').getBoundingClientRect().right + 0.5;
+        return [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > edge)
+            .map(e => e.tagName + '#' + e.id + '.' + e.className);
+    }""")
+    assert not outside, f"sticking out of the column at {page.viewport_size['width']}px: {outside}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("regime_rules")
+def test_the_donor_manages_their_gift_in_chromium(page, live_server, org):
+    from playwright.sync_api import expect
+
+    from tests.dashboard.conftest import screenshot
+
+    plan = make_plan(org, amount_cents=2500)
+    link = url(plan)
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text("Your monthly gift")
+    expect(page.locator("#plan-card")).to_contain_text("Visa ending 4242")
+    expect(page.locator("#card-element input").first).to_be_visible()
+    screenshot(page, "recurring-manage-desktop")
+    page.set_viewport_size(PHONE)
+    no_horizontal_overflow(page)
+    screenshot(page, "recurring-manage-390")
+
+    # A declined card: Stripe's message, nothing changes; then a good one is saved through confirmCardSetup.
+    fake_stripe.fill_card(page, fake_stripe.DECLINED_CARD)
+    page.click("#card-button")
+    expect(page.locator("#card-errors")).to_have_text(fake_stripe.DECLINE_MESSAGE, timeout=20_000)
+    expect(page.locator("#card-button")).to_be_enabled()
+    fake_stripe.fill_card(page, MASTERCARD)
+    page.click("#card-button")
+    page.wait_for_url(re.compile(r"\?done=card$"), timeout=20_000)
+    expect(page.locator("#plan-done")).to_contain_text("Your new card is saved")
+    expect(page.locator("#plan-card")).to_contain_text("ending 4444")
+    plan.refresh_from_db()
+    assert stripe_for(org).v1.payment_methods.retrieve(plan.stripe_payment_method_id).card.last4 == "4444"
+
+    # The amount and how often.
+    page.fill("#plan-amount-input", "0.20")
+    page.click("#change-button")
+    expect(page.locator("#error-amount")).to_have_text("The smallest gift is $0.50.")
+    expect(page.locator("#plan-amount-input")).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "recurring-manage-error-390")
+    page.fill("#plan-amount-input", "35")
+    page.get_by_role("radiogroup", name="How often").get_by_text("Quarterly").click()
+    page.click("#change-button")
+    page.wait_for_url(re.compile(r"\?done=changed$"))
+    expect(page.locator("#plan-amount")).to_have_text("$35 a quarter")
+    no_horizontal_overflow(page)
+    screenshot(page, "recurring-manage-changed-390")
+    plan.refresh_from_db()
+    assert (plan.amount_cents, plan.frequency) == (3500, "QUARTERLY")
+
+    # Pause, restart, then cancel (confirm page first); the link then stops working.
+    page.click("#pause-button")
+    page.wait_for_url(re.compile(r"\?done=paused$"))
+    expect(page.locator("#plan-status")).to_have_text("Paused by you")
+    page.click("#resume-button")
+    page.wait_for_url(re.compile(r"\?done=resumed$"))
+    expect(page.locator("#plan-status")).to_have_text("Active")
+    page.click("#cancel-button")
+    expect(page.locator("h1")).to_have_text("Cancel your quarterly gift?")
+    no_horizontal_overflow(page)
+    screenshot(page, "recurring-manage-cancel-390")
+    page.click("#confirm-cancel")
+    expect(page.locator("h1")).to_have_text("Your quarterly gift is cancelled")
+    screenshot(page, "recurring-manage-cancelled-390")
+    plan.refresh_from_db()
+    assert plan.status == "CANCELED"
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text("This link no longer works")
+    no_horizontal_overflow(page)
+    screenshot(page, "recurring-manage-revoked-390")
