@@ -3,16 +3,25 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib import messages
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from compliance.selectors import revenue_code_suggestions
 from compliance.services import public_refusal_message
-from payments import services
-from payments.models import PaymentKind, PaymentStatus
+from donations.models import Donor
+from engage.forms import dollars_text
+from organisations.session import DashboardMixin
+from payments import recurring, selectors, services
+from payments.api.filters import RecurringPlanFilterSet
+from payments.forms import ManualPlanForm, PlanAmountForm, PlanCancelForm, PlanNextDateForm, PlanPauseForm
+from payments.models import PaymentKind, PaymentStatus, PlanFrequency, PlanPaymentMethod, PlanStatus, RecurringPlan
+from payments.plan_links import plan_manage_link_send
 from together import stripe_gateway
+from together.dashboard import DashboardPage, call_service
 from together.exceptions import ApplicationError
 
 log = logging.getLogger("together.payments")
@@ -83,3 +92,153 @@ def _back_url(payment) -> str | None:
     if payment.kind == PaymentKind.CHECKOUT_LINK and payment.checkout_link_id:
         return f"/c/{payment.checkout_link.code}"
     return None
+
+
+# --- the dashboard's Recurring pages (issue 17) ------------------------------------------------
+# Thin: every rule (what a plan may do now, amounts, dates) is in payments/recurring.py;
+# a refusal lands beside its field or as a message. ADMIN and EDITOR act; VIEWER reads.
+
+PLAN_ACTIONS = ("pause", "resume", "cancel", "amount", "next_date", "resend_link", "confirm_gift", "miss_gift")
+
+
+class RecurringListView(DashboardMixin, View):
+    """`/recurring`: every plan, filtered (status, frequency, payment method, donor, a
+    next-bill window), newest first in keyset pages; monthly recurring revenue; the
+    plans needing attention."""
+
+    def get(self, request):
+        organisation = request.organisation
+        plans = self.scoped(RecurringPlan).select_related("donor")
+        page = DashboardPage(request, plans, filterset_class=RecurringPlanFilterSet)
+        donor = None
+        if request.GET.get("donor_id"):
+            donor = self.scoped(Donor).filter(pk=request.GET["donor_id"]).first()
+        filters = {k: v for k, v in request.GET.items() if k not in ("starting_after", "ending_before", "limit") and v}
+        return render(request, "payments/recurring_list.html", {
+            "nav": "recurring", "page_title": "Recurring", "g": request.GET, "filtered": bool(filters),
+            "statuses": PlanStatus.choices, "frequencies": PlanFrequency.choices, "methods": PlanPaymentMethod.choices,
+            "counts": selectors.plan_status_counts(organisation=organisation),
+            "mrr": selectors.plan_mrr(organisation=organisation),
+            "alerts": recurring.plan_alerts(organisation=organisation, limit=10),
+            "donor": donor, **page.context(),
+        })
+
+
+class RecurringDetailView(DashboardMixin, View):
+    """`/recurring/<id>`: one plan, its charges and history, and (ADMIN, EDITOR) its actions."""
+
+    def plan(self, pk) -> RecurringPlan:
+        return self.get_scoped_or_404(RecurringPlan.objects.select_related("donor", "campaign", "form"), pk)
+
+    def page(self, request, plan, *, forms=None, status=200):
+        organisation = request.organisation
+        forms = forms or {}
+        today = recurring.organisation_today(organisation)
+        return render(request, "payments/recurring_detail.html", {
+            "nav": "recurring", "page_title": f"Plan of {plan.donor.display_name}", "plan": plan, "today": today,
+            "charges": selectors.plan_charges(organisation=organisation, plan=plan),
+            "attempts": selectors.plan_charge_attempts(organisation=organisation, plan=plan),
+            "history": selectors.plan_history(organisation=organisation, plan=plan),
+            "amount_form": forms.get("amount") or PlanAmountForm(initial={"amount": dollars_text(plan.amount_cents)}),
+            "date_form": forms.get("next_date") or PlanNextDateForm(initial={"next_bill_date": plan.next_bill_date}),
+            "pause_form": forms.get("pause") or PlanPauseForm(),
+            "cancel_form": forms.get("cancel") or PlanCancelForm(),
+            "open_action": next(iter(forms), None),
+        }, status=status)
+
+    def get(self, request, pk):
+        return self.page(request, self.plan(pk))
+
+    def post(self, request, pk):
+        plan = self.plan(pk)
+        action = request.POST.get("action", "")
+        if action not in PLAN_ACTIONS:
+            messages.error(request, "Unknown action.")
+            return redirect("recurring-detail", plan.id)
+        common = {"organisation": request.organisation, "actor": request.actor}
+        form_class = {"amount": PlanAmountForm, "next_date": PlanNextDateForm, "pause": PlanPauseForm,
+                      "cancel": PlanCancelForm}.get(action)
+        if form_class is not None:
+            form = form_class(request.POST)
+            done = None
+            if form.is_valid():
+                if action == "amount" or action == "next_date":
+                    done = call_service(form, recurring.plan_update, plan_id=plan.id, **form.service_kwargs(), **common)
+                elif action == "pause":
+                    done = call_service(form, recurring.plan_pause, plan_id=plan.id, reason="STAFF",
+                                        detail=form.cleaned_data["detail"], **common)
+                else:
+                    done = call_service(form, recurring.plan_cancel, plan_id=plan.id, reason=form.cleaned_data["reason"],
+                                        **common)
+            if done is None:
+                plan.refresh_from_db()
+                return self.page(request, plan, forms={action: form}, status=400)
+            messages.success(request, _DONE[action](done))
+            return redirect("recurring-detail", plan.id)
+        try:
+            if action == "resume":
+                done = recurring.plan_resume(plan_id=plan.id, **common)
+                messages.success(request, _DONE["resume"](done))
+            elif action == "resend_link":
+                plan_manage_link_send(plan_id=plan.id, **common)
+                messages.success(request, f"Management link sent to {plan.donor.email or 'the donor'}.")
+            elif action == "confirm_gift":
+                recurring.plan_expected_gift_confirm(donation_id=request.POST.get("donation_id", ""), **common)
+                messages.success(request, "Expected gift confirmed: the standing order's money arrived.")
+            elif action == "miss_gift":
+                recurring.plan_expected_gift_miss(donation_id=request.POST.get("donation_id", ""), **common)
+                messages.success(request, "Expected gift marked missed.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("recurring-detail", plan.id)
+
+
+def _next(plan) -> str:
+    return f"next bill date {plan.next_bill_date:%-d %b %Y}" if plan.next_bill_date else "nothing more to bill"
+
+
+_DONE = {
+    "pause": lambda plan: "Plan paused: nothing is billed until it is resumed.",
+    "resume": lambda plan: f"Plan resumed ({_next(plan)})." if plan.status == PlanStatus.ACTIVE
+    else f"Plan {plan.get_status_display().lower()}.",
+    "cancel": lambda plan: "Plan cancelled: nothing more is billed.",
+    "amount": lambda plan: f"Amount changed to ${plan.amount_cents / 100:,.2f} from the next charge ({_next(plan)}).",
+    "next_date": lambda plan: f"Schedule moved: {_next(plan)}.",
+}
+
+
+class DonorPlansFragmentView(DashboardMixin, View):
+    """`/recurring/donor/<id>/fragment`: the donor page's plans and its *New manual
+    plan* form (loaded with htmx by templates/donations/donor_detail.html; donations
+    never imports payments). A POST creates a MANUAL plan through plan_create."""
+
+    def page(self, request, donor, form, *, created=None, status=200):
+        organisation = request.organisation
+        return render(request, "payments/recurring_donor_fragment.html", {
+            "donor": donor, "plans": selectors.donor_plans(organisation=organisation, donor_id=donor.id), "form": form,
+            "created": created, "revenue_codes": revenue_code_suggestions(organisation=organisation),
+            "open_form": form.is_bound and created is None,
+        }, status=status)
+
+    def new_form(self, request, data=None):
+        return ManualPlanForm(data, organisation=request.organisation,
+                              initial={"start_date": recurring.organisation_today(request.organisation)})
+
+    def get(self, request, donor_id):
+        donor = self.get_scoped_or_404(Donor, donor_id)
+        return self.page(request, donor, self.new_form(request))
+
+    def post(self, request, donor_id):
+        donor = self.get_scoped_or_404(Donor, donor_id)
+        form = self.new_form(request, request.POST)
+        plan = None
+        if form.is_valid():
+            plan = call_service(form, recurring.plan_create, organisation=request.organisation, actor=request.actor,
+                                donor_id=donor.id, **form.service_kwargs())
+        if plan is None:
+            # htmx swaps only 2xx answers: the form comes back with its errors beside the fields.
+            return self.page(request, donor, form, status=200 if request.htmx else 400)
+        if not request.htmx:
+            messages.success(request, "Manual plan created.")
+            return redirect("recurring-detail", plan.id)
+        return self.page(request, donor, self.new_form(request), created=plan)
