@@ -51,8 +51,15 @@ def recurring_form(org, **fields):
 
 
 def no_horizontal_overflow(page):
+    """Nothing scrolls sideways, and no box sticks out of the page's column."""
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"page is {width}px wide at {page.viewport_size['width']}px"
+    outside = page.evaluate("""() => {
+        const edge = document.querySelector('main').getBoundingClientRect().right + 0.5;
+        return [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > edge)
+            .map(e => e.tagName + '#' + e.id + '.' + e.className);
+    }""")
+    assert not outside, f"sticking out of the column at {page.viewport_size['width']}px: {outside}"
 
 
 def manage_link(message) -> str:
@@ -119,6 +126,22 @@ def test_a_monthly_gift_by_card_sets_up_the_plan_end_to_end(page, live_server, s
     assert billing.billing_run(now=at(next_date)) == {"charged": 1}
     plan.refresh_from_db()
     assert (plan.payments_made, plan.next_bill_date) == (2, add_months(today, 2))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("regime_rules")
+def test_every_frequency_fits_a_phone(page, live_server, org):
+    form = recurring_form(org, recurring_frequencies=["WEEKLY", "FORTNIGHTLY", "MONTHLY", "QUARTERLY", "ANNUALLY"])
+    page.set_viewport_size(PHONE)
+    page.goto(f"/donate/{form.slug}")
+    group = page.get_by_role("group", name="How often?")
+    expect(group.get_by_role("radio")).to_have_count(6)
+    group.get_by_text("Fortnightly").click()
+    expect(page.locator("#pay-button")).to_have_text("Give $50 fortnightly")
+    page.locator("label.amount-button", has_text="One-off").click()
+    expect(page.locator("#pay-button")).to_have_text("Give $50")
+    no_horizontal_overflow(page)
+    screenshot(page, "recurring-signup-390")
 
 
 # --- the page and the intent endpoint ---------------------------------------------------------------
