@@ -8,6 +8,13 @@ from django.db.models.functions import Coalesce, Lower
 from together.models import LifecycleRules, OrganisationOwned, Refusal
 
 
+class Acknowledgement(models.TextChoices):
+    """Whether a gift is to be receipted (issue 18; the receipts app issues them)."""
+    NEEDS_RECEIPT = "NEEDS_RECEIPT"
+    RECEIPTED = "RECEIPTED"
+    DO_NOT_RECEIPT = "DO_NOT_RECEIPT"
+
+
 class DonorType(models.TextChoices):
     INDIVIDUAL = "INDIVIDUAL"
     ORGANISATION = "ORGANISATION"
@@ -31,6 +38,9 @@ class Donor(OrganisationOwned):
     notes = models.TextField(null=True, blank=True)
     external_id = models.CharField(max_length=200, null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The donor's default for gifts not yet receipted: NEEDS_RECEIPT or DO_NOT_RECEIPT.
+    acknowledgement_default = models.CharField(max_length=15, choices=Acknowledgement.choices,
+                                               default=Acknowledgement.NEEDS_RECEIPT)
     # Maintained by the services in the transaction of every change to the donor's gifts.
     donations_total_cents = models.BigIntegerField(default=0, editable=False)
     donations_count = models.IntegerField(default=0, editable=False)
@@ -178,6 +188,9 @@ class Donation(LifecycleRules, OrganisationOwned):
     # period's scheduled date). Plain values: donations never imports payments.
     recurring_plan_id = models.CharField(max_length=24, null=True, blank=True, db_index=True)
     recurring_period = models.DateField(null=True, blank=True)
+    # Kept by the receipts app: RECEIPTED while an issued receipt stands.
+    acknowledgement_status = models.CharField(max_length=15, choices=Acknowledgement.choices,
+                                              default=Acknowledgement.NEEDS_RECEIPT)
 
     class Meta:
         indexes = [
