@@ -40,7 +40,7 @@ from payments import recurring
 from payments.models import PLAN_FINAL_STATUSES, PauseReason, PlanPaymentMethod, PlanStatus, RecurringPlan
 from together import stripe_gateway
 from together.actors import Actor
-from together.exceptions import NotFound, ValidationFailed
+from together.exceptions import ApplicationError, NotFound, ValidationFailed
 
 log = logging.getLogger("together.payments.plan_links")
 
@@ -106,7 +106,7 @@ def token_expires_at(token: str) -> dt.datetime | None:
     """When a (verified) token stops working."""
     try:
         stamp = token.rsplit(signing.Signer().sep, 2)[1]
-        made = dt.datetime.fromtimestamp(signing.b62_decode(stamp), tz=dt.timezone.utc)
+        made = dt.datetime.fromtimestamp(signing.b62_decode(stamp), tz=dt.UTC)
     except (IndexError, ValueError):
         return None
     return made + link_max_age()
@@ -186,8 +186,8 @@ def _email_body(plan: RecurringPlan, url: str, expires: dt.date, *, signup: bool
         "To change the amount or how often you give, update your card, pause or cancel, open:",
         url,
         "",
-        f"This link is yours alone: please don't forward it. It works until {expires.strftime('%-d %B %Y')}; "
-        f"after that, ask {organisation.name} to send you a new one.",
+        (f"This link is yours alone: please don't forward it. It works until {expires.strftime('%-d %B %Y')}; "
+         f"after that, ask {organisation.name} to send you a new one."),
         "",
         organisation.name,
     ]
@@ -211,7 +211,7 @@ def plan_manage_link_email(*, plan: RecurringPlan, signup: bool = False) -> bool
     def send():
         try:
             send_mail(subject, body, None, [email])
-        except Exception:  # a mail server outage must not undo the gift; staff can send it again
+        except Exception:  # any mail failure: it must not undo the gift; staff can send it again
             log.exception("plan %s: the management link email could not be sent", plan.id)
 
     transaction.on_commit(send)
@@ -365,7 +365,7 @@ def plan_card_summary(*, plan: RecurringPlan) -> dict | None:
     try:
         method = stripe_gateway.to_dict(stripe_gateway.payment_method_retrieve(
             plan.organisation, payment_method_id=plan.stripe_payment_method_id))
-    except Exception as exc:  # the page still works without it
+    except ApplicationError as exc:  # Stripe unreachable or refusing: the page still works without it
         log.warning("plan %s: card summary unavailable: %s", plan.id, exc)
         return None
     card = method.get("card") or {}

@@ -36,7 +36,7 @@ from compliance.models import Jurisdiction
 from compliance.selectors import jurisdiction_preview
 from compliance.services import public_refusal_message
 from donations.countries import ISO_3166_ALPHA2
-from engage.models import CheckoutLink, DonationForm, Frequency, FormStatus, LinkStatus, Visibility
+from engage.models import CheckoutLink, DonationForm, FormStatus, Frequency, LinkStatus, Visibility
 from engage.selectors import amount_rows, dollars_label, form_address_rule, public_form_get, public_link_get
 from organisations.session import memberships_of
 from payments.models import PaymentKind

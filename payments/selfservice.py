@@ -48,14 +48,14 @@ DONE_MESSAGES = {
 }
 REFUSALS = {
     "invalid": (404, "This link isn't valid",
-                "Please check you copied the whole link from your email. If it still doesn't work, contact the "
-                "organisation you give to and ask them to send you a new one."),
+                ("Please check you copied the whole link from your email. If it still doesn't work, contact the "
+                 "organisation you give to and ask them to send you a new one.")),
     "expired": (410, "This link has expired",
-                "For your security, links to manage a regular gift work for {days} days. Use the link in your most "
-                "recent email, or ask {organisation} to send you a new one."),
+                ("For your security, links to manage a regular gift work for {days} days. Use the link in your most "
+                 "recent email, or ask {organisation} to send you a new one.")),
     "revoked": (410, "This link no longer works",
-                "A newer link replaced this one, or the gift was cancelled. If you need to change your gift, ask "
-                "{organisation} to send you a new link."),
+                ("A newer link replaced this one, or the gift was cancelled. If you need to change your gift, ask "
+                 "{organisation} to send you a new link.")),
 }
 
 
@@ -155,9 +155,7 @@ class PlanChangeView(PlanLinkView):
         errors: dict[str, str] = {}
         text = (request.POST.get("amount") or "").strip()
         amount_cents = None
-        if not text:
-            errors["amount"] = "Enter an amount in dollars, e.g. 25 or 25.50."
-        elif len(text) > MAX_TEXT_LENGTH:
+        if not text or len(text) > MAX_TEXT_LENGTH:
             errors["amount"] = "Enter an amount in dollars, e.g. 25 or 25.50."
         else:
             try:

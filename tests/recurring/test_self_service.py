@@ -18,10 +18,10 @@ from django.utils import timezone
 from organisations.models import AuditEntry
 from payments import plan_links, recurring
 from payments.models import RecurringPlan
+from tests.dashboard.conftest import CHROMIUM_ARGS, browser, context, page, regime_rules  # noqa: F401
 from tests.payments.helpers import SYSTEM, connect, make_donor, make_form
 from tests.recurring.helpers import card_plan, manual_plan, stripe_for
 from tests.support import stripe as fake_stripe
-from tests.dashboard.conftest import CHROMIUM_ARGS, browser, context, page, regime_rules  # noqa: F401
 from tests.support.tenant_guard import guard_requests
 from together.exceptions import NotFound, ValidationFailed
 from webhooks.models import Event
@@ -200,7 +200,7 @@ def test_a_tampered_token_or_another_plans_is_404_and_shows_no_plan(org, other_o
     plan = make_plan(org, amount_cents=2500)
     other = make_plan(other_org, email="someone.else@example.org", amount_cents=9900)
     token = plan_links.plan_manage_token(plan=plan)
-    value, stamp, signature = token.rsplit(":", 2)
+    _value, stamp, signature = token.rsplit(":", 2)
     forged = [
         token[:-1] + ("A" if token[-1] != "A" else "B"),                         # signature edited
         f"{other.id}.{other.manage_link_version}:{stamp}:{signature}",           # another plan's id, this signature
