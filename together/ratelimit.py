@@ -11,6 +11,15 @@ fails closed) and `public_post_take`, the limit on anonymous POSTs that pledge
 or pay (the public giving form now; donation forms and checkout links next),
 which fails open (logged) so that a Redis outage does not stop giving.
 (The API's per-organisation token bucket is together/api/throttling.py.)
+
+The sign-in throttle (organisations.services.signin_attempt_reserve) is this
+window, not django-axes (issue 20, point 9): axes counts a failure after the
+password was checked (its `user_login_failed` handler; the cache handler's
+add/incr per key), so a burst of parallel guesses all pass its check before
+any is counted, and its database handler writes rows per failure. Here one
+Lua call reserves the attempt for that account from that client before the
+password is checked, atomically across processes, and a right password gives
+it back.
 """
 from __future__ import annotations
 

@@ -116,3 +116,16 @@ def test_retry_after_accepts_seconds_and_dates():
     future = email.utils.formatdate(time.time() + 600, usegmt=True)
     assert 590 <= transport.parse_retry_after(future) <= 601
     assert transport.parse_retry_after("soon") is None
+
+
+def test_the_signature_is_keyed_by_the_secrets_utf8_bytes_as_webhooks_md_says():
+    import base64
+    import hashlib
+    import hmac
+
+    body = '{"type":"donor.created","data":{"name":"Zoë"}}'.encode()
+    expected = hmac.new("wh_sécret".encode(), b"dlv_1.1700000000." + body, hashlib.sha256).digest()
+    assert transport.sign(secret="wh_sécret", msg_id="dlv_1", timestamp=1700000000, body=body) == \
+        "v1," + base64.b64encode(expected).decode()
+    two = transport.signature_header(secrets=["a", "b"], msg_id="dlv_1", timestamp=1700000000, body=body)
+    assert two.split(" ") == [transport.sign(secret=s, msg_id="dlv_1", timestamp=1700000000, body=body) for s in "ab"]
