@@ -587,9 +587,6 @@ def plan_create_from_payment(*, payment: Payment, intent: dict | None = None) ->
     payment.stripe_customer_id = customer
     payment.save(update_fields=["plan", "period", "stripe_customer_id", "updated_at"])
     plan_event(plan=plan, actor=actor, type="recurring_plan.created", before=None)
-    from payments.plan_links import plan_manage_link_email
-
-    plan_manage_link_email(plan=plan, signup=True)  # the donor's management link, once the gift commits
     return plan
 
 

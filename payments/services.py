@@ -45,6 +45,7 @@ from engage.models import CheckoutLink, DonationForm
 from organisations.models import Membership, Organisation, Role
 from organisations.services import audit_record
 from payments.models import Payment, PaymentKind, PaymentPart, PaymentStatus, Payout, StripeEvent, StripeEventOutcome
+from payments.plan_links import plan_manage_link_email
 from payments.recurring import plan_create_from_payment
 from together import stripe_gateway
 from together.actors import Actor
@@ -600,7 +601,9 @@ def _on_succeeded(payment: Payment, intent: dict, actor: Actor, day: dt.date | N
             try:
                 with transaction.atomic():
                     if payment.kind == PaymentKind.FORM and payment.frequency and payment.plan_id is None:
-                        plan_create_from_payment(payment=payment, intent=intent)  # the gift is its period 1
+                        plan = plan_create_from_payment(payment=payment, intent=intent)  # the gift is its period 1
+                        if plan is not None:
+                            plan_manage_link_email(plan=plan, signup=True)  # the donor's link, once the gift commits
                     _record_parts(payment=payment, intent=intent, status=Status.CONFIRMED, actor=actor, day=day)
             except ValidationFailed as exc:
                 refusal = exc

@@ -66,7 +66,9 @@ def test_catalogue_lists_the_reference_types_and_ours():
         "recommendation_set.updated", "recommendation_set.deleted", "recipient_org_account_link.updated",
         "disclosure_obligation.created", "disclosure_obligation.updated", "compliance_breach.created",
         "donor_cap_alert.changed", "form.created", "form.updated", "form.archived", "checkout_link.created",
-        "checkout_link.canceled", "checkout_link.completed", "checkout_link.expired",
+        "checkout_link.canceled", "checkout_link.completed", "checkout_link.expired", "recurring_plan.created",
+        "recurring_plan.updated", "recurring_plan.paused", "recurring_plan.resumed", "recurring_plan.canceled",
+        "recurring_plan.ended",
     }
     assert set(EVENT_TYPES) == reference | ours
     assert len(EVENT_TYPES) == len(set(EVENT_TYPES))
