@@ -1,6 +1,6 @@
 """`make bench`: requests per second of the API against a bare Django view.
 
-    .venv/bin/python bench/run.py [--duration 5] [--warmup 1] [--concurrency 8] [--only TEXT]
+    .venv/bin/python bench/run.py [--duration 5] [--warmup 1] [--concurrency 8] [--only TEXT] [--recurring-big N]
 
 1. Uses a database of its own, `together_bench` on the server of DATABASE_URL
    (or BENCH_DATABASE_URL), created and migrated if need be.
@@ -92,7 +92,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", "1")))
     parser.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_CONCURRENCY", "8")))
     parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument("--recurring-big", type=int, default=int(os.environ.get("BENCH_RECURRING_BIG", "0")), metavar="N",
+                        help="also time one billing run over N due recurring plans (bench/recurring.py; 10000 takes minutes)")
     args = parser.parse_args()
+    os.environ["BENCH_RECURRING_BIG"] = str(args.recurring_big)
 
     database_url = bench_database_url()
     ensure_database(database_url)

@@ -25,7 +25,8 @@ from typing import Any, Callable
 from bench.load import LoadResult, run_load
 
 # Modules imported before the run, so that their @scenario/@baseline register.
-BENCH_MODULES: list[str] = ["bench.records", "bench.webhooks", "bench.export", "bench.dashboard", "bench.stripe_events"]
+BENCH_MODULES: list[str] = ["bench.records", "bench.webhooks", "bench.export", "bench.dashboard", "bench.stripe_events",
+                            "bench.recurring"]
 
 
 @dataclass
