@@ -5,13 +5,13 @@ from django.template.response import TemplateResponse
 from donations import services
 from donations.forms import VoidForm
 from donations.models import Campaign, Donation, Donor, DonorMerge
+from donations.representations import DONOR_WRITABLE
 from organisations.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin, may
 from reports.admin_tools import RevenueCodeFilter, financial_year_filter, report_actions
 from together.admin import ServiceAdmin, ServiceForm
 from together.exceptions import ApplicationError
 
-DONOR_INPUT = ["donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
-               "address_line2", "suburb", "state", "postcode", "country", "notes", "external_id"]
+DONOR_INPUT = [f for f in DONOR_WRITABLE if f != "metadata"]  # metadata is the API's
 
 
 class DonorForm(ServiceForm):

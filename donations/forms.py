@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from donations.models import Campaign, CampaignStatus, DonorType, InKindCategory, PaymentMethod
+from donations.representations import DONOR_WRITABLE
 from donations.services import MAX_BATCH_ROWS
 from together.money import MoneyField, format_cents
 from together.widgets import DateInput
@@ -16,8 +17,8 @@ def cents_to_dollars(cents: int | None) -> str:
     return format_cents(cents)
 
 
-DONOR_FIELDS = ["donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
-                "address_line2", "suburb", "state", "postcode", "country", "notes"]
+# The dashboard's donor form: what a person may set, less the integration fields.
+DONOR_FORM_FIELDS = [f for f in DONOR_WRITABLE if f not in ("external_id", "metadata")]
 
 
 class DonorForm(forms.Form):
@@ -36,7 +37,7 @@ class DonorForm(forms.Form):
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def service_kwargs(self) -> dict:
-        return {k: (self.cleaned_data.get(k) or None) for k in DONOR_FIELDS} | {"country": self.cleaned_data.get("country") or "AU"}
+        return {k: (self.cleaned_data.get(k) or None) for k in DONOR_FORM_FIELDS} | {"country": self.cleaned_data.get("country") or "AU"}
 
 
 METHOD_CHOICES = [("CASH", "Cash"), ("CHEQUE", "Cheque"), ("BANK_TRANSFER", "Bank transfer"), ("IN_KIND", "In-kind")]

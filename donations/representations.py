@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from together.api.renderers import iso_date, iso_timestamp
 
-DONOR_FIELDS = (
-    "id", "donor_type", "first_name", "last_name", "organisation_name", "email", "phone",
-    "address_line1", "address_line2", "suburb", "state", "postcode", "country", "notes",
-    "external_id", "metadata", "donations_total_cents", "donations_count", "created_at", "updated_at",
+# A donor's fields, listed here once; every other list of them is derived.
+# Who the donor is (what a giving form or a checkout asks for, too):
+DONOR_DETAILS = (
+    "first_name", "last_name", "organisation_name", "email", "phone",
+    "address_line1", "address_line2", "suburb", "state", "postcode", "country",
 )
+# What a person may set (donor_create/donor_update; the API's input, the
+# dashboard's and the admin's forms, less the ones a form leaves out):
+DONOR_WRITABLE = ("donor_type", *DONOR_DETAILS, "notes", "external_id", "metadata")
+# What the API renders, and events and the audit trail carry (with "object"):
+DONOR_FIELDS = ("id", *DONOR_WRITABLE, "donations_total_cents", "donations_count", "created_at", "updated_at")
 
 
 def render_donor(row: dict) -> dict:

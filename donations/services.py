@@ -21,6 +21,7 @@ from donations.models import (
 from compliance.models import REVENUE_CODE_RE
 from compliance.rules import COUNTED, counted_sum
 from compliance.services import donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance
+from donations.representations import DONOR_WRITABLE
 from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
 from organisations.models import Organisation
 from organisations.services import audit_record
@@ -46,10 +47,7 @@ def check_date(value, param: str) -> None:
     if not DATE_MIN <= value <= DATE_MAX:
         raise ValidationFailed(f"{param} must be between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}.", param=param)
 
-DONOR_FIELDS_WRITABLE = {
-    "donor_type", "first_name", "last_name", "organisation_name", "email", "phone", "address_line1",
-    "address_line2", "suburb", "state", "postcode", "country", "notes", "external_id", "metadata",
-}
+DONOR_FIELDS_WRITABLE = frozenset(DONOR_WRITABLE)
 
 
 METADATA_MAX_KEYS, METADATA_MAX_KEY, METADATA_MAX_VALUE = 50, 40, 500

@@ -8,8 +8,10 @@ from rest_framework import serializers
 from compliance.models import Jurisdiction
 from donations.countries import ISO_3166_ALPHA2
 from donations.models import CampaignStatus, DonationType, DonorType, InKindCategory, PaymentMethod, Source, Status
+from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, DONOR_WRITABLE
 from together.api.fields import (
     IdField, MetadataField, PatternCharField, StrictCharField, StrictChoiceField, StrictDateField, StrictIntegerField,
+    shape,
 )
 
 METADATA_SCHEMA = {"type": "object", "additionalProperties": {"type": "string", "maxLength": 500}, "maxProperties": 50}
@@ -40,6 +42,7 @@ class DonorEmailField(StrictCharField):
     """An @ inside, no space; unique in the organisation, case-insensitive."""
 
 
+@shape(*DONOR_WRITABLE)
 class DonorInputBase(serializers.Serializer):
     donor_type = StrictChoiceField(choices=DonorType.choices, required=False)
     first_name = opt_str(100)
@@ -76,6 +79,7 @@ class DonorMergeInput(serializers.Serializer):
     duplicate_id = IdField(help_text="The donor to fold into this one; it is deleted.")
 
 
+@shape(*DONOR_FIELDS, "object")
 class DonorSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField()
@@ -119,6 +123,7 @@ class CampaignArchiveInput(serializers.Serializer):
     """No fields: an empty body (or none). Anything sent is an unknown field."""
 
 
+@shape(*CAMPAIGN_FIELDS, "object", "currency", "raised_cents", "donations_count", "donors_count")
 class CampaignSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField()
@@ -236,6 +241,7 @@ class DonationRefundInput(serializers.Serializer):
                   "(amount_cents - refunded_cents); default all of it. A MANUAL gift is refunded in full.")
 
 
+@shape(*DONATION_FIELDS, "object", "donor", "campaign")  # donor and campaign: expand[]
 class DonationSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField()

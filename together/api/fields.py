@@ -112,3 +112,20 @@ __all__ = [
     "StrictCharField", "PatternCharField", "StrictIntegerField", "StrictBooleanField", "StrictDateField",
     "StrictChoiceField", "IdField", "MetadataField", "looks_like_id",
 ]
+
+
+# (serializer, the names its renderer or service uses): an output serializer
+# documents exactly the keys its `render_*` function writes, an input serializer
+# exactly the fields its service accepts. Registered with `@shape(...)`, next to
+# the tuple the code itself uses; tests/api/test_shapes.py holds every pair equal.
+SHAPES: list[tuple[type, tuple[str, ...]]] = []
+
+
+def shape(*names: str):
+    """Link a serializer to the list of names it documents (see SHAPES)."""
+
+    def register(cls):
+        SHAPES.append((cls, names))
+        return cls
+
+    return register
