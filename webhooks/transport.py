@@ -15,11 +15,13 @@ closed by the receiver before it was read.
 
 Why not urllib3 (issue 20, point 9): its HTTPSConnectionPool does the same
 pinning (connect to the vetted address, `server_hostname` = the URL's host) and
-passes our transport tests, but measured on this pipeline it cost 720 µs of CPU
-per request against 420 µs here (one thread, local receiver, 3 runs of 3,000),
-and the webhook row of `make bench` fell from 3,260 to 2,671 deliveries/s
-(0.60x to 0.48x of the bare loop, under the 0.5x goal). Sending is the
-delivery worker's whole job, so that cost matters; this client stays.
+passes our transport tests, but it costs 720 µs of CPU per request against
+420 µs here (one thread, local receiver, 3 runs of 3,000 POSTs, steady to
+±3 %). The webhook row of `make bench` (best of 3, on a shared 2-core machine)
+gave 2,671 deliveries/s with it against 3,260 and 2,816 with this client: a
+difference inside that machine's noise, so the CPU figure decides. Sending is
+the delivery worker's whole job and the row is CPU-bound (2 worker processes),
+so +70 % CPU per request matters; this client stays.
 """
 from __future__ import annotations
 
