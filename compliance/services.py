@@ -577,7 +577,7 @@ def obligation_lodge(*, organisation: Organisation, actor: Actor, obligation_id:
     reference = (reference or "").strip()
     if not reference:
         raise ValidationFailed("A lodgement reference is required.", param="reference")
-    obligation.check("lodge")
+    obligation.guard("lodge")
     if lodged_date > timezone.localdate():
         raise ValidationFailed("lodged_date cannot be in the future.", param="lodged_date")
     before = obligation_snapshot(obligation.id)

@@ -315,7 +315,7 @@ def plan_donor_cancel(*, plan: RecurringPlan, actor: Actor) -> RecurringPlan:
 
 
 def _card_plan(plan: RecurringPlan) -> None:
-    plan.check("change")
+    plan.guard("change")
     if plan.payment_method != PlanPaymentMethod.CARD or not plan.stripe_customer_id:
         raise ValidationFailed("This gift is not paid by card.", param="payment_method")
 

@@ -3,7 +3,7 @@ to a plan (staff through the API and the dashboard, the donor through their
 management link), plus the plan a recurring form gift starts.
 
 Each change runs in a transaction, locks the plan, checks the plan's lifecycle
-rules (`RecurringPlan.check(...)`) and writes its audit entry and public event
+rules (`RecurringPlan.guard(...)`) and writes its audit entry and public event
 together (`recurring_plan.created|updated|paused|resumed|canceled|ended`). The
 billing engine's own transitions (charges, dunning, the cap hold) are in
 payments.billing; both use `plan_event` below.
@@ -387,7 +387,7 @@ def plan_update(*, organisation: Organisation, actor: Actor, plan_id: str, now: 
         name = sorted(unknown)[0]
         raise ValidationFailed(f"{name} cannot be changed.", param=name)
     plan = _plan_for_update(organisation, plan_id)
-    plan.check("change")
+    plan.guard("change")
     before = plan_snapshot(plan_id=plan.id)
     today = organisation_today(organisation, now)
     if "amount_cents" in changes:
@@ -448,7 +448,7 @@ def plan_pause(*, organisation: Organisation, actor: Actor, plan_id: str, reason
     """Stop billing until resumed. A failing period's retries stop with it."""
     plan = _plan_for_update(organisation, plan_id)
     reason = _pause_reason(reason)
-    plan.check("pause")
+    plan.guard("pause")
     before = plan_snapshot(plan_id=plan.id)
     plan.status = PlanStatus.PAUSED
     plan.pause_reason = reason
@@ -465,7 +465,7 @@ def plan_resume(*, organisation: Organisation, actor: Actor, plan_id: str, now: 
     """Bill again from the first period date on or after today (periods that fell
     while paused are not charged). A plan held by a cap is checked again at that date."""
     plan = _plan_for_update(organisation, plan_id)
-    plan.check("resume")
+    plan.guard("resume")
     before = plan_snapshot(plan_id=plan.id)
     today = organisation_today(organisation, now)
     plan.status = PlanStatus.ACTIVE
@@ -486,7 +486,7 @@ def plan_cancel(*, organisation: Organisation, actor: Actor, plan_id: str, reaso
                 now: dt.datetime | None = None) -> RecurringPlan:
     """Final: nothing more is billed. Gifts already made stay."""
     plan = _plan_for_update(organisation, plan_id)
-    plan.check("cancel")
+    plan.guard("cancel")
     before = plan_snapshot(plan_id=plan.id)
     plan_cancel_locked(plan=plan, actor=actor, reason=(reason or "").strip()[:200] or "Cancelled.", before=before, now=now)
     return plan
@@ -509,7 +509,7 @@ def plan_payment_method_update(*, organisation: Organisation, actor: Actor, plan
     """A new saved card (the donor updated it through their link). A PAST_DUE or
     failing plan is tried again on the new card at the next billing run."""
     plan = _plan_for_update(organisation, plan_id)
-    plan.check("change")
+    plan.guard("change")
     if plan.payment_method != PlanPaymentMethod.CARD:
         raise ValidationFailed("Only a CARD plan has a card.", param="payment_method")
     before = plan_snapshot(plan_id=plan.id)

@@ -209,7 +209,7 @@ class Refusal:
 class LifecycleRules:
     """A model whose actions depend on its state. Each action `x` has a method
     `_refusal_x()` returning a `Refusal` or None; the model's `can_x` properties,
-    the services' guards (`obj.check("x")`), the templates, the admin and the
+    the services' guards (`obj.guard("x")`), the templates, the admin and the
     API all read the same method, so they can never disagree."""
 
     lifecycle_actions: tuple[str, ...] = ()
@@ -230,7 +230,7 @@ class LifecycleRules:
     def can(self, action: str) -> bool:
         return self.refusal_for(action) is None
 
-    def check(self, action: str) -> None:
+    def guard(self, action: str) -> None:
         """Raise the refusal's error when `action` is not allowed now (service guards)."""
         refusal = self.refusal_for(action)
         if refusal is not None:

@@ -248,7 +248,7 @@ def _email_admins_disabled(organisation_id: str, endpoint_id: str, url: str, rea
 def webhook_endpoint_test(*, organisation: Organisation, actor: Actor, endpoint_id: str) -> WebhookDelivery:
     """Send a `webhook_endpoint.tested` event to this endpoint alone, signed like any other."""
     endpoint = _endpoint_for_update(organisation, endpoint_id)
-    endpoint.check("send")
+    endpoint.guard("send")
     now = timezone.now()
     event = Event.objects.create(
         organisation=organisation, type=TEST_EVENT_TYPE, occurred_at=now,
@@ -266,7 +266,7 @@ def webhook_delivery_retry(*, organisation: Organisation, actor: Actor, delivery
     delivery = WebhookDelivery.objects.for_organisation(organisation).select_for_update().filter(pk=delivery_id).first()
     if delivery is None:
         raise NotFound("Webhook delivery not found.")
-    delivery.check("retry")
+    delivery.guard("retry")
     now = timezone.now()
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = now

@@ -194,7 +194,7 @@ def introduction_eligible_organisations(*, introduction: Introduction, user) -> 
 def introduction_accept(*, introduction_id: str, user, recipient_organisation: Organisation, request_id: str = "") -> Introduction:
     """The invitee, signed in, binds the introduction to one of its organisations."""
     introduction = _intro_for_update(introduction_id)
-    introduction.check("accept")
+    introduction.guard("accept")
     inviter = introduction.organisation
     if role_for(user=user, organisation=recipient_organisation) != Role.ADMIN:
         raise ValidationFailed("Only an ADMIN of the organisation can accept an introduction for it.", param="organisation")
@@ -230,7 +230,7 @@ def introduction_link(*, introduction_id: str, user, request_id: str = "") -> Re
     owned by the inviter and carrying the introduction's id. Until Stripe Connect
     onboarding exists, the account is the recipient organisation's Together account."""
     introduction = _intro_for_update(introduction_id)
-    introduction.check("link")
+    introduction.guard("link")
     recipient = introduction.accepted_organisation
     if recipient is None or role_for(user=user, organisation=recipient) != Role.ADMIN:
         raise ValidationFailed("Only an ADMIN of the accepting organisation can complete the link.", param="organisation")
@@ -256,7 +256,7 @@ def introduction_revoke(*, organisation: Organisation, actor: Actor, introductio
     introduction = Introduction.objects.for_organisation(organisation).select_for_update().filter(pk=introduction_id).first()
     if introduction is None:
         raise NotFound("Introduction not found.")
-    introduction.check("revoke")
+    introduction.guard("revoke")
     before = introduction_snapshot(introduction_id=introduction.id)
     introduction.status = IntroductionStatus.REVOKED
     introduction.revoked_at = timezone.now()

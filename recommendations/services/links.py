@@ -277,7 +277,7 @@ def recipient_link_update(*, organisation: Organisation, actor: Actor, link_id: 
             changed.append("label")
     if is_active is not _UNSET:
         if is_active and not link.is_active:
-            link.check("owner_reactivate")
+            link.guard("owner_reactivate")
             link.is_active, link.deactivated_by = True, None
             changed += ["is_active", "deactivated_by"]
         elif not is_active and link.is_active:
