@@ -465,7 +465,7 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
         check_date(changes["donation_date"], "donation_date")
     new_donor_id = changes.get("donor_id") if isinstance(changes.get("donor_id"), str) else None
     donation = _donation_for_update(organisation, donation_id, also_donor_id=new_donor_id)
-    donation.check("edit")
+    donation.guard("edit")
     before_state = Donation(**{f.attname: getattr(donation, f.attname) for f in Donation._meta.concrete_fields})
     before = donation_snapshot(donation_id=donation.id)
     old_donor_id = donation.donor_id
@@ -506,7 +506,7 @@ def donation_void(*, organisation: Organisation, actor: Actor, donation_id: str,
     if not reason:
         raise ValidationFailed("A reason is required to void a donation.", param="reason")
     donation = _donation_for_update(organisation, donation_id)
-    donation.check("void")
+    donation.guard("void")
     before = donation_snapshot(donation_id=donation.id)
     donation.status = Status.VOIDED
     donation.void_reason = reason
@@ -534,7 +534,7 @@ def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: st
     if not reason:
         raise ValidationFailed("A reason is required to refund a donation.", param="reason")
     donation = _donation_for_update(organisation, donation_id)
-    donation.check("refund")  # Donation._refusal_refund: the one statement of the rule
+    donation.guard("refund")  # Donation._refusal_refund: the one statement of the rule
     check_date(refund_date, "refund_date")
     if refund_date < donation.donation_date:
         raise ValidationFailed("refund_date cannot be before the donation_date.", param="refund_date")
@@ -598,7 +598,7 @@ def batch_save_draft(*, organisation: Organisation, actor: Actor, batch_id: str 
         batch = DepositBatch.objects.for_organisation(organisation).select_for_update().filter(pk=batch_id).first()
         if batch is None:
             raise NotFound("Batch not found.")
-        batch.check("edit")
+        batch.guard("edit")
     else:
         batch = DepositBatch(organisation=organisation)
     batch.reference, batch.deposit_date, batch.control_count = reference, deposit_date, control_count
@@ -644,7 +644,7 @@ def batch_post(*, organisation: Organisation, actor: Actor, batch_id: str):
     batch = DepositBatch.objects.for_organisation(organisation).select_for_update().filter(pk=batch_id).first()
     if batch is None:
         raise NotFound("Batch not found.")
-    batch.check("post")
+    batch.guard("post")
     rows = list(batch.rows.all())
     count, total = len(rows), sum(r.amount_cents for r in rows)
     if count != batch.control_count:
