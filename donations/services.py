@@ -99,6 +99,10 @@ def _clean_donor_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Public name for callers that check donor fields before writing (imports' dry run).
+donor_fields_clean = _clean_donor_fields
+
+
 def _email_conflict(organisation: Organisation, email: str | None, exclude_id: str | None = None) -> None:
     if not email:
         return

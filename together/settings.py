@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "payments",
     "webhooks",
     "reports",
+    "imports",
 ]
 
 MIDDLEWARE = [
