@@ -140,9 +140,11 @@ def _raw_rows(path: Path, shape: FileShape) -> Iterator[tuple[int, list]]:
 def _xlsx_rows(path: Path) -> Iterator[tuple[int, list]]:
     from openpyxl import load_workbook
 
+    handle = open(path, "rb")  # a file object: openpyxl would judge a path by its extension
     try:
-        workbook = load_workbook(path, read_only=True, data_only=False)
+        workbook = load_workbook(handle, read_only=True, data_only=False)
     except Exception as exc:  # noqa: BLE001 - a damaged workbook is the uploader's to fix, not a 500
+        handle.close()
         raise InvalidRequest(f"This XLSX cannot be opened: {exc.__class__.__name__}. Save it again from Excel.",
                              param="file", reason="unreadable_xlsx") from None
     try:
@@ -151,6 +153,7 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list]]:
             yield index, [_xlsx_value(v) for v in row]
     finally:
         workbook.close()
+        handle.close()
 
 
 def _xlsx_value(value):

@@ -86,7 +86,11 @@ class ApiGuardMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > settings.API_MAX_BODY_BYTES:
+        if request.path == "/api/v1/imports" and request.method == "POST":  # a file upload: 50 MB (imports/parsing.py)
+            if length > getattr(settings, "IMPORTS_MAX_BYTES", 50 * 1024 * 1024) + 64 * 1024:
+                return error_response(request, "invalid_request", "The file is larger than 50 MB; split it into smaller files.",
+                                      param="file", extra={"reason": "file_too_large"})
+        elif length > settings.API_MAX_BODY_BYTES:
             return error_response(request, "invalid_request", "The request body is larger than 1 MB.")
         return self.get_response(request)
 

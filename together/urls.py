@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("payments.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("reports.api.urls")),
+    path("", include("imports.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 
@@ -36,6 +37,7 @@ urlpatterns = [
     path("", include("recommendations.urls")),
     path("", include("engage.urls")),
     path("", include("reports.urls")),
+    path("", include("imports.urls")),
     path("", include("payments.urls")),
 ]
 

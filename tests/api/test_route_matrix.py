@@ -204,6 +204,18 @@ def _(org, ids):
     return webhook_endpoint_test(organisation=org, actor=ACTOR, endpoint_id=ids["webhook_endpoint"]).id
 
 
+@seed("import")
+def _(org, ids):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from imports.services import import_create, import_plan_run
+
+    body = b"First name,Email,Amount,Date\nAnn,ann.import@example.org,25,01/03/2025\n"
+    job = import_create(organisation=org, actor=ACTOR, file=SimpleUploadedFile("gifts.csv", body), file_name="gifts.csv")
+    import_plan_run(import_id=job.id)
+    return job.id
+
+
 @seed("event")
 def _(org, ids):
     """Every audited change of a public type is an event: a new donor is `donor.created`."""
@@ -393,6 +405,12 @@ ROUTES: list[Row] = [
     Row("POST", "/api/v1/introductions", "WRITE", 201, body={"invitee_email": "partner@example.org", "invitee_org_name_hint": "Partner"}),
     Row("GET", "/api/v1/introductions/{introduction}", "READ", 200),
     Row("POST", "/api/v1/introductions/{introduction}/revoke", "WRITE", 200),
+    # imports (the multipart upload's success path is in tests/imports: a JSON body is refused alike for every caller)
+    Row("GET", "/api/v1/imports", "WRITE", 200, seeds=("import",)),
+    Row("POST", "/api/v1/imports", "WRITE", 400, body={"file": "gifts.csv"}),
+    Row("GET", "/api/v1/imports/{import}", "WRITE", 200),
+    Row("POST", "/api/v1/imports/{import}/commit", "WRITE", 202),
+    Row("GET", "/api/v1/imports/{import}/result", "WRITE", 200),
     # recommendation sets
     Row("GET", "/api/v1/recommendation-sets", "READ", 200),
     Row("POST", "/api/v1/recommendation-sets", "WRITE", 201, cross=400, body=lambda ids: {
