@@ -30,7 +30,8 @@ DONATION_FIELDS = (
     "status", "payment_method", "reference", "in_kind_category", "in_kind_description",
     "in_kind_valuation_method", "revenue_code", "jurisdiction", "notes", "external_id", "metadata", "void_reason", "voided_at",
     "refund_date", "refund_reason", "refunded_at", "refunded_cents", "stripe_payment_intent_id", "stripe_charge_id",
-    "fee_cents", "net_cents", "stripe_payout_id", "dispute_status", "consent_given", "created_at", "updated_at",
+    "fee_cents", "net_cents", "stripe_payout_id", "dispute_status", "consent_given", "acknowledgement_status",
+    "created_at", "updated_at",
 )
 
 
@@ -41,6 +42,25 @@ def render_donation(row: dict) -> dict:
     out["refund_date"] = iso_date(row["refund_date"])
     for key in ("voided_at", "refunded_at", "created_at", "updated_at"):
         out[key] = iso_timestamp(row[key])
+    # Read through the `receipts` reverse relation by the caller (receipt_columns).
+    out["receipt_number"] = row.get("receipt_number")
+    out["receipt_status"] = row.get("receipt_status")
+    return out
+
+
+NO_RECEIPT = {"receipt_number": None, "receipt_status": None}
+
+
+def receipt_columns(triples) -> dict[str, dict]:
+    """(donation id, receipt number, receipt status) rows, read through the
+    `receipts` reverse relation (donations never imports receipts) → per gift,
+    its standing receipt, else its latest withdrawn one."""
+    out: dict[str, dict] = {}
+    for donation_id, number, status in triples:
+        best = out.get(donation_id)
+        if best is None or (status == "ISSUED") > (best["receipt_status"] == "ISSUED") or (
+                (status == "ISSUED") == (best["receipt_status"] == "ISSUED") and number > best["receipt_number"]):
+            out[donation_id] = {"receipt_number": number, "receipt_status": status}
     return out
 
 

@@ -8,7 +8,9 @@ from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Replace,
 
 from compliance.rules import COUNTED, counted_sum
 from donations.models import Campaign, Donation, Donor
-from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor
+from donations.representations import (
+    CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, NO_RECEIPT, receipt_columns, render_campaign, render_donation, render_donor,
+)
 from organisations.models import Organisation
 
 
@@ -23,7 +25,10 @@ def donor_snapshot(*, donor_id: str) -> dict:
 
 
 def donation_snapshot(*, donation_id: str) -> dict:
-    return render_donation(Donation.objects.filter(pk=donation_id).values(*DONATION_FIELDS).get())
+    row = Donation.objects.filter(pk=donation_id).values(*DONATION_FIELDS).get()
+    receipts = Donation.objects.filter(pk=donation_id, receipts__isnull=False).values_list("id", "receipts__number", "receipts__status")
+    row.update(receipt_columns(receipts).get(donation_id, NO_RECEIPT))
+    return render_donation(row)
 
 
 def campaign_rollups(*, organisation: Organisation, campaign_ids: list[str]) -> dict[str, dict]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -26,6 +27,7 @@ from donations.selectors import campaign_snapshot, donation_snapshot, donor_snap
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
+from together.celery import task_send
 from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record
 
@@ -369,6 +371,9 @@ def _after_change(*, organisation, donor_ids, donation) -> None:
         donor_compliance_recompute(organisation=organisation, donor_id=donor_id)
     for hook in DONATION_AFTER_CHANGE:
         hook(organisation=organisation, donor_ids=donor_ids, donation=donation)
+    # Receipts (issue 18): after the commit, the receipts app issues, corrects or
+    # withdraws the gift's receipt. By the task's name: donations never imports receipts.
+    transaction.on_commit(partial(task_send, "receipts.tasks.receipt_sync_task", organisation.id, donation.id), robust=True)
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ def dashboard(request):
         return {}
     extra = []
     for key, name, label in [("compliance", "compliance-home", "Compliance"), ("sets", "recommendation-sets", "Recommendation sets"),
-                             ("reports", "reports", "Reports")]:
+                             ("reports", "reports", "Reports"), ("receipts", "receipts-finance", "Receipts")]:
         url = url_or_none(name)
         if url:
             extra.append({"key": key, "url": url, "label": label})

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "webhooks",
     "reports",
     "imports",
+    "receipts",
 ]
 
 MIDDLEWARE = [

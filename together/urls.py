@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("webhooks.api.urls")),
     path("", include("reports.api.urls")),
     path("", include("imports.api.urls")),
+    path("", include("receipts.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 
@@ -39,6 +40,7 @@ urlpatterns = [
     path("", include("reports.urls")),
     path("", include("imports.urls")),
     path("", include("payments.urls")),
+    path("", include("receipts.urls")),
 ]
 
 if settings.BENCH_ENDPOINTS:

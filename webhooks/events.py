@@ -72,6 +72,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "disclosure_obligation.updated",
     "compliance_breach.created",
     "donor_cap_alert.changed",
+    # receipts
+    "receipt.issued",
+    "receipt.withdrawn",
 )
 EVENT_TYPE_SET = frozenset(EVENT_TYPES)
 

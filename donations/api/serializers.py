@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from compliance.models import Jurisdiction
 from donations.countries import ISO_3166_ALPHA2
-from donations.models import CampaignStatus, DonationType, DonorType, InKindCategory, PaymentMethod, Source, Status
+from donations.models import Acknowledgement, CampaignStatus, DonationType, DonorType, InKindCategory, PaymentMethod, Source, Status
 from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, DONOR_WRITABLE
 from together.api.fields import (
     IdField, MetadataField, PatternCharField, StrictCharField, StrictChoiceField, StrictDateField, StrictIntegerField,
@@ -241,7 +241,7 @@ class DonationRefundInput(serializers.Serializer):
                   "(amount_cents - refunded_cents); default all of it. A MANUAL gift is refunded in full.")
 
 
-@shape(*DONATION_FIELDS, "object", "donor", "campaign")  # donor and campaign: expand[]
+@shape(*DONATION_FIELDS, "object", "donor", "campaign", "receipt_number", "receipt_status")  # expand[]; the API's receipt columns
 class DonationSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField()
@@ -284,6 +284,16 @@ class DonationSerializer(serializers.Serializer):
                                    "null when never disputed. A lost dispute refunds the gift.")
     consent_given = serializers.BooleanField(
         allow_null=True, help_text="Checkout links with a consent checkbox: the donor's answer; null when not asked.")
+    acknowledgement_status = serializers.ChoiceField(
+        choices=Acknowledgement.choices,
+        help_text="NEEDS_RECEIPT, RECEIPTED (a receipt stands) or DO_NOT_RECEIPT (set per gift, or by the donor's default).")
+    receipt_number = serializers.IntegerField(
+        allow_null=True,
+        help_text="The gift's standing receipt number, else its latest withdrawn one; null when never receipted. "
+                  "A gift is receipted just after it is recorded, so donation.created events carry null; see receipt.* events.")
+    receipt_status = serializers.ChoiceField(
+        choices=["ISSUED", "WITHDRAWN"], allow_null=True,
+        help_text="ISSUED or WITHDRAWN: the status of the receipt in receipt_number; null when never receipted.")
     donor = DonorSerializer(required=False, help_text="With expand[]=donor.")
     campaign = CampaignSerializer(required=False, allow_null=True, help_text="With expand[]=campaign.")
     created_at = serializers.DateTimeField()

@@ -15,7 +15,7 @@ from donations.api.serializers import (
 )
 from donations.models import Campaign, Donation, Donor
 from donations.representations import (
-    CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor,
+    CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, NO_RECEIPT, receipt_columns, render_campaign, render_donation, render_donor,
 )
 from donations.selectors import campaign_rollups
 from together.api.docs import LIST_PARAMETERS, expand_parameter
@@ -42,11 +42,25 @@ class CampaignDonationFilterSet(DonationFilterSet):
     campaign_id = None
 
 
+def with_receipts(organisation, rows: list[dict]) -> None:
+    """Each row gains `receipt_number` and `receipt_status` (null when never
+    receipted): one query for the page, through the `receipts` reverse relation."""
+    if not rows:
+        return
+    triples = (Donation.objects.for_organisation(organisation)
+               .filter(pk__in=[r["id"] for r in rows], receipts__isnull=False)
+               .values_list("id", "receipts__number", "receipts__status"))
+    found = receipt_columns(triples)
+    for row in rows:
+        row.update(found.get(row["id"], NO_RECEIPT))
+
+
 def render_donation_rows(view: OrganisationViewSet, rows: list[dict]) -> list[dict]:
     """Donations, with `expand[]` objects fetched in one query per relation."""
     expand = view.expand() if view.expandable else set()
-    out = [render_donation(r) for r in rows]
     organisation = view.request.organisation
+    with_receipts(organisation, rows)
+    out = [render_donation(r) for r in rows]
     if "donor" in expand and rows:
         ids = {r["donor_id"] for r in rows}
         donors = {d["id"]: render_donor(d) for d in Donor.objects.for_organisation(organisation).filter(pk__in=ids).values(*DONOR_FIELDS)}

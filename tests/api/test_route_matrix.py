@@ -281,6 +281,17 @@ def _(org, ids):
     return plan_pause(organisation=org, actor=ACTOR, plan_id=_manual_plan(org, ids).id, reason="STAFF").id
 
 
+@seed("receipted_donation")
+def _(org, ids):
+    from receipts.services import receipt_issue, receipt_settings_save
+
+    receipt_settings_save(organisation=org, actor=ACTOR, legal_name="Seeded Party Inc", abn="51824753556",
+                          deductibility="POLITICAL")
+    gift = seed_donation(org, _donor(org, ids), amount_cents=4200, payment_method="CASH")
+    receipt_issue(organisation=org, actor=ACTOR, donation_id=gift.id)
+    return gift.id
+
+
 # --- the table --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -395,6 +406,10 @@ ROUTES: list[Row] = [
     Row("GET", "/api/v1/reports/disclosure-return", "READ", 200, seeds=("obligation",)),
     Row("GET", "/api/v1/reports/campaign-summary", "READ", 200, seeds=("campaign",)),
     Row("GET", "/api/v1/reports/reconciliation", "READ", 200, seeds=("donation",)),
+    Row("GET", "/api/v1/reports/receipts-register", "READ", 200, seeds=("receipted_donation",)),
+    # receipts: the standing receipt's PDF and a resend (tests/receipts/test_api.py has the rest)
+    Row("GET", "/api/v1/donations/{receipted_donation}/receipt", "READ", 200),
+    Row("POST", "/api/v1/donations/{receipted_donation}/receipt/resend", "WRITE", 200),
     # recipient accounts (a wrong passphrase: every caller gets the same 400; the success path is in tests/recommendations)
     Row("GET", "/api/v1/recipient-accounts", "READ", 200),
     Row("POST", "/api/v1/recipient-accounts", "WRITE", 400, body={"passphrase": "zoo zoo zoo zoo zoo zoo", "label": "x"}, cross=400),

@@ -68,7 +68,7 @@ def test_catalogue_lists_the_reference_types_and_ours():
         "donor_cap_alert.changed", "form.created", "form.updated", "form.archived", "checkout_link.created",
         "checkout_link.canceled", "checkout_link.completed", "checkout_link.expired", "recurring_plan.created",
         "recurring_plan.updated", "recurring_plan.paused", "recurring_plan.resumed", "recurring_plan.canceled",
-        "recurring_plan.ended",
+        "recurring_plan.ended", "receipt.issued", "receipt.withdrawn",
     }
     assert set(EVENT_TYPES) == reference | ours
     assert len(EVENT_TYPES) == len(set(EVENT_TYPES))

@@ -33,7 +33,8 @@ DONATION = {
     "external_id": None, "metadata": {}, "void_reason": None, "voided_at": None, "refund_date": None,
     "refund_reason": None, "refunded_at": None, "refunded_cents": 0, "stripe_payment_intent_id": None,
     "stripe_charge_id": None, "fee_cents": None, "net_cents": None, "stripe_payout_id": None, "dispute_status": None,
-    "consent_given": None, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+    "consent_given": None, "acknowledgement_status": "RECEIPTED", "receipt_number": 1041, "receipt_status": "ISSUED",
+    "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
 }
 
 CAMPAIGN = {
@@ -80,7 +81,15 @@ RECURRING_PLAN = {
     "cancel_reason": None, "canceled_at": None, "ended_at": None, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
 }
 
+RECEIPT = {
+    "id": "cm3rct0001abc123xyz45678", "object": "receipt", "number": 1042, "kind": "RECEIPT", "status": "ISSUED",
+    "donation_id": "cm3don0001abc123xyz45678", "donor_id": ID, "amount_cents": 25000, "currency": "AUD",
+    "donation_date": "2027-03-15", "deductibility": "POLITICAL", "issued_at": TIMESTAMP, "emailed_at": TIMESTAMP,
+    "withdrawn_at": None, "withdraw_reason": None, "replaced_by_id": None,
+}
+
 COMPONENT_EXAMPLES = {
+    "Receipt": RECEIPT,
     "Donor": DONOR,
     "RecurringPlan": RECURRING_PLAN,
     "DonationForm": DONATION_FORM,

@@ -60,6 +60,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "disclosure_obligation.updated": ("DisclosureObligation", "A disclosure obligation changes: its total, lodged, or cancelled."),
     "compliance_breach.created": ("ComplianceBreach", "A gift is found to breach a rule (e.g. a donor cap) after it was recorded."),
     "donor_cap_alert.changed": ("DonorCapAlertPayload", "A donor's alert level against a cap changes (NONE, AMBER, RED, CRITICAL)."),
+    "receipt.issued": ("Receipt", "A receipt (money) or acknowledgement (in kind) is issued with the organisation's next number: as a confirmed gift is recorded, by a bulk run, by staff, or as the correction of a withdrawn one."),
+    "receipt.withdrawn": ("Receipt", "A receipt is withdrawn (kept, never changed): its gift was voided, refunded in full or corrected (`replaced_by_id` names the new receipt), or staff withdrew it. `withdraw_reason` says why."),
     "webhook_endpoint.tested": ("WebhookEndpointTestPayload", "Sent by POST /api/v1/webhook-endpoints/{id}/test to that endpoint only."),
 }
 
