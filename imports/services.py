@@ -54,7 +54,8 @@ RESULT_COLUMNS = ["outcome", "donor_outcome", "match_by", "match_confidence", "f
 
 
 def imports_dir() -> Path:
-    return Path(getattr(settings, "IMPORTS_DIR", settings.BASE_DIR / "var" / "imports"))
+    configured = getattr(settings, "IMPORTS_DIR", None) or os.environ.get("IMPORTS_DIR")
+    return Path(configured or settings.BASE_DIR / "var" / "imports")
 
 
 def _actor_json(actor: Actor) -> dict:
@@ -478,7 +479,12 @@ def import_commit_run(*, import_id: str, stop_after_batches: int | None = None) 
                 _finish(job)
                 return job
             if data is None:
-                data = {item.position: item for item in _read(job) if isinstance(item, RowData)}
+                try:
+                    data = {item.position: item for item in _read(job) if isinstance(item, RowData)}
+                except (OSError, ApplicationError) as exc:
+                    Import.objects.filter(pk=job.pk).update(status=ImportStatus.FAILED, updated_at=timezone.now(),
+                                                            error=f"The uploaded file can no longer be read: {exc}")
+                    return Import.objects.get(pk=job.pk)
             _commit_batch(organisation, actor, job, batch, data)
             done = ImportRow.objects.filter(import_job=job, done=True).count()
             Import.objects.filter(pk=job.pk).update(rows_done=done, updated_at=timezone.now())
