@@ -38,25 +38,49 @@ def render_import(row: dict) -> dict:
     }
 
 
+OUTCOME_COUNTS = serializers.DictField(child=serializers.IntegerField(), help_text=(
+    "Rows by outcome (CREATE_DONOR, MATCH_DONOR, CREATE_GIFT, DUPLICATE, REFUSED_CAP, INVALID: each row's final "
+    "outcome) and, prefixed `donor:`, the donor outcome of gift rows."))
+
+
 class ImportSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField()
-    file_name = serializers.CharField()
-    status = serializers.ChoiceField(choices=["ANALYSING", "READY", "COMMITTING", "COMPLETED", "FAILED"])
-    rows_total = serializers.IntegerField()
-    rows_done = serializers.IntegerField()
-    progress = serializers.IntegerField()
-    headers = serializers.ListField(child=serializers.CharField())
-    mapping = serializers.DictField(child=serializers.CharField(allow_blank=True))
-    plan_counts = serializers.DictField(child=serializers.IntegerField())
-    result_counts = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
-    error = serializers.CharField(allow_null=True)
+    id = serializers.CharField(help_text="The import's id.")
+    object = serializers.ChoiceField(choices=["import"], help_text="Always `import`.")
+    file_name = serializers.CharField(help_text="The uploaded file's name.")
+    file_size = serializers.IntegerField(help_text="Bytes.")
+    file_format = serializers.ChoiceField(choices=["csv", "xlsx"], help_text="`csv` or `xlsx`.")
+    encoding = serializers.CharField(allow_null=True, help_text="How a CSV was decoded: utf-8-sig, cp1252, latin-1 or utf-16.")
+    delimiter = serializers.CharField(allow_null=True, help_text="A CSV's column separator, as sniffed.")
+    headers = serializers.ListField(child=serializers.CharField(), help_text="The file's column headers, in order.")
+    mapping = serializers.DictField(child=serializers.CharField(allow_blank=True), help_text=(
+        "Column header → field (`first_name`, `email`, `amount`, `donation_date`, `gift_external_id`, …; empty: ignored)."))
+    mapping_source = serializers.ChoiceField(choices=["suggested", "remembered", "chosen"], help_text=(
+        "Where the mapping came from: suggested from the header names, remembered from this organisation's last "
+        "committed file with these headers, or chosen in the upload."))
+    notes = serializers.ListField(child=serializers.CharField(), help_text="What was done to read the file (encoding, separator).")
+    kind = serializers.ChoiceField(choices=["donors", "gifts"], allow_null=True, help_text="`gifts` when an amount column is mapped.")
+    status = serializers.ChoiceField(choices=["ANALYSING", "READY", "COMMITTING", "COMPLETED", "FAILED"], help_text=(
+        "ANALYSING: the dry run is running; READY: dry run done, nothing stored; COMMITTING: the job writes it; "
+        "COMPLETED; FAILED (see `error`)."))
+    rows_total = serializers.IntegerField(help_text="Data rows in the file (blank lines skipped).")
+    rows_done = serializers.IntegerField(help_text="Rows the commit has written so far.")
+    progress = serializers.IntegerField(help_text="Whole percent of the commit, 0-100.")
+    plan_counts = OUTCOME_COUNTS
+    result_counts = serializers.DictField(child=serializers.IntegerField(), allow_null=True,
+                                          help_text="The commit's counts, as `plan_counts`; null before it completes.")
+    error = serializers.CharField(allow_null=True, help_text="Why the mapping cannot be used, or why the import failed.")
+    created_at = serializers.DateTimeField(help_text="When the file was uploaded.")
+    completed_at = serializers.DateTimeField(allow_null=True, help_text="When the commit completed.")
 
 
-class ImportUploadInput(serializers.Serializer):
-    file = serializers.FileField(help_text="CSV or XLSX, at most 50 MB; one header row.")
-    mapping = serializers.CharField(required=False, help_text="JSON object of column header to field; default: the "
-                                    "organisation's remembered mapping for these headers, else one suggested from their names.")
+UPLOAD_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "CSV or XLSX, at most 50 MB and 250,000 rows; one header row."},
+        "mapping": {"type": "string", "description": "Optional JSON object of column header to field; default: the "
+                    "organisation's remembered mapping for these headers, else one suggested from their names."},
+    },
+}
 
 
 @extend_schema_view(retrieve=extend_schema(summary="Retrieve an import (poll its dry run and commit)", responses={200: ImportSerializer}))
@@ -90,7 +114,7 @@ class ImportViewSet(OrganisationViewSet):
     def object_label(self) -> str:
         return "Import"
 
-    @extend_schema(summary="Upload a file to import", request={"multipart/form-data": ImportUploadInput},
+    @extend_schema(summary="Upload a file to import", request={"multipart/form-data": UPLOAD_SCHEMA},
                    responses={201: ImportSerializer})
     def create(self, request):
         upload = request.FILES.get("file")

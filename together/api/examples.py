@@ -88,7 +88,20 @@ RECEIPT = {
     "withdrawn_at": None, "withdraw_reason": None, "replaced_by_id": None,
 }
 
+IMPORT = {
+    "id": "cm3imp0001abc123xyz45678", "object": "import", "file_name": "gifts-2025.csv", "file_size": 18234,
+    "file_format": "csv", "encoding": "utf-8-sig", "delimiter": ",",
+    "headers": ["First name", "Surname", "Email address", "Gift amount", "Date"],
+    "mapping": {"First name": "first_name", "Surname": "last_name", "Email address": "email", "Gift amount": "amount",
+                "Date": "donation_date"},
+    "mapping_source": "suggested", "notes": [], "kind": "gifts", "status": "READY", "rows_total": 250, "rows_done": 0,
+    "progress": 0, "plan_counts": {"CREATE_GIFT": 241, "DUPLICATE": 5, "REFUSED_CAP": 1, "INVALID": 3,
+                                   "donor:CREATE_DONOR": 180, "donor:MATCH_DONOR": 67},
+    "result_counts": None, "error": None, "created_at": TIMESTAMP, "completed_at": None,
+}
+
 COMPONENT_EXAMPLES = {
+    "Import": IMPORT,
     "Receipt": RECEIPT,
     "Donor": DONOR,
     "RecurringPlan": RECURRING_PLAN,

@@ -52,6 +52,7 @@ TAGS = [
     {"name": "compliance", "description": "Revenue codes, election periods, disclosure obligations, breaches and the organisation's compliance settings"},
     {"name": "reports", "description": "Reports as CSV or XLSX files, streamed"},
     {"name": "recurring-plans", "description": "Recurring plans: a donor's regular gift, charged off-session by card or expected from a bank standing order, once per period, never past the donor's cap"},
+    {"name": "imports", "description": "Imports of donors and gifts from a CSV or XLSX file: upload (multipart), poll the dry run, commit as a background job, fetch the result CSV"},
 ]
 
 
