@@ -108,3 +108,10 @@ def test_xlsx_dates_serials_and_formulas_are_text(org):
     assert gift.notes == "=1+1" and gift.amount_cents == 2550 and gift.donation_date == dt.date(2025, 3, 1)
     text = b"".join(services.import_result_chunks(job=job)).decode("utf-8-sig")
     assert "'=1+1" in text and "'-minus" in text
+
+
+def test_the_api_guard_answers_an_oversized_upload_before_reading_it(write_client, settings):
+    settings.IMPORTS_MAX_BYTES = 1000  # the guard allows the limit plus 64 KB of multipart overhead
+    response = post_file(write_client, "big.csv", b"Email\n" + b"a@example.org\n" * 10_000)
+    error = assert_error(response, 400, "invalid_request")
+    assert error["param"] == "file" and error["reason"] == "file_too_large"

@@ -103,3 +103,33 @@ def test_result_file_has_input_rows_outcomes_and_ids(org, messy):
     assert "'=SUM(A1:A3)" in text  # neutralised
     gift = Donation.objects.get(organisation=org, external_id="G-1")
     assert any(line.startswith("G-1,") and gift.id in line and "CREATE_GIFT" in line for line in lines)
+
+
+def test_caps_see_the_files_gifts_in_date_order_not_file_order(org):
+    revenue_code_create(organisation=org, actor=ACTOR, code="NSW-FUND", jurisdiction="NSW")
+    body = ("Email,Amount,Date,Fund\n"
+            "max@example.org,$5000,20/05/2025,NSW-FUND\n"   # later gift, first in the file
+            "max@example.org,$5000,10/05/2025,NSW-FUND\n")  # earlier gift: counted first
+    job = upload(org, body)
+    got = {r.position: r for r in job.rows.all()}
+    assert got[3].outcome == "CREATE_GIFT"
+    assert got[2].outcome == "REFUSED_CAP" and got[2].room_left_cents == 790_000 - 500_000
+    done = commit(org, job)
+    assert {r.position: r.outcome for r in done.rows.all()} == {2: "REFUSED_CAP", 3: "CREATE_GIFT"}
+    assert done.rows.get(position=2).room_left_cents == 290_000
+    gift = Donation.objects.get(organisation=org)
+    assert gift.donation_date == dt.date(2025, 5, 10)
+
+
+def test_remap_replans_and_a_mapping_without_donor_columns_waits(org):
+    from imports import services
+
+    job = upload(org, "Col A,Col B,Col C\nann@example.org,12.50,1/2/2025\n")
+    assert job.status == "READY" and job.error  # nothing recognised: staff must map
+    with pytest.raises(Exception):
+        services.import_commit(organisation=org, actor=ACTOR, import_id=job.id)
+    services.import_remap(organisation=org, actor=ACTOR, import_id=job.id,
+                          mapping={"Col A": "email", "Col B": "amount", "Col C": "donation_date"})
+    services.import_plan_run(import_id=job.id)
+    job.refresh_from_db()
+    assert job.status == "READY" and not job.error and job.plan_counts["CREATE_GIFT"] == 1
