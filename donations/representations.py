@@ -42,25 +42,9 @@ def render_donation(row: dict) -> dict:
     out["refund_date"] = iso_date(row["refund_date"])
     for key in ("voided_at", "refunded_at", "created_at", "updated_at"):
         out[key] = iso_timestamp(row[key])
-    # Read through the `receipts` reverse relation by the caller (receipt_columns).
+    # Annotated by donations.selectors.with_receipt (the `receipts` reverse relation).
     out["receipt_number"] = row.get("receipt_number")
     out["receipt_status"] = row.get("receipt_status")
-    return out
-
-
-NO_RECEIPT = {"receipt_number": None, "receipt_status": None}
-
-
-def receipt_columns(triples) -> dict[str, dict]:
-    """(donation id, receipt number, receipt status) rows, read through the
-    `receipts` reverse relation (donations never imports receipts) → per gift,
-    its standing receipt, else its latest withdrawn one."""
-    out: dict[str, dict] = {}
-    for donation_id, number, status in triples:
-        best = out.get(donation_id)
-        if best is None or (status == "ISSUED") > (best["receipt_status"] == "ISSUED") or (
-                (status == "ISSUED") == (best["receipt_status"] == "ISSUED") and number > best["receipt_number"]):
-            out[donation_id] = {"receipt_number": number, "receipt_status": status}
     return out
 
 

@@ -15,9 +15,9 @@ from donations.api.serializers import (
 )
 from donations.models import Campaign, Donation, Donor
 from donations.representations import (
-    CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, NO_RECEIPT, receipt_columns, render_campaign, render_donation, render_donor,
+    CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor,
 )
-from donations.selectors import campaign_rollups
+from donations.selectors import RECEIPT_FIELDS, campaign_rollups, with_receipt
 from together.api.docs import LIST_PARAMETERS, expand_parameter
 from together.api.schema import list_envelope
 from together.api.views import OrganisationViewSet
@@ -42,24 +42,10 @@ class CampaignDonationFilterSet(DonationFilterSet):
     campaign_id = None
 
 
-def with_receipts(organisation, rows: list[dict]) -> None:
-    """Each row gains `receipt_number` and `receipt_status` (null when never
-    receipted): one query for the page, through the `receipts` reverse relation."""
-    if not rows:
-        return
-    triples = (Donation.objects.for_organisation(organisation)
-               .filter(pk__in=[r["id"] for r in rows], receipts__isnull=False)
-               .values_list("id", "receipts__number", "receipts__status"))
-    found = receipt_columns(triples)
-    for row in rows:
-        row.update(found.get(row["id"], NO_RECEIPT))
-
-
 def render_donation_rows(view: OrganisationViewSet, rows: list[dict]) -> list[dict]:
     """Donations, with `expand[]` objects fetched in one query per relation."""
     expand = view.expand() if view.expandable else set()
     organisation = view.request.organisation
-    with_receipts(organisation, rows)
     out = [render_donation(r) for r in rows]
     if "donor" in expand and rows:
         ids = {r["donor_id"] for r in rows}
@@ -77,9 +63,9 @@ def render_donation_rows(view: OrganisationViewSet, rows: list[dict]) -> list[di
 
 
 def donations_of(view: OrganisationViewSet, **filters) -> Response:
-    queryset = Donation.objects.for_organisation(view.request.organisation).filter(**filters)
+    queryset = with_receipt(Donation.objects.for_organisation(view.request.organisation).filter(**filters))
     queryset = view.filter_queryset(queryset)
-    page = view.pagination.paginate(queryset, view.request.query_params, values=DONATION_FIELDS)
+    page = view.pagination.paginate(queryset, view.request.query_params, values=(*DONATION_FIELDS, *RECEIPT_FIELDS))
     return Response({"data": render_donation_rows(view, page.rows), "has_more": page.has_more})
 
 
@@ -143,12 +129,12 @@ class DonorViewSet(OrganisationViewSet):
 )
 class DonationViewSet(OrganisationViewSet):
     schema_tags = ["donations"]
-    fields = DONATION_FIELDS
+    fields = (*DONATION_FIELDS, *RECEIPT_FIELDS)
     filtersets = {"list": DonationFilterSet}
     expandable = ("donor", "campaign")
 
     def get_base_queryset(self):
-        return Donation.objects
+        return with_receipt(Donation.objects)
 
     def render_rows(self, rows):
         return render_donation_rows(self, rows)
