@@ -493,6 +493,21 @@ def import_commit_run(*, import_id: str, stop_after_batches: int | None = None) 
             return Import.objects.get(pk=import_id)
 
 
+STALLED_AFTER = dt.timedelta(minutes=2)
+
+
+def imports_resume_stalled(*, now: dt.datetime | None = None) -> int:
+    """Re-enqueue committing imports with no batch written for STALLED_AFTER (their worker
+    died): the job continues after the last whole batch; a runner still alive is not
+    harmed (each batch is taken under the import's row lock)."""
+    cutoff = (now or timezone.now()) - STALLED_AFTER
+    stalled = list(Import.objects.unscoped("celery sweep").filter(status=ImportStatus.COMMITTING, updated_at__lt=cutoff)
+                   .values_list("id", flat=True))
+    for import_id in stalled:
+        task_send("imports.tasks.import_commit_task", import_id)
+    return len(stalled)
+
+
 def _finish(job: Import) -> None:
     counts = _counts(ImportRow.objects.filter(import_job=job).only("outcome", "donor_outcome"))
     Import.objects.filter(pk=job.pk).update(status=ImportStatus.COMPLETED, result_counts=counts, rows_done=job.rows_total,

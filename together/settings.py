@@ -317,6 +317,8 @@ CELERY_BEAT_SCHEDULE["webhooks-prune-events"] = {
 }
 # Reports: export files carry donors' names and addresses; they go after REPORTS_EXPORT_RETENTION_HOURS (48).
 CELERY_BEAT_SCHEDULE["reports-prune-exports"] = {"task": "reports.tasks.export_jobs_prune_task", "schedule": 3600.0}
+# A committing import whose worker died (no batch for 2 minutes) is resumed (imports.services.imports_resume_stalled).
+CELERY_BEAT_SCHEDULE["imports-resume-stalled"] = {"task": "imports.tasks.imports_resume_stalled_task", "schedule": 60.0}
 
 LOGGING = {
     "version": 1,

@@ -84,3 +84,19 @@ def test_sigkilled_commit_resumes_without_duplicates(settings, tmp_path):
     # And the whole file once more: nothing new.
     again = upload(org, "\n".join(lines) + "\n")
     assert set(o for o, _d, _m in outcomes(again).values()) == {"DUPLICATE"}
+
+
+@pytest.mark.django_db
+def test_the_sweep_resumes_only_stalled_commits(org):
+    import datetime as dt
+    from unittest import mock
+
+    from django.utils import timezone
+
+    job = upload(org, "Email,Amount,Date\nann@example.org,10,1/2/2025\n")
+    services.import_commit(organisation=org, actor=ACTOR, import_id=job.id)
+    with mock.patch("imports.services.task_send") as send:
+        assert services.imports_resume_stalled() == 0
+        Import.objects.filter(pk=job.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=5))
+        assert services.imports_resume_stalled() == 1
+    send.assert_called_once_with("imports.tasks.import_commit_task", job.id)
