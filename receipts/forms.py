@@ -33,8 +33,8 @@ class ReceiptSettingsForm(forms.Form):
 
 
 class ReceiptRunForm(forms.Form):
-    date_from = forms.DateField(label="Gifts dated from", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="to", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(label="Gifts dated from", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    date_to = forms.DateField(label="to", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
 
 class AcknowledgementForm(forms.Form):
