@@ -31,6 +31,7 @@ class World:
     revenue_code: object = None
     recommendation_set: object = None
     export_job: object = None
+    import_job: object = None
     markers: list[str] = field(default_factory=list)
 
 
@@ -67,6 +68,14 @@ def build_world(organisation, label: str) -> World:
         w.export_job = reports.export_job_run(job_id=reports.export_job_create(spec=spec, fmt="csv", actor=SYSTEM).id)
     except ImportError:  # the reports app is optional to these tests
         pass
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from imports import services as imports
+
+    body = f"First name,Email,Amount,Date\nImp{marker},imp-{marker.lower()}@example.org,25,01/03/2025\n".encode()
+    w.import_job = imports.import_create(organisation=organisation, actor=SYSTEM, file=SimpleUploadedFile("gifts.csv", body),
+                                        file_name=f"Import{marker}.csv")
+    imports.import_plan_run(import_id=w.import_job.id)
     w.markers = [marker, organisation.name]
     return w
 
