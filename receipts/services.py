@@ -26,6 +26,7 @@ from functools import partial
 
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -287,6 +288,9 @@ def receipt_sync(*, organisation: Organisation, donation_id: str, actor: Actor |
         raise ValidationFailed("Set up receipts first (Settings → Receipts): legal name, ABN and wording.", param="settings")
     if how == AUTO and settings.mode != ReceiptingMode.ON_RECORD:
         return SyncResult(skipped="batch mode")
+    if how == AUTO and donation.created_at < settings.created_at:
+        # Recorded before receipts were set up: a bulk run (or staff) receipts it, not a later edit.
+        return SyncResult(skipped="recorded before receipts were set up")
     issued = _issue(organisation=organisation, actor=actor, donation=donation, settings=settings)
     _set_ack(donation, Acknowledgement.RECEIPTED)
     return SyncResult(issued=issued)
@@ -458,6 +462,42 @@ def receipt_run_execute(*, organisation: Organisation, run_id: str, chunk: int =
     run.status, run.finished_at = RunStatus.DONE, timezone.now()
     run.save(update_fields=["processed", "issued", "skipped", "status", "finished_at", "updated_at"])
     return run
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+
+SWEEP_GRACE = dt.timedelta(minutes=2)
+
+
+def receipts_sweep(*, limit: int = 500) -> int:
+    """What the after-commit tasks should have done and did not (a lost enqueue):
+    ON_RECORD gifts confirmed a while ago and still without a receipt, and standing
+    receipts that no longer match their gift. Each is synced; returns how many."""
+    cutoff = timezone.now() - SWEEP_GRACE
+    missing = []
+    # Only gifts recorded since the organisation set receipts up (older ones are for a bulk run to receipt, if staff wish).
+    for organisation_id, since in (ReceiptSettings.objects.unscoped("celery sweep").filter(mode=ReceiptingMode.ON_RECORD)
+                                   .values_list("organisation_id", "created_at")):
+        missing += list(Donation.objects.for_organisation(organisation_id)
+                        .filter(status=Status.CONFIRMED, created_at__gte=since, updated_at__lt=cutoff,
+                                acknowledgement_status=Acknowledgement.NEEDS_RECEIPT)
+                        .exclude(receipts__status=ReceiptStatus.ISSUED)
+                        .values_list("organisation_id", "id")[:limit - len(missing)])
+        if len(missing) >= limit:
+            break
+    stale = (Receipt.objects.unscoped("celery sweep").filter(status=ReceiptStatus.ISSUED, donation__updated_at__lt=cutoff)
+             .filter(Q(donation__status__in=[Status.VOIDED, Status.REFUNDED, Status.FAILED, Status.PENDING])
+                     | ~Q(donation__donation_date=F("donation_date")) | ~Q(donation__donor_id=F("donor_id"))
+                     | ~Q(amount_cents=F("donation__amount_cents") - F("donation__refunded_cents")))
+             .values_list("organisation_id", "donation_id")[:limit])
+    done = 0
+    organisations = {}
+    for organisation_id, donation_id in [*missing, *stale]:
+        organisation = organisations.get(organisation_id) or Organisation.objects.get(pk=organisation_id)
+        organisations[organisation_id] = organisation
+        receipt_sync(organisation=organisation, donation_id=donation_id)
+        done += 1
+    return done
 
 
 # --- annual statements ------------------------------------------------------------------------------

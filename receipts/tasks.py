@@ -33,3 +33,9 @@ def receipt_run_task(organisation_id: str, run_id: str) -> str | None:
         return None
     run = services.receipt_run_execute(organisation=organisation, run_id=run_id)
     return run.status if run else None
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def receipts_sweep_task() -> int:
+    """Every 5 minutes (CELERY_BEAT_SCHEDULE["receipts-sweep"])."""
+    return services.receipts_sweep()

@@ -136,7 +136,11 @@ LOGIN_REDIRECT_URL = "/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 API_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Development: every email (receipts with their PDFs, invitations) is written to a file
+# under var/mail, the local mail sink; production sets EMAIL_BACKEND (SMTP).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend" if DEBUG
+                               else "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Together <no-reply@alltogether.giving>")
 
 REST_FRAMEWORK = {
@@ -319,6 +323,8 @@ CELERY_BEAT_SCHEDULE["webhooks-prune-events"] = {
 CELERY_BEAT_SCHEDULE["reports-prune-exports"] = {"task": "reports.tasks.export_jobs_prune_task", "schedule": 3600.0}
 # A committing import whose worker died (no batch for 2 minutes) is resumed (imports.services.imports_resume_stalled).
 CELERY_BEAT_SCHEDULE["imports-resume-stalled"] = {"task": "imports.tasks.imports_resume_stalled_task", "schedule": 60.0}
+# Receipts whose after-commit task was lost (broker down) are issued, corrected or withdrawn.
+CELERY_BEAT_SCHEDULE["receipts-sweep"] = {"task": "receipts.tasks.receipts_sweep_task", "schedule": 300.0}
 
 LOGGING = {
     "version": 1,

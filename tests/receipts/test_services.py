@@ -189,6 +189,12 @@ def test_no_settings_no_receipt(org, django_capture_on_commit_callbacks):
     with pytest.raises(ValidationFailed) as exc:
         services.receipt_issue(organisation=org, actor=ACTOR, donation_id=gift.id)
     assert exc.value.param == "settings"
+    # Set up later: an edit of a gift recorded before does not receipt it (a bulk run or staff do).
+    set_up_receipts(org)
+    with django_capture_on_commit_callbacks(execute=True):
+        donations.donation_update(organisation=org, actor=ACTOR, donation_id=gift.id, notes="later")
+    assert receipts_of(gift) == []
+    assert services.receipt_issue(organisation=org, actor=ACTOR, donation_id=gift.id).number == 1
 
 
 def test_emails_are_sent_once_even_if_the_task_runs_twice(receipts_org, django_capture_on_commit_callbacks):
@@ -242,3 +248,33 @@ def test_a_receipt_is_never_reused_after_a_rollback(receipts_org):
             services.receipt_issue(organisation=receipts_org, actor=ACTOR, donation_id=gift.id)
             raise RuntimeError("crash after numbering")
     assert services.receipt_issue(organisation=receipts_org, actor=ACTOR, donation_id=gift.id).number == 1
+
+
+def test_the_sweep_does_what_a_lost_task_did_not(receipts_org):
+    """No after-commit task ran (as if the broker was down): the sweep issues, corrects and withdraws."""
+    from django.utils import timezone
+
+    from receipts.services import SWEEP_GRACE, receipts_sweep
+
+    from receipts.models import ReceiptSettings
+
+    donor = make_donor(receipts_org)
+    before_receipts = donations.donation_record(organisation=receipts_org, actor=ACTOR, donor_id=donor.id, donation_type="MONETARY",
+                                                amount_cents=777, donation_date=dt.date(2020, 3, 2), payment_method="CASH")
+    gifts = [donations.donation_record(organisation=receipts_org, actor=ACTOR, donor_id=donor.id, donation_type="MONETARY",
+                                       amount_cents=1000 + i, donation_date=dt.date(2026, 3, 2), payment_method="CASH")
+             for i in range(3)]
+    assert receipts_sweep() == 0  # too fresh: their tasks may still be on the way
+    ReceiptSettings.objects.filter(organisation=receipts_org).update(created_at=timezone.now() - SWEEP_GRACE * 3)
+    Donation.objects.filter(pk__in=[g.pk for g in gifts]).update(updated_at=timezone.now() - SWEEP_GRACE * 2)
+    # A gift recorded before receipts were set up is left to a bulk run.
+    Donation.objects.filter(pk=before_receipts.pk).update(created_at=timezone.now() - SWEEP_GRACE * 10,
+                                                          updated_at=timezone.now() - SWEEP_GRACE * 10)
+    assert receipts_sweep() == 3 and Receipt.objects.filter(organisation=receipts_org, status="ISSUED").count() == 3
+    donations.donation_update(organisation=receipts_org, actor=ACTOR, donation_id=gifts[0].id, amount_cents=5000)
+    donations.donation_void(organisation=receipts_org, actor=ACTOR, donation_id=gifts[1].id, reason="duplicate")
+    Donation.objects.filter(pk__in=[g.pk for g in gifts]).update(updated_at=timezone.now() - SWEEP_GRACE * 2)
+    assert receipts_sweep() == 2
+    assert [r.status for r in receipts_of(gifts[0])] == ["WITHDRAWN", "ISSUED"] and receipts_of(gifts[0])[1].amount_cents == 5000
+    assert [r.status for r in receipts_of(gifts[1])] == ["WITHDRAWN"]
+    assert receipts_sweep() == 0 and receipts_of(before_receipts) == []
