@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -27,7 +26,7 @@ from donations.selectors import campaign_snapshot, donation_snapshot, donor_snap
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
-from together.celery import task_send
+from together.celery import task_send_batched_on_commit
 from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record
 
@@ -373,7 +372,7 @@ def _after_change(*, organisation, donor_ids, donation) -> None:
         hook(organisation=organisation, donor_ids=donor_ids, donation=donation)
     # Receipts (issue 18): after the commit, the receipts app issues, corrects or
     # withdraws the gift's receipt. By the task's name: donations never imports receipts.
-    transaction.on_commit(partial(task_send, "receipts.tasks.receipt_sync_task", organisation.id, donation.id), robust=True)
+    task_send_batched_on_commit("receipts.tasks.receipt_sync_batch_task", organisation.id, donation.id)
 
 
 @transaction.atomic

@@ -1,8 +1,9 @@
 """Every state change of receipts (issue 18).
 
 How a gift gets its receipt: donations.services enqueues
-`receipts.tasks.receipt_sync_task` by name after the commit of every change to a
-gift (donations never imports receipts). `receipt_sync` then locks the gift,
+`receipts.tasks.receipt_sync_batch_task` by name after the commit of every change
+to a gift, one message per transaction (donations never imports receipts); a
+sweep catches a lost message. `receipt_sync` then locks the gift,
 compares it with its standing receipt and does what is due, in one transaction:
 
 - a CONFIRMED gift with money kept and no receipt gets one (ON_RECORD mode; in
@@ -294,6 +295,19 @@ def receipt_sync(*, organisation: Organisation, donation_id: str, actor: Actor |
     issued = _issue(organisation=organisation, actor=actor, donation=donation, settings=settings)
     _set_ack(donation, Acknowledgement.RECEIPTED)
     return SyncResult(issued=issued)
+
+
+def receipt_sync_many(*, organisation: Organisation, donation_ids: list[str]) -> int:
+    """receipt_sync for each gift, one transaction each; a gift gone (its recording
+    rolled back after it asked) is skipped. Returns how many receipts were issued."""
+    issued = 0
+    for donation_id in donation_ids:
+        try:
+            result = receipt_sync(organisation=organisation, donation_id=donation_id)
+        except NotFound:
+            continue
+        issued += 1 if result.issued else 0
+    return issued
 
 
 def receipt_issue(*, organisation: Organisation, actor: Actor, donation_id: str) -> Receipt:

@@ -11,16 +11,6 @@ def _organisation(organisation_id: str) -> Organisation | None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def receipt_sync_task(organisation_id: str, donation_id: str) -> str | None:
-    """A gift changed (donations.services enqueues this): issue, correct or withdraw its receipt."""
-    organisation = _organisation(organisation_id)
-    if organisation is None:
-        return None
-    result = services.receipt_sync(organisation=organisation, donation_id=donation_id)
-    return "issued" if result.issued else "withdrawn" if result.withdrawn else result.skipped
-
-
-@shared_task(acks_late=True, ignore_result=True)
 def receipt_email_task(organisation_id: str, receipt_id: str) -> bool:
     organisation = _organisation(organisation_id)
     return bool(organisation) and services.receipt_email_send(organisation=organisation, receipt_id=receipt_id)
@@ -39,3 +29,13 @@ def receipt_run_task(organisation_id: str, run_id: str) -> str | None:
 def receipts_sweep_task() -> int:
     """Every 5 minutes (CELERY_BEAT_SCHEDULE["receipts-sweep"])."""
     return services.receipts_sweep()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def receipt_sync_batch_task(organisation_id: str, donation_ids: list[str]) -> int:
+    """Gifts changed in one transaction (donations.services enqueues this by name,
+    batched per transaction): issue, correct or withdraw each one's receipt."""
+    organisation = _organisation(organisation_id)
+    if organisation is None:
+        return 0
+    return services.receipt_sync_many(organisation=organisation, donation_ids=donation_ids)

@@ -1,5 +1,6 @@
 import logging
 import os
+from functools import partial
 
 from celery import Celery
 from celery.worker.consumer import Consumer
@@ -60,3 +61,33 @@ def task_send(name: str, *args, **options):
         app.loader.import_default_modules()
         task = app.tasks[name]
     return task.apply_async(args=args, **options)
+
+
+
+def task_send_batched_on_commit(name: str, group: str, item: str, *, chunk: int = 500) -> None:
+    """After the commit of the current transaction, enqueue `name(group, [items…])`:
+    one message per `group` and up to `chunk` items, however many changes of the
+    transaction asked for it (an import recording thousands of gifts in one
+    transaction sends a handful of messages, not thousands: each send costs a
+    broker round trip). Outside a transaction it is sent at once.
+
+    Each call registers a flush; the first to run after the commit sends what is
+    pending and the others find nothing. The task must treat its items as "look at
+    these again": an item added inside a savepoint that rolled back may still be
+    sent, which is harmless to a task that reconciles what it finds."""
+    from django.db import transaction
+
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        task_send(name, group, [item])
+        return
+    pending = connection.__dict__.setdefault("_together_batched_sends", {})
+    pending.setdefault(name, {}).setdefault(group, {})[item] = None
+    transaction.on_commit(partial(_batched_flush, pending, name, chunk), robust=True)
+
+
+def _batched_flush(pending: dict, name: str, chunk: int) -> None:
+    for group, items in (pending.pop(name, None) or {}).items():
+        values = list(items)
+        for start in range(0, len(values), chunk):
+            task_send(name, group, values[start:start + chunk])

@@ -206,11 +206,11 @@ def test_emails_are_sent_once_even_if_the_task_runs_twice(receipts_org, django_c
     assert message.to == ["donor@example.com"] and f"receipt {receipt.number}" in message.subject
     assert message.attachments[0][0] == f"receipt-{receipt.number}.pdf"
     assert message.attachments[0][2] == "application/pdf" and message.attachments[0][1] == bytes(receipt.pdf)
-    from receipts.tasks import receipt_email_task, receipt_sync_task
+    from receipts.tasks import receipt_email_task, receipt_sync_batch_task
 
     receipt_email_task(receipts_org.id, receipt.id)
     receipt_email_task(receipts_org.id, receipt.id)
-    receipt_sync_task(receipts_org.id, gift.id)  # the sync task run again: nothing new
+    receipt_sync_batch_task(receipts_org.id, [gift.id])  # the sync task run again: nothing new
     assert len(mail.outbox) == 1 and len(receipts_of(gift)) == 1
     # A resend sends one more, once.
     with django_capture_on_commit_callbacks(execute=True):
@@ -278,3 +278,30 @@ def test_the_sweep_does_what_a_lost_task_did_not(receipts_org):
     assert [r.status for r in receipts_of(gifts[0])] == ["WITHDRAWN", "ISSUED"] and receipts_of(gifts[0])[1].amount_cents == 5000
     assert [r.status for r in receipts_of(gifts[1])] == ["WITHDRAWN"]
     assert receipts_sweep() == 0 and receipts_of(before_receipts) == []
+
+
+def test_one_message_per_transaction_however_many_gifts(receipts_org, django_capture_on_commit_callbacks, monkeypatch):
+    """An import-sized transaction asks for its receipts in one message per 500 gifts, not one per gift;
+    a savepoint rolled back inside it loses neither the flush nor the other gifts."""
+    from django.db import transaction
+
+    import together.celery
+
+    sent = []
+    real = together.celery.task_send
+    monkeypatch.setattr(together.celery, "task_send", lambda name, *args, **kw: (sent.append((name, args)), real(name, *args, **kw)))
+    donor = make_donor(receipts_org)
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            with pytest.raises(RuntimeError):
+                with transaction.atomic():
+                    donations.donation_record(organisation=receipts_org, actor=ACTOR, donor_id=donor.id, donation_type="MONETARY",
+                                              amount_cents=1, donation_date=dt.date(2026, 3, 2), payment_method="CASH")
+                    raise RuntimeError("rolled back")
+            gifts = [donations.donation_record(organisation=receipts_org, actor=ACTOR, donor_id=donor.id, donation_type="MONETARY",
+                                               amount_cents=100 + i, donation_date=dt.date(2026, 3, 2), payment_method="CASH")
+                     for i in range(12)]
+    receipt_sends = [args for name, args in sent if name == "receipts.tasks.receipt_sync_batch_task" and args[0] == receipts_org.id]
+    assert len(receipt_sends) == 1
+    assert set(receipt_sends[0][1]) >= {g.id for g in gifts}
+    assert sorted(Receipt.objects.filter(organisation=receipts_org).values_list("number", flat=True)) == list(range(1, 13))
