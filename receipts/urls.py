@@ -9,5 +9,5 @@ urlpatterns = [
     path("receipts/<str:receipt_id>.pdf", views.ReceiptDownloadView.as_view(), name="receipt-pdf"),
     path("receipts/donation/<str:donation_id>", views.DonationReceiptsFragmentView.as_view(), name="receipts-donation-fragment"),
     path("receipts/donor/<str:donor_id>", views.DonorReceiptsFragmentView.as_view(), name="receipts-donor-fragment"),
-    path("receipts/donor/<str:donor_id>/statement/<int:year>.pdf", views.DonorStatementView.as_view(), name="receipts-statement"),
+    path("receipts/donor/<str:donor_id>/statement", views.DonorStatementView.as_view(), name="receipts-statement"),
 ]

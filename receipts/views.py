@@ -105,8 +105,11 @@ class ReceiptDownloadView(DashboardMixin, View):
 class DonorStatementView(DashboardMixin, View):
     """The donor's annual statement: one PDF for a financial year's receipted gifts."""
 
-    def get(self, request, donor_id, year):
+    def get(self, request, donor_id):
+        """`?year=2025` is the financial year 2025-26 (default: the current one)."""
         donor = self.get_scoped_or_404(Donor, donor_id)
+        year = request.GET.get("year", "")
+        year = int(year) if year.isdigit() else financial_year_of(timezone.localdate())[0].year
         try:
             content = services.annual_statement_pdf(organisation=request.organisation, donor_id=donor.id, year=year)
         except ApplicationError as exc:

@@ -32,6 +32,8 @@ class World:
     recommendation_set: object = None
     export_job: object = None
     import_job: object = None
+    receipt: object = None
+    receipt_run: object = None
     markers: list[str] = field(default_factory=list)
 
 
@@ -76,6 +78,11 @@ def build_world(organisation, label: str) -> World:
     w.import_job = imports.import_create(organisation=organisation, actor=SYSTEM, file=SimpleUploadedFile("gifts.csv", body),
                                         file_name=f"Import{marker}.csv")
     imports.import_plan_run(import_id=w.import_job.id)
+    from receipts import services as receipts
+
+    receipts.receipt_settings_save(organisation=organisation, actor=SYSTEM, legal_name=f"Legal{marker}", deductibility="NONE")
+    w.receipt = receipts.receipt_issue(organisation=organisation, actor=SYSTEM, donation_id=w.donation.id)
+    w.receipt_run = receipts.receipt_run_start(organisation=organisation, actor=SYSTEM, date_from=GIFT_DAY, date_to=GIFT_DAY)
     w.markers = [marker, organisation.name]
     return w
 

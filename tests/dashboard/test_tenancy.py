@@ -36,6 +36,11 @@ OBJECT_ROUTES = {
     "report-job-download": "export_job",
     "import-detail": "import_job",
     "import-result": "import_job",
+    "receipt-pdf": "receipt",
+    "receipts-run": "receipt_run",
+    "receipts-donation-fragment": "donation",
+    "receipts-donor-fragment": "donor",
+    "receipts-statement": "donor",
 }
 # Query strings aimed at the victim's records, for routes that take them.
 QUERIES = {
@@ -47,7 +52,7 @@ QUERIES = {
     "compliance-home": "?q={marker}",
 }
 # Pages only an ADMIN may open, and pages anyone reads but only an ADMIN changes.
-ADMIN_PAGES = {"settings-api", "settings-users"}
+ADMIN_PAGES = {"settings-api", "settings-users", "settings-receipts"}
 ADMIN_WRITES = ADMIN_PAGES | {"compliance-home", "compliance-elections", "compliance-settings", "distribution-settings",
                               "settings-webhooks"}
 # Pages where a POST is a read (an export), open to every role.

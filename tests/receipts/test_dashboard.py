@@ -58,8 +58,8 @@ def test_gift_and_donor_fragments_download_and_statement(org, django_capture_on_
     download = viewer.get(f"/receipts/{receipt.id}.pdf")
     assert download["Content-Type"] == "application/pdf" and bytes(download.content) == bytes(receipt.pdf)
     donor_fragment = viewer.get(f"/receipts/donor/{donor.id}").content.decode()
-    assert f"/receipts/donor/{donor.id}/statement/2025.pdf" in donor_fragment and "2025-26" in donor_fragment
-    statement = viewer.get(f"/receipts/donor/{donor.id}/statement/2025.pdf")
+    assert f"/receipts/donor/{donor.id}/statement?year=2025" in donor_fragment and "2025-26" in donor_fragment
+    statement = viewer.get(f"/receipts/donor/{donor.id}/statement?year=2025")
     assert statement.status_code == 200 and "$25.00" in pdf_text(statement.content)
     assert f"/receipts/donation/{gift.id}" in viewer.get(f"/donations/{gift.id}/").content.decode()
     # An editor withdraws it with a reason, then issues a new one.
@@ -82,7 +82,7 @@ def test_another_organisations_receipts_are_404(org, django_capture_on_commit_ca
     other = make_org("Other")
     stranger = client_as(make_user(other, Role.ADMIN), organisation=other)
     for url in (f"/receipts/{receipt.id}.pdf", f"/receipts/donation/{gift.id}", f"/receipts/donor/{donor.id}",
-                f"/receipts/donor/{donor.id}/statement/2025.pdf"):
+                f"/receipts/donor/{donor.id}/statement?year=2025"):
         assert stranger.get(url).status_code == 404, url
     assert stranger.post(f"/receipts/donation/{gift.id}", {"action": "issue"}).status_code == 404
 
