@@ -32,6 +32,9 @@ class World:
     recommendation_set: object = None
     export_job: object = None
     import_job: object = None
+    form: object = None
+    checkout_link: object = None
+    plan: object = None
     receipt: object = None
     receipt_run: object = None
     markers: list[str] = field(default_factory=list)
@@ -78,6 +81,17 @@ def build_world(organisation, label: str) -> World:
     w.import_job = imports.import_create(organisation=organisation, actor=SYSTEM, file=SimpleUploadedFile("gifts.csv", body),
                                         file_name=f"Import{marker}.csv")
     imports.import_plan_run(import_id=w.import_job.id)
+    from engage import services as engage
+    from organisations.services import organisation_stripe_connect
+    from payments import recurring
+
+    organisation_stripe_connect(organisation=organisation, actor=SYSTEM, account_id=f"acct_{marker}")
+    w.form = engage.form_create(organisation=organisation, actor=SYSTEM, name=f"Form{marker}", slug=f"form-{marker.lower()}",
+                                title=f"Give to {marker}", suggested_amounts_cents=[2_500, 5_000])
+    w.checkout_link = engage.checkout_link_create(organisation=organisation, actor=SYSTEM, donor_id=w.donor.id,
+                                                  amount_cents=7_700, description=f"Link{marker}")
+    w.plan = recurring.plan_create(organisation=organisation, actor=SYSTEM, donor_id=w.donor.id, amount_cents=2_000,
+                                   frequency="MONTHLY", payment_method="MANUAL", start_date=GIFT_DAY)
     from receipts import services as receipts
 
     receipts.receipt_settings_save(organisation=organisation, actor=SYSTEM, legal_name=f"Legal{marker}", deductibility="NONE")
@@ -92,6 +106,7 @@ def build_world(organisation, label: str) -> World:
 # Not staff pages: the API, admin and developer docs, public pages, and the
 # sign-in machinery (tested on its own).
 PUBLIC_PREFIXES = ("api/", "^api/", "admin/", "developer/", "static/", "_bench/", "give/", "join/", "introductions/",
+                   "webhooks/stripe", "pay/", "donate/", "c/", "plans/",
                    "login/", "logout/", "password-reset/", "reset/")
 # Signed-in pages outside DashboardMixin, with tests of their own.
 SESSION_ROUTES = {"org-picker", "sandbox-toggle"}

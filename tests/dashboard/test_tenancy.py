@@ -36,6 +36,10 @@ OBJECT_ROUTES = {
     "report-job-download": "export_job",
     "import-detail": "import_job",
     "import-result": "import_job",
+    "engage-form-edit": "form",
+    "engage-link-detail": "checkout_link",
+    "recurring-detail": "plan",
+    "recurring-donor-fragment": "donor",
     "receipt-pdf": "receipt",
     "receipts-run": "receipt_run",
     "receipts-donation-fragment": "donation",
@@ -58,7 +62,7 @@ ADMIN_WRITES = ADMIN_PAGES | {"compliance-home", "compliance-elections", "compli
 # Pages where a POST is a read (an export), open to every role.
 READ_POSTS = {"reports"}
 # Pages that are a form only writers can send: a VIEWER gets 403 at the URL.
-WRITE_FORMS = {"imports", "import-detail", "import-result", "gift-new", "donor-new", "donor-edit", "batch-new", "campaign-new", "recommendation-set-new", "recommendation-set-edit"}
+WRITE_FORMS = {"engage-form-new", "engage-link-new", "engage-link-suggest", "imports", "import-detail", "import-result", "gift-new", "donor-new", "donor-edit", "batch-new", "campaign-new", "recommendation-set-new", "recommendation-set-edit"}
 # A body that would change something on most pages, were it let through.
 HOSTILE_BODY = {"name": "Hijacked", "action": "void", "reason": "x", "archive": "1", "email": "hijack@example.org",
                 "full_name": "H", "role": "ADMIN", "scope": "WRITE", "survivor_id": "x", "duplicate_id": "y"}

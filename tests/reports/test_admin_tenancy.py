@@ -55,6 +55,24 @@ def seed_every_model(organisation, tag: str) -> None:
 
     webhooks.webhook_endpoint_create(organisation=organisation, actor=SYSTEM, url="http://127.0.0.1:9/hook", enabled_events=["*"])
     services.donor_update(organisation=organisation, actor=SYSTEM, donor_id=donors[1].id, notes="an event for the endpoint")
+    seed_payments(organisation, donors[0], tag)
+
+
+def seed_payments(organisation, donor, tag: str) -> None:
+    """A form, a checkout link, a card payment attempt and a payout of `organisation`
+    (the payment and payout rows as Stripe's events leave them: no Stripe call here)."""
+    from engage import services as engage
+    from organisations.services import organisation_stripe_connect
+    from payments.models import Payment, Payout
+
+    organisation_stripe_connect(organisation=organisation, actor=SYSTEM, account_id=f"acct_seed{tag}{organisation.id[-6:]}")
+    form = engage.form_create(organisation=organisation, actor=SYSTEM, name=f"Form {tag}", slug=f"seed-{tag}-{organisation.id[-8:]}",
+                              title="Give", suggested_amounts_cents=[2_500])
+    engage.checkout_link_create(organisation=organisation, actor=SYSTEM, donor_id=donor.id, amount_cents=4_200)
+    Payment.objects.create(organisation=organisation, kind="FORM", source="STRIPE", form=form, attempt_key=f"seed-{tag}-attempt",
+                           amount_cents=2_500, currency="AUD", donor_details={"email": donor.email})
+    Payout.objects.create(organisation=organisation, payout_id=f"po_seed{tag}{organisation.id[-6:]}", amount_cents=2_400,
+                          currency="AUD", arrival_date=D(2025, 9, 5), status="paid")
 
 
 def seed_recommendations(organisation, recipient, tag: str) -> None:

@@ -30,7 +30,7 @@ def test_endpoint_lifecycle_table(status, can_disable, can_enable, can_send):
 @pytest.mark.parametrize(("endpoint_status", "leased_until", "can_retry"), [
     (EndpointStatus.ENABLED, None, True),
     (EndpointStatus.ENABLED, NOW - dt.timedelta(minutes=1), True),    # a dead worker's lease
-    (EndpointStatus.ENABLED, NOW + dt.timedelta(minutes=1), False),   # on the wire now
+    (EndpointStatus.ENABLED, NOW + dt.timedelta(hours=6), False),     # on the wire now (NOW is read at collection)
     (EndpointStatus.DISABLED, None, False),
 ])
 def test_delivery_retry_table(endpoint_status, leased_until, can_retry):
