@@ -134,16 +134,22 @@ STORE_FILE = ROOT / "var" / "localstripe.pickle"
 EVENTS_KEPT = 3 * 24 * 3600
 IDEMPOTENCY_TTL = 24 * 3600  # Stripe keeps a key's result for 24 hours
 _dump_scheduled = False
+# Pickling blocks the event loop, and a store of a whole test run is tens of MB:
+# the wait before the next write grows with the last write's duration, so
+# writing never takes more than about 1/20 of the fake's time.
+_dump_interval = 1.0
 
 
 def _dump_now() -> None:
-    global _dump_scheduled
+    global _dump_scheduled, _dump_interval
     _dump_scheduled = False
+    started = time.monotonic()
     STORE_FILE.parent.mkdir(parents=True, exist_ok=True)
     tmp = STORE_FILE.with_suffix(".tmp")
     with open(tmp, "wb") as f:
         pickle.dump({"store": dict(store), "webhooks": dict(webhooks._webhooks)}, f, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, STORE_FILE)
+    _dump_interval = max(1.0, 20 * (time.monotonic() - started))
 
 
 def _dump_soon(self=None) -> None:
@@ -155,7 +161,7 @@ def _dump_soon(self=None) -> None:
     except RuntimeError:
         return _dump_now()
     _dump_scheduled = True
-    loop.call_later(1.0, _dump_now)
+    loop.call_later(_dump_interval, _dump_now)
 
 
 def _load() -> None:

@@ -304,9 +304,13 @@ def campaign_archive(*, organisation: Organisation, actor: Actor, campaign_id: s
 
 # --- donations ----------------------------------------------------------------
 
-def _clean_revenue_code(code: str | None) -> str | None:
+def revenue_code_clean(code: Any) -> str | None:
+    """A revenue code as every entry path takes it: text, trimmed, blank as none,
+    letters, digits and `. _ - : / + @`, at most 100 characters."""
     if code is None:
         return None
+    if not isinstance(code, str):
+        raise ValidationFailed("revenue_code must be text.", param="revenue_code")
     code = code.strip()
     if not code:
         return None
@@ -341,7 +345,8 @@ def _check_donation_shape(values: dict) -> None:
             raise ValidationFailed("payment_method is not a known method.", param="payment_method")
 
 
-def _campaign_for_gift(organisation: Organisation, campaign_id: str | None) -> Campaign | None:
+def campaign_for_gift(organisation: Organisation, campaign_id: str | None) -> Campaign | None:
+    """The organisation's campaign a new gift, plan or form may name (never an archived one)."""
     if not campaign_id:
         return None
     campaign = Campaign.objects.for_organisation(organisation).filter(pk=campaign_id).first()
@@ -417,14 +422,14 @@ def donation_record(
         raise ValidationFailed("donation_date is required.", param="donation_date")
     check_date(donation_date, "donation_date")
     donor = donor_get_for_update(organisation=organisation, donor_id=donor_id, param="donor_id")
-    campaign = _campaign_for_gift(organisation, campaign_id)
+    campaign = campaign_for_gift(organisation, campaign_id)
     donation = Donation(
         organisation=organisation, donor=donor, campaign=campaign, donation_type=donation_type,
         amount_cents=amount_cents, currency=organisation.currency, donation_date=donation_date, source=source,
         status=status, payment_method=payment_method or None, reference=(reference or "").strip() or None,
         in_kind_category=in_kind_category or None, in_kind_description=(in_kind_description or "").strip() or None,
         in_kind_valuation_method=(in_kind_valuation_method or "").strip() or None,
-        revenue_code=_clean_revenue_code(revenue_code), notes=notes or None, external_id=external_id or None,
+        revenue_code=revenue_code_clean(revenue_code), notes=notes or None, external_id=external_id or None,
         metadata=clean_metadata(metadata), **_card_fields(card, source=source),
         recurring_plan_id=recurring_plan_id or None, recurring_period=recurring_period if recurring_plan_id else None,
     )
@@ -482,9 +487,9 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
         donation.donor = new_donor
     if "campaign_id" in changes:
         if changes["campaign_id"] != donation.campaign_id:
-            donation.campaign = _campaign_for_gift(organisation, changes["campaign_id"])
+            donation.campaign = campaign_for_gift(organisation, changes["campaign_id"])
     if "revenue_code" in changes:
-        changes["revenue_code"] = _clean_revenue_code(changes["revenue_code"])
+        changes["revenue_code"] = revenue_code_clean(changes["revenue_code"])
     for key in DONATION_FIELDS_EDITABLE - {"donor_id", "campaign_id"}:
         if key in changes:
             value = changes[key]
@@ -633,7 +638,7 @@ def batch_save_draft(*, organisation: Organisation, actor: Actor, batch_id: str 
         objs.append(DepositBatchRow(
             batch=batch, position=index, donor_id=row["donor_id"], amount_cents=amount,
             donation_date=row.get("donation_date") or deposit_date, reference=(row.get("reference") or "").strip() or None,
-            campaign_id=campaign_id, revenue_code=_clean_revenue_code(row.get("revenue_code")),
+            campaign_id=campaign_id, revenue_code=revenue_code_clean(row.get("revenue_code")),
         ))
     DepositBatchRow.objects.bulk_create(objs)
     audit_record(organisation=organisation, actor=actor, action="deposit_batch.saved", object_type="deposit_batch", object_id=batch.id,

@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compliance.services import revenue_code_resolve
-from donations.models import Campaign, CampaignStatus, Donation, Donor
-from compliance.models import REVENUE_CODE_RE
+from donations.models import Donation, Donor
+from donations.services import campaign_for_gift, revenue_code_clean
 from engage.models import (
     CHECKOUT_LINK_DEFAULT_EXPIRY_DAYS, CHECKOUT_LINK_MAX_EXPIRY_DAYS, CONSENT_TEXT_MAX, MAXIMUM_CHARGE_CENTS, SLUG_MAX,
     SLUG_PATTERN, CheckoutLink, DonationForm, FormStatus, Frequency, LinkStatus, PaymentMethodType, Visibility,
@@ -68,30 +68,12 @@ def _text(value: Any, param: str, *, max_length: int, required: bool = False) ->
 
 def _revenue_code(organisation: Organisation, code: Any) -> str | None:
     """A valid code, added to the organisation's library (unreviewed, default
-    jurisdiction) when first seen, as product.md §4 says: new codes are created on save."""
-    if code is None:
-        return None
-    if not isinstance(code, str):
-        raise ValidationFailed("revenue_code must be text.", param="revenue_code")
-    code = code.strip()
-    if not code:
-        return None
-    if not REVENUE_CODE_RE.fullmatch(code):
-        raise ValidationFailed("revenue_code may hold letters, digits and . _ - : / + @, at most 100 characters.", param="revenue_code")
-    revenue_code_resolve(organisation=organisation, code=code)
+    jurisdiction) when first seen: new codes are created on save (product.md §4)."""
+    code = revenue_code_clean(code)
+    if code is not None:
+        revenue_code_resolve(organisation=organisation, code=code)
     return code
 
-
-def _campaign(organisation: Organisation, campaign_id: Any) -> Campaign | None:
-    if not campaign_id:
-        return None
-    campaign = Campaign.objects.for_organisation(organisation).filter(pk=campaign_id).first()
-    if campaign is None:
-        raise ValidationFailed(f"No campaign '{campaign_id}' in this organisation.", param="campaign_id")
-    if campaign.status == CampaignStatus.ARCHIVED:
-        raise ValidationFailed(f"Campaign {campaign.id} is archived and takes no new gifts.", param="campaign_id",
-                               reason="campaign_archived")
-    return campaign
 
 
 def _positive_cents(value: Any, param: str, *, minimum: int = 1, maximum: int = MAXIMUM_CHARGE_CENTS) -> int:
@@ -214,7 +196,7 @@ def _apply_form_fields(organisation: Organisation, form: DonationForm, fields: d
     if "revenue_code" in fields:
         form.revenue_code = _revenue_code(organisation, fields["revenue_code"])
     if "campaign_id" in fields:
-        form.campaign = _campaign(organisation, fields["campaign_id"])
+        form.campaign = campaign_for_gift(organisation, fields["campaign_id"])
     if "status" in fields:
         status = fields["status"]
         if status not in FormStatus.values:
@@ -371,7 +353,7 @@ def checkout_link_create(
         payment_methods=_clean_payment_methods(payment_methods),
         consent_text=_text(consent_text, "consent_text", max_length=CONSENT_TEXT_MAX),
         revenue_code=_revenue_code(organisation, revenue_code),
-        campaign=_campaign(organisation, campaign_id),
+        campaign=campaign_for_gift(organisation, campaign_id),
         expires_at=_clean_expiry(expires_at, now),
         status=LinkStatus.ACTIVE,
     )

@@ -30,9 +30,9 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.models import REVENUE_CODE_RE
+from donations.services import campaign_for_gift, revenue_code_clean
 from compliance.services import revenue_code_resolve
-from donations.models import Campaign, CampaignStatus, Donation, Donor, Source, Status
+from donations.models import Donation, Donor, Source, Status
 from donations.selectors import donors_with_email
 from engage.models import MAXIMUM_CHARGE_CENTS
 from organisations.models import Organisation, Role
@@ -221,30 +221,13 @@ def _date(value: Any, param: str, *, required: bool = False) -> dt.date | None:
 
 
 def _revenue_code(organisation: Organisation, code: Any) -> str | None:
-    if code is None:
-        return None
-    if not isinstance(code, str):
-        raise ValidationFailed("revenue_code must be text.", param="revenue_code")
-    code = code.strip()
-    if not code:
-        return None
-    if not REVENUE_CODE_RE.fullmatch(code):
-        raise ValidationFailed("revenue_code may hold letters, digits and . _ - : / + @, at most 100 characters.",
-                               param="revenue_code")
-    revenue_code_resolve(organisation=organisation, code=code)
+    """A valid code, added to the organisation's library (unreviewed, default
+    jurisdiction) when first seen: new codes are created on save (product.md §4)."""
+    code = revenue_code_clean(code)
+    if code is not None:
+        revenue_code_resolve(organisation=organisation, code=code)
     return code
 
-
-def _campaign(organisation: Organisation, campaign_id: Any) -> Campaign | None:
-    if not campaign_id:
-        return None
-    campaign = Campaign.objects.for_organisation(organisation).filter(pk=campaign_id).first()
-    if campaign is None:
-        raise ValidationFailed(f"No campaign '{campaign_id}' in this organisation.", param="campaign_id")
-    if campaign.status == CampaignStatus.ARCHIVED:
-        raise ValidationFailed(f"Campaign {campaign.id} is archived and takes no new gifts.", param="campaign_id",
-                               reason="campaign_archived")
-    return campaign
 
 
 def _max_payments(value: Any) -> int | None:
@@ -347,7 +330,7 @@ def plan_create(*, organisation: Organisation, actor: Actor, donor_id: str, amou
     donor = Donor.objects.for_organisation(organisation).filter(pk=donor_id).first()
     if donor is None:
         raise ValidationFailed(f"No donor '{donor_id}' in this organisation.", param="donor_id")
-    campaign = _campaign(organisation, campaign_id)
+    campaign = campaign_for_gift(organisation, campaign_id)
     revenue_code = _revenue_code(organisation, revenue_code)
     plan = RecurringPlan(
         organisation=organisation, donor=donor, campaign=campaign, form=form, amount_cents=amount_cents,
@@ -403,7 +386,7 @@ def plan_update(*, organisation: Organisation, actor: Actor, plan_id: str, now: 
     if "revenue_code" in changes:
         plan.revenue_code = _revenue_code(organisation, changes["revenue_code"])
     if "campaign_id" in changes:
-        plan.campaign = _campaign(organisation, changes["campaign_id"])
+        plan.campaign = campaign_for_gift(organisation, changes["campaign_id"])
     new_frequency = changes.get("frequency")
     if new_frequency is not None:
         new_frequency = _choice(new_frequency, "frequency", PlanFrequency)
