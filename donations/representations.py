@@ -31,7 +31,7 @@ DONATION_FIELDS = (
     "in_kind_valuation_method", "revenue_code", "jurisdiction", "notes", "external_id", "metadata", "void_reason", "voided_at",
     "refund_date", "refund_reason", "refunded_at", "refunded_cents", "stripe_payment_intent_id", "stripe_charge_id",
     "fee_cents", "net_cents", "stripe_payout_id", "dispute_status", "consent_given", "acknowledgement_status",
-    "created_at", "updated_at",
+    "recurring_plan_id", "recurring_period", "created_at", "updated_at",
 )
 
 
@@ -40,6 +40,7 @@ def render_donation(row: dict) -> dict:
     out["object"] = "donation"
     out["donation_date"] = iso_date(row["donation_date"])
     out["refund_date"] = iso_date(row["refund_date"])
+    out["recurring_period"] = iso_date(row["recurring_period"])
     for key in ("voided_at", "refunded_at", "created_at", "updated_at"):
         out[key] = iso_timestamp(row[key])
     # Annotated by donations.selectors.with_receipt (the `receipts` reverse relation).

@@ -284,6 +284,11 @@ class DonationSerializer(serializers.Serializer):
                                    "null when never disputed. A lost dispute refunds the gift.")
     consent_given = serializers.BooleanField(
         allow_null=True, help_text="Checkout links with a consent checkbox: the donor's answer; null when not asked.")
+    recurring_plan_id = serializers.CharField(
+        allow_null=True, help_text="A recurring plan's charge or expected gift: the plan (GET /api/v1/recurring-plans/{id}).")
+    recurring_period = serializers.DateField(
+        allow_null=True, help_text="With recurring_plan_id: the plan period this gift pays (its bill date). "
+                                   "A plan never has two gifts for one period.")
     acknowledgement_status = serializers.ChoiceField(
         choices=Acknowledgement.choices,
         help_text="NEEDS_RECEIPT, RECEIPTED (a receipt stands) or DO_NOT_RECEIPT (set per gift, or by the donor's default).")

@@ -210,3 +210,18 @@ def test_a_manual_plan_expects_a_pending_gift_each_period_for_staff_to_confirm_o
     third = Donation.objects.get(organisation=org, recurring_plan_id=plan.id, recurring_period=dt.date(2027, 3, 31))
     with pytest.raises(NotFound):
         recurring.plan_expected_gift_confirm(organisation=make_org("Stranger"), actor=SYSTEM, donation_id=third.id)
+
+
+@pytest.mark.django_db
+def test_a_plans_gift_names_its_plan_and_period_in_the_api(org, read_client):
+    """GET /api/v1/donations/{id} of a plan's gift carries recurring_plan_id and recurring_period."""
+    donor = make_donor(org, email="period@example.com")
+    plan = manual_plan(org, donor, amount_cents=2500, start=dt.date(2027, 3, 31), max_payments=2)
+    billing.billing_run(now=at(dt.date(2027, 3, 31)))
+    gift = Donation.objects.get(organisation=org, recurring_plan_id=plan.id)
+    body = read_client.get(f"/api/v1/donations/{gift.id}").json()
+    assert (body["recurring_plan_id"], body["recurring_period"]) == (plan.id, "2027-03-31")
+    other = donations.donation_record(organisation=org, actor=SYSTEM, donor_id=donor.id, donation_type="MONETARY",
+                                      amount_cents=1000, donation_date=dt.date(2027, 4, 1), payment_method="CASH")
+    body = read_client.get(f"/api/v1/donations/{other.id}").json()
+    assert (body["recurring_plan_id"], body["recurring_period"]) == (None, None)

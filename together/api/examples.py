@@ -33,7 +33,7 @@ DONATION = {
     "external_id": None, "metadata": {}, "void_reason": None, "voided_at": None, "refund_date": None,
     "refund_reason": None, "refunded_at": None, "refunded_cents": 0, "stripe_payment_intent_id": None,
     "stripe_charge_id": None, "fee_cents": None, "net_cents": None, "stripe_payout_id": None, "dispute_status": None,
-    "consent_given": None, "acknowledgement_status": "RECEIPTED", "receipt_number": 1041, "receipt_status": "ISSUED",
+    "consent_given": None, "recurring_plan_id": None, "recurring_period": None, "acknowledgement_status": "RECEIPTED", "receipt_number": 1041, "receipt_status": "ISSUED",
     "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
 }
 
