@@ -27,7 +27,6 @@ import logging
 import secrets
 
 from django import forms
-from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views import View
@@ -42,6 +41,7 @@ from organisations.session import memberships_of
 from payments.models import PaymentKind
 from payments.services import PartSpec, payment_start
 from together import stripe_gateway
+from together.csp import stripe_js_url
 from together.exceptions import ApplicationError
 from together.money import MAX_TEXT_LENGTH, MoneyParseError, parse_amount_cents
 from together.ratelimit import public_post_take
@@ -254,8 +254,10 @@ def _staff_of(request, organisation) -> bool:
     return any(m.organisation_id == live.id for m in memberships_of(request.user))
 
 
-def _stripe_page_context(organisation) -> dict:
-    return {"stripe_js_url": settings.STRIPE_JS_URL, "stripe_key": stripe_gateway.publishable_key_for(organisation)}
+def _stripe_page_context(request, organisation) -> dict:
+    """A page that takes a card: its key and Stripe.js, whose origins join this response's policy (together.csp)."""
+    stripe_key = stripe_gateway.publishable_key_for(organisation)
+    return {"stripe_js_url": stripe_js_url(request), "stripe_key": stripe_key}
 
 
 # --- /donate/<slug> -----------------------------------------------------------------------------
@@ -295,7 +297,7 @@ class DonateView(View):
         }
         if not preview:
             try:
-                context.update(_stripe_page_context(organisation))
+                context.update(_stripe_page_context(request, organisation))
             except ApplicationError as exc:
                 return unavailable_page(request, organisation, exc)
         return _page(request, self.template, context)
@@ -397,7 +399,7 @@ class CheckoutView(View):
             return closed_page(request, organisation, title="Payments are unavailable",
                                message=CLOSED_MESSAGE.format(organisation=organisation.live.name), secret_url=True)
         try:
-            stripe_context = _stripe_page_context(organisation)
+            stripe_context = _stripe_page_context(request, organisation)
         except ApplicationError as exc:
             return unavailable_page(request, organisation, exc, secret_url=True)
         donor_form = DonorFieldsForm(identity=False, phone=Visibility.NONE, address=_link_address_rule(link))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -34,6 +33,7 @@ from engage.selectors import amount_rows
 from payments import plan_links
 from payments.models import PauseReason, PlanPaymentMethod, PlanStatus
 from together import stripe_gateway
+from together.csp import stripe_js_url
 from together.exceptions import ApplicationError
 from together.money import MAX_TEXT_LENGTH, MoneyParseError, parse_amount_cents
 from together.ratelimit import public_post_take
@@ -135,7 +135,8 @@ class PlanLinkView(View):
             "page_title": f"Your {plan_links.frequency_adjective(plan.frequency)} gift",
         }
         if context["is_card"] and plan.can_change:
-            context.update(stripe_js_url=settings.STRIPE_JS_URL, stripe_key=stripe_gateway.publishable_key_for(organisation))
+            stripe_key = stripe_gateway.publishable_key_for(organisation)
+            context.update(stripe_js_url=stripe_js_url(request), stripe_key=stripe_key)  # Stripe.js joins this page's CSP
         return _no_store(render(request, template, context, status=status))
 
     def done(self, what: str):

@@ -22,7 +22,7 @@ from recommendations.forms import (
     DonorDetailsForm, IntroductionSignupForm, NewOrganisationForm, OfflineGiftForm, cents_to_dollars, dollars_to_cents,
 )
 from recommendations.models import AmountMode, RecommendationSet, SplitGift, SplitGiftStatus
-from together.csp import frameable_by_self
+from together.csp import frameable_by_self, stripe_js_url
 from together.dashboard import add_service_error, call_service
 from together.exceptions import ApplicationError
 from together.ratelimit import public_post_take
@@ -216,7 +216,6 @@ class GivingFormView(View):
         return _giving_form_load(set_id)
 
     def render_page(self, request, recommendation_set, allocations, form, *, status=200, **extra):
-        from django.conf import settings
         from django.urls import reverse
 
         from together.stripe_gateway import publishable_key_for
@@ -246,7 +245,7 @@ class GivingFormView(View):
                 return _no_store(render(request, self.template, context, status=503))
             context.update({
                 "stripe_key": stripe_key,
-                "stripe_js_url": settings.STRIPE_JS_URL,
+                "stripe_js_url": stripe_js_url(request),  # Stripe.js joins this page's policy (together.csp)
                 "intent_url": reverse("give-intent", args=[recommendation_set.id]),
                 # The PaymentIntent's idempotency key for this visit: a retry (a declined card, a
                 # double click) reuses the same intent, never a second charge.

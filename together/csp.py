@@ -8,9 +8,14 @@ no `<style>` element, no `style=""` attribute in our templates (they live in
 `{{ csp_nonce }}` (context processor) for the rare tag that must be inline; when
 a page used it, `'nonce-…'` joins `script-src` and `style-src`.
 
-To allow another origin (say Stripe.js) extend the dict in settings, e.g.
-`CSP["script-src"].append(STRIPE_JS_ORIGIN)`; a view can widen or replace a
-directive for its own responses with `@csp_update(...)` / `@csp_replace(...)`.
+To allow another origin on every page extend the dict in settings, e.g.
+`CSP["script-src"].append(...)`; a view can widen or replace a directive for its
+own responses with `@csp_update(...)` / `@csp_replace(...)`.
+
+Stripe.js is allowed only where it is loaded: a page that takes a card gets the
+script's URL from `stripe_js_url(request)`, which adds `settings.CSP_STRIPE` (its
+script, frame and API origins) to that response's policy, as the nonce joins only
+the policies of pages that used it.
 """
 from __future__ import annotations
 
@@ -57,11 +62,28 @@ def build_policy(directives: dict[str, list[str] | tuple[str, ...]], *, nonce: s
     return "; ".join(parts)
 
 
-def policy_for(request, response) -> str:
-    directives = {name: list(sources) for name, sources in settings.CSP.items()}
-    for name, sources in getattr(response, "csp_update", {}).items():
+def _merge(directives: dict[str, list[str]], extra: dict) -> dict[str, list[str]]:
+    for name, sources in extra.items():
         directives.setdefault(name, [])
         directives[name] += [s for s in sources if s not in directives[name]]
+    return directives
+
+
+def stripe_directives() -> dict[str, list[str]]:
+    """settings.CSP with Stripe.js allowed (settings.CSP_STRIPE): the policy of a page that takes a card."""
+    return _merge({name: list(sources) for name, sources in settings.CSP.items()}, settings.CSP_STRIPE)
+
+
+def stripe_js_url(request) -> str:
+    """The URL of Stripe.js for a page that loads it; its origins join this response's policy only."""
+    request.csp_stripe = True
+    return settings.STRIPE_JS_URL
+
+
+def policy_for(request, response) -> str:
+    directives = stripe_directives() if getattr(request, "csp_stripe", False) else \
+        {name: list(sources) for name, sources in settings.CSP.items()}
+    _merge(directives, getattr(response, "csp_update", {}))
     for name, sources in getattr(response, "csp_replace", {}).items():
         directives[name] = list(sources)
     nonce = getattr(request, "csp_nonce", None)

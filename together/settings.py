@@ -387,8 +387,15 @@ CSP = {
     "frame-ancestors": ["'none'"],
 }
 # Stripe.js: its script and its frames (the card Element, 3-D Secure) come from
-# STRIPE_JS_URL's origin, its calls go to STRIPE_API_BASE's origin. Stripe's own
+# STRIPE_JS_URL's origin, its calls go to STRIPE_API_BASE's origin; Stripe's own
 # Stripe.js also loads from *.js.stripe.com and frames hooks.stripe.com (3-D Secure).
+# In production (DEBUG=0) these are Stripe's hosts (https://js.stripe.com,
+# https://api.stripe.com); in development localstripe's (127.0.0.1:8420).
+# They are NOT in CSP: only the pages that take a card (the giving form, a donation
+# form, a checkout link, a plan's card change) load Stripe.js, and each one asks
+# for it with together.csp.stripe_js_url(request), which adds CSP_STRIPE to that
+# response's policy alone. Every other page (the dashboard, sign-in, developer,
+# admin) keeps script-src 'self'.
 def _origin(url: str) -> str:
     from urllib.parse import urlsplit
 
@@ -396,16 +403,14 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-_stripe_csp = {
+CSP_STRIPE = {
     "script-src": [_origin(STRIPE_JS_URL)],
     "frame-src": [_origin(STRIPE_JS_URL)],
     "connect-src": [_origin(STRIPE_API_BASE)],
 }
 if _origin(STRIPE_JS_URL) == "https://js.stripe.com":
-    _stripe_csp["script-src"].append("https://*.js.stripe.com")
-    _stripe_csp["frame-src"] += ["https://*.js.stripe.com", "https://hooks.stripe.com"]
-for _directive, _sources in _stripe_csp.items():
-    CSP[_directive] += [source for source in _sources if source not in CSP[_directive]]
+    CSP_STRIPE["script-src"].append("https://*.js.stripe.com")
+    CSP_STRIPE["frame-src"] += ["https://*.js.stripe.com", "https://hooks.stripe.com"]
 if SITE_IS_HTTPS:
     CSP["upgrade-insecure-requests"] = []
 CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)

@@ -14,8 +14,10 @@ from rest_framework.response import Response
 
 from imports import services
 from imports.models import Import
+from together.api.docs import LIST_PARAMETERS
 from together.api.parsers import StrictJSONParser
 from together.api.renderers import iso_timestamp
+from together.api.schema import list_envelope
 from together.api.views import OrganisationViewSet
 from together.exceptions import InvalidRequest
 
@@ -83,7 +85,11 @@ UPLOAD_SCHEMA = {
 }
 
 
-@extend_schema_view(retrieve=extend_schema(summary="Retrieve an import (poll its dry run and commit)", responses={200: ImportSerializer}))
+@extend_schema_view(
+    list=extend_schema(summary="List imports", parameters=LIST_PARAMETERS,
+                       responses={200: list_envelope("ImportList", ImportSerializer)}),
+    retrieve=extend_schema(summary="Retrieve an import (poll its dry run and commit)", responses={200: ImportSerializer}),
+)
 class ImportViewSet(OrganisationViewSet):
     schema_tags = ["imports"]
     queryset = Import.objects.none()

@@ -45,7 +45,7 @@ DONOR = {"first_name": "Jane", "last_name": "Smith", "email": "Jane@Example.org"
 
 # --- /donate/<slug> ---------------------------------------------------------------------------
 
-def test_active_form_page(connected):
+def test_active_form_page(connected, settings):
     form = make_form(connected, status="ACTIVE", slug="give-now", suggested_amounts_cents=[500, 2500, 5000, 10000, 25000, 50000],
                      minimum_cents=1000, default_amount_cents=5000, description="Every dollar counts.",
                      allow_recurring=False, recurring_frequencies=[])  # one-off only: no "How often?" buttons
@@ -66,6 +66,8 @@ def test_active_form_page(connected):
     nonce = re.search(r'<script src="[^"]*js\.stripe\.com/v3/" nonce="([^"]+)"', html).group(1)
     assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
     assert "<script>" not in html  # no inline script
+    script_src = response["Content-Security-Policy"].split("script-src ")[1].split(";")[0].split()
+    assert set(settings.CSP_STRIPE["script-src"]) <= set(script_src)  # Stripe.js is allowed on this page (together.csp)
 
 
 def test_phone_and_address_visibility(connected):

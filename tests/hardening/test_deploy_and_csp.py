@@ -52,7 +52,8 @@ PRODUCTION_ENV = {
 }
 SECURITY_SETTINGS = ["DEBUG", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS",
                      "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "SECURE_SSL_REDIRECT",
-                     "SECURE_REDIRECT_EXEMPT", "SECURE_PROXY_SSL_HEADER", "X_FRAME_OPTIONS", "CSP", "ALLOWED_HOSTS"]
+                     "SECURE_REDIRECT_EXEMPT", "SECURE_PROXY_SSL_HEADER", "X_FRAME_OPTIONS", "CSP", "CSP_STRIPE",
+                     "ALLOWED_HOSTS"]
 REQUIRED_DIRECTIVES = {"default-src": "'self'", "script-src": "'self'", "object-src": "'none'", "base-uri": "'self'",
                        "form-action": "'self'", "frame-ancestors": "'none'"}
 
@@ -103,6 +104,11 @@ def test_an_https_site_url_switches_on_secure_cookies_hsts_and_the_redirect():
     for name, source in REQUIRED_DIRECTIVES.items():
         assert source in s["CSP"][name], name
     assert "upgrade-insecure-requests" in s["CSP"]
+    # Stripe's own hosts, for the card pages only (together.csp.stripe_js_url); never localstripe
+    assert s["CSP_STRIPE"]["script-src"] == ["https://js.stripe.com", "https://*.js.stripe.com"]
+    assert s["CSP_STRIPE"]["frame-src"] == ["https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"]
+    assert s["CSP_STRIPE"]["connect-src"] == ["https://api.stripe.com"]
+    assert s["CSP"]["script-src"] == ["'self'"] and s["CSP"]["connect-src"] == ["'self'"]
 
 
 def test_each_production_setting_can_be_overridden_from_the_environment():
@@ -316,6 +322,23 @@ def test_the_policy_is_extendable_from_settings(db, client, settings):
     assert "https://js.stripe.com" in parsed["frame-src"]
     assert build_policy({"a": ["x"], "b": []}, nonce="n") == "a x; b"
     assert build_policy({"script-src": ["'self'"]}, nonce="n") == "script-src 'self' 'nonce-n'"
+
+
+def test_stripe_js_is_allowed_only_on_a_page_that_loads_it(db, rf, settings):
+    """A page that takes a card asks for Stripe.js by together.csp.stripe_js_url: CSP_STRIPE joins its policy alone."""
+    from django.http import HttpResponse
+
+    from together.csp import policy_for, stripe_js_url
+
+    plain = directives(policy_for(rf.get("/"), HttpResponse()))
+    for name, sources in settings.CSP_STRIPE.items():
+        assert not set(sources) & set(plain[name]), name
+    card_request = rf.get("/donate/x")
+    assert stripe_js_url(card_request) == settings.STRIPE_JS_URL
+    card = directives(policy_for(card_request, HttpResponse()))
+    for name, sources in settings.CSP_STRIPE.items():
+        assert card[name][:1] == ["'self'"] and set(sources) <= set(card[name]), name
+    assert card["default-src"] == ["'self'"]  # nothing else widens
 
 
 def test_report_only_mode(db, client, settings):

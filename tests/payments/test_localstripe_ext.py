@@ -366,13 +366,14 @@ def chromium():
 @pytest.fixture
 def pay_page(tmp_path):
     """A static page on a throwaway server of its own origin (as the site's pages
-    are), under the site's Content-Security-Policy: Stripe.js, its calls to the API
-    and its frames must be allowed by settings.CSP alone."""
-    from together.csp import build_policy
+    are), under the policy of the site's card pages: Stripe.js, its calls to the API
+    and its frames must be allowed by settings.CSP with settings.CSP_STRIPE, the
+    sources together.csp.stripe_js_url adds to a page that loads Stripe.js."""
+    from together.csp import build_policy, stripe_directives
 
     nonce = secrets.token_urlsafe(12)
     (tmp_path / "pay.html").write_text(PAGE % {"js": settings.STRIPE_JS_URL, "nonce": nonce})
-    policy = build_policy(settings.CSP, nonce=nonce)
+    policy = build_policy(stripe_directives(), nonce=nonce)
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
