@@ -1,4 +1,4 @@
-from django.urls import include, path, re_path
+from django.urls import include, path
 
 from payments import views
 
@@ -9,9 +9,11 @@ urlpatterns = [
 ]
 
 # The dashboard's Recurring pages (payments/views.py). `/recurring/<id>` is the address
-# the billing engine's alert emails link to.
+# the billing engine's alert emails link to. The list is `/recurring`, a plain path like
+# every other route (no optional-slash regex: the route sweeps read each route's path
+# from the URL conf, and `^recurring/?$` read as "/recurring/?", i.e. a query string).
 urlpatterns += [
-    re_path(r"^recurring/?$", views.RecurringListView.as_view(), name="recurring"),
+    path("recurring", views.RecurringListView.as_view(), name="recurring"),
     path("recurring/donor/<str:donor_id>/fragment", views.DonorPlansFragmentView.as_view(), name="recurring-donor-fragment"),
     path("recurring/<str:pk>", views.RecurringDetailView.as_view(), name="recurring-detail"),
 ]
