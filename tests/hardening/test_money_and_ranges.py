@@ -27,9 +27,13 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from compliance import services as compliance
 from donations import services
 from donations.models import BatchStatus, Campaign, DepositBatch, Donation
+from engage.models import CheckoutLink, DonationForm
+from payments.models import RecurringPlan
 from tests.conftest import client_for, make_key
 from tests.dashboard.conftest import client_as, make_user
 from tests.dashboard.helpers import SYSTEM
+from tests.payments.helpers import connect, make_form, pay_and_sync, start_form_payment
+from tests.support.stripe import ensure_localstripe
 from tests.support.api import assert_error
 from together.exceptions import ValidationFailed
 from together.money import MAX_CENTS, MAX_TEXT_LENGTH, MoneyField, MoneyParseError, parse_amount_cents
@@ -177,11 +181,25 @@ def _money_forms() -> set[type]:
 
 @pytest.fixture
 def world(org):
+    from payments import recurring
+
     donor = services.donor_create(organisation=org, actor=SYSTEM, first_name="Mona", last_name="Money", email="mona@example.org")
     donation = services.donation_record(organisation=org, actor=SYSTEM, donor_id=donor.id, amount_cents=12_345, donation_date=DAY,
                                         donation_type="MONETARY", payment_method="CHEQUE")
     campaign = services.campaign_create(organisation=org, actor=SYSTEM, name="Spring", goal_cents=100_000)
-    return {"org": org, "donor": donor, "donation": donation, "campaign": campaign}
+    connect(org)  # checkout links need a connected Stripe account
+    plan = recurring.plan_create(organisation=org, actor=SYSTEM, donor_id=donor.id, amount_cents=2_000, frequency="MONTHLY",
+                                 payment_method="MANUAL", start_date=dt.date.today())
+    return {"org": org, "donor": donor, "donation": donation, "campaign": campaign, "plan": plan}
+
+
+def _card_gift(w):
+    """A $2,000 card gift paid through localstripe (made on first use: only the refund rows need Stripe)."""
+    if "card_gift" not in w:
+        ensure_localstripe()
+        payment = pay_and_sync(start_form_payment(w["org"], make_form(w["org"], name="Card", title="Card"), 200_000))
+        w["card_gift"] = payment.parts.get().donation
+    return w["card_gift"]
 
 
 def _batch_data(w, *, total="10", amount="10", count="1", date=""):
@@ -195,8 +213,18 @@ def _state(w) -> tuple:
     org = w["org"]
     w["donation"].refresh_from_db()
     w["campaign"].refresh_from_db()
+    w["plan"].refresh_from_db()
+    refunded = Donation.objects.get(pk=w["card_gift"].pk).refunded_cents if "card_gift" in w else None
     return (Donation.objects.filter(organisation=org).count(), DepositBatch.objects.filter(organisation=org).count(),
-            Campaign.objects.filter(organisation=org).count(), w["donation"].amount_cents, w["campaign"].goal_cents)
+            Campaign.objects.filter(organisation=org).count(), w["donation"].amount_cents, w["campaign"].goal_cents,
+            DonationForm.objects.filter(organisation=org).count(), CheckoutLink.objects.filter(organisation=org).count(),
+            RecurringPlan.objects.filter(organisation=org).count(), w["plan"].amount_cents, refunded)
+
+
+def _form_data(v):
+    return {"name": "Money form", "title": "Money", "slug": "money-form", "status": "DRAFT", "suggested_amounts": "25, 50",
+            "allow_custom": "on", "default_amount": "", "minimum": "", "maximum": v, "phone_visibility": "OPTIONAL",
+            "address_visibility": "OPTIONAL", "revenue_code": "", "campaign": ""}
 
 
 # One row per money form: (form class name, URL, POST body with the money value `v`). The test below fails
@@ -210,6 +238,16 @@ MONEY_FORMS = {
     "CampaignForm(edit)": (lambda w: reverse("campaign-edit", args=[w["campaign"].id]), lambda w, v: {"name": "Spring", "goal": v}),
     "BatchHeaderForm": (lambda w: reverse("batch-new"), lambda w, v: _batch_data(w, total=v)),
     "BatchRowForm": (lambda w: reverse("batch-new"), lambda w, v: _batch_data(w, amount=v)),
+    "DonationFormForm": (lambda w: reverse("engage-form-new"), lambda w, v: _form_data(v)),
+    "DonationFormForm(minimum)": (lambda w: reverse("engage-form-new"), lambda w, v: _form_data("") | {"minimum": v, "slug": "money-minimum"}),
+    "CheckoutLinkForm": (lambda w: reverse("engage-link-new"),
+                         lambda w, v: {"donor": w["donor"].id, "amount": v, "expires_in_days": "30", "campaign": ""}),
+    "PlanAmountForm": (lambda w: reverse("recurring-detail", args=[w["plan"].id]), lambda w, v: {"action": "amount", "amount": v}),
+    "ManualPlanForm": (lambda w: reverse("recurring-donor-fragment", args=[w["donor"].id]),
+                       lambda w, v: {"amount": v, "frequency": "MONTHLY", "start_date": dt.date.today().isoformat(), "campaign": ""}),
+    "RefundForm": (lambda w: reverse("donation-detail", args=[_card_gift(w).id]),
+                   lambda w, v: {"action": "refund", "refund_date": _card_gift(w).donation_date.isoformat(), "reason": "Money",
+                                 "amount": v}),
 }
 BAD_MONEY = ["1e999997", "1e5", "NaN", "Infinity", "１００", "1" * 10_000]
 MONEY_ERRORS = ("Enter an amount in dollars", "too long for an amount", "too large")
@@ -229,15 +267,22 @@ def test_valid_amounts_still_work_through_every_form(world, editor):
     world["donation"].refresh_from_db()
     assert world["donation"].amount_cents == 123_450
     assert Campaign.objects.get(organisation=world["org"], name="Autumn").goal_cents == 123_450
+    assert DonationForm.objects.get(organisation=world["org"], slug="money-form").maximum_cents == 123_450
+    assert CheckoutLink.objects.get(organisation=world["org"]).amount_cents == 123_450
+    world["plan"].refresh_from_db()
+    assert world["plan"].amount_cents == 123_450
+    assert RecurringPlan.objects.filter(organisation=world["org"], payment_method="MANUAL", amount_cents=123_450).count() == 2
+    assert Donation.objects.get(pk=world["card_gift"].pk).refunded_cents == 123_450
 
 
 @pytest.mark.parametrize("value", BAD_MONEY, ids=["exp-huge", "exp", "nan", "inf", "fullwidth", "10k-chars"])
 @pytest.mark.parametrize("name", list(MONEY_FORMS))
 def test_every_money_form_refuses_hostile_amounts(world, editor, name, value):
     url, body = MONEY_FORMS[name]
+    address, data = url(world), body(world, value)  # before the snapshot: a row's url may make its gift
     before = _state(world)
     started = time.perf_counter()
-    response = client_as(editor).post(url(world), body(world, value))
+    response = client_as(editor).post(address, data)
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0, elapsed
     assert response.status_code == 400, (response.status_code, response.content[:500])
