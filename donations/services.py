@@ -550,7 +550,8 @@ def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: st
     donation.guard("refund")  # Donation._refusal_refund: the one statement of the rule
     check_date(refund_date, "refund_date")
     if refund_date < donation.donation_date:
-        raise ValidationFailed("refund_date cannot be before the donation_date.", param="refund_date")
+        raise ValidationFailed("refund_date cannot be before the donation_date.", param="refund_date",
+                               reason="before_donation_date")
     left = donation.amount_cents - donation.refunded_cents
     if amount_cents is None:
         amount_cents = left
@@ -558,9 +559,10 @@ def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: st
         raise ValidationFailed("amount_cents must be a positive whole number of cents.", param="amount_cents")
     elif amount_cents > left:
         raise ValidationFailed(f"At most {left} cents of this gift can be refunded.", param="amount_cents",
-                               refundable_cents=left)
+                               reason="exceeds_refundable", refundable_cents=left)
     if donation.source not in CARD_SOURCES and amount_cents != donation.amount_cents:
-        raise ValidationFailed("A MANUAL gift is refunded in full; amount_cents, if sent, must be its amount.", param="amount_cents")
+        raise ValidationFailed("A MANUAL gift is refunded in full; amount_cents, if sent, must be its amount.", param="amount_cents",
+                               reason="manual_refund_in_full")
     total = donation.refunded_cents + amount_cents
     if donation.source in CARD_SOURCES:
         _card_refund_through_stripe(organisation=organisation, donation=donation, amount_cents=amount_cents, total_after=total,

@@ -213,16 +213,19 @@ def _check_form(organisation: Organisation, form: DonationForm) -> None:
     """The rules tying the fields together, checked on the form as it would be saved."""
     minimum, maximum = form.effective_minimum_cents, form.effective_maximum_cents
     if form.maximum_cents is not None and form.maximum_cents < minimum:
-        raise ValidationFailed(f"maximum_cents must be at least the minimum ({minimum} cents).", param="maximum_cents")
+        raise ValidationFailed(f"maximum_cents must be at least the minimum ({minimum} cents).", param="maximum_cents",
+                               reason="maximum_below_minimum")
     if not form.visible_amounts_cents() and not form.allow_custom:
         raise ValidationFailed(
             "No suggested amount lies between the minimum and the maximum, and allow_custom is off: donors could not pick any amount.",
-            param="suggested_amounts_cents",
+            param="suggested_amounts_cents", reason="no_amount_available",
         )
     if form.default_amount_cents is not None and form.default_amount_cents not in form.visible_amounts_cents():
-        raise ValidationFailed("default_amount_cents must be one of the suggested amounts donors can pick.", param="default_amount_cents")
+        raise ValidationFailed("default_amount_cents must be one of the suggested amounts donors can pick.", param="default_amount_cents",
+                               reason="default_not_offered")
     if form.allow_recurring and not form.recurring_frequencies:
-        raise ValidationFailed("allow_recurring needs at least one frequency in recurring_frequencies.", param="recurring_frequencies")
+        raise ValidationFailed("allow_recurring needs at least one frequency in recurring_frequencies.", param="recurring_frequencies",
+                               reason="recurring_without_frequency")
     if form.status == FormStatus.ACTIVE:
         _require_connected(organisation, what="a form takes gifts")
 
@@ -312,9 +315,10 @@ def _clean_expiry(value: Any, now: dt.datetime) -> dt.datetime:
     if not isinstance(value, dt.datetime) or timezone.is_naive(value):
         raise ValidationFailed("expires_at must be a date and time with a time zone.", param="expires_at")
     if value <= now + dt.timedelta(minutes=5):
-        raise ValidationFailed("expires_at must be at least 5 minutes in the future.", param="expires_at")
+        raise ValidationFailed("expires_at must be at least 5 minutes in the future.", param="expires_at", reason="expiry_too_soon")
     if value > now + dt.timedelta(days=CHECKOUT_LINK_MAX_EXPIRY_DAYS):
-        raise ValidationFailed(f"expires_at is at most {CHECKOUT_LINK_MAX_EXPIRY_DAYS} days away.", param="expires_at")
+        raise ValidationFailed(f"expires_at is at most {CHECKOUT_LINK_MAX_EXPIRY_DAYS} days away.", param="expires_at",
+                               reason="expiry_too_late")
     return value
 
 

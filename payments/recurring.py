@@ -30,7 +30,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from donations.services import campaign_for_gift, revenue_code_clean
+from donations.services import campaign_for_gift, check_date, revenue_code_clean
 from compliance.services import revenue_code_resolve
 from donations.models import Donation, Donor, Source, Status
 from donations.selectors import donors_with_email
@@ -187,7 +187,9 @@ def _cents(value: Any, param: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed(f"{param} must be an integer number of cents.", param=param)
     if value < minimum:
-        raise ValidationFailed(f"{param} must be at least {minimum} cents.", param=param)
+        # The card minimum depends on the plan's payment_method: a rule on two fields.
+        extra = {"reason": "below_card_minimum"} if minimum == CARD_MINIMUM_CENTS else {}
+        raise ValidationFailed(f"{param} must be at least {minimum} cents.", param=param, **extra)
     if value > MAXIMUM_CHARGE_CENTS:
         raise ValidationFailed(f"{param} must be at most {MAXIMUM_CHARGE_CENTS} cents.", param=param)
     return value
@@ -213,10 +215,7 @@ def _date(value: Any, param: str, *, required: bool = False) -> dt.date | None:
             value = dt.date.fromisoformat(value)
         except ValueError:
             raise ValidationFailed(f"{param} must be a date (YYYY-MM-DD).", param=param) from None
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise ValidationFailed(f"{param} must be a date.", param=param)
-    if not dt.date(2000, 1, 1) <= value <= dt.date(2100, 12, 31):
-        raise ValidationFailed(f"{param} must be between 2000-01-01 and 2100-12-31.", param=param)
+    check_date(value, param)  # a date, within the one range every date of a gift lies in (as the document says)
     return value
 
 
@@ -241,16 +240,19 @@ def _max_payments(value: Any) -> int | None:
 def _stripe_card(organisation: Organisation, customer_id: Any, payment_method_id: Any) -> tuple[str, str]:
     """A saved card: the customer's own payment method, as Stripe says now."""
     if not isinstance(customer_id, str) or not STRIPE_CUSTOMER_RE.fullmatch(customer_id):
-        raise ValidationFailed("A CARD plan needs the donor's Stripe customer (cus_…).", param="stripe_customer_id")
+        raise ValidationFailed("A CARD plan needs the donor's Stripe customer (cus_…).", param="stripe_customer_id",
+                               reason="card_details_missing")
     if not isinstance(payment_method_id, str) or not STRIPE_PAYMENT_METHOD_RE.fullmatch(payment_method_id):
-        raise ValidationFailed("A CARD plan needs the customer's saved card (pm_…).", param="stripe_payment_method_id")
+        raise ValidationFailed("A CARD plan needs the customer's saved card (pm_…).", param="stripe_payment_method_id",
+                               reason="card_details_missing")
     if not organisation.stripe_connected:
         raise ValidationFailed("Stripe is not connected for this organisation: connect it in Settings → Payments first.",
                                param="stripe_account", reason="stripe_not_connected")
     try:
         method = stripe_gateway.to_dict(stripe_gateway.payment_method_retrieve(organisation, payment_method_id=payment_method_id))
     except stripe_gateway.PaymentRefused:
-        raise ValidationFailed(f"Stripe has no payment method {payment_method_id}.", param="stripe_payment_method_id") from None
+        raise ValidationFailed(f"Stripe has no payment method {payment_method_id}.", param="stripe_payment_method_id",
+                               reason="payment_method_unknown") from None
     owner = method.get("customer")
     owner = owner.get("id") if isinstance(owner, dict) else owner
     if owner != customer_id:
@@ -316,15 +318,16 @@ def plan_create(*, organisation: Organisation, actor: Actor, donor_id: str, amou
     max_payments = _max_payments(max_payments)
     today = organisation_today(organisation, now)
     if payment_method == PlanPaymentMethod.CARD and start_date < today:
-        raise ValidationFailed("A CARD plan starts today or later.", param="start_date")
+        raise ValidationFailed("A CARD plan starts today or later.", param="start_date", reason="card_plan_start_past")
     if start_date < today - dt.timedelta(days=MANUAL_START_BACK_DAYS):
-        raise ValidationFailed("A plan starts at most a year ago.", param="start_date")
+        raise ValidationFailed("A plan starts at most a year ago.", param="start_date", reason="start_too_early")
     if end_date is not None and end_date < start_date:
-        raise ValidationFailed("end_date is on or after start_date.", param="end_date")
+        raise ValidationFailed("end_date is on or after start_date.", param="end_date", reason="end_before_start")
     if payment_method == PlanPaymentMethod.CARD:
         stripe_customer_id, stripe_payment_method_id = _stripe_card(organisation, stripe_customer_id, stripe_payment_method_id)
     elif stripe_customer_id or stripe_payment_method_id:
-        raise ValidationFailed("A MANUAL plan has no Stripe card.", param="stripe_payment_method_id")
+        raise ValidationFailed("A MANUAL plan has no Stripe card.", param="stripe_payment_method_id",
+                               reason="manual_plan_card")
     if not isinstance(donor_id, str) or not donor_id:
         raise ValidationFailed("donor_id is required.", param="donor_id")
     donor = Donor.objects.for_organisation(organisation).filter(pk=donor_id).first()
@@ -346,7 +349,8 @@ def plan_create(*, organisation: Organisation, actor: Actor, donor_id: str, amou
     else:
         plan.next_bill_date = plan_first_date_on_or_after(plan, max(start_date, today))
     if plan.max_payments is not None and payments_made > plan.max_payments:
-        raise ValidationFailed("max_payments is less than the payments already made.", param="max_payments")
+        raise ValidationFailed("max_payments is less than the payments already made.", param="max_payments",
+                               reason="payments_already_made")
     plan.save(force_insert=True)
     plan_event(plan=plan, actor=actor, type="recurring_plan.created", before=None)
     plan_end_if_done(plan=plan, actor=actor, before=plan_snapshot(plan_id=plan.id), now=now)
@@ -378,11 +382,13 @@ def plan_update(*, organisation: Organisation, actor: Actor, plan_id: str, now: 
     if "end_date" in changes:
         plan.end_date = _date(changes["end_date"], "end_date")
         if plan.end_date is not None and plan.end_date < max(plan.start_date, today):
-            raise ValidationFailed("end_date is today or later, and on or after start_date.", param="end_date")
+            raise ValidationFailed("end_date is today or later, and on or after start_date.", param="end_date",
+                                   reason="end_before_start")
     if "max_payments" in changes:
         plan.max_payments = _max_payments(changes["max_payments"])
         if plan.max_payments is not None and plan.max_payments < plan.payments_made:
-            raise ValidationFailed(f"{plan.payments_made} payments are already made.", param="max_payments")
+            raise ValidationFailed(f"{plan.payments_made} payments are already made.", param="max_payments",
+                                   reason="payments_already_made")
     if "revenue_code" in changes:
         plan.revenue_code = _revenue_code(organisation, changes["revenue_code"])
     if "campaign_id" in changes:
@@ -394,7 +400,7 @@ def plan_update(*, organisation: Organisation, actor: Actor, plan_id: str, now: 
     if "next_bill_date" in changes and new_date is None:
         raise ValidationFailed("next_bill_date cannot be empty.", param="next_bill_date")
     if new_date is not None and new_date < today:
-        raise ValidationFailed("next_bill_date is today or later.", param="next_bill_date")
+        raise ValidationFailed("next_bill_date is today or later.", param="next_bill_date", reason="date_in_past")
     if (new_frequency and new_frequency != plan.frequency) or (new_date and new_date != plan.next_bill_date):
         anchor = new_date or plan.next_bill_date or today
         if anchor < today:

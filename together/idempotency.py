@@ -27,9 +27,30 @@ MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("Location",)
 
 
-def _fingerprint(request) -> str:
+def _file_digest(upload) -> dict:
+    """An uploaded file by its name, size and content (read in chunks, then rewound for the handler)."""
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return {"name": upload.name, "size": upload.size, "sha256": digest.hexdigest()}
+
+
+def _canonical_body(request):
+    """The body as JSON: a JSON body as parsed; a multipart one as its fields
+    (each a list of values) and its files (name, size and content digest)."""
     body = request.data if request.data is not None else {}
-    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    if hasattr(body, "lists"):  # a QueryDict: form fields, with the files beside them in request.FILES
+        files = request.FILES
+        return {
+            "fields": {name: values for name, values in body.lists() if name not in files},
+            "files": {name: [_file_digest(upload) for upload in files.getlist(name)] for name in files},
+        }
+    return body
+
+
+def _fingerprint(request) -> str:
+    canonical = orjson.dumps(_canonical_body(request), option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + canonical).hexdigest()
 
 

@@ -169,7 +169,11 @@ class DonationViewSet(OrganisationViewSet):
                                "part (`amount_cents`, default: all that is left): `refunded_cents` grows and the gift "
                                "stays CONFIRMED, counting what was kept, until all of it is back (REFUNDED). Emits "
                                "`donation.refunded`. Stripe refusing the refund is 400 `validation_failed` (param "
-                               "`stripe`); Stripe unreachable is 503 `service_unavailable`, with nothing changed.")
+                               "`stripe`); Stripe unreachable is 503 `service_unavailable`, with nothing changed. "
+                               "Rules that depend on the stored gift are 400 `validation_failed` with a `reason`: "
+                               "`amount_cents` more than is left to refund (`exceeds_refundable`, with "
+                               "`refundable_cents`), a part refund of a MANUAL gift (`manual_refund_in_full`), a "
+                               "`refund_date` before the gift's `donation_date` (`before_donation_date`).")
     @action(detail=True, methods=["post"])
     def refund(self, request, pk=None):
         data = self.validate_input(DonationRefundInput)

@@ -37,6 +37,14 @@ class AmountListField(serializers.ListField):
     child = StrictIntegerField()
 
 
+@extend_schema_field({
+    "type": "array", "maxItems": len(Frequency.values), "uniqueItems": True,
+    "items": {"$ref": "#/components/schemas/RecurringFrequencyEnum"},  # engage.models.Frequency (ENUM_NAME_OVERRIDES)
+})
+class FrequencyListField(serializers.ListField):
+    child = StrictChoiceField(choices=Frequency.choices)
+
+
 SLUG = dict(pattern=SLUG_PATTERN.strip("^$"), pattern_message="Lower-case letters and digits in words joined by single hyphens.")
 FREQUENCIES_HELP = "Frequencies a donor may pick for a recurring gift, each once; at least one while allow_recurring is true (default [\"MONTHLY\"])."
 
@@ -63,8 +71,7 @@ class FormCreateInput(serializers.Serializer):
     maximum_cents = StrictIntegerField(required=False, allow_null=True, min_value=STRIPE_MINIMUM_CENTS, max_value=MAXIMUM_CHARGE_CENTS,
                                        help_text="Largest gift. Null: no maximum of the form's own.")
     allow_recurring = StrictBooleanField(required=False, help_text="Default true.")
-    recurring_frequencies = serializers.ListField(child=StrictChoiceField(choices=Frequency.choices), required=False,
-                                                  max_length=len(Frequency.values), help_text=FREQUENCIES_HELP)
+    recurring_frequencies = FrequencyListField(required=False, max_length=len(Frequency.values), help_text=FREQUENCIES_HELP)
     phone_visibility = StrictChoiceField(choices=Visibility.choices, required=False, help_text="Default OPTIONAL.")
     address_visibility = StrictChoiceField(
         choices=Visibility.choices, required=False,

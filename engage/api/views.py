@@ -20,6 +20,14 @@ FormList = list_envelope("DonationFormList", DonationFormSerializer)
 CheckoutLinkList = list_envelope("CheckoutLinkList", CheckoutLinkSerializer)
 
 
+# The rules tying a form's fields together (services._check_form), as the document states them.
+FORM_RULES = ("The fields are checked together, on the form as it would be saved: 400 `validation_failed` with a "
+              "`reason` for `maximum_cents` below the minimum (`maximum_below_minimum`), no suggested amount between "
+              "the minimum and the maximum while `allow_custom` is off (`no_amount_available`), a `default_amount_cents` "
+              "that is not one of those amounts (`default_not_offered`), `allow_recurring` without "
+              "`recurring_frequencies` (`recurring_without_frequency`).")
+
+
 @extend_schema_view(
     list=extend_schema(summary="List donation forms", parameters=LIST_PARAMETERS, responses={200: FormList}),
     retrieve=extend_schema(summary="Retrieve a donation form", responses={200: DonationFormSerializer}),
@@ -43,7 +51,7 @@ class FormViewSet(OrganisationViewSet):
     @extend_schema(summary="Create a donation form", request=FormCreateInput, responses={201: DonationFormSerializer},
                    description="A new form is DRAFT unless `status` says otherwise; ACTIVE (taking gifts) needs Stripe connected "
                                "(400 `validation_failed`, `param: stripe_account`). A slug already used anywhere in Together is "
-                               "409 `conflict`.")
+                               "409 `conflict`. " + FORM_RULES)
     def create(self, request):
         data = self.validate_input(FormCreateInput)
         form = services.form_create(organisation=request.organisation, actor=request.actor, **data)
@@ -52,7 +60,7 @@ class FormViewSet(OrganisationViewSet):
     @extend_schema(summary="Update a donation form", request=FormUpdateInput, responses={200: DonationFormSerializer},
                    description="Send only the fields to change. `status` moves between DRAFT, ACTIVE and PAUSED; an ARCHIVED "
                                "form cannot change (400 `validation_failed`, reason `form_archived`). The slug changes only "
-                               "while DRAFT.")
+                               "while DRAFT (reason `slug_permanent`). " + FORM_RULES)
     def partial_update(self, request, pk=None):
         data = self.validate_input(FormUpdateInput, partial=True)
         services.form_update(organisation=request.organisation, actor=request.actor, form_id=pk, **data)
@@ -91,7 +99,9 @@ class CheckoutLinkViewSet(OrganisationViewSet):
     @extend_schema(summary="Create a checkout link", request=CheckoutLinkCreateInput, responses={201: CheckoutLinkSerializer},
                    description="Needs Stripe connected (400 `validation_failed`, `param: stripe_account`) and a donor with an "
                                "email (`param: donor_id`, reason `donor_email_missing`). Send the donor `url`: the page shows "
-                               "the amount and the donor's name, and takes one payment.")
+                               "the amount and the donor's name, and takes one payment. `expires_at` is more than 5 "
+                               "minutes and at most the allowed number of days from now (400 `validation_failed`, "
+                               "`param: expires_at`, reason `expiry_too_soon` or `expiry_too_late`).")
     def create(self, request):
         data = self.validate_input(CheckoutLinkCreateInput)
         link = services.checkout_link_create(organisation=request.organisation, actor=request.actor, **data)

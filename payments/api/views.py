@@ -46,7 +46,13 @@ class RecurringPlanViewSet(OrganisationViewSet):
                    description="A MANUAL plan (a bank standing order staff confirm), or a CARD plan on a card already saved "
                                "to the donor's Stripe customer (a donor signing up on a donation form makes one by itself). "
                                "The plan is ACTIVE; its first period is `start_date`. Each charge checks the donor's cap "
-                               "first and is never partial.")
+                               "first and is never partial. Rules on several fields or on today's date are 400 "
+                               "`validation_failed` with a `reason`: a CARD plan under the card minimum of 50 cents "
+                               "(`below_card_minimum`, `param: amount_cents`), a CARD plan starting before today "
+                               "(`card_plan_start_past`), a plan starting more than a year ago (`start_too_early`), "
+                               "`end_date` before `start_date` (`end_before_start`), a CARD plan without its Stripe "
+                               "customer and saved card (`card_details_missing`, `payment_method_unknown`, "
+                               "`payment_method_not_customers`), a MANUAL plan with one (`manual_plan_card`).")
     def create(self, request):
         data = self.validate_input(RecurringPlanCreateInput)
         plan = recurring.plan_create(organisation=request.organisation, actor=request.actor, **data)
@@ -54,7 +60,11 @@ class RecurringPlanViewSet(OrganisationViewSet):
 
     @extend_schema(summary="Update a recurring plan", request=RecurringPlanUpdateInput, responses={200: RecurringPlanSerializer},
                    description="Send only the fields to change. A CANCELED or ENDED plan cannot change (400 "
-                               "`validation_failed`, `param: status`).")
+                               "`validation_failed`, `param: status`). An `amount_cents` under a CARD plan's 50-cent minimum "
+                               "(`below_card_minimum`), an `end_date` before today or the start "
+                               "(`end_before_start`), `max_payments` below the payments already made "
+                               "(`payments_already_made`) and a `next_bill_date` before today (`date_in_past`) are 400 "
+                               "`validation_failed` with that `reason`.")
     def partial_update(self, request, pk=None):
         data = self.validate_input(RecurringPlanUpdateInput, partial=True)
         recurring.plan_update(organisation=request.organisation, actor=request.actor, plan_id=pk, **data)
