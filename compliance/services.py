@@ -593,17 +593,9 @@ def obligation_lodge(*, organisation: Organisation, actor: Actor, obligation_id:
 @transaction.atomic
 def election_period_create(*, organisation: Organisation, actor: Actor, election_type: str, name: str, writ_date: dt.date,
                            polling_date: dt.date, jurisdiction: str = Jurisdiction.FEDERAL) -> ElectionPeriod:
-    from compliance.models import ElectionType
-
-    if election_type not in ElectionType.values:
-        raise ValidationFailed("election_type is not a known type.", param="election_type")
-    if jurisdiction not in Jurisdiction.values or jurisdiction == Jurisdiction.UNREGULATED:
-        raise ValidationFailed("jurisdiction must be FEDERAL or a state or territory.", param="jurisdiction")
-    if not (name or "").strip():
-        raise ValidationFailed("An election period needs a name.", param="name")
-    if polling_date < writ_date:
-        raise ValidationFailed("polling_date must be on or after writ_date.", param="polling_date")
-    election = ElectionPeriod.objects.create(organisation=organisation, election_type=election_type, name=name.strip(),
+    name = _election_clean(election_type=election_type, name=name, writ_date=writ_date, polling_date=polling_date,
+                           jurisdiction=jurisdiction)
+    election = ElectionPeriod.objects.create(organisation=organisation, election_type=election_type, name=name,
                                              writ_date=writ_date, polling_date=polling_date, jurisdiction=jurisdiction)
     audit_record(organisation=organisation, actor=actor, action="election_period.created", object_type="election_period",
                  object_id=election.id, after=render_election(ElectionPeriod.objects.filter(pk=election.pk).values(*ELECTION_FIELDS).get()))

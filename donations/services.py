@@ -20,7 +20,9 @@ from donations.models import (
 )
 from compliance.models import REVENUE_CODE_RE
 from compliance.rules import COUNTED, counted_sum
-from compliance.services import donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance
+from compliance.services import (
+    donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance, revenue_code_resolve,
+)
 from donations.representations import DONOR_WRITABLE
 from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
 from organisations.models import Organisation
@@ -343,6 +345,15 @@ def _check_donation_shape(values: dict) -> None:
                 raise ValidationFailed(f"{field} is only allowed on IN_KIND donations.", param=field)
         if values.get("payment_method") and values["payment_method"] not in PaymentMethod.values:
             raise ValidationFailed("payment_method is not a known method.", param="payment_method")
+
+
+def revenue_code_adopt(*, organisation: Organisation, code: Any) -> str | None:
+    """A code a form, link or plan names: cleaned, and added to the organisation's
+    library (unreviewed, default jurisdiction) when first seen (product.md §4)."""
+    code = revenue_code_clean(code)
+    if code is not None:
+        revenue_code_resolve(organisation=organisation, code=code)
+    return code
 
 
 def campaign_for_gift(organisation: Organisation, campaign_id: str | None) -> Campaign | None:

@@ -14,9 +14,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from compliance.services import revenue_code_resolve
 from donations.models import Donation, Donor
-from donations.services import campaign_for_gift, revenue_code_clean
+from donations.services import campaign_for_gift, revenue_code_adopt
 from engage.models import (
     CHECKOUT_LINK_DEFAULT_EXPIRY_DAYS, CHECKOUT_LINK_MAX_EXPIRY_DAYS, CONSENT_TEXT_MAX, MAXIMUM_CHARGE_CENTS, SLUG_MAX,
     SLUG_PATTERN, CheckoutLink, DonationForm, FormStatus, Frequency, LinkStatus, PaymentMethodType, Visibility,
@@ -65,14 +64,6 @@ def _text(value: Any, param: str, *, max_length: int, required: bool = False) ->
         raise ValidationFailed(f"{param} is at most {max_length} characters.", param=param)
     return value
 
-
-def _revenue_code(organisation: Organisation, code: Any) -> str | None:
-    """A valid code, added to the organisation's library (unreviewed, default
-    jurisdiction) when first seen: new codes are created on save (product.md §4)."""
-    code = revenue_code_clean(code)
-    if code is not None:
-        revenue_code_resolve(organisation=organisation, code=code)
-    return code
 
 
 
@@ -194,7 +185,7 @@ def _apply_form_fields(organisation: Organisation, form: DonationForm, fields: d
                 raise ValidationFailed(f"{name} must be one of {', '.join(Visibility.values)}.", param=name)
             setattr(form, name, fields[name])
     if "revenue_code" in fields:
-        form.revenue_code = _revenue_code(organisation, fields["revenue_code"])
+        form.revenue_code = revenue_code_adopt(organisation=organisation, code=fields["revenue_code"])
     if "campaign_id" in fields:
         form.campaign = campaign_for_gift(organisation, fields["campaign_id"])
     if "status" in fields:
@@ -356,7 +347,7 @@ def checkout_link_create(
         description=_text(description, "description", max_length=200),
         payment_methods=_clean_payment_methods(payment_methods),
         consent_text=_text(consent_text, "consent_text", max_length=CONSENT_TEXT_MAX),
-        revenue_code=_revenue_code(organisation, revenue_code),
+        revenue_code=revenue_code_adopt(organisation=organisation, code=revenue_code),
         campaign=campaign_for_gift(organisation, campaign_id),
         expires_at=_clean_expiry(expires_at, now),
         status=LinkStatus.ACTIVE,

@@ -30,8 +30,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from donations.services import campaign_for_gift, check_date, revenue_code_clean
-from compliance.services import revenue_code_resolve
+from donations.services import campaign_for_gift, check_date, revenue_code_adopt
 from donations.models import Donation, Donor, Source, Status
 from donations.selectors import donors_with_email
 from engage.models import MAXIMUM_CHARGE_CENTS
@@ -219,14 +218,6 @@ def _date(value: Any, param: str, *, required: bool = False) -> dt.date | None:
     return value
 
 
-def _revenue_code(organisation: Organisation, code: Any) -> str | None:
-    """A valid code, added to the organisation's library (unreviewed, default
-    jurisdiction) when first seen: new codes are created on save (product.md §4)."""
-    code = revenue_code_clean(code)
-    if code is not None:
-        revenue_code_resolve(organisation=organisation, code=code)
-    return code
-
 
 
 def _max_payments(value: Any) -> int | None:
@@ -334,7 +325,7 @@ def plan_create(*, organisation: Organisation, actor: Actor, donor_id: str, amou
     if donor is None:
         raise ValidationFailed(f"No donor '{donor_id}' in this organisation.", param="donor_id")
     campaign = campaign_for_gift(organisation, campaign_id)
-    revenue_code = _revenue_code(organisation, revenue_code)
+    revenue_code = revenue_code_adopt(organisation=organisation, code=revenue_code)
     plan = RecurringPlan(
         organisation=organisation, donor=donor, campaign=campaign, form=form, amount_cents=amount_cents,
         currency=organisation.currency, frequency=frequency, status=PlanStatus.ACTIVE, payment_method=payment_method,
@@ -390,7 +381,7 @@ def plan_update(*, organisation: Organisation, actor: Actor, plan_id: str, now: 
             raise ValidationFailed(f"{plan.payments_made} payments are already made.", param="max_payments",
                                    reason="payments_already_made")
     if "revenue_code" in changes:
-        plan.revenue_code = _revenue_code(organisation, changes["revenue_code"])
+        plan.revenue_code = revenue_code_adopt(organisation=organisation, code=changes["revenue_code"])
     if "campaign_id" in changes:
         plan.campaign = campaign_for_gift(organisation, changes["campaign_id"])
     new_frequency = changes.get("frequency")

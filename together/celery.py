@@ -1,6 +1,6 @@
 import logging
 import os
-from functools import partial
+import threading
 
 from celery import Celery
 from celery.worker.consumer import Consumer
@@ -58,9 +58,17 @@ def task_send(name: str, *args, **options):
     own options apply as with `task.apply_async`."""
     task = app.tasks.get(name)
     if task is None:
-        app.loader.import_default_modules()
+        # Once per process, under a lock: a web process's threads all reach this
+        # on their first gift, and importing the task modules from several
+        # threads at once found a half-registered registry (a KeyError, a 500).
+        with _REGISTRY_LOCK:
+            if name not in app.tasks:
+                app.loader.import_default_modules()
         task = app.tasks[name]
     return task.apply_async(args=args, **options)
+
+
+_REGISTRY_LOCK = threading.Lock()
 
 
 
@@ -83,7 +91,10 @@ def task_send_batched_on_commit(name: str, group: str, item: str, *, chunk: int 
         return
     pending = connection.__dict__.setdefault("_together_batched_sends", {})
     pending.setdefault(name, {}).setdefault(group, {})[item] = None
-    transaction.on_commit(partial(_batched_flush, pending, name, chunk), robust=True)
+    def flush_batched_sends() -> None:  # a named function: a robust on_commit logs a failure by its __qualname__
+        _batched_flush(pending, name, chunk)
+
+    transaction.on_commit(flush_batched_sends, robust=True)
 
 
 def _batched_flush(pending: dict, name: str, chunk: int) -> None:

@@ -119,7 +119,9 @@ def event_write(*, organisation_id: str, type: str, data: dict, occurred_at: dt.
             WebhookDelivery(organisation_id=organisation_id, endpoint_id=endpoint_id, event=event, next_attempt_at=now)
             for endpoint_id in endpoint_ids
         ])
-        transaction.on_commit(partial(enqueue_flushes, endpoint_ids), robust=True)
+        flush = partial(enqueue_flushes, endpoint_ids)
+        flush.__qualname__ = enqueue_flushes.__qualname__  # a robust on_commit logs a failure by it (a partial has none)
+        transaction.on_commit(flush, robust=True)
     return event
 
 
