@@ -272,9 +272,19 @@ def test_a_real_payout_matches_its_card_gift(localstripe):
     auth = (settings.STRIPE_SECRET_KEY, "")
     payouts = requests.get(f"{base}/v1/payouts", params={"limit": 100}, auth=auth, timeout=10).json()["data"]
     found = None
+    def paid_out(payout_id: str) -> list[dict]:
+        """Every balance transaction of the payout, page after page (a shared
+        localstripe's payout may hold hundreds of other tests' charges)."""
+        out, params = [], {"payout": payout_id, "limit": 100}
+        while True:
+            page = requests.get(f"{base}/v1/balance_transactions", params=params, auth=auth, timeout=10).json()
+            out += page["data"]
+            if not page["has_more"] or not page["data"]:
+                return out
+            params["starting_after"] = page["data"][-1]["id"]
+
     for candidate in payouts:
-        txns = requests.get(f"{base}/v1/balance_transactions", params={"payout": candidate["id"], "limit": 100},
-                            auth=auth, timeout=10).json()["data"]
+        txns = paid_out(candidate["id"])
         if donation.stripe_balance_transaction_id in {t["id"] for t in txns}:
             found = candidate, txns
             break
