@@ -117,6 +117,11 @@ class DonationForm(OrganisationOwned):
     def takes_gifts(self) -> bool:
         return self.status == FormStatus.ACTIVE
 
+    @property
+    def open_to_donors(self) -> bool:
+        """ACTIVE and its organisation connected to Stripe: the public page takes cards."""
+        return self.takes_gifts and self.organisation.stripe_connected
+
     def can_move_to(self, status: str) -> bool:
         return status == self.status or status in FORM_TRANSITIONS[self.status]
 

@@ -83,11 +83,7 @@ class FormEditView(DashboardMixin, View):
             messages.success(request, f"Form “{donation_form.name}” archived: its page now answers “not found”.")
             return redirect("engage-forms")
         form = DonationFormForm(request.POST, organisation=request.organisation)
-        if donation_form and donation_form.status == FormStatus.ARCHIVED:
-            form.is_valid()
-            form.add_error(None, "This form is archived and cannot change.")
-            return self.page(request, form, donation_form, status=400)
-        if form.is_valid():
+        if form.is_valid():  # an archived form is refused by form_update (reason form_archived), beside no field
             if donation_form:
                 saved = _call(form, services.form_update, organisation=request.organisation, actor=request.actor,
                               form_id=donation_form.id, **form.service_kwargs())

@@ -47,7 +47,7 @@ from compliance.selectors import jurisdiction_preview
 from donations.models import Donation, DonationType, PaymentMethod, Source, Status
 from donations.services import donation_record
 from payments.models import (
-    PLAN_RETRY_DAYS, PauseReason, Payment, PaymentKind, PaymentPart, PaymentStatus, PlanFrequency, PlanPaymentMethod,
+    PLAN_RETRY_DAYS, PauseReason, Payment, PaymentKind, PaymentPart, PaymentStatus, Frequency, PlanPaymentMethod,
     PlanStatus, RecurringPlan,
 )
 from payments.recurring import (
@@ -313,7 +313,7 @@ def _charge_new(plan: RecurringPlan, payment: Payment, payment_is_new: bool) -> 
         if found is not None:
             return stripe_gateway.OffSessionCharge(intent=found)
     organisation = plan.organisation
-    frequency = PlanFrequency(plan.frequency).label.lower()
+    frequency = Frequency(plan.frequency).label.lower()
     return stripe_gateway.payment_intent_charge_off_session(
         organisation, amount_cents=payment.amount_cents, currency=payment.currency, customer=plan.stripe_customer_id,
         payment_method=plan.stripe_payment_method_id, metadata=_intent_metadata(plan, payment),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from donations.models import Campaign, CampaignStatus
-from payments.models import PlanFrequency
+from engage.models import Frequency
 from together.money import MoneyField
 
 
@@ -56,7 +56,7 @@ class ManualPlanForm(forms.Form):
     """A MANUAL plan (a bank standing order staff confirm each period) for a donor."""
 
     amount = MoneyField(label="Amount each period (AUD)")
-    frequency = forms.ChoiceField(choices=PlanFrequency.choices, initial=PlanFrequency.MONTHLY)
+    frequency = forms.ChoiceField(choices=Frequency.choices, initial=Frequency.MONTHLY)
     start_date = forms.DateField(label="First payment date", widget=DateInput(),
                                  help_text="A standing order already running may have started up to a year ago.")
     revenue_code = forms.CharField(required=False, max_length=100, label="Revenue code",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from engage.models import Frequency
 from together.models import LifecycleRules, OrganisationOwned, PublicIdField, Refusal
 
 
@@ -203,16 +204,6 @@ class Payout(OrganisationOwned):
 
 # --- recurring plans (issue 17) -----------------------------------------------------------
 
-class PlanFrequency(models.TextChoices):
-    """The reference's exact values (engage.models.Frequency: a form offers these)."""
-
-    WEEKLY = "WEEKLY", "Weekly"
-    FORTNIGHTLY = "FORTNIGHTLY", "Fortnightly"
-    MONTHLY = "MONTHLY", "Monthly"
-    QUARTERLY = "QUARTERLY", "Quarterly"
-    ANNUALLY = "ANNUALLY", "Annually"
-
-
 class PlanStatus(models.TextChoices):
     ACTIVE = "ACTIVE", "Active"
     PAUSED = "PAUSED", "Paused"
@@ -255,7 +246,7 @@ class RecurringPlan(LifecycleRules, OrganisationOwned):
     form = models.ForeignKey("engage.DonationForm", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     amount_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3, default="AUD")
-    frequency = models.CharField(max_length=12, choices=PlanFrequency.choices)
+    frequency = models.CharField(max_length=12, choices=Frequency.choices)
     status = models.CharField(max_length=10, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
     payment_method = models.CharField(max_length=6, choices=PlanPaymentMethod.choices)
     start_date = models.DateField()
@@ -299,7 +290,7 @@ class RecurringPlan(LifecycleRules, OrganisationOwned):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="plan_amount_positive"),
-            models.CheckConstraint(condition=Q(frequency__in=PlanFrequency.values), name="plan_frequency_valid"),
+            models.CheckConstraint(condition=Q(frequency__in=Frequency.values), name="plan_frequency_valid"),
             models.CheckConstraint(condition=Q(status__in=PlanStatus.values), name="plan_status_valid"),
             models.CheckConstraint(condition=Q(payment_method__in=PlanPaymentMethod.values), name="plan_payment_method_valid"),
             models.CheckConstraint(condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
@@ -352,8 +343,8 @@ class RecurringPlan(LifecycleRules, OrganisationOwned):
     @property
     def monthly_cents(self) -> int:
         """The plan's amount as a monthly figure (monthly recurring revenue), rounded down."""
-        per_year = {PlanFrequency.WEEKLY: 52, PlanFrequency.FORTNIGHTLY: 26, PlanFrequency.MONTHLY: 12,
-                    PlanFrequency.QUARTERLY: 4, PlanFrequency.ANNUALLY: 1}[self.frequency]
+        per_year = {Frequency.WEEKLY: 52, Frequency.FORTNIGHTLY: 26, Frequency.MONTHLY: 12,
+                    Frequency.QUARTERLY: 4, Frequency.ANNUALLY: 1}[self.frequency]
         return self.amount_cents * per_year // 12
 
     # --- lifecycle: what people may do with the plan now ----------------------------------------

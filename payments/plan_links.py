@@ -250,14 +250,14 @@ def donor_can_resume(plan: RecurringPlan) -> bool:
 def frequencies_for(plan: RecurringPlan) -> list[str]:
     """The frequencies the donor may choose: the form's, when the plan came from one
     (and the plan's own, whatever it is); else every frequency."""
-    from payments.models import PlanFrequency
+    from engage.models import Frequency
 
-    offered = set(PlanFrequency.values)
+    offered = set(Frequency.values)
     form = plan.form
     if form is not None and form.allow_recurring and form.recurring_frequencies:
-        offered = set(form.recurring_frequencies) & set(PlanFrequency.values)
+        offered = set(form.recurring_frequencies) & set(Frequency.values)
     offered.add(plan.frequency)
-    return [f for f in PlanFrequency.values if f in offered]
+    return [f for f in Frequency.values if f in offered]
 
 
 def amount_limits(plan: RecurringPlan) -> tuple[int, int]:

@@ -277,7 +277,7 @@ class DonateView(View):
     def get(self, request, slug):
         form, preview = self.load(request, slug)
         organisation = form.organisation
-        if form.status == FormStatus.PAUSED or (form.status == FormStatus.ACTIVE and not organisation.stripe_connected):
+        if not preview and not form.open_to_donors:  # PAUSED, or ACTIVE before Stripe is connected: the generic page
             return closed_page(request, organisation, title=form.title,
                                message=CLOSED_MESSAGE.format(organisation=organisation.live.name))
         donor_form = DonorFieldsForm(phone=form.phone_visibility, address=form_address_rule(form=form))

@@ -37,7 +37,7 @@ from engage.models import MAXIMUM_CHARGE_CENTS
 from organisations.models import Organisation, Role
 from organisations.services import audit_record
 from payments.models import (
-    PLAN_FINAL_STATUSES, PauseReason, Payment, PlanFrequency, PlanPaymentMethod, PlanStatus, RecurringPlan,
+    PLAN_FINAL_STATUSES, PauseReason, Payment, Frequency, PlanPaymentMethod, PlanStatus, RecurringPlan,
 )
 from payments.representations import plan_snapshot
 from together import stripe_gateway
@@ -60,8 +60,8 @@ PAUSE_REASON_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
 
 # --- dates --------------------------------------------------------------------------------------
 
-MONTH_STEPS = {PlanFrequency.MONTHLY: 1, PlanFrequency.QUARTERLY: 3, PlanFrequency.ANNUALLY: 12}
-DAY_STEPS = {PlanFrequency.WEEKLY: 7, PlanFrequency.FORTNIGHTLY: 14}
+MONTH_STEPS = {Frequency.MONTHLY: 1, Frequency.QUARTERLY: 3, Frequency.ANNUALLY: 12}
+DAY_STEPS = {Frequency.WEEKLY: 7, Frequency.FORTNIGHTLY: 14}
 
 
 def organisation_zone(organisation) -> zoneinfo.ZoneInfo:
@@ -302,7 +302,7 @@ def plan_create(*, organisation: Organisation, actor: Actor, donor_id: str, amou
     (today or later for a CARD plan; a MANUAL plan may have started up to a year
     ago: its first expected gift is then its first date from today)."""
     payment_method = _choice(payment_method, "payment_method", PlanPaymentMethod)
-    frequency = _choice(frequency, "frequency", PlanFrequency)
+    frequency = _choice(frequency, "frequency", Frequency)
     amount_cents = _cents(amount_cents, "amount_cents", minimum=_minimum(payment_method))
     start_date = _date(start_date, "start_date", required=True)
     end_date = _date(end_date, "end_date")
@@ -386,7 +386,7 @@ def plan_update(*, organisation: Organisation, actor: Actor, plan_id: str, now: 
         plan.campaign = campaign_for_gift(organisation, changes["campaign_id"])
     new_frequency = changes.get("frequency")
     if new_frequency is not None:
-        new_frequency = _choice(new_frequency, "frequency", PlanFrequency)
+        new_frequency = _choice(new_frequency, "frequency", Frequency)
     new_date = _date(changes.get("next_bill_date"), "next_bill_date") if "next_bill_date" in changes else None
     if "next_bill_date" in changes and new_date is None:
         raise ValidationFailed("next_bill_date cannot be empty.", param="next_bill_date")
@@ -543,7 +543,7 @@ def plan_create_from_payment(*, payment: Payment, intent: dict | None = None) ->
     method = intent.get("payment_method")
     method = method.get("id") if isinstance(method, dict) else method
     actor = Actor.system("Donation form (recurring sign-up)")
-    if not customer or not method or payment.frequency not in PlanFrequency.values:
+    if not customer or not method or payment.frequency not in Frequency.values:
         audit_record(organisation=organisation, actor=actor, action="recurring_plan.not_created", object_type="payment",
                      object_id=payment.id, after={"reason": "The payment saved no card for later charges.",
                                                   "frequency": payment.frequency, "customer": customer})

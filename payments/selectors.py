@@ -6,16 +6,17 @@ from django.db.models import BigIntegerField, Case, Count, F, IntegerField, Sum,
 
 from donations.models import Donation
 from organisations.models import AuditEntry, Organisation
-from payments.models import Payment, PlanFrequency, PlanStatus, RecurringPlan
+from engage.models import Frequency
+from payments.models import Payment, PlanStatus, RecurringPlan
 
 # Periods a year per frequency: a plan's amount × this / 12 is its monthly figure
 # (weekly ×52/12, fortnightly ×26/12, monthly ×1, quarterly /3, annually /12).
 PERIODS_PER_YEAR = {
-    PlanFrequency.WEEKLY: 52,
-    PlanFrequency.FORTNIGHTLY: 26,
-    PlanFrequency.MONTHLY: 12,
-    PlanFrequency.QUARTERLY: 4,
-    PlanFrequency.ANNUALLY: 1,
+    Frequency.WEEKLY: 52,
+    Frequency.FORTNIGHTLY: 26,
+    Frequency.MONTHLY: 12,
+    Frequency.QUARTERLY: 4,
+    Frequency.ANNUALLY: 1,
 }
 
 
@@ -46,7 +47,7 @@ def plan_mrr(*, organisation: Organisation, queryset=None) -> list[dict]:
     out = []
     for currency, entry in by_currency.items():
         by_frequency = []
-        for frequency, label in PlanFrequency.choices:
+        for frequency, label in Frequency.choices:
             row = entry["frequencies"].get(frequency)
             by_frequency.append({
                 "frequency": frequency, "label": label, "plans": row["plans"] if row else 0,

@@ -18,7 +18,8 @@ from organisations.session import DashboardMixin
 from payments import recurring, selectors, services
 from payments.api.filters import RecurringPlanFilterSet
 from payments.forms import ManualPlanForm, PlanAmountForm, PlanCancelForm, PlanNextDateForm, PlanPauseForm
-from payments.models import PaymentKind, PaymentStatus, PlanFrequency, PlanPaymentMethod, PlanStatus, RecurringPlan
+from engage.models import Frequency
+from payments.models import PaymentKind, PaymentStatus, PlanPaymentMethod, PlanStatus, RecurringPlan
 from payments.plan_links import plan_manage_link_send
 from together import stripe_gateway
 from together.dashboard import DashboardPage, call_service
@@ -116,7 +117,7 @@ class RecurringListView(DashboardMixin, View):
         filters = {k: v for k, v in request.GET.items() if k not in ("starting_after", "ending_before", "limit") and v}
         return render(request, "payments/recurring_list.html", {
             "nav": "recurring", "page_title": "Recurring", "g": request.GET, "filtered": bool(filters),
-            "statuses": PlanStatus.choices, "frequencies": PlanFrequency.choices, "methods": PlanPaymentMethod.choices,
+            "statuses": PlanStatus.choices, "frequencies": Frequency.choices, "methods": PlanPaymentMethod.choices,
             "counts": selectors.plan_status_counts(organisation=organisation),
             "mrr": selectors.plan_mrr(organisation=organisation),
             "alerts": recurring.plan_alerts(organisation=organisation, limit=10),

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import django_filters
 
-from payments.models import PlanFrequency, PlanPaymentMethod, PlanStatus, RecurringPlan
+from engage.models import Frequency
+from payments.models import PlanPaymentMethod, PlanStatus, RecurringPlan
 from together.api.filters import BaseFilterSet
 
 
@@ -10,7 +11,7 @@ class RecurringPlanFilterSet(BaseFilterSet):
     date_range_filters = ("next_bill_date",)
 
     status = django_filters.ChoiceFilter(field_name="status", choices=PlanStatus.choices)
-    frequency = django_filters.ChoiceFilter(field_name="frequency", choices=PlanFrequency.choices)
+    frequency = django_filters.ChoiceFilter(field_name="frequency", choices=Frequency.choices)
     payment_method = django_filters.ChoiceFilter(field_name="payment_method", choices=PlanPaymentMethod.choices)
     donor_id = django_filters.CharFilter(field_name="donor_id")
     campaign_id = django_filters.CharFilter(field_name="campaign_id")

@@ -7,7 +7,8 @@ from rest_framework import serializers
 
 from donations.api.serializers import REVENUE_CODE
 from engage.models import MAXIMUM_CHARGE_CENTS
-from payments.models import PLAN_RETRY_DAYS, PauseReason, PlanFrequency, PlanPaymentMethod, PlanStatus
+from engage.models import Frequency
+from payments.models import PLAN_RETRY_DAYS, PauseReason, PlanPaymentMethod, PlanStatus
 from payments.recurring import CARD_MINIMUM_CENTS, MAX_PAYMENTS_LIMIT
 from together.api.fields import IdField, PatternCharField, StrictCharField, StrictChoiceField, StrictDateField, StrictIntegerField
 
@@ -18,7 +19,7 @@ AMOUNT_HELP = (f"The amount of each gift in cents: at least {CARD_MINIMUM_CENTS}
 class RecurringPlanCreateInput(serializers.Serializer):
     donor_id = IdField(help_text="A donor of this organisation.")
     amount_cents = StrictIntegerField(min_value=1, max_value=MAXIMUM_CHARGE_CENTS, help_text=AMOUNT_HELP)
-    frequency = StrictChoiceField(choices=PlanFrequency.choices, help_text="How often the donor gives.")
+    frequency = StrictChoiceField(choices=Frequency.choices, help_text="How often the donor gives.")
     payment_method = StrictChoiceField(
         choices=PlanPaymentMethod.choices,
         help_text="CARD: charged off-session through Stripe on the donor's saved card (`stripe_customer_id`, "
@@ -42,7 +43,7 @@ class RecurringPlanCreateInput(serializers.Serializer):
 class RecurringPlanUpdateInput(serializers.Serializer):
     amount_cents = StrictIntegerField(required=False, min_value=1, max_value=MAXIMUM_CHARGE_CENTS,
                                       help_text="From the next charge on.")
-    frequency = StrictChoiceField(choices=PlanFrequency.choices, required=False,
+    frequency = StrictChoiceField(choices=Frequency.choices, required=False,
                                   help_text="Re-anchors the schedule at the next bill date.")
     next_bill_date = StrictDateField(required=False, help_text="Today or later; re-anchors the schedule. A failing "
                                                                "period's retries stop and a PAST_DUE plan is ACTIVE again.")
@@ -78,7 +79,7 @@ class RecurringPlanSerializer(serializers.Serializer):
     form_id = serializers.CharField(allow_null=True, help_text="The donation form the donor signed up on, if any.")
     amount_cents = serializers.IntegerField(help_text="Each gift's amount, in cents.")
     currency = serializers.CharField(help_text="The organisation's currency.")
-    frequency = serializers.ChoiceField(choices=PlanFrequency.choices, help_text="How often the donor gives.")
+    frequency = serializers.ChoiceField(choices=Frequency.choices, help_text="How often the donor gives.")
     status = serializers.ChoiceField(
         choices=PlanStatus.choices,
         help_text="ACTIVE (billed on each period date), PAUSED (see `pause_reason`), PAST_DUE (a charge failed and only "

@@ -89,6 +89,11 @@ def test_editor_creates_edits_and_archives_a_form(org):
     editor.post(f"/engage/forms/{form.id}/", {"archive": "1"})
     form.refresh_from_db()
     assert form.status == FormStatus.ARCHIVED
+    # an archived form changes no more: the service's refusal is shown, nothing is stored
+    late = editor.post(f"/engage/forms/{form.id}/", {**FORM_POST, "name": "Renamed"})
+    assert late.status_code == 400 and "An archived form cannot be changed." in late.content.decode()
+    form.refresh_from_db()
+    assert (form.name, form.status) == (FORM_POST["name"], FormStatus.ARCHIVED)
 
 
 def test_activation_without_stripe_says_where_to_connect(org):
