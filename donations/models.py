@@ -38,6 +38,9 @@ class Donor(OrganisationOwned):
     notes = models.TextField(null=True, blank=True)
     external_id = models.CharField(max_length=200, null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The organisation's custom fields for donors (CustomField), by key; written only
+    # through donations.custom_fields.custom_fields_clean.
+    custom_fields = models.JSONField(default=dict, blank=True)
     # The donor's default for gifts not yet receipted: NEEDS_RECEIPT or DO_NOT_RECEIPT.
     acknowledgement_default = models.CharField(max_length=15, choices=Acknowledgement.choices,
                                                default=Acknowledgement.NEEDS_RECEIPT)
@@ -64,6 +67,7 @@ class Donor(OrganisationOwned):
             models.Index(fields=["organisation", "-updated_at"], name="donor_org_updated"),
             models.Index(fields=["organisation", "external_id"], name="donor_org_external"),
             GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="donor_search_trgm"),
+            GinIndex(OpClass("custom_fields", name="jsonb_path_ops"), name="donor_custom_fields"),
         ]
         constraints = [
             models.UniqueConstraint(Lower("email"), "organisation", condition=Q(email__isnull=False), name="uniq_donor_email_per_org"),
@@ -161,6 +165,8 @@ class Donation(LifecycleRules, OrganisationOwned):
     notes = models.TextField(null=True, blank=True)
     external_id = models.CharField(max_length=200, null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The organisation's custom fields for gifts (CustomField), by key.
+    custom_fields = models.JSONField(default=dict, blank=True)
     void_reason = models.TextField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     refund_date = models.DateField(null=True, blank=True)
@@ -209,6 +215,7 @@ class Donation(LifecycleRules, OrganisationOwned):
                          name="donation_stripe_charge"),
             models.Index(fields=["stripe_payout_id"], condition=Q(stripe_payout_id__isnull=False),
                          name="donation_stripe_payout"),
+            GinIndex(OpClass("custom_fields", name="jsonb_path_ops"), name="donation_custom_fields"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="donation_amount_positive"),
@@ -351,3 +358,48 @@ class DepositBatchRow(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["batch", "position"], name="uniq_batch_position")]
+
+
+# --- custom fields (issue 19) -------------------------------------------------------
+
+class CustomFieldAppliesTo(models.TextChoices):
+    DONOR = "DONOR"
+    DONATION = "DONATION"
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "TEXT", "Text"
+    NUMBER = "NUMBER", "Number"
+    DATE = "DATE", "Date"
+    BOOLEAN = "BOOLEAN", "Yes/no"
+    CHOICE = "CHOICE", "Choice"
+
+
+class CustomField(OrganisationOwned):
+    """An organisation's own field on its donors or its gifts. Values live in the
+    record's `custom_fields` object under `key`; donations.custom_fields checks them."""
+
+    applies_to = models.CharField(max_length=10, choices=CustomFieldAppliesTo.choices)
+    # Lower-case slug; fixed once any record holds a value for it.
+    key = models.CharField(max_length=40)
+    label = models.CharField(max_length=100)
+    field_type = models.CharField(max_length=10, choices=CustomFieldType.choices)
+    # CHOICE only: the allowed values, in display order.
+    choices = models.JSONField(default=list, blank=True)
+    required = models.BooleanField(default=False)
+    help_text = models.CharField(max_length=300, blank=True, default="")
+    position = models.PositiveIntegerField(default=0)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "-created_at", "-id"], name="customfield_org_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "applies_to", "key"], name="uniq_customfield_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None

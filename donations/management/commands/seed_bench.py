@@ -56,7 +56,7 @@ class Command(BaseCommand):
             if have_donors < donors:
                 with cursor.copy(
                     "COPY donations_donor (id, organisation_id, donor_type, first_name, last_name, organisation_name, email, "
-                    "postcode, country, metadata, donations_total_cents, donations_count, acknowledgement_default, created_at, updated_at) "
+                    "postcode, country, metadata, custom_fields, donations_total_cents, donations_count, acknowledgement_default, created_at, updated_at) "
                     "FROM STDIN"
                 ) as copy:
                     for n in range(have_donors, donors):
@@ -67,14 +67,14 @@ class Command(BaseCommand):
                             None if kind != "INDIVIDUAL" else f"First{n % 997}",
                             None if kind != "INDIVIDUAL" else f"Last{n % 1009}",
                             f"Company {n}" if kind != "INDIVIDUAL" else None,
-                            f"donor{n}@bench.example.org", f"{2000 + n % 7000}", "AU", "{}", 0, 0, "NEEDS_RECEIPT", stamp, stamp,
+                            f"donor{n}@bench.example.org", f"{2000 + n % 7000}", "AU", "{}", "{}", 0, 0, "NEEDS_RECEIPT", stamp, stamp,
                         ))
             if have_donations < donations:
                 start = dt.date(2024, 7, 1)
                 with cursor.copy(
                     "COPY donations_donation (id, organisation_id, donor_id, donation_type, amount_cents, currency, donation_date, "
                     "source, status, payment_method, reference, in_kind_category, in_kind_description, revenue_code, jurisdiction, "
-                    "metadata, refunded_cents, acknowledgement_status, created_at, updated_at) FROM STDIN"
+                    "metadata, custom_fields, refunded_cents, acknowledgement_status, created_at, updated_at) FROM STDIN"
                 ) as copy:
                     for n in range(have_donations, donations):
                         in_kind = n % 25 == 0
@@ -86,7 +86,7 @@ class Command(BaseCommand):
                             start + dt.timedelta(days=n % 850), "MANUAL", "CONFIRMED" if n % 50 else "REFUNDED", method,
                             f"{100000 + n}" if method == "CHEQUE" else None, "SERVICES" if in_kind else None,
                             "Bench in-kind services" if in_kind else None, "ADMIN-FUND" if n % 3 else None, "UNREGULATED",
-                            "{}", 0, "DO_NOT_RECEIPT", stamp, stamp,
+                            "{}", "{}", 0, "DO_NOT_RECEIPT", stamp, stamp,
                         ))
             cursor.execute(
                 """UPDATE donations_donor d SET donations_total_cents = COALESCE(s.total, 0), donations_count = COALESCE(s.n, 0)
