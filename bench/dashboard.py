@@ -16,7 +16,7 @@ import http.client
 import time
 from urllib.parse import urlsplit
 
-from bench.scenarios import BenchContext, Measurement, baseline, scenario
+from bench.scenarios import BenchContext, Goal, Measurement, baseline, scenario
 
 GOAL_MS = 100
 USER_EMAIL = "bench-dashboard@bench.together.test"
@@ -121,4 +121,4 @@ PAGES = [
 ]
 
 for _name, _path_for in PAGES:
-    scenario(_name, baseline=EMPTY_MS)(_dashboard_row(_path_for))
+    scenario(_name, baseline=EMPTY_MS, goal=Goal.of("issues 15, 19", ("p95_ms", "<", 50, "ms")))(_dashboard_row(_path_for))

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from bench.scenarios import BenchContext, Measurement, baseline, scenario
+from bench.scenarios import BenchContext, Goal, Measurement, baseline, scenario
 
 RUNS = int(os.environ.get("BENCH_EXPORT_RUNS", "3"))
 DATE_FROM, DATE_TO = "2024-07-01", "2026-12-31"
@@ -193,7 +193,7 @@ def psql_copy(ctx: BenchContext) -> Measurement:
                               f"{_rows(best['bytes'])}, first byte after {best['first']:.2f} s")
 
 
-@scenario(EXPORT, baseline=PSQL)
+@scenario(EXPORT, baseline=PSQL, goal=Goal.of("issue 15", ("ratio", "<=", 1.2), ("peak_rss_mb", "<", 100, "MB")))
 def export_csv(ctx: BenchContext) -> Measurement:
     runs = _runs(ctx)
     export, psql = runs["export"], runs["psql"]

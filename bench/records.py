@@ -26,7 +26,7 @@ import orjson
 import psycopg
 from django.conf import settings
 
-from bench.scenarios import BenchContext, Measurement, baseline, scenario
+from bench.scenarios import BenchContext, Goal, Measurement, baseline, scenario
 
 DONORS, DONATIONS = 200_000, 1_000_000
 PAGE = 100
@@ -119,12 +119,12 @@ def api_first_page_baseline(ctx: BenchContext) -> Measurement:
     return _http_latency(ctx, f"/api/v1/donations?limit={PAGE}")
 
 
-@scenario(API_FIRST, baseline=PSYCOPG_FIRST)
+@scenario(API_FIRST, baseline=PSYCOPG_FIRST, goal=Goal.of("issue 15", ("ratio", "<=", 3), note="aim 2x"))
 def api_first_page(ctx: BenchContext) -> Measurement:
     return ctx.baseline(API_FIRST)
 
 
-@scenario("GET /api/v1/donations?limit=100, cursor 90% deep in 1M", baseline=API_FIRST)
+@scenario("GET /api/v1/donations?limit=100, cursor 90% deep in 1M", baseline=API_FIRST, goal=Goal.of("issue 15", ("ratio", "<=", 1.1)))
 def api_deep_page(ctx: BenchContext) -> Measurement:
     _seed(ctx)
     with psycopg.connect(_dsn(), autocommit=True) as conn:
@@ -206,11 +206,11 @@ def _post_load(ctx: BenchContext, revenue_code: str, date: str) -> Measurement:
     return Measurement(ok / ctx.duration, unit="creates/s", errors=sum(r[1] for r in results), detail=f"{ok} donations created")
 
 
-@scenario("POST /api/v1/donations, no rule in force (UNREGULATED code)", baseline=RAW_INSERT)
+@scenario("POST /api/v1/donations, no rule in force (UNREGULATED code)", baseline=RAW_INSERT, goal=Goal.of("issue 15", note="context for the compliance-on row"))
 def post_unregulated(ctx: BenchContext) -> Measurement:
     return _post_load(ctx, "ADMIN-FUND", "2027-03-01")
 
 
-@scenario("POST /api/v1/donations, compliance on (FEDERAL 2027: cap check + aggregates)", baseline=RAW_INSERT)
+@scenario("POST /api/v1/donations, compliance on (FEDERAL 2027: cap check + aggregates)", baseline=RAW_INSERT, goal=Goal.of("issue 15", ("value", ">=", 200, "creates/s"), ("queries_per_create", "<=", 10)))
 def post_federal(ctx: BenchContext) -> Measurement:
     return _post_load(ctx, "FCA-BENCH", "2027-03-01")

@@ -32,7 +32,7 @@ import os
 import secrets
 import time
 
-from bench.scenarios import BenchContext, Measurement, baseline, scenario
+from bench.scenarios import BenchContext, Goal, Measurement, baseline, scenario
 
 PLANS = int(os.environ.get("BENCH_RECURRING_PLANS", "100"))
 GIFTS = int(os.environ.get("BENCH_RECURRING_GIFTS", str(PLANS)))
@@ -162,7 +162,7 @@ def card_gifts(ctx: BenchContext) -> Measurement:
                        detail=f"{GIFTS} gifts in {elapsed:.1f} s, {succeeded} SUCCEEDED ({elapsed / GIFTS * 1000:.0f} ms a gift)")
 
 
-@scenario("recurring plans billed/s, one worker (billing_run)", baseline=GIFTS_ROW)
+@scenario("recurring plans billed/s, one worker (billing_run)", baseline=GIFTS_ROW, goal=Goal.of("issue 17", note="no numeric goal"))
 def plans_billed(ctx: BenchContext) -> Measurement:
     _setup(ctx)
     warm = _due_plans(ctx, min(5, PLANS), min(5, PLANS))
@@ -177,7 +177,7 @@ def plans_billed(ctx: BenchContext) -> Measurement:
 
 
 if BIG > 0:
-    @scenario(f"billing run over {BIG:,} due plans (wall time)")
+    @scenario(f"billing run over {BIG:,} due plans (wall time)", goal=Goal.of("issue 17", ("errors", "==", 0), note="every plan billed once"))
     def big_run(ctx: BenchContext) -> Measurement:
         _setup(ctx)
         began = time.perf_counter()

@@ -19,6 +19,7 @@ answers are counted as errors, and a row with errors fails the run.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -36,6 +37,8 @@ class Measurement:
     higher_is_better: bool = True
     errors: int = 0
     detail: str = ""  # shown under the table, e.g. latency percentiles
+    # Figures a goal may check besides the value (e.g. "p95_ms", "peak_rss_mb", "queries_per_create").
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_load(cls, result: LoadResult) -> "Measurement":
@@ -85,21 +88,96 @@ class BenchContext:
         return self.baselines[name]
 
 
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
+_SIGNS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "="}
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One comparison of a goal: `subject op limit`.
+
+    subject: "ratio" (value / baseline's value), "value" (the row's own figure, in its unit), "errors", or the name
+    of one of the measurement's `metrics`.
+    """
+
+    subject: str
+    op: str
+    limit: float
+    unit: str = ""
+
+    def actual(self, result: Measurement, base: Measurement | None) -> float | None:
+        if self.subject == "ratio":
+            return result.value / base.value if base is not None and base.value else None
+        if self.subject == "value":
+            return result.value
+        if self.subject == "errors":
+            return float(result.errors)
+        return result.metrics.get(self.subject)
+
+    def __str__(self) -> str:
+        limit = f"{self.limit:g}"
+        if self.subject == "ratio":
+            return f"{_SIGNS[self.op]} {limit}x"
+        if self.subject == "value":
+            return f"{_SIGNS[self.op]} {self.limit:,g}{' ' + self.unit if self.unit else ''}"
+        return f"{self.subject} {_SIGNS[self.op]} {limit}{' ' + self.unit if self.unit else ''}"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What a row must reach, and where that is asked (e.g. "issue 15").
+
+    A goal without clauses is only a statement (no numeric goal): it is never "met" or "missed".
+    """
+
+    source: str
+    clauses: tuple[Clause, ...] = ()
+    note: str = ""  # said instead of the clauses, or after them
+
+    @classmethod
+    def of(cls, source: str, *clauses: tuple, note: str = "") -> "Goal":
+        return cls(source=source, clauses=tuple(Clause(*c) for c in clauses), note=note)
+
+    def __str__(self) -> str:
+        parts = [" and ".join(str(c) for c in self.clauses)] if self.clauses else []
+        if self.note:
+            parts.append(self.note)
+        return f"{'; '.join(parts) or 'no numeric goal'} ({self.source})"
+
+    def verdict(self, result: Measurement, base: Measurement | None) -> tuple[str, list[str]]:
+        """("met" | "MISSED" | "not measured" | "-", why) for one result."""
+        if not self.clauses:
+            return "-", []
+        missed, unmeasured = [], []
+        for clause in self.clauses:
+            actual = clause.actual(result, base)
+            if actual is None:
+                unmeasured.append(f"{clause.subject} not measured")
+            elif not _OPS[clause.op](actual, clause.limit):
+                missed.append(f"{clause.subject} {actual:,.3g} (goal {clause})")
+        if missed:
+            return "MISSED", missed + unmeasured
+        if unmeasured:
+            return "not measured", unmeasured
+        return "met", []
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     run: Callable[[BenchContext], Measurement]
     baseline: str | None = None
+    goal: Goal | None = None
 
 
 SCENARIOS: list[Scenario] = []
 BASELINES: dict[str, Callable[[BenchContext], Measurement]] = {}
 
 
-def scenario(name: str, *, baseline: str | None = None):
+def scenario(name: str, *, baseline: str | None = None, goal: Goal | None = None):
     def register(fn):
         SCENARIOS[:] = [s for s in SCENARIOS if s.name != name]
-        SCENARIOS.append(Scenario(name=name, run=fn, baseline=baseline))
+        SCENARIOS.append(Scenario(name=name, run=fn, baseline=baseline, goal=goal))
         return fn
 
     return register
@@ -126,7 +204,7 @@ def bench_empty(ctx: BenchContext) -> Measurement:
 
 # --- scenarios ---------------------------------------------------------------------
 
-@scenario("GET /api/v1/whoami", baseline=EMPTY)
+@scenario("GET /api/v1/whoami", baseline=EMPTY, goal=Goal.of("issue 15", ("ratio", ">=", 0.5)))
 def whoami(ctx: BenchContext) -> Measurement:
     """Authenticated API round trip: key lookup, scope check, envelope."""
     return ctx.load("GET", "/api/v1/whoami", key=ctx.read_key)
