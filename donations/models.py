@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
@@ -13,6 +14,9 @@ class Acknowledgement(models.TextChoices):
     NEEDS_RECEIPT = "NEEDS_RECEIPT"
     RECEIPTED = "RECEIPTED"
     DO_NOT_RECEIPT = "DO_NOT_RECEIPT"
+
+
+TAG_NAME_MAX = 50
 
 
 class DonorType(models.TextChoices):
@@ -44,6 +48,13 @@ class Donor(OrganisationOwned):
     # The donor's default for gifts not yet receipted: NEEDS_RECEIPT or DO_NOT_RECEIPT.
     acknowledgement_default = models.CharField(max_length=15, choices=Acknowledgement.choices,
                                                default=Acknowledgement.NEEDS_RECEIPT)
+    # Issue 19: an individual's employer, or the organisation they give through: a donor
+    # of type ORGANISATION in the same organisation (donations.crm.employer_clean).
+    employer = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="employees")
+    # The donor's tag names, sorted: kept by donations.crm in the transaction of every
+    # change to the donor's tags (DonorTag is the truth; this renders and filters cheaply).
+    tags = ArrayField(models.CharField(max_length=TAG_NAME_MAX), default=list, blank=True, editable=False,
+                      db_default=models.Value([], output_field=ArrayField(models.CharField(max_length=TAG_NAME_MAX))))
     # Maintained by the services in the transaction of every change to the donor's gifts.
     donations_total_cents = models.BigIntegerField(default=0, editable=False)
     donations_count = models.IntegerField(default=0, editable=False)
@@ -80,6 +91,32 @@ class Donor(OrganisationOwned):
     def display_name(self) -> str:
         name = " ".join(p for p in (self.first_name, self.last_name) if p)
         return name or self.organisation_name or self.email or self.id
+
+
+class Tag(OrganisationOwned):
+    """A label an organisation puts on donors (issue 19): unique in the
+    organisation ignoring case; renamed in place, so its donors keep it."""
+
+    name = models.CharField(max_length=TAG_NAME_MAX)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "-created_at", "-id"], name="tag_org_created")]
+        constraints = [models.UniqueConstraint(Lower("name"), "organisation", name="uniq_tag_name_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DonorTag(models.Model):
+    """A donor carries a tag."""
+
+    donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="tag_links")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="donor_links")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["donor", "tag"], name="uniq_donor_tag")]
+        indexes = [models.Index(fields=["tag", "donor"], name="donortag_tag_donor")]
 
 
 class CampaignStatus(models.TextChoices):
@@ -197,6 +234,13 @@ class Donation(LifecycleRules, OrganisationOwned):
     # Kept by the receipts app: RECEIPTED while an issued receipt stands.
     acknowledgement_status = models.CharField(max_length=15, choices=Acknowledgement.choices,
                                               default=Acknowledgement.NEEDS_RECEIPT)
+    # Source tracking (issue 19): where the gift came from. Set through the API and the
+    # gift form, or carried from a public page's query string (donations.crm.SOURCE_FIELDS).
+    source_code = models.CharField(max_length=100, null=True, blank=True)
+    referrer = models.CharField(max_length=200, null=True, blank=True)
+    utm_source = models.CharField(max_length=100, null=True, blank=True)
+    utm_medium = models.CharField(max_length=100, null=True, blank=True)
+    utm_campaign = models.CharField(max_length=100, null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -215,6 +259,8 @@ class Donation(LifecycleRules, OrganisationOwned):
                          name="donation_stripe_charge"),
             models.Index(fields=["stripe_payout_id"], condition=Q(stripe_payout_id__isnull=False),
                          name="donation_stripe_payout"),
+            models.Index(fields=["organisation", "source_code"], condition=Q(source_code__isnull=False),
+                         name="donation_org_source_code"),
             GinIndex(OpClass("custom_fields", name="jsonb_path_ops"), name="donation_custom_fields"),
         ]
         constraints = [
