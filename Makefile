@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: help run test bench venv services db chromium node-tools
+.PHONY: help run test bench venv services db chromium wrk node-tools
 
 help:
 	@echo "make run    set up (venv, PostgreSQL, Redis, database, migrations, demo data) and serve on http://127.0.0.1:$(PORT)"
@@ -22,8 +22,9 @@ run:
 test: venv services db chromium node-tools
 	$(VENV)/bin/pytest -n 2
 
-bench: venv services
-	$(PY) bench/run.py
+## Writes the table and bench/results.json (per machine, not committed). BENCH_ARGS, e.g. --only whoami.
+bench: venv services wrk
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 venv:
 	@bash scripts/ensure-venv.sh
@@ -36,6 +37,9 @@ db: venv services
 
 chromium:
 	@bash scripts/ensure-chromium.sh
+
+wrk:
+	@bash scripts/ensure-wrk.sh
 
 ## The contract tests' pinned Node tools (npm ci, again only when their lock file changes).
 node-tools:

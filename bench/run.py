@@ -9,15 +9,23 @@
 3. Starts gunicorn (together.wsgi, 2 workers x 4 threads, DEBUG=0,
    RATE_LIMIT_ENABLED=0, BENCH_ENDPOINTS=1) on a free local port, logs in
    var/bench/gunicorn.log.
-4. Runs every scenario in bench/scenarios.py and prints the table.
-5. Stops gunicorn.
+4. Runs every scenario in bench/scenarios.py and prints the table: per row its
+   result, its baseline's, the ratio, its goal (from the issues) and whether it
+   was met.
+5. Writes the same rows to bench/results.json (per machine and per run, so
+   ignored by git: compare runs on one machine, not across machines).
+6. Stops gunicorn.
 
-Exit status 1 when a scenario had errors (non-2xx answers).
+Exit status 1 when a scenario had errors (non-2xx answers). A missed goal is
+reported, not an error: the table is a measurement, not a test.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -32,6 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from ensure_db import DEFAULT_URL, ensure_database, with_database  # noqa: E402
 
 BENCH_DB_NAME = "together_bench"
+RESULTS = ROOT / "bench" / "results.json"
 GUNICORN_WORKERS = 2
 GUNICORN_THREADS = 4
 
@@ -76,14 +85,35 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    header = ("scenario", "result", "baseline", "ratio")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    header = ("scenario", "result", "baseline", "ratio", "goal", "met")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join("{:<%d}" % w for w in widths)
     print(line.format(*header))
     print(line.format(*("-" * w for w in widths)))
     for row in rows:
         print(line.format(*row))
+
+
+def measurement_json(m) -> dict | None:
+    if m is None:
+        return None
+    return {"value": m.value, "unit": m.unit, "higher_is_better": m.higher_is_better, "errors": m.errors,
+            "metrics": m.metrics, "detail": m.detail}
+
+
+def write_results(path: Path, *, args, ctx, records: list[dict]) -> None:
+    payload = {
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "concurrency": args.concurrency,
+                     "only": args.only, "gunicorn": f"{GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads"},
+        "rows": records,
+        "baselines": {name: measurement_json(m) for name, m in ctx.baselines.items()},
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def main() -> int:
@@ -158,7 +188,7 @@ def main() -> int:
         print(f"gunicorn together.wsgi: {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads on {base_url}; "
               f"database {connection.settings_dict['NAME']}; {ctx.concurrency} connections, "
               f"{ctx.warmup:g} s warm-up + {ctx.duration:g} s per measurement", flush=True)
-        rows, notes = [], []
+        rows, notes, records = [], [], []
         for sc in scenarios.SCENARIOS:
             if args.only and args.only not in sc.name:
                 continue
@@ -169,8 +199,14 @@ def main() -> int:
                 ratio_text = f"{ratio:.2f}x"
             else:
                 ratio_text = "-"
-            rows.append((sc.name, str(result), f"{base} ({sc.baseline})" if base else "-", ratio_text))
-            notes.append(f"  {sc.name}: {result.detail}" + (f"; {result.errors} ERRORS" if result.errors else ""))
+            verdict, why = sc.goal.verdict(result, base) if sc.goal else ("-", [])
+            rows.append((sc.name, str(result), f"{base} ({sc.baseline})" if base else "-", ratio_text,
+                         str(sc.goal) if sc.goal else "-", verdict))
+            notes.append(f"  {sc.name}: {result.detail}" + (f"; {result.errors} ERRORS" if result.errors else "")
+                         + (f"; goal {verdict}: {', '.join(why)}" if why else ""))
+            records.append({"scenario": sc.name, "result": measurement_json(result), "baseline": sc.baseline,
+                            "ratio": result.value / base.value if base is not None and base.value else None,
+                            "goal": str(sc.goal) if sc.goal else None, "met": verdict})
             failed |= result.errors > 0
         for name, measured in ctx.baselines.items():
             notes.append(f"  {name}: {measured.detail}" + (f"; {measured.errors} ERRORS" if measured.errors else ""))
@@ -179,6 +215,8 @@ def main() -> int:
         print_table(rows)
         print()
         print("\n".join(notes))
+        write_results(RESULTS, args=args, ctx=ctx, records=records)
+        print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
         if proc.poll() is not None:
             print("gunicorn died during the run; see var/bench/gunicorn.log", file=sys.stderr)
             failed = True
