@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce, Lower
 
-from together.models import LifecycleRules, OrganisationOwned, Refusal
+from together.models import LifecycleRules, OrganisationOwned, OrganisationQuerySet, Refusal
 
 
 class Acknowledgement(models.TextChoices):
@@ -449,3 +449,28 @@ class CustomField(OrganisationOwned):
     @property
     def archived(self) -> bool:
         return self.archived_at is not None
+
+
+class DailyRollup(models.Model):
+    """Counted gifts of one organisation per day, type and whether a recurring plan
+    paid them (not per jurisdiction: a revenue-code remap moves gifts between
+    jurisdictions without touching their days): the sum of COUNTED_CENTS and how many. A cache of the
+    ledger for the dashboard's pictures (a year is at most 1,460 rows, not 150,000 gifts),
+    kept by donations.rollups.rollup_refresh in the transaction that changes a gift
+    (recomputed from the ledger for the days touched, never incremented, so it cannot
+    drift) and rebuilt whole by rollup_rebuild (migration, seed_bench)."""
+
+    organisation = models.ForeignKey("organisations.Organisation", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    donation_type = models.CharField(max_length=10)
+    recurring = models.BooleanField(default=False)
+    counted_cents = models.BigIntegerField(default=0)
+    gifts = models.IntegerField(default=0)
+
+    objects = OrganisationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "day"], name="rollup_org_day",
+                                include=["donation_type", "recurring", "counted_cents", "gifts"])]
+        constraints = [models.UniqueConstraint(fields=["organisation", "day", "donation_type", "recurring"],
+                                               name="uniq_rollup_key")]

@@ -24,6 +24,7 @@ from compliance.services import (
     donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance, revenue_code_resolve,
 )
 from donations.representations import DONOR_WRITABLE
+from donations.rollups import rollup_refresh
 from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
 from organisations.models import Organisation
 from organisations.services import audit_record
@@ -382,6 +383,7 @@ def _run_checks(*, organisation, donor, before: Donation | None, after: Donation
 
 def _after_change(*, organisation, donor_ids, donation) -> None:
     donor_refresh_totals(donor_ids=donor_ids)
+    rollup_refresh(organisation_id=organisation.id, days=[donation.donation_date])
     for donor_id in sorted(set(donor_ids)):
         donor_compliance_recompute(organisation=organisation, donor_id=donor_id)
     for hook in DONATION_AFTER_CHANGE:
@@ -517,6 +519,7 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
     })
     _run_checks(organisation=organisation, donor=donation.donor, before=before_state, after=donation)
     donation.save()
+    rollup_refresh(organisation_id=organisation.id, days=[before_state.donation_date, donation.donation_date])  # and the day it left
     _after_change(organisation=organisation, donor_ids=[old_donor_id, donation.donor_id], donation=donation)
     event_record(organisation=organisation, actor=actor, type="donation.updated", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
