@@ -11,7 +11,7 @@ from reports.admin_tools import RevenueCodeFilter, financial_year_filter, report
 from together.admin import ServiceAdmin, ServiceForm
 from together.exceptions import ApplicationError
 
-DONOR_INPUT = [f for f in DONOR_WRITABLE if f != "metadata"]  # metadata is the API's
+DONOR_INPUT = [f for f in DONOR_WRITABLE if f not in ("metadata", "employer_id")]  # metadata is the API's; the employer, the dashboard's
 
 
 class DonorForm(ServiceForm):

@@ -35,6 +35,10 @@ class DonorForm(forms.Form):
     postcode = forms.CharField(required=False, max_length=12)
     country = forms.CharField(required=False, max_length=2, initial="AU", help_text="Two letters, e.g. AU.")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    employer_id = forms.CharField(
+        required=False, max_length=24, label="Employer or organisation",
+        help_text="Individuals only: the organisation donor they work for or give through. Start typing its name and pick it.",
+        widget=forms.TextInput(attrs={"list": "employer-options", "autocomplete": "off"}))
 
     def service_kwargs(self) -> dict:
         return {k: (self.cleaned_data.get(k) or None) for k in DONOR_FORM_FIELDS} | {"country": self.cleaned_data.get("country") or "AU"}

@@ -23,6 +23,9 @@ from compliance.rules import COUNTED, counted_sum
 from compliance.services import (
     donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance, revenue_code_resolve,
 )
+from donations.crm import (
+    donors_merge_tags, employees_release, employer_check_type_change, employer_clean, source_fields_clean,
+)
 from donations.representations import DONOR_WRITABLE
 from donations.rollups import rollup_refresh
 from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
@@ -128,6 +131,9 @@ def donor_create(*, organisation: Organisation, actor: Actor, **fields) -> Donor
     if not _has_identity(fields):
         raise ValidationFailed("A donor needs at least an email, a name, an organisation name or a phone.", param="email")
     _email_conflict(organisation, fields.get("email"))
+    if "employer_id" in fields:
+        fields["employer_id"] = employer_clean(organisation=organisation, donor_type=fields.get("donor_type") or DonorType.INDIVIDUAL,
+                                               employer_id=fields["employer_id"])
     try:
         with transaction.atomic():
             donor = Donor.objects.create(organisation=organisation, **fields)
@@ -156,6 +162,11 @@ def donor_update(*, organisation: Organisation, actor: Actor, donor_id: str, **c
     if "email" in changes and changes["email"]:
         _email_conflict(organisation, changes["email"], exclude_id=donor.id)
     merged = {k: getattr(donor, k) for k in DONOR_FIELDS_WRITABLE} | changes
+    if "donor_type" in changes:
+        employer_check_type_change(organisation=organisation, donor=donor, new_type=merged["donor_type"])
+    if "employer_id" in changes or ("donor_type" in changes and merged["employer_id"]):
+        changes["employer_id"] = employer_clean(organisation=organisation, donor_type=merged["donor_type"],
+                                                employer_id=merged["employer_id"], donor_id=donor.id)
     if not _has_identity(merged):
         raise ValidationFailed("A donor needs at least an email, a name, an organisation name or a phone.", param="email")
     for key, value in changes.items():
@@ -178,6 +189,7 @@ def donor_delete(*, organisation: Organisation, actor: Actor, donor_id: str) -> 
     if count:
         raise Conflict(f"Donor {donor.id} has {count} donation(s) and cannot be deleted; merge it into another donor instead.")
     before = donor_snapshot(donor_id=donor.id)
+    employees_release(organisation=organisation, donor_id=donor.id)
     donor.delete()
     event_record(organisation=organisation, actor=actor, type="donor.deleted", object_type="donor", object_id=donor_id, before=before)
 
@@ -245,7 +257,7 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
 
 # Other apps register functions here to move what points at a duplicate donor
 # (called inside donor_merge's transaction, both donors locked).
-MERGE_HOOKS: list = []
+MERGE_HOOKS: list = [donors_merge_tags]  # tags and employer links (donations.crm)
 
 
 # --- campaigns ----------------------------------------------------------------
@@ -417,6 +429,11 @@ def donation_record(
     card: dict | None = None,
     recurring_plan_id: str | None = None,
     recurring_period: dt.date | None = None,
+    source_code: str | None = None,
+    referrer: str | None = None,
+    utm_source: str | None = None,
+    utm_medium: str | None = None,
+    utm_campaign: str | None = None,
 ) -> Donation:
     """Record a gift. The donor row is locked first, so compliance checks that
     sum the donor's gifts see every concurrent gift of that donor in order.
@@ -445,6 +462,8 @@ def donation_record(
         revenue_code=revenue_code_clean(revenue_code), notes=notes or None, external_id=external_id or None,
         metadata=clean_metadata(metadata), **_card_fields(card, source=source),
         recurring_plan_id=recurring_plan_id or None, recurring_period=recurring_period if recurring_plan_id else None,
+        **source_fields_clean({"source_code": source_code, "referrer": referrer, "utm_source": utm_source,
+                               "utm_medium": utm_medium, "utm_campaign": utm_campaign}),
     )
     _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
     donation.save(force_insert=True)
@@ -474,6 +493,7 @@ def _donation_for_update(organisation: Organisation, donation_id: str, *, also_d
 DONATION_FIELDS_EDITABLE = {
     "donor_id", "campaign_id", "amount_cents", "donation_date", "payment_method", "reference", "in_kind_category",
     "in_kind_description", "in_kind_valuation_method", "revenue_code", "notes", "external_id", "metadata",
+    "source_code", "referrer", "utm_source", "utm_medium", "utm_campaign",
 }
 
 
@@ -503,6 +523,7 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
             donation.campaign = campaign_for_gift(organisation, changes["campaign_id"])
     if "revenue_code" in changes:
         changes["revenue_code"] = revenue_code_clean(changes["revenue_code"])
+    changes.update(source_fields_clean(changes))
     for key in DONATION_FIELDS_EDITABLE - {"donor_id", "campaign_id"}:
         if key in changes:
             value = changes[key]

@@ -30,6 +30,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "donor.updated",
     "donor.merged",
     "donor.deleted",
+    "donor.tagged",
+    "donor.untagged",
     # donations
     "donation.created",
     "donation.updated",

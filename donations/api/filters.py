@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters
 
 from donations.models import Campaign, CampaignStatus, Donation, DonationType, Donor, DonorType, PaymentMethod, Source, Status
+from donations.crm import filter_by_tag
 from donations.selectors import donors_with_email
 from together.api.filters import BaseFilterSet
 
@@ -15,6 +16,8 @@ class DonorFilterSet(BaseFilterSet):
     external_id = django_filters.CharFilter(field_name="external_id")
     donor_type = django_filters.ChoiceFilter(field_name="donor_type", choices=DonorType.choices)
     q = django_filters.CharFilter(method="search", help_text="Search in name, organisation name and email (substring, case-insensitive).")
+    tag = django_filters.CharFilter(method=filter_by_tag, help_text="Donors carrying this tag (its name, case-insensitive).")
+    employer_id = django_filters.CharFilter(field_name="employer_id", help_text="Donors naming this ORGANISATION donor as their employer.")
 
     class Meta:
         model = Donor
@@ -45,6 +48,12 @@ class DonationFilterSet(BaseFilterSet):
     payment_method = django_filters.ChoiceFilter(field_name="payment_method", choices=PaymentMethod.choices)
     revenue_code = django_filters.CharFilter(field_name="revenue_code", lookup_expr="iexact", help_text="Case-insensitive.")
     donation_date = django_filters.DateFilter(field_name="donation_date")
+    tag = django_filters.CharFilter(method=filter_by_tag, help_text="Gifts of donors carrying this tag (its name, case-insensitive).")
+    source_code = django_filters.CharFilter(field_name="source_code", lookup_expr="iexact", help_text="Case-insensitive.")
+    referrer = django_filters.CharFilter(field_name="referrer", lookup_expr="iexact", help_text="Case-insensitive.")
+    utm_source = django_filters.CharFilter(field_name="utm_source", lookup_expr="iexact", help_text="Case-insensitive.")
+    utm_medium = django_filters.CharFilter(field_name="utm_medium", lookup_expr="iexact", help_text="Case-insensitive.")
+    utm_campaign = django_filters.CharFilter(field_name="utm_campaign", lookup_expr="iexact", help_text="Case-insensitive.")
 
     class Meta:
         model = Donation

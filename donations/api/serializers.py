@@ -58,6 +58,9 @@ class DonorInputBase(serializers.Serializer):
     postcode = opt_str(12)
     country = CountryField(required=False, allow_null=True, allow_blank=True, max_length=2,
                            help_text="ISO 3166-1 alpha-2, any case; blank or null means AU.")
+    employer_id = IdField(required=False, allow_null=True,
+                          help_text="INDIVIDUAL donors: the organisation they work for or give through, a donor of type "
+                                    "ORGANISATION in this organisation (400 `validation_failed`, `param: employer_id`, otherwise). null clears it.")
     notes = opt_str(10000)
     external_id = opt_str(200)
     metadata = MetadataField(required=False, allow_null=True)
@@ -98,6 +101,8 @@ class DonorSerializer(serializers.Serializer):
     notes = serializers.CharField(allow_null=True)
     external_id = serializers.CharField(allow_null=True)
     metadata = MetadataField()
+    employer_id = serializers.CharField(allow_null=True, help_text="The ORGANISATION donor this individual works for or gives through.")
+    tags = serializers.ListField(child=serializers.CharField(), help_text="The names of the donor's tags, sorted (case-insensitively).")
     donations_total_cents = serializers.IntegerField(help_text="Sum of CONFIRMED gifts, monetary and in-kind, each for what was kept after any partial refund.")
     donations_count = serializers.IntegerField(help_text="Number of CONFIRMED gifts.")
     created_at = serializers.DateTimeField()
@@ -150,7 +155,35 @@ REVENUE_CODE = dict(
 )
 
 
-class DonationCreateInput(serializers.Serializer):
+SOURCE_HELP = {
+    "source_code": "Your code for where the gift came from (an appeal, a mailing, a page). Letters, digits and . _ - : / + @.",
+    "referrer": "Who or what referred the donor (a person's code, a site).",
+    "utm_source": "The utm_source of the link the donor followed.",
+    "utm_medium": "The utm_medium of the link the donor followed.",
+    "utm_campaign": "The utm_campaign of the link the donor followed.",
+}
+
+
+class SourceFieldsInput(serializers.Serializer):
+    """Source tracking (issue 19): optional, trimmed, blank as null (donations.crm.source_fields_clean)."""
+
+    source_code = PatternCharField(required=False, allow_null=True, allow_blank=True, max_length=100,
+                                   help_text=SOURCE_HELP["source_code"], **REVENUE_CODE)
+    referrer = opt_str(200, help_text=SOURCE_HELP["referrer"])
+    utm_source = opt_str(100, help_text=SOURCE_HELP["utm_source"])
+    utm_medium = opt_str(100, help_text=SOURCE_HELP["utm_medium"])
+    utm_campaign = opt_str(100, help_text=SOURCE_HELP["utm_campaign"])
+
+
+class SourceFieldsOutput(serializers.Serializer):
+    source_code = serializers.CharField(allow_null=True, help_text=SOURCE_HELP["source_code"])
+    referrer = serializers.CharField(allow_null=True, help_text=SOURCE_HELP["referrer"])
+    utm_source = serializers.CharField(allow_null=True, help_text=SOURCE_HELP["utm_source"])
+    utm_medium = serializers.CharField(allow_null=True, help_text=SOURCE_HELP["utm_medium"])
+    utm_campaign = serializers.CharField(allow_null=True, help_text=SOURCE_HELP["utm_campaign"])
+
+
+class DonationCreateInput(SourceFieldsInput):
     donor_id = IdField()
     donation_type = StrictChoiceField(choices=DonationType.choices)
     amount_cents = StrictIntegerField(min_value=1, max_value=10**13, help_text="For IN_KIND, the fair value.")
@@ -167,7 +200,7 @@ class DonationCreateInput(serializers.Serializer):
     metadata = MetadataField(required=False, allow_null=True)
 
 
-class DonationCreateCommon(serializers.Serializer):
+class DonationCreateCommon(SourceFieldsInput):
     """The fields of both kinds of gift (schema only: the `oneOf` variants below)."""
 
     donor_id = IdField(help_text="An existing donor of this organisation (400 `validation_failed`, `param: donor_id`, otherwise).")
@@ -212,7 +245,7 @@ DONATION_CREATE_BODY = PolymorphicProxySerializer(
 )
 
 
-class DonationUpdateInput(serializers.Serializer):
+class DonationUpdateInput(SourceFieldsInput):
     donor_id = IdField(required=False)
     campaign_id = IdField(required=False, allow_null=True)
     amount_cents = StrictIntegerField(required=False, min_value=1, max_value=10**13)
@@ -242,7 +275,7 @@ class DonationRefundInput(serializers.Serializer):
 
 
 @shape(*DONATION_FIELDS, "object", "donor", "campaign", "receipt_number", "receipt_status")  # expand[]; the API's receipt columns
-class DonationSerializer(serializers.Serializer):
+class DonationSerializer(SourceFieldsOutput):
     id = serializers.CharField()
     object = serializers.CharField()
     donor_id = serializers.CharField()

@@ -61,7 +61,7 @@ def test_catalogue_lists_the_reference_types_and_ours():
         "introduction.expired", "introduction.revoked", "recipient_org_account_link.created",
     }
     ours = {
-        "donor.updated", "donor.merged", "donor.deleted", "donation.created", "donation.updated", "donation.voided",
+        "donor.updated", "donor.merged", "donor.deleted", "donor.tagged", "donor.untagged", "donation.created", "donation.updated", "donation.voided",
         "donation.refunded", "campaign.created", "campaign.updated", "campaign.archived", "recommendation_set.created",
         "recommendation_set.updated", "recommendation_set.deleted", "recipient_org_account_link.updated",
         "disclosure_obligation.created", "disclosure_obligation.updated", "compliance_breach.created",

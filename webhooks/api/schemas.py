@@ -25,6 +25,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "donor.updated": ("Donor", "A donor's fields change. `data` is the donor after the change."),
     "donor.merged": ("DonorMergedPayload", "A duplicate donor is merged into this one. `data` is the surviving donor with the ids of the donations moved to it."),
     "donor.deleted": ("Donor", "A donor without donations is deleted. `data` is the donor as it was."),
+    "donor.tagged": ("DonorTaggedPayload", "Tags are put on a donor (API, dashboard, a bulk action on a list): `data` is the donor after the change, with `tags_added`. Not sent when every tag named was already there."),
+    "donor.untagged": ("DonorUntaggedPayload", "Tags are taken off a donor (API, dashboard, a bulk action): `data` is the donor after the change, with `tags_removed`. Renaming or deleting a tag sends no event per donor."),
     "donation.created": ("Donation", "A donation is recorded (manual, in-kind, giving form, checkout)."),
     "donation.updated": ("Donation", "A manual donation's fields change. `data` is the donation after the change."),
     "donation.voided": ("Donation", "A donation is voided (entered in error): status VOIDED, out of every total."),
@@ -65,7 +67,16 @@ EVENTS: dict[str, tuple[str, str]] = {
     "webhook_endpoint.tested": ("WebhookEndpointTestPayload", "Sent by POST /api/v1/webhook-endpoints/{id}/test to that endpoint only."),
 }
 
+def _donor_with(name: str, description: str) -> dict:
+    return {"allOf": [{"$ref": "#/components/schemas/Donor"}, {
+        "type": "object", "required": [name],
+        "properties": {name: {"type": "array", "items": {"type": "string"}, "minItems": 1, "description": description}},
+    }], "description": "The donor after the change."}
+
+
 EXTRA_PAYLOADS = {
+    "DonorTaggedPayload": _donor_with("tags_added", "The names of the tags this change added, sorted."),
+    "DonorUntaggedPayload": _donor_with("tags_removed", "The names of the tags this change removed, sorted."),
     "DonorMergedPayload": {
         "allOf": [
             {"$ref": "#/components/schemas/Donor"},

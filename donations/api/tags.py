@@ -1,0 +1,133 @@
+"""Tags on donors (issue 19): GET/POST /api/v1/tags, GET/PATCH/DELETE
+/api/v1/tags/{id}, POST /api/v1/donors/{id}/tags and DELETE
+/api/v1/donors/{id}/tags/{name}. Thin: the rules are in donations.crm."""
+from __future__ import annotations
+
+from django.db.models import Count
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from donations import crm
+from donations.api.serializers import DonorSerializer
+from donations.models import TAG_NAME_MAX, DonorTag, Donor, Tag
+from donations.representations import DONOR_FIELDS, render_donor
+from together.api.docs import LIST_PARAMETERS
+from together.api.fields import StrictCharField
+from together.api.filters import BaseFilterSet
+from together.api.renderers import iso_timestamp
+from together.api.schema import list_envelope
+from together.api.views import OrganisationViewSet
+
+TAG_FIELDS = ("id", "name", "created_at", "updated_at")
+TAG_NAME_HELP = (f"1 to {TAG_NAME_MAX} characters (spaces collapsed), no slash, backslash, comma or control character; "
+                 "unique in the organisation ignoring case.")
+
+
+def render_tag(row: dict, donors_count: int = 0) -> dict:
+    return {"id": row["id"], "object": "tag", "name": row["name"], "donors_count": donors_count,
+            "created_at": iso_timestamp(row["created_at"]), "updated_at": iso_timestamp(row["updated_at"])}
+
+
+class TagSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(help_text="Always `tag`.")
+    name = serializers.CharField()
+    donors_count = serializers.IntegerField(help_text="How many donors carry the tag.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class TagInput(serializers.Serializer):
+    name = StrictCharField(max_length=TAG_NAME_MAX * 4, help_text=TAG_NAME_HELP)
+
+
+class DonorTagsInput(serializers.Serializer):
+    tags = serializers.ListField(
+        child=StrictCharField(max_length=TAG_NAME_MAX * 4), min_length=1, max_length=crm.MAX_TAGS_PER_CALL,
+        help_text="Tag names (case-insensitive). A name the organisation has no tag for creates that tag.")
+
+
+class TagFilterSet(BaseFilterSet):
+    from django_filters import CharFilter
+
+    name = CharFilter(field_name="name", lookup_expr="iexact", help_text="Exact name, case-insensitive.")
+
+    class Meta:
+        model = Tag
+        fields: list[str] = []
+
+
+TagList = list_envelope("TagList", TagSerializer)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List tags", parameters=LIST_PARAMETERS, responses={200: TagList}),
+    retrieve=extend_schema(summary="Retrieve a tag", responses={200: TagSerializer}),
+)
+class TagViewSet(OrganisationViewSet):
+    schema_tags = ["tags"]
+    fields = TAG_FIELDS
+    filtersets = {"list": TagFilterSet}
+
+    def get_base_queryset(self):
+        return Tag.objects
+
+    def render_rows(self, rows):
+        ids = [r["id"] for r in rows]
+        counts = dict(DonorTag.objects.filter(tag_id__in=ids, tag__organisation=self.request.organisation)
+                      .values("tag_id").annotate(n=Count("id")).values_list("tag_id", "n")) if ids else {}
+        return [render_tag(r, counts.get(r["id"], 0)) for r in rows]
+
+    @extend_schema(summary="Create a tag", request=TagInput, responses={201: TagSerializer},
+                   description="A name already used in the organisation (ignoring case) is 409 `conflict` with `existing_id`.")
+    def create(self, request):
+        data = self.validate_input(TagInput)
+        tag = crm.tag_create(organisation=request.organisation, actor=request.actor, **data)
+        return self.respond_object(tag.id, status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Rename a tag", request=TagInput, responses={200: TagSerializer},
+                   description="Every donor carrying the tag carries the new name. A name another tag has is 409 `conflict`.")
+    def partial_update(self, request, pk=None):
+        data = self.validate_input(TagInput, partial=True)
+        if "name" in data:
+            crm.tag_rename(organisation=request.organisation, actor=request.actor, tag_id=pk, name=data["name"])
+        return self.respond_object(pk)
+
+    @extend_schema(summary="Delete a tag", responses={204: None}, description="Every donor loses the tag.")
+    def destroy(self, request, pk=None):
+        crm.tag_delete(organisation=request.organisation, actor=request.actor, tag_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DonorTagViewSet(OrganisationViewSet):
+    """A donor's tags: the answer is the donor, with its `tags`."""
+
+    schema_tags = ["donors"]
+    fields = DONOR_FIELDS
+
+    def get_base_queryset(self):
+        return Donor.objects
+
+    def render(self, row):
+        return render_donor(row)
+
+    @extend_schema(
+        summary="Tag a donor", request=DonorTagsInput, responses={200: DonorSerializer},
+        description="Adds the named tags to the donor (names are matched ignoring case; a tag the donor already has is "
+                    "left as it is). A name the organisation has no tag for creates the tag (a WRITE key may create "
+                    "tags). Emits `donor.tagged` naming the tags added, if any. A bad name is 400 `validation_failed` "
+                    "with `param: tags[i]`.")
+    def add(self, request, pk=None):
+        data = self.validate_input(DonorTagsInput)
+        crm.donor_tags_add(organisation=request.organisation, actor=request.actor, donor_id=pk, names=data["tags"])
+        return self.respond_object(pk)
+
+    @extend_schema(
+        summary="Untag a donor", request=None, responses={200: DonorSerializer},
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, description="The tag's name (case-insensitive), URL-encoded.")],
+        description="Removes the tag from the donor and emits `donor.untagged`; removing a tag the donor does not carry "
+                    "changes nothing (200). A name the organisation has no tag for is 404 `not_found`.")
+    def remove(self, request, pk=None, name=None):
+        crm.donor_tags_remove(organisation=request.organisation, actor=request.actor, donor_id=pk, names=[name])
+        return self.respond_object(pk)
