@@ -143,6 +143,14 @@ def remaining_cents(cap_cents: int, total_cents: int) -> int:
     return max(0, cap_cents - total_cents)
 
 
+def room(rule: RegimeRule, day: dt.date, total_cents: int) -> dict:
+    """A cap's room for a gift dated `day` when the donor's counted total in the rule's
+    period is `total_cents`: {cap, total, remaining, rule, period}. For callers that sum
+    many donors' totals at once (an import's dry run); `cap_rooms` sums one donor's."""
+    return {"cap": rule.cap_cents, "total": total_cents, "remaining": remaining_cents(rule.cap_cents, total_cents),
+            "rule": rule, "period": rule_period(rule, day)}
+
+
 def cap_rooms(*, donor_id: str | None, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> list[dict]:
     """Per cap in force on `day` (RULE_ORDER): `{cap, total, remaining, rule, period}`, the
     donor's counted total in that cap's period (without gift `exclude_id`). `donor_id`
@@ -157,6 +165,11 @@ def cap_rooms(*, donor_id: str | None, jurisdiction: str, day: dt.date, exclude_
         rooms.append({"cap": rule.cap_cents, "total": total, "remaining": remaining_cents(rule.cap_cents, total),
                       "rule": rule, "period": (start, end)})
     return rooms
+
+
+def breaks(room: dict, adding_cents: int) -> bool:
+    """Whether adding `adding_cents` to the room's total takes the donor past its cap."""
+    return room["total"] + adding_cents > room["cap"]
 
 
 def tightest(rooms: list[dict]) -> dict | None:

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Iterator
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Sum
+from django.db import connection, transaction
+from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -281,7 +281,7 @@ class CapBook:
         capped = [j for j, rs in self.rules.items() if any(r.cap_cents is not None for r in rs)]
         for chunk in _chunks(sorted(donor_ids)):
             rows = (Donation.objects.filter(rules.COUNTED, donor_id__in=chunk, jurisdiction__in=capped)
-                    .values("donor_id", "jurisdiction", "donation_date").annotate(total=Sum(rules.COUNTED_CENTS)))
+                    .values("donor_id", "jurisdiction", "donation_date").annotate(total=rules.counted_sum()))
             for r in rows:
                 self.ledger[r["donor_id"]].append((r["jurisdiction"], r["donation_date"], r["total"] or 0))
 
@@ -294,9 +294,8 @@ class CapBook:
             start, end = rules.rule_period(rule, day)
             total = sum(t for j, d, t in self.ledger.get(ref, ()) if j == jurisdiction and start <= d <= end)
             total += self.added[(ref, jurisdiction, rule.id, start)]
-            rooms.append({"cap": rule.cap_cents, "total": total, "remaining": rules.remaining_cents(rule.cap_cents, total),
-                          "rule": rule, "period": (start, end)})
-        refusing = [room for room in rooms if room["total"] + amount > room["cap"]]
+            rooms.append(rules.room(rule, day, total))
+        refusing = [room for room in rooms if rules.breaks(room, amount)]
         if refusing:
             return rules.tightest(refusing)
         for room in rooms:
@@ -315,18 +314,31 @@ def _order(rows: list) -> list:
     return sorted(rows, key=key)
 
 
-def plan(*, organisation: Organisation, job: Import) -> list[ImportRow]:
+class PlannedRow:
+    """A row's planned outcome, before it is written (COPY) as an ImportRow."""
+
+    __slots__ = ("position", "seq", "donor_outcome", "outcome", "match_by", "confidence", "field", "reason",
+                 "room_left_cents", "donor_id")
+
+    def __init__(self, position: int, outcome: str = "", donor_outcome: str = "", match_by: str = "",
+                 confidence: float | None = None, field: str = "", reason: str = "", donor_id: str = ""):
+        self.position, self.seq, self.outcome, self.donor_outcome = position, 0, outcome, donor_outcome
+        self.match_by, self.confidence, self.field, self.reason = match_by, confidence, field, reason
+        self.room_left_cents, self.donor_id = None, donor_id
+
+
+def plan(*, organisation: Organisation, job: Import) -> list[PlannedRow]:
     """Every row's outcome as a commit would find it now. Reads only."""
     items = _order(list(_read(job)))
     valid = [i for i in items if isinstance(i, RowData)]
     index = DonorIndex()
     index.load(organisation, valid)
-    out: list[ImportRow] = []
+    out: list[PlannedRow] = []
     refs: dict[int, tuple] = {}
     for item in items:
         if not isinstance(item, RowData):
             position, exc = item
-            out.append(ImportRow(import_job=job, position=position, outcome=Outcome.INVALID, field=exc.field, reason=exc.reason))
+            out.append(PlannedRow(position, outcome=Outcome.INVALID, field=exc.field, reason=exc.reason))
             continue
         found = index.find(item.donor)
         if found is None:
@@ -344,8 +356,8 @@ def plan(*, organisation: Organisation, job: Import) -> list[ImportRow]:
     known_keys = _existing_gift_keys(organisation, existing, gifts)
     for item in valid:
         ref, donor_outcome, match_by, confidence = refs[item.position]
-        row = ImportRow(import_job=job, position=item.position, donor_outcome=donor_outcome, match_by=match_by,
-                        confidence=confidence, donor_id="" if ref.startswith("row:") else ref)
+        row = PlannedRow(item.position, donor_outcome=donor_outcome, match_by=match_by, confidence=confidence,
+                         donor_id="" if ref.startswith("row:") else ref)
         out.append(row)
         if not item.is_gift:
             row.outcome = donor_outcome
@@ -366,7 +378,21 @@ def plan(*, organisation: Organisation, job: Import) -> list[ImportRow]:
     return out
 
 
-def _refuse(row: ImportRow, room: dict, item: RowData) -> None:
+ROW_COLUMNS = ("import_job_id", "position", "seq", "donor_outcome", "outcome", "match_by", "confidence", "field", "reason",
+               "room_left_cents", "donor_id", "donation_id", "donor_created", "done")
+
+
+def _rows_insert(job: Import, rows: list[PlannedRow]) -> None:
+    """The plan's rows in one COPY (bulk_create built and bound 100,000 model rows: most of a dry run's time)."""
+    table = connection.ops.quote_name(ImportRow._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in ROW_COLUMNS)
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row((job.pk, r.position, r.seq, str(r.donor_outcome), str(r.outcome), str(r.match_by),
+                            r.confidence, r.field, r.reason, r.room_left_cents, r.donor_id, "", False, False))
+
+
+def _refuse(row: PlannedRow, room: dict, item: RowData) -> None:
     start, end = room["period"]
     row.outcome, row.field, row.room_left_cents = Outcome.REFUSED_CAP, "amount", room["remaining"]
     row.reason = (f"${item.amount_cents / 100:,.2f} would take the donor past the {room['rule'].jurisdiction} cap of "
@@ -431,7 +457,7 @@ def import_plan_run(*, import_id: str) -> Import:
             job.refresh_from_db()
             return job
         ImportRow.objects.filter(import_job=job).delete()
-        ImportRow.objects.bulk_create(rows, batch_size=5000)
+        _rows_insert(job, rows)
         job.plan_counts, job.status, job.rows_total, job.rows_done = _counts(rows), ImportStatus.READY, len(rows), 0
         job.save(update_fields=["plan_counts", "status", "rows_total", "rows_done", "updated_at"])
     return job
@@ -486,8 +512,8 @@ def import_commit_run(*, import_id: str, stop_after_batches: int | None = None) 
                                                             error=f"The uploaded file can no longer be read: {exc}")
                     return Import.objects.get(pk=job.pk)
             _commit_batch(organisation, actor, job, batch, data)
-            done = ImportRow.objects.filter(import_job=job, done=True).count()
-            Import.objects.filter(pk=job.pk).update(rows_done=done, updated_at=timezone.now())
+            # The batch's rows and the progress count commit together (no count of every done row per batch).
+            Import.objects.filter(pk=job.pk).update(rows_done=F("rows_done") + len(batch), updated_at=timezone.now())
         batches += 1
         if stop_after_batches is not None and batches >= stop_after_batches:
             return Import.objects.get(pk=import_id)
