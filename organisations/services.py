@@ -17,6 +17,7 @@ from organisations.models import ApiKey, AuditEntry, Membership, Organisation, R
 from together.actors import Actor
 from together.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from together.ratelimit import LimiterUnavailable, key_prefix, window_refund, window_reserve
+from together.redis import client as redis_client
 
 KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_RANDOM_LENGTH = 40
@@ -135,13 +136,22 @@ def api_key_revoke(*, organisation: Organisation, actor: Actor, api_key_id: str)
     return key
 
 
-def api_key_touch(*, api_key: ApiKey) -> None:
-    """Record use at most once a minute per key: a Redis marker gates the UPDATE."""
-    try:
-        first_this_minute = cache.add(f"apikey-touch:{api_key.id}", 1, TOUCH_INTERVAL_SECONDS)
-    except Exception:  # Redis down: skip the bookkeeping, never the request
-        return
-    if first_this_minute:
+def api_key_touch_marker(api_key_id: str) -> str:
+    """The Redis key whose presence means "use already recorded this interval" (the
+    cache's own key for `apikey-touch:<id>`, so `cache.delete` clears it)."""
+    return cache.make_and_validate_key(f"apikey-touch:{api_key_id}")
+
+
+def api_key_touch(*, api_key: ApiKey, marker_set: bool | None = None) -> None:
+    """Record use at most once a minute per key: a Redis marker (SET NX with a
+    lifetime) gates the UPDATE. `marker_set`: the caller already set it in its own
+    round trip (organisations.api.authentication) and says whether it was new."""
+    if marker_set is None:
+        try:
+            marker_set = bool(redis_client().set(api_key_touch_marker(api_key.id), 1, nx=True, ex=TOUCH_INTERVAL_SECONDS))
+        except Exception:  # Redis down: skip the bookkeeping, never the request
+            return
+    if marker_set:
         ApiKey.objects.filter(id=api_key.id).update(last_used_at=timezone.now())
 
 
