@@ -78,6 +78,7 @@ TABLE = {
     "payments.Payment": ("records", set(), {"delete_selected": None}),
     "payments.Payout": ("records", set(), {"delete_selected": None}),
     "payments.StripeEvent": ("superuser", set(), {"delete_selected": None}),
+    "receipts.Receipt": ("records", set(), {"delete_selected": None, "withdraw_selected": "write", "resend_selected": "write"}),
     # Not any organisation's: the law's numbers (every staff user reads, superusers edit) and groups (superusers only).
     "compliance.RegimeRule": ("global", set(), {"delete_selected": None}),
     "auth.Group": ("superuser", set(), {"delete_selected": None}),
@@ -186,6 +187,13 @@ def _seed(organisation, recipient):
                                amount_cents=5000)
     Payout.objects.create(organisation=organisation, payout_id=f"po_table{tag[-6:]}", amount_cents=5000, status="paid")
     StripeEvent.objects.get_or_create(event_id=f"evt_table_{tag}", defaults={"type": "payout.paid"})
+    # A receipt, issued by staff (BATCH mode: nothing is receipted on record).
+    from donations.models import Donation
+    from receipts.services import receipt_issue, receipt_settings_save
+
+    receipt_settings_save(organisation=organisation, actor=SYSTEM, legal_name="Table Incorporated", mode="BATCH")
+    gift = Donation.objects.for_organisation(organisation).filter(status="CONFIRMED").order_by("created_at", "id").first()
+    receipt_issue(organisation=organisation, actor=SYSTEM, donation_id=gift.id)
 
 
 @pytest.fixture(scope="module")

@@ -56,6 +56,16 @@ def seed_every_model(organisation, tag: str) -> None:
     webhooks.webhook_endpoint_create(organisation=organisation, actor=SYSTEM, url="http://127.0.0.1:9/hook", enabled_events=["*"])
     services.donor_update(organisation=organisation, actor=SYSTEM, donor_id=donors[1].id, notes="an event for the endpoint")
     seed_payments(organisation, donors[0], tag)
+    seed_receipts(organisation, tag)
+
+
+def seed_receipts(organisation, tag: str) -> None:
+    """A receipt of `organisation` (issued by staff: BATCH mode, so no after-commit task leaves the test)."""
+    from receipts.services import receipt_issue, receipt_settings_save
+
+    receipt_settings_save(organisation=organisation, actor=SYSTEM, legal_name=f"Seed {tag} Incorporated", mode="BATCH")
+    gift = Donation.objects.filter(organisation=organisation, status="CONFIRMED").order_by("created_at", "id").first()
+    receipt_issue(organisation=organisation, actor=SYSTEM, donation_id=gift.id)
 
 
 def seed_payments(organisation, donor, tag: str) -> None:
