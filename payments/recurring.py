@@ -130,9 +130,10 @@ def plan_first_date_on_or_after(plan, day: dt.date) -> dt.date:
 
 # --- events, alerts -----------------------------------------------------------------------------
 
-def plan_event(*, plan: RecurringPlan, actor: Actor, type: str, before: dict | None) -> None:
+def plan_event(*, plan: RecurringPlan, actor: Actor, type: str, before: dict | None, after: dict | None = None) -> None:
+    """`after`: the plan's snapshot when the caller has it (default: read now)."""
     event_record(organisation=plan.organisation, actor=actor, type=type, object_type="recurring_plan", object_id=plan.id,
-                 before=before, after=plan_snapshot(plan_id=plan.id))
+                 before=before, after=after if after is not None else plan_snapshot(plan_id=plan.id))
 
 
 def _admin_emails(organisation: Organisation) -> list[str]:

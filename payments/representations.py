@@ -28,6 +28,13 @@ def render_plan(row: dict) -> dict:
     return out
 
 
+def plan_render_loaded(plan: RecurringPlan) -> dict:
+    """The plan as plan_snapshot renders it, from an instance that holds what the
+    database holds (read under its lock, or just saved): no query. The billing
+    engine's events and audit entries."""
+    return render_plan({name: getattr(plan, name) for name in PLAN_FIELDS})
+
+
 def plan_snapshot(*, plan_id: str) -> dict:
     """The plan as the API renders it now (events, audit `before`/`after`)."""
     row = RecurringPlan.objects.filter(pk=plan_id).values(*PLAN_FIELDS).get()

@@ -190,11 +190,14 @@ def payment_intent_cancel(organisation, *, payment_intent_id: str) -> stripe.Pay
     return _call(client.v1.payment_intents.cancel, payment_intent_id)
 
 
+# What recording a payment reads of its intent: the charge and its fee (balance transaction).
+INTENT_EXPAND = ("latest_charge.balance_transaction",)
+
+
 def payment_intent_retrieve(organisation, *, payment_intent_id: str) -> stripe.PaymentIntent:
     """The intent with its latest charge and that charge's balance transaction expanded."""
     client = client_for(organisation)
-    return _call(client.v1.payment_intents.retrieve, payment_intent_id,
-                 params={"expand": ["latest_charge.balance_transaction"]})
+    return _call(client.v1.payment_intents.retrieve, payment_intent_id, params={"expand": list(INTENT_EXPAND)})
 
 
 def charge_retrieve(organisation, *, charge_id: str) -> stripe.Charge:
@@ -375,11 +378,14 @@ def payment_intent_charge_off_session(organisation, *, amount_cents: int, curren
                                       description: str | None = None) -> OffSessionCharge:
     """Create and confirm a PaymentIntent on a customer's saved card, the donor not
     present (`off_session`). The same idempotency key gives back the same intent
-    and answer, so a retried request never charges twice."""
+    and answer, so a retried request never charges twice. The intent comes back as
+    `payment_intent_retrieve` gives it (its charge and balance transaction
+    expanded): the caller records it without reading it again."""
     params: dict[str, Any] = {
         "amount": int(amount_cents), "currency": currency.lower(), "customer": customer, "payment_method": payment_method,
         "payment_method_types": ["card"], "off_session": True, "confirm": True,
         "metadata": {k: str(v) for k, v in metadata.items() if v is not None},
+        "expand": list(INTENT_EXPAND),
     }
     if description:
         params["description"] = description[:1000]
@@ -392,7 +398,7 @@ def payment_intent_confirm_off_session(organisation, *, payment_intent_id: str, 
     """Try a failed off-session PaymentIntent again (the same intent: one per period)."""
     client = client_for(organisation)
     return _off_session(client.v1.payment_intents.confirm, payment_intent_id,
-                        params={"payment_method": payment_method, "off_session": True},
+                        params={"payment_method": payment_method, "off_session": True, "expand": list(INTENT_EXPAND)},
                         options=_options(idempotency_key))
 
 
