@@ -27,13 +27,12 @@ TOUCH_INTERVAL_SECONDS = 60
 log = logging.getLogger("together.organisations")
 
 
-def audit_record(*, organisation: Organisation, actor: Actor, action: str, object_type: str, object_id: str,
-                 before: dict | None = None, after: dict | None = None) -> AuditEntry:
-    """Record who changed what. By convention `action` is the dotted event type
-    (`donation.voided`) and `after` is the object as the API renders it. A public
-    change (an event type of `webhooks.events`) is recorded with
-    `webhooks.events.event_record`, which calls this and writes its event."""
-    entry = AuditEntry.objects.create(
+def audit_entry(*, organisation: Organisation, actor: Actor, action: str, object_type: str, object_id: str,
+                before: dict | None = None, after: dict | None = None, now=None) -> AuditEntry:
+    """The audit entry `audit_record` writes, built and not yet saved (for a caller
+    that inserts it with other rows in one statement: webhooks.events)."""
+    now = now or timezone.now()
+    return AuditEntry(
         organisation=organisation,
         actor_type=actor.type,
         actor_id=actor.id,
@@ -44,7 +43,20 @@ def audit_record(*, organisation: Organisation, actor: Actor, action: str, objec
         object_id=object_id,
         before=before,
         after=after,
+        created_at=now,
+        updated_at=now,
     )
+
+
+def audit_record(*, organisation: Organisation, actor: Actor, action: str, object_type: str, object_id: str,
+                 before: dict | None = None, after: dict | None = None) -> AuditEntry:
+    """Record who changed what. By convention `action` is the dotted event type
+    (`donation.voided`) and `after` is the object as the API renders it. A public
+    change (an event type of `webhooks.events`) is recorded with
+    `webhooks.events.event_record`, which writes the same entry with its event."""
+    entry = audit_entry(organisation=organisation, actor=actor, action=action, object_type=object_type,
+                        object_id=object_id, before=before, after=after)
+    entry.save(force_insert=True)
     return entry
 
 

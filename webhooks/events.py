@@ -13,14 +13,15 @@ from __future__ import annotations
 import datetime as dt
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from organisations.models import Organisation
-from organisations.services import audit_record
+from organisations.models import AuditEntry, Organisation
+from organisations.services import audit_entry
 from together.actors import Actor
 from together.api.renderers import dumps, iso_timestamp
-from webhooks.models import EndpointStatus, Event, WebhookDelivery, WebhookEndpoint
+from together.ids import new_id
+from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookDelivery, WebhookEndpoint, new_delivery_id
 from webhooks.queue import enqueue_flushes
 
 # The one list of public event types: `<object>.<action>`, past tense.
@@ -89,13 +90,75 @@ def event_record(*, organisation: Organisation, actor: Actor, type: str, object_
                  before: dict | None = None, after: dict | None = None) -> Event:
     """Record a public change in the caller's transaction: who did it (the audit
     entry) and what receivers get (the event, `after` as the API renders the
-    object; a hard delete has only `before`, which is then the event's data)."""
+    object; a hard delete has only `before`, which is then the event's data).
+
+    One statement writes the audit entry, the event and one delivery per enabled
+    endpoint that wants the type (the endpoints are read in that statement)."""
     if type not in EVENT_TYPE_SET:
         raise ValueError(f"{type!r} is not a public event type; record it with audit_record.")
-    entry = audit_record(organisation=organisation, actor=actor, action=type, object_type=object_type,
-                         object_id=object_id, before=before, after=after)
+    now = timezone.now()
     data = after if after is not None else before
-    return event_write(organisation_id=organisation.id, type=type, data=data or {}, occurred_at=entry.created_at)
+    event = Event(id=new_id(), organisation_id=organisation.id, type=type, data=data or {}, occurred_at=now,
+                  created_at=now, updated_at=now)
+    entry = audit_entry(organisation=organisation, actor=actor, action=type, object_type=object_type, object_id=object_id,
+                        before=before, after=after, now=now)
+    _write(entry, event, now)
+    return event
+
+
+def _json(model, name: str, value):
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+_AUDIT_COLUMNS = ("id", "organisation_id", "created_at", "updated_at", "actor_type", "actor_id", "actor_label", "request_id",
+                  "action", "object_type", "object_id", "before", "after")
+_DELIVERY_IDS = 20  # ids offered to the statement; an organisation has at most 20 endpoints (more: a second insert)
+
+
+def _write(entry, event: Event, now: dt.datetime) -> None:
+    """INSERT the audit entry, the event and its deliveries in one round trip; after
+    the commit, enqueue a flush of each endpoint concerned."""
+    audit_values = [getattr(entry, c) for c in _AUDIT_COLUMNS[:-2]] + [
+        _json(AuditEntry, "before", entry.before), _json(AuditEntry, "after", entry.after)]
+    delivery_ids = [new_delivery_id() for _ in range(_DELIVERY_IDS)]
+    audit_table, event_table = AuditEntry._meta.db_table, Event._meta.db_table
+    delivery_table, endpoint_table = WebhookDelivery._meta.db_table, WebhookEndpoint._meta.db_table
+    sql = (
+        f"WITH a AS (INSERT INTO {audit_table} ({', '.join(_AUDIT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_AUDIT_COLUMNS))})), "
+        f"e AS (INSERT INTO {event_table} (id, organisation_id, created_at, updated_at, type, occurred_at, data) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s)), "
+        f"wanted AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM {endpoint_table} "
+        f"WHERE organisation_id = %s AND status = %s AND (enabled_events ? '*' OR enabled_events ? %s)), "
+        f"d AS (INSERT INTO {delivery_table} (id, organisation_id, created_at, updated_at, endpoint_id, event_id, status, "
+        f"attempt_count, next_attempt_at) SELECT (%s::text[])[n], %s, %s, %s, id, %s, %s, 0, %s FROM wanted WHERE n <= %s "
+        f"RETURNING endpoint_id) "
+        f"SELECT w.id, w.n <= %s FROM wanted w ORDER BY w.n"
+    )
+    params = [
+        *audit_values,
+        event.id, event.organisation_id, now, now, event.type, event.occurred_at, _json(Event, "data", event.data),
+        event.organisation_id, EndpointStatus.ENABLED, event.type,
+        delivery_ids, event.organisation_id, now, now, event.id, DeliveryStatus.PENDING, now, _DELIVERY_IDS,
+        _DELIVERY_IDS,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    endpoint_ids = [endpoint_id for endpoint_id, _ in rows]
+    rest = [endpoint_id for endpoint_id, written in rows if not written]
+    if rest:
+        WebhookDelivery.objects.bulk_create([
+            WebhookDelivery(organisation_id=event.organisation_id, endpoint_id=endpoint_id, event=event, next_attempt_at=now)
+            for endpoint_id in rest
+        ])
+    _flush_on_commit(endpoint_ids)
+
+
+def _flush_on_commit(endpoint_ids: list[str]) -> None:
+    if endpoint_ids:
+        flush = partial(enqueue_flushes, endpoint_ids)
+        flush.__qualname__ = enqueue_flushes.__qualname__  # a robust on_commit logs a failure by it (a partial has none)
+        transaction.on_commit(flush, robust=True)
 
 
 def matching_endpoint_ids(*, organisation_id: str, type: str) -> list[str]:
@@ -121,9 +184,7 @@ def event_write(*, organisation_id: str, type: str, data: dict, occurred_at: dt.
             WebhookDelivery(organisation_id=organisation_id, endpoint_id=endpoint_id, event=event, next_attempt_at=now)
             for endpoint_id in endpoint_ids
         ])
-        flush = partial(enqueue_flushes, endpoint_ids)
-        flush.__qualname__ = enqueue_flushes.__qualname__  # a robust on_commit logs a failure by it (a partial has none)
-        transaction.on_commit(flush, robust=True)
+    _flush_on_commit(endpoint_ids)
     return event
 
 
