@@ -72,17 +72,40 @@ def applies_on(rule: RegimeRule, day: dt.date) -> bool:
     return rule.effective_from <= day and (rule.effective_to is None or day <= rule.effective_to)
 
 
-def rules_by_jurisdiction() -> dict[str, list[RegimeRule]]:
+# A fingerprint of the whole rule table (every row's text): read in the same statement
+# as the organisation's settings (compliance.services), it tells each process whether
+# the rules it holds are still the law's, so a rule added or edited anywhere (admin,
+# data migration, raw SQL) is seen by the next gift without a query for the rules.
+RULES_STAMP_SQL = "SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM compliance_regimerule r"
+_rules_held: tuple[str, dict[str, list[RegimeRule]]] | None = None
+
+
+def rules_by_jurisdiction(stamp: str | None = None) -> dict[str, list[RegimeRule]]:
     """Every rule, grouped by jurisdiction, each group in RULE_ORDER (for callers
-    that place many gifts at once; filter each with `applies_on`)."""
+    that place many gifts at once; filter each with `applies_on`). With `stamp`
+    (RULES_STAMP_SQL's value, read in the caller's transaction), the rules this
+    process holds under that stamp, read only when the table changed. Shared
+    between threads: read-only."""
+    global _rules_held
+    held = _rules_held
+    if stamp is not None and held is not None and held[0] == stamp:
+        return held[1]
     grouped: dict[str, list[RegimeRule]] = defaultdict(list)
-    for rule in RegimeRule.objects.order_by("jurisdiction", *RULE_ORDER):
+    current = None
+    for rule in RegimeRule.objects.extra(select={"table_stamp": f"({RULES_STAMP_SQL})"}).order_by("jurisdiction", *RULE_ORDER):
         grouped[rule.jurisdiction].append(rule)
-    return dict(grouped)
+        current = rule.table_stamp
+    grouped = dict(grouped)
+    if current is not None:
+        _rules_held = (current, grouped)
+    return grouped
 
 
-def rules_in_force(jurisdiction: str, day: dt.date) -> list[RegimeRule]:
-    """The rules applying to a gift of `jurisdiction` dated `day`, in RULE_ORDER."""
+def rules_in_force(jurisdiction: str, day: dt.date, by_jurisdiction: dict | None = None) -> list[RegimeRule]:
+    """The rules applying to a gift of `jurisdiction` dated `day`, in RULE_ORDER
+    (from `by_jurisdiction`, rules_by_jurisdiction's answer, when given)."""
+    if by_jurisdiction is not None:
+        return [r for r in by_jurisdiction.get(jurisdiction, ()) if applies_on(r, day)]
     return [r for r in RegimeRule.objects.filter(jurisdiction=jurisdiction).order_by(*RULE_ORDER) if applies_on(r, day)]
 
 
@@ -137,6 +160,12 @@ def counted_total(*, donor_id: str, jurisdiction: str, start: dt.date, end: dt.d
     return queryset.aggregate(total=counted_sum())["total"] or 0
 
 
+def ledger_total(ledger, *, jurisdiction: str, start: dt.date, end: dt.date, exclude_id: str | None = None) -> int:
+    """`counted_total` over a donor's counted gifts already read (compliance.services.DonorLedger's
+    `gifts`: id, jurisdiction, date, counted cents), under the donor's lock."""
+    return sum(g.counted for g in ledger if g.jurisdiction == jurisdiction and start <= g.day <= end and g.id != exclude_id)
+
+
 # --- room under a cap -----------------------------------------------------------------------
 
 def remaining_cents(cap_cents: int, total_cents: int) -> int:
@@ -151,19 +180,23 @@ def room(rule: RegimeRule, day: dt.date, total_cents: int) -> dict:
             "rule": rule, "period": rule_period(rule, day)}
 
 
-def cap_rooms(*, donor_id: str | None, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> list[dict]:
+def cap_rooms(*, donor_id: str | None, jurisdiction: str, day: dt.date, exclude_id: str | None = None,
+              ledger=None, by_jurisdiction: dict | None = None) -> list[dict]:
     """Per cap in force on `day` (RULE_ORDER): `{cap, total, remaining, rule, period}`, the
     donor's counted total in that cap's period (without gift `exclude_id`). `donor_id`
     None is a donor not in the books yet: nothing given, the whole cap left."""
     rooms = []
-    for rule in rules_in_force(jurisdiction, day):
+    for rule in rules_in_force(jurisdiction, day, by_jurisdiction):
         if rule.cap_cents is None:
             continue
         start, end = rule_period(rule, day)
-        total = 0 if donor_id is None else counted_total(donor_id=donor_id, jurisdiction=jurisdiction, start=start, end=end,
-                                                          exclude_id=exclude_id)
-        rooms.append({"cap": rule.cap_cents, "total": total, "remaining": remaining_cents(rule.cap_cents, total),
-                      "rule": rule, "period": (start, end)})
+        if donor_id is None:
+            total = 0
+        elif ledger is not None:  # the donor's counted gifts, read under its lock
+            total = ledger_total(ledger, jurisdiction=jurisdiction, start=start, end=end, exclude_id=exclude_id)
+        else:
+            total = counted_total(donor_id=donor_id, jurisdiction=jurisdiction, start=start, end=end, exclude_id=exclude_id)
+        rooms.append(room(rule, day, total))
     return rooms
 
 

@@ -18,6 +18,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass, field
 
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -136,6 +137,42 @@ def _read_for_share(sql: str, params: list) -> str | None:
     return row[0] if row else None
 
 
+@dataclass
+class ComplianceContext:
+    """What a gift's checks read of its organisation, in one statement: the settings
+    row, the rules (held per process, checked against the table's stamp in that
+    statement) and the jurisdiction of the gift's revenue code (None: not in the
+    library yet)."""
+
+    settings_row: ComplianceSettings
+    by_jurisdiction: dict
+    code_jurisdiction: str | None = None
+
+
+_CONTEXT_SQL = (
+    "SELECT s.*, ({stamp}) AS rules_stamp, "
+    "(SELECT rc.jurisdiction FROM compliance_revenuecode rc WHERE rc.organisation_id = s.organisation_id "
+    "AND rc.code_lower = %s{lock}) AS code_jurisdiction "
+    "FROM compliance_compliancesettings s WHERE s.organisation_id = %s{lock_s}"
+)
+
+
+def compliance_context(*, organisation: Organisation, code: str | None = None, share_lock: bool = True) -> ComplianceContext:
+    """The organisation's compliance settings, the rules and `code`'s mapping, in one
+    query. With `share_lock` the settings row and the code's row are share-locked until
+    the transaction ends (see revenue_code_resolve)."""
+    lock = " FOR SHARE" if share_lock else ""
+    sql = _CONTEXT_SQL.format(stamp=rules.RULES_STAMP_SQL, lock=lock, lock_s=" FOR SHARE OF s" if share_lock else "")
+    params = [code.lower() if code else None, organisation.id]
+    rows = list(ComplianceSettings.objects.raw(sql, params))
+    if not rows:  # the organisation's first gift: its settings row is made with the defaults
+        compliance_settings_get(organisation=organisation)
+        rows = list(ComplianceSettings.objects.raw(sql, params))
+    row = rows[0]
+    return ComplianceContext(settings_row=row, by_jurisdiction=rules.rules_by_jurisdiction(row.rules_stamp),
+                             code_jurisdiction=row.code_jurisdiction)
+
+
 def revenue_code_resolve(*, organisation: Organisation, code: str | None) -> str:
     """The jurisdiction of a gift with this code. A code seen for the first time
     joins the library, mapped to the organisation's default, unreviewed.
@@ -144,16 +181,18 @@ def revenue_code_resolve(*, organisation: Organisation, code: str | None) -> str
     the gift commits, so a remap or a default change (which lock those rows FOR
     UPDATE) waits for gifts already in flight and its recompute then sees them:
     no gift keeps a stale jurisdiction."""
-    compliance_settings_get(organisation=organisation)
-    default = _read_for_share("SELECT default_jurisdiction FROM compliance_compliancesettings WHERE organisation_id = %s",
-                              [organisation.id])
+    return _resolve(organisation, code)[0]
+
+
+def _resolve(organisation: Organisation, code: str | None) -> tuple[str, ComplianceContext]:
+    context = compliance_context(organisation=organisation, code=code)
+    default = context.settings_row.default_jurisdiction
     if not code:
-        return default
+        return default, context
+    if context.code_jurisdiction is not None:
+        return context.code_jurisdiction, context
     lower = code.lower()
     code_sql = "SELECT jurisdiction FROM compliance_revenuecode WHERE organisation_id = %s AND code_lower = %s"
-    existing = _read_for_share(code_sql, [organisation.id, lower])
-    if existing is not None:
-        return existing
     created = RevenueCode.objects.bulk_create(
         [RevenueCode(organisation=organisation, code=code, code_lower=lower, jurisdiction=default)], ignore_conflicts=True
     )
@@ -161,7 +200,7 @@ def revenue_code_resolve(*, organisation: Organisation, code: str | None) -> str
     if created and created[0].pk == row.pk:
         audit_record(organisation=organisation, actor=COMPLIANCE_ACTOR, action="revenue_code.created", object_type="revenue_code",
                      object_id=row.id, after=_revenue_code_snapshot(row.id))
-    return _read_for_share(code_sql, [organisation.id, lower])
+    return _read_for_share(code_sql, [organisation.id, lower]), context
 
 
 @transaction.atomic
@@ -310,18 +349,32 @@ def _recompute_apply(recompute: Recompute, organisation: Organisation, scope, ta
     return recompute
 
 
-def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, before: Donation | None, after: Donation) -> None:
+@dataclass
+class Prepared:
+    """What donation_compliance_prepare read under the donor's lock, for the same
+    transaction's recompute: the organisation's context and the donor's ledger
+    before the change (None when the gift counts nothing and was not new)."""
+
+    context: ComplianceContext
+    ledger: "DonorLedger | None"
+
+
+def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, before: Donation | None, after: Donation) -> Prepared:
     """Called with the donor row locked, before the gift is saved: stamp its
     jurisdiction and refuse it if it would take the donor past a cap."""
     code_changed = before is None or (before.revenue_code or "").lower() != (after.revenue_code or "").lower()
     if code_changed or not after.jurisdiction:
-        after.jurisdiction = revenue_code_resolve(organisation=organisation, code=after.revenue_code)
+        after.jurisdiction, context = _resolve(organisation, after.revenue_code)
+    else:
+        context = compliance_context(organisation=organisation, share_lock=False)
     if not rules.counts(after):
-        return
+        return Prepared(context=context, ledger=donor_ledger_read(donor.id) if before is None else None)
+    ledger = donor_ledger_read(donor.id)
     adding = rules.counted_cents(after)
     refusing = []
     for room in rules.cap_rooms(donor_id=donor.id, jurisdiction=after.jurisdiction, day=after.donation_date,
-                                exclude_id=after.pk if before is not None else None):
+                                exclude_id=after.pk if before is not None else None, ledger=ledger.gifts,
+                                by_jurisdiction=context.by_jurisdiction):
         if room["total"] + adding <= room["cap"]:
             continue
         start, end = room["period"]
@@ -343,6 +396,86 @@ def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, bef
             reason="donor_cap_exceeded",
             remaining_cents=room["remaining"],
         )
+    return Prepared(context=context, ledger=ledger)
+
+
+# --- a donor's ledger, read once ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class LedgerGift:
+    id: str
+    jurisdiction: str | None
+    day: dt.date
+    counted: int
+    kind: str
+    created_at: dt.datetime
+
+    def order(self):
+        return (self.day, self.created_at, self.id)
+
+
+@dataclass
+class DonorLedger:
+    """A donor's counted gifts (what counts: rules.COUNTED, rules.COUNTED_CENTS), in
+    date order, with its aggregates and live obligations: everything a recompute
+    reads, in one query, under the donor's lock."""
+
+    donor_id: str
+    gifts: list[LedgerGift]
+    aggregates: list[DonorAggregate]
+    obligations: list[DisclosureObligation]
+
+    def with_gift(self, donation: Donation) -> "DonorLedger":
+        """The ledger after `donation` (just inserted, under the same lock) was added."""
+        if not rules.counts(donation):
+            return self
+        gift = LedgerGift(id=donation.id, jurisdiction=donation.jurisdiction, day=donation.donation_date,
+                          counted=rules.counted_cents(donation), kind=donation.donation_type, created_at=donation.created_at)
+        return DonorLedger(donor_id=self.donor_id, gifts=sorted([*self.gifts, gift], key=LedgerGift.order),
+                           aggregates=self.aggregates, obligations=self.obligations)
+
+    def totals(self) -> tuple[int, int]:
+        """The donor's stored totals as the ledger says: counted cents, counted gifts."""
+        return sum(g.counted for g in self.gifts), len(self.gifts)
+
+
+def _json_rows(value) -> list[dict]:
+    if value is None:
+        return []
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _instances(model, rows: list[dict]) -> list:
+    fields = model._meta.concrete_fields
+    names = [f.attname for f in fields]
+    return [model.from_db("default", names, [f.to_python(row[f.column]) for f in fields]) for row in rows]
+
+
+def donor_ledger_read(donor_id: str) -> DonorLedger:
+    """The donor's ledger (one query). The caller holds the donor's lock."""
+    gifts_sql, gifts_params = (
+        Donation.objects.filter(rules.COUNTED, donor_id=donor_id).annotate(counted=rules.COUNTED_CENTS)
+        .values("id", "jurisdiction", "donation_date", "counted", "donation_type", "created_at").order_by()
+        .query.sql_with_params()
+    )
+    sql = (
+        f"SELECT (SELECT json_agg(g) FROM ({gifts_sql}) g), "
+        f"(SELECT json_agg(a) FROM {DonorAggregate._meta.db_table} a WHERE a.donor_id = %s), "
+        f"(SELECT json_agg(o) FROM {DisclosureObligation._meta.db_table} o WHERE o.donor_id = %s AND o.status <> %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*gifts_params, donor_id, donor_id, ObligationStatus.CANCELLED])
+        gifts, aggregates, obligations = cursor.fetchone()
+    ledger_gifts = sorted(
+        (LedgerGift(id=g["id"], jurisdiction=g["jurisdiction"], day=dt.date.fromisoformat(g["donation_date"]),
+                    counted=g["counted"], kind=g["donation_type"], created_at=dt.datetime.fromisoformat(g["created_at"]))
+         for g in _json_rows(gifts)),
+        key=LedgerGift.order,
+    )
+    obligation_rows = _instances(DisclosureObligation, _json_rows(obligations))
+    obligation_rows.sort(key=lambda o: (o.created_at, o.id))
+    return DonorLedger(donor_id=donor_id, gifts=ledger_gifts, aggregates=_instances(DonorAggregate, _json_rows(aggregates)),
+                       obligations=obligation_rows)
 
 
 # --- recomputation ------------------------------------------------------------------
@@ -424,19 +557,21 @@ def due_date_for(*, organisation: Organisation, rule: RegimeRule, gift_date: dt.
     return candidate, "ANNUAL_RETURN"
 
 
-def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, after_the_fact: bool = False) -> Counts:
+def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, after_the_fact: bool = False,
+                               context: ComplianceContext | None = None, ledger: DonorLedger | None = None) -> Counts:
     """Rebuild a donor's aggregates from the ledger and reconcile obligations,
-    alert levels and breaches with them. The caller holds the donor's lock."""
+    alert levels and breaches with them. The caller holds the donor's lock.
+    `context` and `ledger`: what the same transaction already read under that lock
+    (the ledger as it is now, the change included); read here when not given."""
     counts = Counts()
-    settings_row = compliance_settings_get(organisation=organisation)
-    by_jurisdiction = rules.rules_by_jurisdiction()
-    gifts = (
-        # Only jurisdictions with rules can make aggregates: an UNREGULATED gift costs nothing here.
-        Donation.objects.filter(rules.COUNTED, donor_id=donor_id, jurisdiction__in=list(by_jurisdiction))
-        .annotate(counted=rules.COUNTED_CENTS)
-        .values_list("id", "jurisdiction", "donation_date", "counted", "donation_type")
-        .order_by("donation_date", "created_at", "id")
-    )
+    if context is None:
+        context = compliance_context(organisation=organisation, share_lock=False)
+    settings_row, by_jurisdiction = context.settings_row, context.by_jurisdiction
+    if ledger is None:
+        ledger = donor_ledger_read(donor_id)
+    rules_by_id = {rule.id: rule for group in by_jurisdiction.values() for rule in group}
+    # Only jurisdictions with rules can make aggregates: an UNREGULATED gift costs nothing here.
+    gifts = [(g.id, g.jurisdiction, g.day, g.counted, g.kind) for g in ledger.gifts if g.jurisdiction in by_jurisdiction]
     buckets: dict[tuple, _Bucket] = {}
     for gift_id, jurisdiction, day, amount, kind in gifts:
         for rule in by_jurisdiction.get(jurisdiction, ()):
@@ -454,7 +589,11 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
             if not was_over and rules.passes_threshold(rule, bucket.total):
                 bucket.crossed_on, bucket.crossing_donation_id = day, gift_id
     # Aggregates: upsert what exists, drop what no longer does.
-    existing = {(a.rule_id, a.period_start): a for a in DonorAggregate.objects.filter(donor_id=donor_id).select_related("rule")}
+    existing = {}
+    for a in ledger.aggregates:
+        if a.rule_id in rules_by_id:
+            a.rule = rules_by_id[a.rule_id]
+        existing[(a.rule_id, a.period_start)] = a
     for key, bucket in buckets.items():
         aggregate = existing.pop(key, None)
         values = dict(jurisdiction=bucket.jurisdiction, period_end=bucket.end, total_cents=bucket.total,
@@ -478,7 +617,7 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
         stale.delete()
     # Obligations: one live obligation per donor, jurisdiction and period.
     live = {}  # per key, the OPEN obligation if there is one, else a LODGED one
-    for o in DisclosureObligation.objects.filter(donor_id=donor_id).exclude(status=ObligationStatus.CANCELLED).order_by("created_at"):
+    for o in ledger.obligations:
         key = (o.jurisdiction, o.period_start, o.period_end)
         if key not in live or o.status == ObligationStatus.OPEN:
             live[key] = o

@@ -24,11 +24,11 @@ def _race(monkeypatch, record, change):
     resolved, release = threading.Event(), threading.Event()
     real = rules.rules_in_force
 
-    def paused_rules_in_force(jurisdiction, day):
+    def paused_rules_in_force(jurisdiction, day, *args):
         if threading.current_thread().name == "gift":
             resolved.set()
             release.wait(10)
-        return real(jurisdiction, day)
+        return real(jurisdiction, day, *args)
 
     monkeypatch.setattr(rules, "rules_in_force", paused_rules_in_force)
     errors = []
