@@ -28,7 +28,7 @@ from donations.crm import (
 )
 from donations.representations import DONOR_WRITABLE
 from donations.rollups import rollup_refresh
-from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
+from donations.selectors import campaign_snapshot, donation_snapshot, donation_snapshot_of, donor_snapshot, donors_with_email
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
@@ -194,13 +194,19 @@ def donor_delete(*, organisation: Organisation, actor: Actor, donor_id: str) -> 
     event_record(organisation=organisation, actor=actor, type="donor.deleted", object_type="donor", object_id=donor_id, before=before)
 
 
-def donor_refresh_totals(*, donor_ids: list[str]) -> None:
-    """Recompute the stored totals of these donors from their ledger (one UPDATE)."""
+def donor_refresh_totals(*, donor_ids: list[str], ledgers: dict | None = None) -> None:
+    """Recompute the stored totals of these donors from their ledger (one UPDATE).
+    `ledgers`: per donor id, its counted gifts as compliance.services.DonorLedger
+    already read them under the donor's lock in this transaction (no SUM then)."""
     if not donor_ids:
         return
     for donor_id in set(donor_ids):
-        agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"))
-        total, count = agg["total"] or 0, agg["n"] or 0
+        ledger = (ledgers or {}).get(donor_id)
+        if ledger is not None:
+            total, count = ledger.totals()
+        else:
+            agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"))
+            total, count = agg["total"] or 0, agg["n"] or 0
         # The totals are part of the donor as the API shows it: a change moves updated_at, so sync by updated_at sees it.
         Donor.objects.filter(pk=donor_id).exclude(donations_total_cents=total, donations_count=count).update(
             donations_total_cents=total, donations_count=count, updated_at=timezone.now()
@@ -387,17 +393,26 @@ DONATION_CHECKS: list = []
 DONATION_AFTER_CHANGE: list = []
 
 
-def _run_checks(*, organisation, donor, before: Donation | None, after: Donation) -> None:
-    donation_compliance_prepare(organisation=organisation, donor=donor, before=before, after=after)
+def _run_checks(*, organisation, donor, before: Donation | None, after: Donation):
+    """Compliance's checks, then the registered ones. Returns what compliance read
+    under the donor's lock (compliance.services.Prepared) for _after_change."""
+    prepared = donation_compliance_prepare(organisation=organisation, donor=donor, before=before, after=after)
     for check in DONATION_CHECKS:
         check(organisation=organisation, donor=donor, before=before, after=after)
+    return prepared
 
 
-def _after_change(*, organisation, donor_ids, donation) -> None:
-    donor_refresh_totals(donor_ids=donor_ids)
+def _after_change(*, organisation, donor_ids, donation, prepared=None) -> None:
+    """`prepared` (a new gift only): the donor's ledger read before the insert, under
+    the lock held since; with the gift added it is the ledger now, not read again."""
+    ledgers = {}
+    if prepared is not None and prepared.ledger is not None and set(donor_ids) == {prepared.ledger.donor_id}:
+        ledgers[prepared.ledger.donor_id] = prepared.ledger.with_gift(donation)
+    donor_refresh_totals(donor_ids=donor_ids, ledgers=ledgers)
     rollup_refresh(organisation_id=organisation.id, days=[donation.donation_date])
     for donor_id in sorted(set(donor_ids)):
-        donor_compliance_recompute(organisation=organisation, donor_id=donor_id)
+        donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers.get(donor_id),
+                                   context=prepared.context if prepared is not None else None)
     for hook in DONATION_AFTER_CHANGE:
         hook(organisation=organisation, donor_ids=donor_ids, donation=donation)
     # Receipts (issue 18): after the commit, the receipts app issues, corrects or
@@ -465,11 +480,14 @@ def donation_record(
         **source_fields_clean({"source_code": source_code, "referrer": referrer, "utm_source": utm_source,
                                "utm_medium": utm_medium, "utm_campaign": utm_campaign}),
     )
-    _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
+    prepared = _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
     donation.save(force_insert=True)
-    _after_change(organisation=organisation, donor_ids=[donor.id], donation=donation)
+    _after_change(organisation=organisation, donor_ids=[donor.id], donation=donation, prepared=prepared)
+    # Rendered from the row just written (no re-read), unless a hook may have changed it since.
+    after = donation_snapshot(donation_id=donation.id) if DONATION_AFTER_CHANGE else donation_snapshot_of(donation)
+    donation.rendered = after
     event_record(organisation=organisation, actor=actor, type="donation.created", object_type="donation",
-                 object_id=donation.id, after=donation_snapshot(donation_id=donation.id))
+                 object_id=donation.id, after=after)
     return donation
 
 
