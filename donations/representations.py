@@ -12,7 +12,7 @@ DONOR_DETAILS = (
 )
 # What a person may set (donor_create/donor_update; the API's input, the
 # dashboard's and the admin's forms, less the ones a form leaves out):
-DONOR_WRITABLE = ("donor_type", *DONOR_DETAILS, "notes", "external_id", "metadata", "employer_id")
+DONOR_WRITABLE = ("donor_type", *DONOR_DETAILS, "notes", "external_id", "metadata", "employer_id", "custom_fields")
 # What the API renders, and events and the audit trail carry (with "object"):
 DONOR_FIELDS = ("id", *DONOR_WRITABLE, "tags", "donations_total_cents", "donations_count", "created_at", "updated_at")
 
@@ -31,7 +31,7 @@ DONATION_FIELDS = (
     "in_kind_valuation_method", "revenue_code", "jurisdiction", "notes", "external_id", "metadata", "void_reason", "voided_at",
     "refund_date", "refund_reason", "refunded_at", "refunded_cents", "stripe_payment_intent_id", "stripe_charge_id",
     "fee_cents", "net_cents", "stripe_payout_id", "dispute_status", "consent_given", "acknowledgement_status",
-    "recurring_plan_id", "recurring_period", "source_code", "referrer", "utm_source", "utm_medium", "utm_campaign", "created_at", "updated_at",
+    "recurring_plan_id", "recurring_period", "source_code", "referrer", "utm_source", "utm_medium", "utm_campaign", "custom_fields", "created_at", "updated_at",
 )
 
 

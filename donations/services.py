@@ -23,12 +23,13 @@ from compliance.rules import COUNTED, counted_sum
 from compliance.services import (
     donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance, revenue_code_resolve,
 )
+from donations.custom_fields import custom_fields_clean
 from donations.crm import (
     donors_merge_tags, employees_release, employer_check_type_change, employer_clean, source_fields_clean,
 )
 from donations.representations import DONOR_WRITABLE
 from donations.rollups import rollup_refresh
-from donations.selectors import campaign_snapshot, donation_snapshot, donation_snapshot_of, donor_snapshot, donors_with_email
+from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
@@ -134,6 +135,7 @@ def donor_create(*, organisation: Organisation, actor: Actor, **fields) -> Donor
     if "employer_id" in fields:
         fields["employer_id"] = employer_clean(organisation=organisation, donor_type=fields.get("donor_type") or DonorType.INDIVIDUAL,
                                                employer_id=fields["employer_id"])
+    fields["custom_fields"] = custom_fields_clean(organisation, "DONOR", fields.get("custom_fields"))
     try:
         with transaction.atomic():
             donor = Donor.objects.create(organisation=organisation, **fields)
@@ -158,6 +160,8 @@ def donor_get_for_update(*, organisation: Organisation, donor_id: str, param: st
 def donor_update(*, organisation: Organisation, actor: Actor, donor_id: str, **changes) -> Donor:
     donor = donor_get_for_update(organisation=organisation, donor_id=donor_id)
     changes = _clean_donor_fields(changes)
+    if "custom_fields" in changes:
+        changes["custom_fields"] = custom_fields_clean(organisation, "DONOR", changes["custom_fields"], current=donor.custom_fields)
     before = donor_snapshot(donor_id=donor.id)
     if "email" in changes and changes["email"]:
         _email_conflict(organisation, changes["email"], exclude_id=donor.id)
@@ -194,19 +198,13 @@ def donor_delete(*, organisation: Organisation, actor: Actor, donor_id: str) -> 
     event_record(organisation=organisation, actor=actor, type="donor.deleted", object_type="donor", object_id=donor_id, before=before)
 
 
-def donor_refresh_totals(*, donor_ids: list[str], ledgers: dict | None = None) -> None:
-    """Recompute the stored totals of these donors from their ledger (one UPDATE).
-    `ledgers`: per donor id, its counted gifts as compliance.services.DonorLedger
-    already read them under the donor's lock in this transaction (no SUM then)."""
+def donor_refresh_totals(*, donor_ids: list[str]) -> None:
+    """Recompute the stored totals of these donors from their ledger (one UPDATE)."""
     if not donor_ids:
         return
     for donor_id in set(donor_ids):
-        ledger = (ledgers or {}).get(donor_id)
-        if ledger is not None:
-            total, count = ledger.totals()
-        else:
-            agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"))
-            total, count = agg["total"] or 0, agg["n"] or 0
+        agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"))
+        total, count = agg["total"] or 0, agg["n"] or 0
         # The totals are part of the donor as the API shows it: a change moves updated_at, so sync by updated_at sees it.
         Donor.objects.filter(pk=donor_id).exclude(donations_total_cents=total, donations_count=count).update(
             donations_total_cents=total, donations_count=count, updated_at=timezone.now()
@@ -393,26 +391,17 @@ DONATION_CHECKS: list = []
 DONATION_AFTER_CHANGE: list = []
 
 
-def _run_checks(*, organisation, donor, before: Donation | None, after: Donation):
-    """Compliance's checks, then the registered ones. Returns what compliance read
-    under the donor's lock (compliance.services.Prepared) for _after_change."""
-    prepared = donation_compliance_prepare(organisation=organisation, donor=donor, before=before, after=after)
+def _run_checks(*, organisation, donor, before: Donation | None, after: Donation) -> None:
+    donation_compliance_prepare(organisation=organisation, donor=donor, before=before, after=after)
     for check in DONATION_CHECKS:
         check(organisation=organisation, donor=donor, before=before, after=after)
-    return prepared
 
 
-def _after_change(*, organisation, donor_ids, donation, prepared=None) -> None:
-    """`prepared` (a new gift only): the donor's ledger read before the insert, under
-    the lock held since; with the gift added it is the ledger now, not read again."""
-    ledgers = {}
-    if prepared is not None and prepared.ledger is not None and set(donor_ids) == {prepared.ledger.donor_id}:
-        ledgers[prepared.ledger.donor_id] = prepared.ledger.with_gift(donation)
-    donor_refresh_totals(donor_ids=donor_ids, ledgers=ledgers)
+def _after_change(*, organisation, donor_ids, donation) -> None:
+    donor_refresh_totals(donor_ids=donor_ids)
     rollup_refresh(organisation_id=organisation.id, days=[donation.donation_date])
     for donor_id in sorted(set(donor_ids)):
-        donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers.get(donor_id),
-                                   context=prepared.context if prepared is not None else None)
+        donor_compliance_recompute(organisation=organisation, donor_id=donor_id)
     for hook in DONATION_AFTER_CHANGE:
         hook(organisation=organisation, donor_ids=donor_ids, donation=donation)
     # Receipts (issue 18): after the commit, the receipts app issues, corrects or
@@ -449,6 +438,7 @@ def donation_record(
     utm_source: str | None = None,
     utm_medium: str | None = None,
     utm_campaign: str | None = None,
+    custom_fields: dict | None = None,
 ) -> Donation:
     """Record a gift. The donor row is locked first, so compliance checks that
     sum the donor's gifts see every concurrent gift of that donor in order.
@@ -466,6 +456,8 @@ def donation_record(
     if donation_date is None:
         raise ValidationFailed("donation_date is required.", param="donation_date")
     check_date(donation_date, "donation_date")
+    # Required fields bind what people enter (MANUAL); a card gift's page checked its own.
+    custom_fields = custom_fields_clean(organisation, "DONATION", custom_fields, enforce_required=source == Source.MANUAL)
     donor = donor_get_for_update(organisation=organisation, donor_id=donor_id, param="donor_id")
     campaign = campaign_for_gift(organisation, campaign_id)
     donation = Donation(
@@ -479,15 +471,13 @@ def donation_record(
         recurring_plan_id=recurring_plan_id or None, recurring_period=recurring_period if recurring_plan_id else None,
         **source_fields_clean({"source_code": source_code, "referrer": referrer, "utm_source": utm_source,
                                "utm_medium": utm_medium, "utm_campaign": utm_campaign}),
+        custom_fields=custom_fields,
     )
-    prepared = _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
+    _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
     donation.save(force_insert=True)
-    _after_change(organisation=organisation, donor_ids=[donor.id], donation=donation, prepared=prepared)
-    # Rendered from the row just written (no re-read), unless a hook may have changed it since.
-    after = donation_snapshot(donation_id=donation.id) if DONATION_AFTER_CHANGE else donation_snapshot_of(donation)
-    donation.rendered = after
+    _after_change(organisation=organisation, donor_ids=[donor.id], donation=donation)
     event_record(organisation=organisation, actor=actor, type="donation.created", object_type="donation",
-                 object_id=donation.id, after=after)
+                 object_id=donation.id, after=donation_snapshot(donation_id=donation.id))
     return donation
 
 
@@ -512,6 +502,7 @@ DONATION_FIELDS_EDITABLE = {
     "donor_id", "campaign_id", "amount_cents", "donation_date", "payment_method", "reference", "in_kind_category",
     "in_kind_description", "in_kind_valuation_method", "revenue_code", "notes", "external_id", "metadata",
     "source_code", "referrer", "utm_source", "utm_medium", "utm_campaign",
+    "custom_fields",
 }
 
 
@@ -542,6 +533,9 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
     if "revenue_code" in changes:
         changes["revenue_code"] = revenue_code_clean(changes["revenue_code"])
     changes.update(source_fields_clean(changes))
+    if "custom_fields" in changes:
+        changes["custom_fields"] = custom_fields_clean(organisation, "DONATION", changes["custom_fields"],
+                                                       current=donation.custom_fields)
     for key in DONATION_FIELDS_EDITABLE - {"donor_id", "campaign_id"}:
         if key in changes:
             value = changes[key]

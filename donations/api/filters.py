@@ -1,14 +1,77 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 
+from donations.custom_fields import custom_field_definitions, custom_field_value_clean
 from donations.models import Campaign, CampaignStatus, Donation, DonationType, Donor, DonorType, PaymentMethod, Source, Status
 from donations.crm import filter_by_tag
 from donations.selectors import donors_with_email
 from together.api.filters import BaseFilterSet
+from together.exceptions import ValidationFailed
+
+CUSTOM_FILTER_PREFIX = "cf_"
 
 
-class DonorFilterSet(BaseFilterSet):
+class CustomFieldValueFormField(forms.Field):
+    """A filter value typed as the field stores it (custom_field_value_clean)."""
+
+    def __init__(self, *, definition: dict | None, **kwargs):
+        self.definition = definition
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if self.definition is None:
+            raise forms.ValidationError("No such custom field.")
+        if value in (None, ""):
+            return None
+        try:
+            return custom_field_value_clean(self.definition, value)
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class CustomFieldFilter(django_filters.Filter):
+    """`cf_<key>=value`: records whose value equals it exactly (jsonb @>, the GIN index)."""
+
+    field_class = CustomFieldValueFormField
+
+    def __init__(self, *, key: str, definition: dict | None, **kwargs):
+        self.key = key
+        super().__init__(field_name="custom_fields", definition=definition, **kwargs)
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        return qs.filter(custom_fields__contains={self.key: value})
+
+
+class CustomFieldFilters:
+    """Adds a `cf_<key>` filter per custom field named in the query (the
+    organisation's fields of `custom_field_kind`, from the request's organisation)."""
+
+    custom_field_kind = ""
+    dynamic_filter_prefix = CUSTOM_FILTER_PREFIX
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None, organisation=None):
+        super().__init__(data=data, queryset=queryset, request=request, prefix=prefix)
+        names = [n for n in (data or {}) if isinstance(n, str) and n.startswith(CUSTOM_FILTER_PREFIX)]
+        if not names:
+            return
+        organisation = organisation or getattr(request, "organisation", None)
+        definitions = {}
+        if organisation is not None:
+            definitions = {d["key"]: d for d in custom_field_definitions(organisation=organisation,
+                                                                         applies_to=self.custom_field_kind)}
+        for name in names:
+            key = name[len(CUSTOM_FILTER_PREFIX):]
+            self.filters[name] = CustomFieldFilter(key=key, definition=definitions.get(key))
+            self.filters[name].parent = self
+
+
+class DonorFilterSet(CustomFieldFilters, BaseFilterSet):
+    custom_field_kind = "DONOR"
+
     email = django_filters.CharFilter(
         method="filter_email",
         help_text="Exact email, case-insensitive. A '+' sent unencoded (which form decoding reads as a space) still matches '+'.",
@@ -36,7 +99,9 @@ class DonorFilterSet(BaseFilterSet):
         return queryset
 
 
-class DonationFilterSet(BaseFilterSet):
+class DonationFilterSet(CustomFieldFilters, BaseFilterSet):
+    custom_field_kind = "DONATION"
+
     date_range_filters = ("donation_date",)
     integer_range_filters = ("amount_cents",)
 

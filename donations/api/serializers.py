@@ -17,6 +17,35 @@ from together.api.fields import (
 METADATA_SCHEMA = {"type": "object", "additionalProperties": {"type": "string", "maxLength": 500}, "maxProperties": 50}
 MetadataField = extend_schema_field(METADATA_SCHEMA)(MetadataField)
 
+# Custom fields (issue 19): the organisation's own fields, by key (GET /api/v1/custom-fields).
+CUSTOM_FIELD_VALUE = {"oneOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}]}
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {**CUSTOM_FIELD_VALUE, "nullable": True}, "maxProperties": 50})
+class CustomFieldsInput(serializers.Field):
+    """Values by field key: TEXT and CHOICE a string, NUMBER a number (or numeric string),
+    DATE an ISO 8601 date string, BOOLEAN true/false; null removes a value. Merged into
+    the record's values on update. Checked by donations.custom_fields.custom_fields_clean
+    (400 `validation_failed`, `param: custom_fields.<key>`)."""
+
+    default_error_messages = {"invalid_type": "Must be an object of custom field keys to values."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or len(data) > 50:
+            self.fail("invalid_type")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": CUSTOM_FIELD_VALUE})
+class CustomFieldsOutput(serializers.Field):
+    """The record's custom field values by key, typed as stored (see GET /api/v1/custom-fields)."""
+
+    def to_representation(self, value):
+        return value
+
 
 def opt_str(max_length: int, **kwargs):
     return StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=max_length, **kwargs)
@@ -64,6 +93,8 @@ class DonorInputBase(serializers.Serializer):
     notes = opt_str(10000)
     external_id = opt_str(200)
     metadata = MetadataField(required=False, allow_null=True)
+    custom_fields = CustomFieldsInput(required=False, allow_null=True,
+                                      help_text="Values of the organisation's donor custom fields, by key; required ones must be given on create.")
 
 
 class DonorCreateInput(DonorInputBase):
@@ -101,6 +132,7 @@ class DonorSerializer(serializers.Serializer):
     notes = serializers.CharField(allow_null=True)
     external_id = serializers.CharField(allow_null=True)
     metadata = MetadataField()
+    custom_fields = CustomFieldsOutput(help_text="Values of the organisation's donor custom fields, by key; a field without a value is absent.")
     employer_id = serializers.CharField(allow_null=True, help_text="The ORGANISATION donor this individual works for or gives through.")
     tags = serializers.ListField(child=serializers.CharField(), help_text="The names of the donor's tags, sorted (case-insensitively).")
     donations_total_cents = serializers.IntegerField(help_text="Sum of CONFIRMED gifts, monetary and in-kind, each for what was kept after any partial refund.")
@@ -198,6 +230,7 @@ class DonationCreateInput(SourceFieldsInput):
     notes = opt_str(10000)
     external_id = opt_str(200)
     metadata = MetadataField(required=False, allow_null=True)
+    custom_fields = CustomFieldsInput(required=False, allow_null=True)
 
 
 class DonationCreateCommon(SourceFieldsInput):
@@ -212,6 +245,8 @@ class DonationCreateCommon(SourceFieldsInput):
     notes = opt_str(10000, help_text="Internal notes.")
     external_id = opt_str(200, help_text="Your system's id for the gift.")
     metadata = MetadataField(required=False, allow_null=True, help_text="Up to 50 string values of your own.")
+    custom_fields = CustomFieldsInput(required=False, allow_null=True,
+                                      help_text="Values of the organisation's gift custom fields, by key; required ones must be given.")
 
 
 class MonetaryDonationCreateInput(DonationCreateCommon):
@@ -259,6 +294,8 @@ class DonationUpdateInput(SourceFieldsInput):
     notes = opt_str(10000)
     external_id = opt_str(200)
     metadata = MetadataField(required=False, allow_null=True)
+    custom_fields = CustomFieldsInput(required=False, allow_null=True,
+                                      help_text="Merged into the gift's values; null removes one (not a required one).")
 
 
 class DonationVoidInput(serializers.Serializer):
@@ -299,6 +336,7 @@ class DonationSerializer(SourceFieldsOutput):
     notes = serializers.CharField(allow_null=True)
     external_id = serializers.CharField(allow_null=True)
     metadata = MetadataField()
+    custom_fields = CustomFieldsOutput(help_text="Values of the organisation's gift custom fields, by key; a field without a value is absent.")
     void_reason = serializers.CharField(allow_null=True)
     voided_at = serializers.DateTimeField(allow_null=True)
     refund_date = serializers.DateField(allow_null=True)

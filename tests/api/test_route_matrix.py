@@ -113,6 +113,14 @@ def _(org, ids):
     return seed_campaign(org, name="Seeded campaign").id
 
 
+@seed("custom_field")
+def _(org, ids):
+    from donations.custom_fields import custom_field_create
+
+    return custom_field_create(organisation=org, actor=ACTOR, applies_to="DONATION", key="seeded_region",
+                               label="Region", field_type="CHOICE", choices=["North", "South"]).id
+
+
 @seed("donation")
 def _(org, ids):
     return seed_donation(org, _donor(org, ids), campaign_id=ids["campaign"], amount_cents=12345,
@@ -345,6 +353,13 @@ ROUTES: list[Row] = [
     Row("PATCH", "/api/v1/campaigns/{campaign}", "WRITE", 200, body={"name": "Renamed appeal"}),
     Row("POST", "/api/v1/campaigns/{campaign}/archive", "WRITE", 200),
     Row("GET", "/api/v1/campaigns/{campaign}/donations", "READ", 200),
+    # custom fields (issue 19)
+    Row("GET", "/api/v1/custom-fields", "READ", 200, seeds=("custom_field",)),
+    Row("POST", "/api/v1/custom-fields", "WRITE", 201,
+        body={"applies_to": "DONOR", "key": "member_since", "label": "Member since", "field_type": "DATE"}),
+    Row("GET", "/api/v1/custom-fields/{custom_field}", "READ", 200),
+    Row("PATCH", "/api/v1/custom-fields/{custom_field}", "WRITE", 200, body={"label": "Area"}),
+    Row("POST", "/api/v1/custom-fields/{custom_field}/archive", "WRITE", 200),
     # donation forms
     Row("GET", "/api/v1/forms", "READ", 200, seeds=("form",)),
     Row("POST", "/api/v1/forms", "WRITE", 201, body=lambda ids: {  # slugs are global: a fresh one per call

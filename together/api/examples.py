@@ -20,6 +20,7 @@ DONOR = {
     "organisation_name": None, "email": "alice@example.com", "phone": "+61 400 123 456",
     "address_line1": "12 Riverbank Road", "address_line2": None, "suburb": "Abbotsford", "state": "VIC",
     "postcode": "3067", "country": "AU", "notes": None, "external_id": None, "metadata": {},
+    "custom_fields": {"member_since": "2019-07-01", "volunteer": True},
     "donations_total_cents": 420000, "donations_count": 1, "created_at": "2026-04-24T00:13:54.456Z",
     "updated_at": "2026-04-24T00:13:54.456Z",
 }
@@ -30,7 +31,8 @@ DONATION = {
     "source": "MANUAL", "status": "CONFIRMED", "payment_method": None, "reference": None,
     "in_kind_category": "SERVICES", "in_kind_description": "Pro bono legal advice on candidate eligibility",
     "in_kind_valuation_method": None, "revenue_code": None, "jurisdiction": "FEDERAL", "notes": None,
-    "external_id": None, "metadata": {}, "void_reason": None, "voided_at": None, "refund_date": None,
+    "external_id": None, "metadata": {}, "custom_fields": {"region": "North", "pledge_cents_hint": 5000},
+    "void_reason": None, "voided_at": None, "refund_date": None,
     "refund_reason": None, "refunded_at": None, "refunded_cents": 0, "stripe_payment_intent_id": None,
     "stripe_charge_id": None, "fee_cents": None, "net_cents": None, "stripe_payout_id": None, "dispute_status": None,
     "consent_given": None, "recurring_plan_id": None, "recurring_period": None, "acknowledgement_status": "RECEIPTED", "receipt_number": 1041, "receipt_status": "ISSUED",

@@ -139,12 +139,20 @@ class BaseFilterSet(django_filters.FilterSet):
         return filters
 
 
+# Filters a FilterSet adds per request (donations' custom fields: `cf_<key>`); a
+# FilterSet that has them names the prefix in `dynamic_filter_prefix`.
+def accepts_dynamic(filterset_class, name: str) -> bool:
+    prefix = getattr(filterset_class, "dynamic_filter_prefix", None)
+    return bool(prefix) and name.startswith(prefix)
+
+
 class FilterBackend(DjangoFilterBackend):
     """django-filter, strict: an invalid value is 400 validation_failed naming it."""
 
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)
-        if filterset_class is not None and not any(name in filterset_class.base_filters for name in request.query_params):
+        if filterset_class is not None and not any(name in filterset_class.base_filters or accepts_dynamic(filterset_class, name)
+                                                   for name in request.query_params):
             return queryset  # nothing to filter: skip building the filterset (it deep-copies every filter)
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:

@@ -53,6 +53,7 @@ TAGS = [
     {"name": "reports", "description": "Reports as CSV or XLSX files, streamed"},
     {"name": "recurring-plans", "description": "Recurring plans: a donor's regular gift, charged off-session by card or expected from a bank standing order, once per period, never past the donor's cap"},
     {"name": "imports", "description": "Imports of donors and gifts from a CSV or XLSX file: upload (multipart), poll the dry run, commit as a background job, fetch the result CSV"},
+    {"name": "custom-fields", "description": "The organisation's own fields on donors and gifts (text, number, date, yes/no, choice): their values are in each record's `custom_fields`, and lists filter on them with `cf_<key>`"},
 ]
 
 

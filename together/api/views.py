@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from together.api.filters import FilterBackend, check_query_params
+from together.api.filters import FilterBackend, accepts_dynamic, check_query_params
 from together.api.pagination import PARAMS as PAGINATION_PARAMS
 from together.api.pagination import KeysetPagination
 from together.api.renderers import dumps
@@ -169,6 +169,7 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
             allowed.update(PAGINATION_PARAMS)
             if self.filterset_class is not None:
                 allowed.update(self.filterset_class.base_filters.keys())
+                allowed.update(n for n in self.request.query_params if accepts_dynamic(self.filterset_class, n))
         return allowed
 
     def list_actions(self) -> set[str]:
