@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
@@ -7,6 +9,10 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce, Lower
 
 from together.models import LifecycleRules, OrganisationOwned, OrganisationQuerySet, Refusal
+
+
+# A donor without a counted gift sorts as if their last gift were on this day (before every real one).
+LAST_GIFT_NONE = dt.date(1, 1, 1)
 
 
 class Acknowledgement(models.TextChoices):
@@ -58,6 +64,20 @@ class Donor(OrganisationOwned):
     # Maintained by the services in the transaction of every change to the donor's gifts.
     donations_total_cents = models.BigIntegerField(default=0, editable=False)
     donations_count = models.IntegerField(default=0, editable=False)
+    # The gift date of the latest counted gift (None: none yet), kept with the totals, for the donors list's sort.
+    last_donation_date = models.DateField(null=True, blank=True, editable=False)
+    # The display name (display_name below), lower case: the donors list's name sort.
+    sort_name = models.GeneratedField(
+        expression=Lower(Coalesce(
+            models.functions.NullIf(models.functions.Trim(models.functions.Concat(
+                Coalesce("first_name", models.Value("")), models.Value(" "), Coalesce("last_name", models.Value("")),
+                output_field=models.TextField())), models.Value("")),
+            models.functions.NullIf("organisation_name", models.Value("")),
+            models.functions.NullIf("email", models.Value("")), "id", output_field=models.TextField(),
+        )),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
     search_text = models.GeneratedField(
         expression=Lower(
             models.functions.Concat(
@@ -77,6 +97,11 @@ class Donor(OrganisationOwned):
             models.Index(fields=["organisation", "-created_at", "-id"], name="donor_org_created"),
             models.Index(fields=["organisation", "-updated_at"], name="donor_org_updated"),
             models.Index(fields=["organisation", "external_id"], name="donor_org_external"),
+            # The donors list's sorts (keyset: the key, then id).
+            models.Index(fields=["organisation", "sort_name", "id"], name="donor_org_sort_name"),
+            models.Index(fields=["organisation", "donations_total_cents", "id"], name="donor_org_total"),
+            models.Index(models.F("organisation"), Coalesce("last_donation_date", models.Value(LAST_GIFT_NONE)), models.F("id"),
+                         name="donor_org_last_gift"),
             GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="donor_search_trgm"),
             GinIndex(OpClass("custom_fields", name="jsonb_path_ops"), name="donor_custom_fields"),
         ]
@@ -246,6 +271,9 @@ class Donation(LifecycleRules, OrganisationOwned):
         indexes = [
             models.Index(fields=["organisation", "-created_at", "-id"], name="donation_org_created"),
             models.Index(fields=["organisation", "-updated_at"], name="donation_org_updated"),
+            # The donations list's sorts (keyset: the key, then id; the donor sort walks donor_org_sort_name).
+            models.Index(fields=["organisation", "donation_date", "id"], name="donation_org_date_id"),
+            models.Index(fields=["organisation", "amount_cents", "id"], name="donation_org_amount"),
             models.Index(fields=["donor", "status"], name="donation_donor_status"),
             models.Index(fields=["campaign", "status"], name="donation_campaign_status"),
             # Covers period totals (home page, reports) without touching the table: what a

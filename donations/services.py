@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Max, Q, Value, When
 from django.utils import timezone
 
 from donations.models import (
@@ -203,11 +203,14 @@ def donor_refresh_totals(*, donor_ids: list[str]) -> None:
     if not donor_ids:
         return
     for donor_id in set(donor_ids):
-        agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"))
-        total, count = agg["total"] or 0, agg["n"] or 0
+        agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"),
+                                                                            last=Max("donation_date"))
+        total, count, last = agg["total"] or 0, agg["n"] or 0, agg["last"]
         # The totals are part of the donor as the API shows it: a change moves updated_at, so sync by updated_at sees it.
-        Donor.objects.filter(pk=donor_id).exclude(donations_total_cents=total, donations_count=count).update(
-            donations_total_cents=total, donations_count=count, updated_at=timezone.now()
+        # The last gift's date (the donors list's sort) is not: it alone leaves updated_at as it was.
+        Donor.objects.filter(pk=donor_id).exclude(donations_total_cents=total, donations_count=count, last_donation_date=last).update(
+            donations_total_cents=total, donations_count=count, last_donation_date=last,
+            updated_at=Case(When(Q(donations_total_cents=total, donations_count=count), then=F("updated_at")), default=Value(timezone.now())),
         )
 
 

@@ -23,7 +23,7 @@ from donations.selectors import (
 )
 from organisations.models import AuditEntry, Role
 from organisations.session import DashboardMixin, require_role
-from together.dashboard import DashboardPage, add_service_error, call_service
+from together.dashboard import DashboardPage, add_service_error, call_service, list_query, sort_links
 from together.exceptions import ApplicationError, ValidationFailed
 from together.money import MoneyParseError, parse_amount_cents
 from together.templatetags.humanize_cents import dollars
@@ -43,10 +43,21 @@ class HomeView(DashboardMixin, View):
 
 # --- donors -----------------------------------------------------------------------
 
+# The donors list's sortable columns (DonorFilterSet.orderings) and the direction each starts in.
+DONOR_SORTS = {"name": "", "donations_total_cents": "-", "last_donation_date": "-"}
+DONOR_SORT_CHOICES = [("-created_at", "Newest records first"), ("name", "Name, A to Z"), ("-name", "Name, Z to A"),
+                      ("-donations_total_cents", "Total, largest first"), ("donations_total_cents", "Total, smallest first"),
+                      ("-last_donation_date", "Last gift, latest first"), ("last_donation_date", "Last gift, earliest first")]
+
+
 class DonorListView(DashboardMixin, View):
     def get(self, request):
         page = DashboardPage(request, self.scoped(Donor), filterset_class=DonorFilterSet)
-        return render(request, "donations/donor_list.html", {"nav": "donors", "page_title": "Donors", "q": request.GET.get("q", ""), **page.context()})
+        return render(request, "donations/donor_list.html", {
+            "nav": "donors", "page_title": "Donors", "q": request.GET.get("q", ""), **page.context(),
+            "sorts": sort_links(request, page.ordering_name, DONOR_SORTS), "sort_choices": DONOR_SORT_CHOICES,
+            "list_query": list_query(request),
+        })
 
 
 class DonorSearchView(DashboardMixin, View):
@@ -313,6 +324,13 @@ class BatchEditView(DashboardMixin, View):
 
 # --- donations -------------------------------------------------------------------------------
 
+# The donations list's sortable columns (DonationFilterSet.orderings) and the direction each starts in.
+DONATION_SORTS = {"donation_date": "-", "donor": "", "amount_cents": "-"}
+DONATION_SORT_CHOICES = [("-donation_date", "Gift date, newest first"), ("donation_date", "Gift date, oldest first"),
+                         ("-amount_cents", "Amount, largest first"), ("amount_cents", "Amount, smallest first"),
+                         ("donor", "Donor, A to Z"), ("-donor", "Donor, Z to A")]
+
+
 class DonationListView(DashboardMixin, View):
     def get(self, request):
         queryset = self.scoped(Donation).select_related("donor")
@@ -320,6 +338,8 @@ class DonationListView(DashboardMixin, View):
         return render(request, "donations/donation_list.html", {
             "nav": "donations", "page_title": "Donations", "statuses": Status.choices, "sources": Source.choices,
             "g": request.GET, **page.context(),
+            "sorts": sort_links(request, page.ordering_name, DONATION_SORTS), "sort_choices": DONATION_SORT_CHOICES,
+            "list_query": list_query(request),
         })
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.urls import NoReverseMatch, reverse
 
 from together.api.filters import FilterBackend
-from together.api.pagination import KeysetPagination
+from together.api.pagination import CREATED, KeysetPagination, ordering_choose
 from together.exceptions import ApplicationError
 
 # Where a service's `param` lands on a dashboard form when the names differ
@@ -43,22 +43,33 @@ def call_service(form, fn, **kwargs):
 
 
 class DashboardPage:
-    """One keyset page of `queryset` filtered by `filterset_class` from GET."""
+    """One keyset page of `queryset` filtered by `filterset_class` from GET, in the
+    order `?ordering=` names among the filterset's `orderings` (its default when
+    absent). Sort, filters and cursor all live in the URL, so a view can be
+    bookmarked or shared."""
 
     def __init__(self, request, queryset, *, filterset_class=None, values=None, limit: int = 25):
         params = request.GET.copy()
         params.setdefault("limit", str(limit))
         self.filterset = None
         self.error = None
+        self.ordering_name, ordering = "", CREATED
+        try:
+            self.ordering_name, ordering = ordering_choose(filterset_class, params.get("ordering"))
+            scope = getattr(filterset_class, "ordering_scope", None)
+            if scope is not None:
+                queryset = scope(queryset, self.ordering_name)
+        except ApplicationError as exc:
+            self.error = exc.message
         if filterset_class is not None:
-            data = {k: v for k, v in params.items() if v != "" and k not in ("limit", "starting_after", "ending_before")}
+            data = {k: v for k, v in params.items() if v != "" and k not in ("limit", "starting_after", "ending_before", "ordering")}
             self.filterset = filterset_class(data=data, queryset=queryset)
             if self.filterset.is_valid():
                 queryset = self.filterset.qs
             else:
                 self.error = "; ".join(f"{k}: {' '.join(v)}" for k, v in self.filterset.errors.items())
         try:
-            page = KeysetPagination().paginate(queryset, params, values=values)
+            page = KeysetPagination().paginate(queryset, params, values=values, ordering=ordering)
             self.rows, self.has_more = page.rows, page.has_more
         except ApplicationError as exc:
             self.error, self.rows, self.has_more = exc.message, [], False
@@ -76,7 +87,34 @@ class DashboardPage:
                 self.prev = urlencode({**base, "ending_before": first_id})
 
     def context(self) -> dict:
-        return {"rows": self.rows, "page_next": self.next, "page_prev": self.prev, "filter_error": self.error, "filterset": self.filterset}
+        return {"rows": self.rows, "page_next": self.next, "page_prev": self.prev, "filter_error": self.error, "filterset": self.filterset,
+                "ordering": self.ordering_name}
+
+
+LIST_PARAMS = ("starting_after", "ending_before")
+
+
+def list_query(request, **changes) -> str:
+    """The list's query string (filters and sort) without its cursor, with `changes` applied."""
+    params = {k: v for k, v in request.GET.items() if k not in LIST_PARAMS and v != ""}
+    params.update(changes)
+    return urlencode({k: v for k, v in params.items() if v})
+
+
+def sort_links(request, current: str, columns: dict[str, str]) -> dict[str, dict]:
+    """Each sortable column (name -> the direction it starts in, "" ascending or "-"
+    descending): the query string that sorts by it (the other way when it is the
+    current sort) and its aria-sort ("ascending", "descending" or "none")."""
+    out = {}
+    for name, first in columns.items():
+        if current == name:
+            state, flip = "ascending", f"-{name}"
+        elif current == f"-{name}":
+            state, flip = "descending", name
+        else:
+            state, flip = "none", f"{first}{name}"
+        out[name] = {"query": list_query(request, ordering=flip), "aria_sort": state}
+    return out
 
 
 def url_or_none(name: str, *args) -> str | None:
@@ -86,4 +124,5 @@ def url_or_none(name: str, *args) -> str | None:
         return None
 
 
-__all__ = ["add_service_error", "call_service", "DashboardPage", "field_for_param", "FilterBackend", "url_or_none"]
+__all__ = ["add_service_error", "call_service", "DashboardPage", "field_for_param", "FilterBackend", "list_query", "sort_links",
+           "url_or_none"]

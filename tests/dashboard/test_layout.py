@@ -31,6 +31,7 @@ NOT_PAGES = {
     "engage-link-suggest": "fragment",
     "receipts-run": "fragment",
     "import-result": "file",
+    "donations-export": "file",
 }
 STYLESHEET = re.compile(r'<link rel="stylesheet" href="[^"]*/css/together\.css"')
 

@@ -51,6 +51,7 @@ QUERIES = {
     "donors": "?q={marker}",
     "donor-search": "?q={marker}",
     "donations": "?donor_id={donor}",
+    "donations-export": "?donor_id={donor}",
     "gift-new": "?donor={donor}",
     "gift-cap-room": "?donor={donor}&donation_date=2027-03-15&revenue_code=CODE-{marker}&amount=10",
     "compliance-home": "?q={marker}",
@@ -103,7 +104,8 @@ def intruder(other_org, theirs):
 
 
 def _content(response) -> str:
-    return response.content.decode(errors="replace")
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return body.decode(errors="replace")
 
 
 def test_every_route_is_classified():

@@ -1,15 +1,64 @@
-"""Keyset pagination, newest first by (created_at, id). No OFFSET, no count."""
+"""Keyset pagination, newest first by (created_at, id) unless a KeysetOrdering
+says otherwise. No OFFSET, no count."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
+from django.db.models.fields.tuple_lookups import TupleGreaterThan, TupleGreaterThanOrEqual, TupleLessThan, TupleLessThanOrEqual
 
 from together.exceptions import ValidationFailed
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 PARAMS = ("limit", "starting_after", "ending_before")
+
+
+@dataclass(frozen=True)
+class KeysetOrdering:
+    """A total order for keyset pages: `keys` (field paths, NOT NULL, e.g.
+    "amount_cents" or "donor__sort_name") then the primary key, all in one
+    direction, so one row comparison `(keys…, id) < cursor` finds the next page
+    and one index on (organisation, keys…, id) serves both directions.
+
+    `prefix` > 0 also emits the inclusive comparison on the first `prefix` keys
+    alone, for keys that live on a joined table: that one can be an index
+    condition there (PostgreSQL does not split a row comparison across tables)."""
+
+    keys: tuple
+    descending: bool = True
+    prefix: int = 0
+
+    def expressions(self, keys=None) -> list:
+        return [F(k) if isinstance(k, str) else k for k in (self.keys if keys is None else keys)]
+
+    def order_by(self, backwards: bool = False) -> list:
+        down = self.descending != backwards
+        return [e.desc() if down else e.asc() for e in self.expressions((*self.keys, "pk"))]
+
+    def after(self, cursor: tuple, backwards: bool = False) -> Q:
+        """Rows after `cursor` (its key values then its id) in page order."""
+        down = self.descending != backwards
+        strict, loose = (TupleLessThan, TupleLessThanOrEqual) if down else (TupleGreaterThan, TupleGreaterThanOrEqual)
+        condition = Q(strict(self.expressions((*self.keys, "pk")), list(cursor)))
+        if self.prefix:
+            condition &= Q(loose(self.expressions(self.keys[: self.prefix]), list(cursor[: self.prefix])))
+        return condition
+
+
+CREATED = KeysetOrdering(keys=("created_at",))
+
+
+def ordering_choose(filterset_class, value: str | None) -> tuple[str, KeysetOrdering]:
+    """The sort named `value` among the filterset's `orderings` (its default when
+    blank): (name, ordering). An unknown name is 400 with param `ordering`."""
+    orderings = getattr(filterset_class, "orderings", None) or {}
+    name = value or getattr(filterset_class, "default_ordering", "")
+    if not name and not orderings:
+        return "", CREATED
+    if name not in orderings:
+        raise ValidationFailed(f"ordering must be one of {', '.join(orderings)}; got '{value}'.", param="ordering")
+    return name, orderings[name]
 
 
 @dataclass
@@ -34,7 +83,8 @@ class KeysetPagination:
     """`queryset` must already be scoped to the organisation: a cursor id is looked
     up in it, so another organisation's id is simply unknown (400, param named)."""
 
-    def paginate(self, queryset: QuerySet, query_params, *, values: tuple[str, ...] | None = None) -> Page:
+    def paginate(self, queryset: QuerySet, query_params, *, values: tuple[str, ...] | None = None,
+                 ordering: KeysetOrdering | None = None) -> Page:
         if queryset.ordered and queryset.query.order_by:
             raise ValueError("KeysetPagination orders the queryset itself; do not order it beforehand.")
         limit = parse_limit(query_params.get("limit"))
@@ -42,6 +92,20 @@ class KeysetPagination:
         ending_before = query_params.get("ending_before")
         if starting_after and ending_before:
             raise ValidationFailed("Send starting_after or ending_before, not both.", param="ending_before")
+        if ordering is None or ordering == CREATED:
+            return self._paginate_created(queryset, limit, starting_after, ending_before, values)
+        backwards = bool(ending_before)
+        if starting_after or ending_before:
+            param = "starting_after" if starting_after else "ending_before"
+            cursor_id = starting_after or ending_before
+            cursor = queryset.filter(pk=cursor_id).values_list(*ordering.expressions(), "pk").first()
+            if cursor is None:
+                raise ValidationFailed(f"{param} '{cursor_id}' is not an object in this list.", param=param)
+            queryset = queryset.filter(ordering.after(cursor, backwards))
+        queryset = queryset.order_by(*ordering.order_by(backwards))
+        return self._page(queryset, limit, backwards, values)
+
+    def _paginate_created(self, queryset, limit, starting_after, ending_before, values) -> Page:
         table = queryset.model._meta.db_table
         backwards = False
         if starting_after or ending_before:
@@ -57,6 +121,10 @@ class KeysetPagination:
             )
         order = ("created_at", "id") if backwards else ("-created_at", "-id")
         queryset = queryset.order_by(*order)
+        return self._page(queryset, limit, backwards, values)
+
+    @staticmethod
+    def _page(queryset, limit, backwards, values) -> Page:
         if values is not None:
             queryset = queryset.values(*values)
         rows = list(queryset[: limit + 1])

@@ -89,8 +89,9 @@ class Command(BaseCommand):
                             "{}", "{}", 0, "DO_NOT_RECEIPT", stamp, stamp,
                         ))
             cursor.execute(
-                """UPDATE donations_donor d SET donations_total_cents = COALESCE(s.total, 0), donations_count = COALESCE(s.n, 0)
-                   FROM (SELECT donor_id, SUM(amount_cents) AS total, COUNT(*) AS n FROM donations_donation
+                """UPDATE donations_donor d SET donations_total_cents = COALESCE(s.total, 0), donations_count = COALESCE(s.n, 0),
+                          last_donation_date = s.last
+                   FROM (SELECT donor_id, SUM(amount_cents) AS total, COUNT(*) AS n, MAX(donation_date) AS last FROM donations_donation
                          WHERE organisation_id = %s AND status = 'CONFIRMED' GROUP BY donor_id) s
                    WHERE d.id = s.donor_id AND d.organisation_id = %s""",
                 [organisation.id, organisation.id],
