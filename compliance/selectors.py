@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models.functions import NullIf
+from django.utils import timezone
+
 from compliance import rules
 from compliance.models import AlertLevel, ComplianceSettings, Jurisdiction
 from compliance.services import compliance_settings_get
@@ -77,15 +81,43 @@ def jurisdiction_preview(*, organisation: Organisation, code: str | None) -> str
     return compliance_settings_get(organisation=organisation).default_jurisdiction
 
 
-def compliance_alerts(*, organisation: Organisation, limit: int = 20) -> dict:
-    """What the home page flags: donors near a cap, open obligations by due date, breaches."""
-    from compliance.models import ComplianceBreach, DisclosureObligation, DonorAggregate, ObligationStatus
+# Most urgent first: the alert level, then how much of the cap is used, then the period that ends first.
+_LEVEL_RANK = Case(When(alert_level=AlertLevel.CRITICAL, then=Value(0)), When(alert_level=AlertLevel.RED, then=Value(1)),
+                   default=Value(2))
 
+
+def _near_cap(organisation: Organisation):
+    from compliance.models import DonorAggregate
+
+    return (DonorAggregate.objects.for_organisation(organisation).exclude(alert_level=AlertLevel.NONE)
+            .select_related("donor", "rule")
+            .annotate(level_rank=_LEVEL_RANK,
+                      used_per_mille=F("total_cents") * 1000 / NullIf(F("rule__cap_cents"), 0)))
+
+
+def near_cap_alerts(*, organisation: Organisation, today: dt.date, limit: int = 20) -> list:
+    """Donors near a cap in periods still open on `today` (period_end ≥ today), most urgent
+    first: CRITICAL, RED, AMBER; then the share of the cap used; then the period ending first.
+    Each carries `used_per_mille` (of its rule's cap)."""
+    return list(_near_cap(organisation).filter(period_end__gte=today)
+                .order_by("level_rank", F("used_per_mille").desc(nulls_last=True), "period_end", "id")[:limit])
+
+
+def near_cap_history(*, organisation: Organisation, today: dt.date, limit: int = 200) -> list:
+    """Alerts of periods that ended before `today`, the latest periods first."""
+    return list(_near_cap(organisation).filter(period_end__lt=today)
+                .order_by("-period_end", "level_rank", F("used_per_mille").desc(nulls_last=True), "id")[:limit])
+
+
+def compliance_alerts(*, organisation: Organisation, limit: int = 20, today: dt.date | None = None) -> dict:
+    """What the home page flags: donors near a cap in open periods (most urgent first;
+    past periods are near_cap_history's), open obligations by due date, breaches."""
+    from compliance.models import ComplianceBreach, DisclosureObligation, ObligationStatus
+
+    today = today or timezone.localdate()
     return {
-        "near_cap": list(
-            DonorAggregate.objects.for_organisation(organisation).exclude(alert_level=AlertLevel.NONE)
-            .select_related("donor", "rule").order_by("-total_cents")[:limit]
-        ),
+        "near_cap": near_cap_alerts(organisation=organisation, today=today, limit=limit),
+        "past_near_cap": _near_cap(organisation).filter(period_end__lt=today).exists(),
         "obligations": list(
             DisclosureObligation.objects.for_organisation(organisation).filter(status=ObligationStatus.OPEN)
             .select_related("donor").order_by("due_date")[:limit]
@@ -100,3 +132,51 @@ def revenue_code_suggestions(*, organisation: Organisation, limit: int = 500) ->
     return list(
         RevenueCode.objects.for_organisation(organisation).filter(status=RevenueCodeStatus.ACTIVE).order_by("code").values_list("code", flat=True)[:limit]
     )
+
+
+def obligations_timeline(*, organisation: Organisation, today: dt.date, before_days: int = 90, after_days: int = 365,
+                         limit: int = 200) -> dict:
+    """Disclosure obligations due from `before_days` ago to `after_days` ahead, by due date,
+    for the compliance page's timeline: {start, end, items}; each item has `tone`: overdue
+    (OPEN, due before today), open, lodged, cancelled."""
+    from compliance.models import DisclosureObligation, ObligationStatus
+
+    start, end = today - dt.timedelta(days=before_days), today + dt.timedelta(days=after_days)
+    items = list(DisclosureObligation.objects.for_organisation(organisation).filter(due_date__gte=start, due_date__lte=end)
+                 .select_related("donor").order_by("due_date", "id")[:limit])
+    for o in items:
+        o.tone = ("overdue" if o.due_date < today else "open") if o.status == ObligationStatus.OPEN else o.status.lower()
+    return {"start": start, "end": end, "items": items}
+
+
+def jurisdiction_summary(*, organisation: Organisation, today: dt.date) -> list[dict]:
+    """Per jurisdiction, for periods open on `today`: donors with a total, counted cents,
+    donors near a cap; open and overdue obligations; breaches recorded (three grouped queries)."""
+    from compliance.models import ComplianceBreach, DisclosureObligation, DonorAggregate, ObligationStatus
+
+    out: dict[str, dict] = {}
+
+    def entry(j):
+        return out.setdefault(j, {"jurisdiction": j, "donors": 0, "total_cents": 0, "near_cap": 0, "open": 0, "overdue": 0,
+                                  "breaches": 0})
+
+    # One rule's aggregates per jurisdiction (a donor has one per rule): the disclosure rule in force, else the first cap.
+    main_rules = []
+    for in_force in ([r for r in group if rules.applies_on(r, today)] for group in rules.rules_by_jurisdiction().values()):
+        main = next((r for r in in_force if r.threshold_cents is not None), None) or next((r for r in in_force if r.cap_cents), None)
+        if main is not None:
+            main_rules.append(main.id)
+    open_now = DonorAggregate.objects.for_organisation(organisation).filter(period_start__lte=today, period_end__gte=today)
+    for r in (open_now.filter(rule_id__in=main_rules, total_cents__gt=0).values("jurisdiction")
+              .annotate(donors=Count("donor_id", distinct=True), total=Sum("total_cents")).order_by()):
+        entry(r["jurisdiction"]).update(donors=r["donors"], total_cents=r["total"] or 0)
+    for r in (open_now.exclude(alert_level=AlertLevel.NONE).values("jurisdiction")
+              .annotate(near=Count("donor_id", distinct=True)).order_by()):
+        entry(r["jurisdiction"])["near_cap"] = r["near"]
+    for r in (DisclosureObligation.objects.for_organisation(organisation).filter(status=ObligationStatus.OPEN)
+              .values("jurisdiction").annotate(n=Count("id"), late=Count("id", filter=Q(due_date__lt=today))).order_by()):
+        entry(r["jurisdiction"]).update(open=r["n"], overdue=r["late"])
+    for r in ComplianceBreach.objects.for_organisation(organisation).values("jurisdiction").annotate(n=Count("id")).order_by():
+        entry(r["jurisdiction"])["breaches"] = r["n"]
+    order = {j: i for i, j in enumerate(Jurisdiction.values)}
+    return sorted(out.values(), key=lambda e: order.get(e["jurisdiction"], 99))

@@ -4,16 +4,20 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views import View
 
 from compliance import services
 from compliance.api.filters import DisclosureObligationFilterSet, RevenueCodeFilterSet
 from compliance.forms import ElectionForm, LodgeForm, RevenueCodeForm, SettingsForm
+from compliance.selectors import jurisdiction_summary, obligations_timeline
 from compliance.models import ComplianceBreach, DisclosureObligation, ElectionPeriod, Jurisdiction, ObligationStatus, Recompute, RevenueCode
 from organisations.models import Role
 from organisations.session import DashboardMixin, require_role
+from together import charts
 from together.dashboard import DashboardPage, call_service
 from together.exceptions import ApplicationError
+from together.templatetags.humanize_cents import dollars
 
 
 class RevenueCodesView(DashboardMixin, View):
@@ -54,12 +58,29 @@ class RevenueCodesView(DashboardMixin, View):
         return self.page(request, form, status=400)
 
 
+def _obligations_chart(timeline: dict, today) -> charts.Chart:
+    items = [{"date": o.due_date, "tone": o.tone,
+              "label": f"{o.due_date:%-d %b %Y}: {o.donor.display_name}, {o.jurisdiction}, {dollars(o.aggregate_cents)} ({o.tone})",
+              "cells": [f"{o.due_date:%Y-%m-%d}", o.donor.display_name, o.jurisdiction, dollars(o.aggregate_cents), o.tone.title()]}
+             for o in timeline["items"]]
+    overdue = sum(1 for i in items if i["tone"] == "overdue")
+    return charts.timeline(
+        chart_id="obligations-timeline", title="Disclosure obligations by due date",
+        description=(f"{len(items)} obligations due between {timeline['start']:%-d %B %Y} and {timeline['end']:%-d %B %Y}"
+                     f"{f', {overdue} overdue' if overdue else ''}; today is marked."),
+        items=items, start=timeline["start"], end=timeline["end"], today=today,
+        columns_=["Due", "Donor", "Jurisdiction", "Aggregate", "Status"])
+
+
 class ObligationsView(DashboardMixin, View):
     def get(self, request):
         queryset = self.scoped(DisclosureObligation).select_related("donor")
         page = DashboardPage(request, queryset, filterset_class=DisclosureObligationFilterSet, limit=50)
-        return render(request, "compliance/obligations.html", {"nav": "compliance", "page_title": "Disclosure obligations",
-                                                               "form": LodgeForm(), "statuses": ObligationStatus.choices, **page.context()})
+        today = timezone.localdate()
+        return render(request, "compliance/obligations.html", {
+            "nav": "compliance", "page_title": "Disclosure obligations", "form": LodgeForm(), "statuses": ObligationStatus.choices,
+            "timeline": _obligations_chart(obligations_timeline(organisation=request.organisation, today=today), today),
+            "summary": jurisdiction_summary(organisation=request.organisation, today=today), **page.context()})
 
     def post(self, request):
         form = LodgeForm(request.POST)

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import defaultdict
 
-from django.db.models import Case, Count, Func, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
-from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Replace, Trim
+from django.db.models import Case, Count, Func, OuterRef, Max, Q, QuerySet, Subquery, Sum, TextField, Value, When
+from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Replace, Trim, TruncMonth, TruncWeek
 
 from compliance.rules import COUNTED, counted_sum
-from donations.models import Campaign, Donation, Donor
+from donations.models import Campaign, DailyRollup, Donation, Donor
 from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor
 from organisations.models import Organisation
 
@@ -146,3 +147,98 @@ def donor_by_reference(*, organisation: Organisation, reference: str) -> Donor |
         return None
     qs = Donor.objects.for_organisation(organisation)
     return qs.filter(pk=reference).first() or qs.filter(email__iexact=reference).first()
+
+
+# --- the dashboard's pictures (issue 19) ------------------------------------------------------
+
+def month_starts(start, end) -> list:
+    """The first day of every month from `start`'s month to `end`'s."""
+    months, month = [], dt.date(start.year, start.month, 1)
+    while month <= end:
+        months.append(month)
+        month = dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    return months
+
+
+def gifts_by_month(*, organisation: Organisation, start, end, recurring_only: bool = False) -> list[dict]:
+    """Counted gifts dated in [start, end] per calendar month, from the per-day rollup
+    (donations.rollups: exact, a few hundred rows a year): [{month, monetary_cents,
+    in_kind_cents, total_cents, gifts}], every month listed (zeros included)."""
+    rows = DailyRollup.objects.for_organisation(organisation).filter(day__gte=start, day__lte=end)
+    if recurring_only:
+        rows = rows.filter(recurring=True)
+    grouped = (rows.annotate(month=TruncMonth("day")).values("month", "donation_type")
+               .annotate(cents=Sum("counted_cents"), n=Sum("gifts")).order_by())
+    months = {m: {"month": m, "monetary_cents": 0, "in_kind_cents": 0, "total_cents": 0, "gifts": 0} for m in month_starts(start, end)}
+    for r in grouped:
+        entry = months[r["month"]]
+        entry["monetary_cents" if r["donation_type"] == "MONETARY" else "in_kind_cents"] += r["cents"] or 0
+        entry["total_cents"] += r["cents"] or 0
+        entry["gifts"] += r["n"] or 0
+    return list(months.values())
+
+
+def year_by_month(*, organisation: Organisation, start, end) -> dict:
+    """The home page's picture: this period's months against the same months a year
+    earlier, and each period's totals (the sums of its months), in one rollup query."""
+    last_start = dt.date(start.year - 1, start.month, start.day)
+    last_end = start - dt.timedelta(days=1)
+    months = gifts_by_month(organisation=organisation, start=last_start, end=end)
+    this = [m for m in months if m["month"] >= dt.date(start.year, start.month, 1)]
+    last = [m for m in months if m["month"] < dt.date(start.year, start.month, 1)]
+
+    def totals(rows):
+        return {k: sum(r[k] for r in rows) for k in ("monetary_cents", "in_kind_cents", "total_cents", "gifts")}
+
+    return {"this": this, "last": last, "this_totals": totals(this), "last_totals": totals(last),
+            "last_period": (last_start, last_end)}
+
+
+def campaign_progress(row: dict | None, goal_cents: int | None) -> dict:
+    """A campaign's rollup with how far toward its goal it is: whole percent raised
+    (None without a goal), over_goal, and where the goal sits on a full bar (percent)."""
+    row = dict(row or {"raised_cents": 0, "donations_count": 0, "donors_count": 0})
+    raised = row["raised_cents"] or 0
+    row["goal_cents"] = goal_cents
+    row["percent"] = raised * 100 // goal_cents if goal_cents else None
+    row["over_goal"] = bool(goal_cents) and raised > goal_cents
+    row["bar_percent"] = min(100, row["percent"]) if row["percent"] is not None else 0
+    row["goal_at_percent"] = goal_cents * 100 // raised if row["over_goal"] else 100
+    return row
+
+
+def campaign_gifts_by_week(*, organisation: Organisation, campaign_id: str, weeks: int = 26) -> list[dict]:
+    """Counted gifts to a campaign per week (Monday first), the last `weeks` weeks up to
+    its latest gift: [{week, raised_cents, gifts}], every week listed."""
+    gifts = Donation.objects.for_organisation(organisation).filter(COUNTED, campaign_id=campaign_id)
+    latest = gifts.aggregate(latest=Max("donation_date"))["latest"]
+    if latest is None:
+        return []
+    last_week = latest - dt.timedelta(days=latest.weekday())
+    first_week = last_week - dt.timedelta(weeks=weeks - 1)
+    rows = (gifts.filter(donation_date__gte=first_week).annotate(week=TruncWeek("donation_date")).values("week")
+            .annotate(cents=counted_sum(), n=Count("*")).order_by())
+    by_week = {r["week"]: r for r in rows}
+    out = []
+    for i in range(weeks):
+        week = first_week + dt.timedelta(weeks=i)
+        r = by_week.get(week)
+        out.append({"week": week, "raised_cents": (r["cents"] or 0) if r else 0, "gifts": r["n"] if r else 0})
+    return out
+
+
+def donor_gifts_by_month(*, organisation: Organisation, donor_id: str, end, months: int = 24) -> list[dict]:
+    """A donor's counted gifts per month, the `months` months ending with `end`'s:
+    [{month, monetary_cents, in_kind_cents, total_cents, gifts}] (the donor's index)."""
+    first = month_starts(dt.date(end.year - months // 12 - 1, 1, 1), end)[-months]
+    rows = (Donation.objects.for_organisation(organisation).filter(COUNTED, donor_id=donor_id, donation_date__gte=first,
+                                                                   donation_date__lte=end)
+            .annotate(month=TruncMonth("donation_date")).values("month", "donation_type")
+            .annotate(cents=counted_sum(), n=Count("*")).order_by())
+    out = {m: {"month": m, "monetary_cents": 0, "in_kind_cents": 0, "total_cents": 0, "gifts": 0} for m in month_starts(first, end)}
+    for r in rows:
+        entry = out[r["month"]]
+        entry["monetary_cents" if r["donation_type"] == "MONETARY" else "in_kind_cents"] += r["cents"] or 0
+        entry["total_cents"] += r["cents"] or 0
+        entry["gifts"] += r["n"]
+    return list(out.values())

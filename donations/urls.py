@@ -4,6 +4,7 @@ from donations import views
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
+    path("alerts/history", views.CapAlertHistoryView.as_view(), name="cap-alert-history"),
     path("donors/", views.DonorListView.as_view(), name="donors"),
     path("donors/new", views.DonorCreateView.as_view(), name="donor-new"),
     path("donors/search", views.DonorSearchView.as_view(), name="donor-search"),

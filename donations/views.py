@@ -9,7 +9,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
 
-from compliance.selectors import compliance_alerts, donor_compliance, jurisdiction_preview, revenue_code_suggestions
+from compliance.selectors import (
+    compliance_alerts, donor_compliance, jurisdiction_preview, near_cap_history, revenue_code_suggestions,
+)
 from compliance.rules import cap_room, financial_year_of
 from donations import services
 from donations.api.filters import DonationFilterSet, DonorFilterSet
@@ -19,25 +21,61 @@ from donations.forms import (
 )
 from donations.models import Campaign, DepositBatch, Donation, Donor, Source, Status
 from donations.selectors import (
-    campaign_rollups, donor_by_reference, donor_duplicate_candidates, donor_search, period_totals,
+    campaign_gifts_by_week, campaign_progress, campaign_rollups, donor_by_reference, donor_duplicate_candidates, donor_gifts_by_month,
+    donor_search, year_by_month,
 )
 from organisations.models import AuditEntry, Role
 from organisations.session import DashboardMixin, require_role
+from together import charts
 from together.dashboard import DashboardPage, add_service_error, call_service, list_query, sort_links
 from together.exceptions import ApplicationError, ValidationFailed
 from together.money import MoneyParseError, parse_amount_cents
 from together.templatetags.humanize_cents import dollars
 
 
+def _months_chart(chart_id, title, description, months, *, compare=None, label_this="This year", label_last="Last year"):
+    """Stacked monetary / in-kind columns per month (a selector's months), optionally against `compare`."""
+    series = [{"label": f"Monetary{'' if compare is None else ' ' + label_this.lower()}", "tone": "monetary",
+               "values": [m["monetary_cents"] for m in months]},
+              {"label": f"In-kind{'' if compare is None else ' ' + label_this.lower()}", "tone": "inkind",
+               "values": [m["in_kind_cents"] for m in months]}]
+    other = None if compare is None else [
+        {"label": f"Monetary {label_last.lower()}", "tone": "monetary", "values": [m["monetary_cents"] for m in compare]},
+        {"label": f"In-kind {label_last.lower()}", "tone": "inkind", "values": [m["in_kind_cents"] for m in compare]}]
+    return charts.columns(chart_id=chart_id, title=title, description=description,
+                          categories=[f"{m['month']:%b %y}" if compare is None else f"{m['month']:%b}" for m in months],
+                          series=series, compare=other, fmt=dollars, count_label="Gifts", counts=[m["gifts"] for m in months],
+                          labels=None if compare is not None else charts.month_labels([m["month"] for m in months]))
+
+
 class HomeView(DashboardMixin, View):
     def get(self, request):
         org = request.organisation
-        start, end = financial_year_of(timezone.localdate())
+        today = timezone.localdate()
+        start, end = financial_year_of(today)
+        year = year_by_month(organisation=org, start=start, end=end)
+        this, last = year["this_totals"], year["last_totals"]
+        chart = _months_chart(
+            "gifts-by-month", f"Gifts by month, FY {start:%Y}-{end:%y} against FY {start.year - 1}-{start:%y}",
+            f"Counted gifts per month of this financial year ({dollars(this['total_cents'])} so far), monetary and in-kind "
+            f"stacked, each beside the same month of last year ({dollars(last['total_cents'])} in all).",
+            year["this"], compare=year["last"], label_this="this year", label_last="last year")
         return render(request, "donations/home.html", {
-            "nav": "home", "page_title": "Home", "period": (start, end),
-            "totals": period_totals(organisation=org, start=start, end=end),
+            "nav": "home", "page_title": "Home", "period": (start, end), "last_period": year["last_period"],
+            "totals": {"monetary_cents": this["monetary_cents"], "in_kind_cents": this["in_kind_cents"], "count": this["gifts"]},
+            "last_totals": last, "chart": chart,
             "recent": self.scoped(Donation).select_related("donor").order_by("-created_at", "-id")[:10],
-            "alerts": compliance_alerts(organisation=org),
+            "alerts": compliance_alerts(organisation=org, today=today),
+        })
+
+
+class CapAlertHistoryView(DashboardMixin, View):
+    """Donors who came near a cap in periods that have ended (the home page shows open periods)."""
+
+    def get(self, request):
+        return render(request, "donations/cap_history.html", {
+            "nav": "home", "page_title": "Cap alerts of past periods",
+            "alerts": near_cap_history(organisation=request.organisation, today=timezone.localdate()),
         })
 
 
@@ -106,6 +144,28 @@ class DonorEditView(DashboardMixin, View):
         return render(request, "donations/donor_form.html", {"form": form, "donor": donor, "nav": "donors", "page_title": "Edit donor"})
 
 
+def _donor_giving_chart(donor, months):
+    first, last = months[0]["month"], months[-1]["month"]
+    return _months_chart("donor-giving", "Giving by month",
+                         f"{donor.display_name}'s counted gifts per month from {first:%B %Y} to {last:%B %Y}, monetary and in-kind stacked "
+                         f"({dollars(sum(m['total_cents'] for m in months))} in all).", months)
+
+
+def _donor_gauges(compliance: list[dict]) -> list:
+    """Per jurisdiction with a cap or a threshold in force: the cap used, the threshold,
+    the room left (compliance.selectors.donor_compliance asked compliance.rules for them)."""
+    gauges = []
+    for c in compliance:
+        if c["cap_cents"] is None and c["threshold_cents"] is None:
+            continue
+        used = c["cap_total_cents"] if c["cap_cents"] is not None else c["total_cents"]
+        start, end = (c["cap_period_start"], c["cap_period_end"]) if c["cap_cents"] is not None else (c["period_start"], c["period_end"])
+        gauges.append(charts.gauge(chart_id=f"gauge-{c['jurisdiction'].lower()}", title=f"{c['jurisdiction']}: cap and threshold",
+                                   used=used, cap=c["cap_cents"], threshold=c["threshold_cents"], remaining=c["cap_remaining_cents"],
+                                   fmt=dollars, period=f"{start} – {end}"))
+    return gauges
+
+
 class DonorDetailView(DashboardMixin, View):
     def get(self, request, pk):
         from compliance.models import ComplianceBreach, DisclosureObligation
@@ -124,10 +184,13 @@ class DonorDetailView(DashboardMixin, View):
             except ValidationFailed as exc:
                 messages.error(request, exc.message)
                 as_of = timezone.localdate()
+        compliance = donor_compliance(organisation=request.organisation, donor=donor, as_of=as_of)
         return render(request, "donations/donor_detail.html", {
             "donor": donor, "nav": "donors", "page_title": donor.display_name, "as_of": as_of,
             "gifts": self.scoped(Donation).filter(donor=donor).select_related("campaign").order_by("-donation_date", "-created_at")[:50],
-            "compliance": donor_compliance(organisation=request.organisation, donor=donor, as_of=as_of),
+            "compliance": compliance,
+            "giving": _donor_giving_chart(donor, donor_gifts_by_month(organisation=request.organisation, donor_id=donor.id, end=as_of)),
+            "gauges": _donor_gauges(compliance),
             "obligations": self.scoped(DisclosureObligation).filter(donor=donor).order_by("-period_start")[:20],
             "breaches": self.scoped(ComplianceBreach).filter(donor=donor).order_by("-created_at")[:20],
         })
@@ -415,9 +478,23 @@ class CampaignListView(DashboardMixin, View):
     def get(self, request):
         page = DashboardPage(request, self.scoped(Campaign))
         rollups = campaign_rollups(organisation=request.organisation, campaign_ids=[c.id for c in page.rows])
-        rows = [{"campaign": c, **rollups.get(c.id, {"raised_cents": 0, "donations_count": 0, "donors_count": 0})} for c in page.rows]
+        rows = [{"campaign": c, **campaign_progress(rollups.get(c.id), c.goal_cents)} for c in page.rows]
         ctx = page.context() | {"rows": rows}
         return render(request, "donations/campaign_list.html", {"nav": "campaigns", "page_title": "Campaigns", **ctx})
+
+
+def _campaign_charts(campaign, rollup, weeks) -> list:
+    progress = charts.progress(chart_id="campaign-progress", title=f"{campaign.name}: toward the goal",
+                               raised=rollup["raised_cents"], goal=campaign.goal_cents, percent=rollup["percent"], fmt=dollars)
+    if not weeks:
+        return [progress]
+    by_week = charts.columns(
+        chart_id="campaign-weeks", title="Gifts by week",
+        description=f"Counted gifts to {campaign.name} per week (weeks start on Monday), the {len(weeks)} weeks to its latest gift.",
+        categories=[f"{w['week']:%-d %b}" for w in weeks],
+        series=[{"label": "Raised", "tone": "gifts", "values": [w["raised_cents"] for w in weeks]}],
+        fmt=dollars, count_label="Gifts", counts=[w["gifts"] for w in weeks])
+    return [progress, by_week]
 
 
 class CampaignEditView(DashboardMixin, View):
@@ -429,9 +506,13 @@ class CampaignEditView(DashboardMixin, View):
         if campaign:
             initial = {"name": campaign.name, "description": campaign.description, "goal": cents_to_dollars(campaign.goal_cents),
                        "starts_at": campaign.starts_at, "ends_at": campaign.ends_at}
-        rollup = campaign_rollups(organisation=request.organisation, campaign_ids=[pk]).get(pk) if campaign else None
+        rollup, pictures = None, []
+        if campaign:
+            rollup = campaign_progress(campaign_rollups(organisation=request.organisation, campaign_ids=[pk]).get(pk), campaign.goal_cents)
+            pictures = _campaign_charts(campaign, rollup, campaign_gifts_by_week(organisation=request.organisation, campaign_id=pk))
         return render(request, "donations/campaign_form.html", {"form": CampaignForm(initial=initial), "campaign": campaign, "rollup": rollup,
-                                                                "nav": "campaigns", "page_title": campaign.name if campaign else "New campaign"})
+                                                                "pictures": pictures, "nav": "campaigns",
+                                                                "page_title": campaign.name if campaign else "New campaign"})
 
     def post(self, request, pk=None):
         campaign = self.get_scoped_or_404(Campaign, pk) if pk else None

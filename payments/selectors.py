@@ -114,3 +114,13 @@ def donor_plans(*, organisation: Organisation, donor_id: str) -> list[RecurringP
         RecurringPlan.objects.for_organisation(organisation).filter(donor_id=donor_id).select_related("campaign")
         .annotate(rank=order).order_by("rank", "-created_at", "-id")[:100]
     )
+
+
+def recurring_revenue_by_month(*, organisation: Organisation, today, months: int = 12) -> list[dict]:
+    """What recurring plans brought in (their counted gifts) per month, the `months` months
+    ending with today's: [{month, monetary_cents, in_kind_cents, total_cents, gifts}] from
+    the per-day rollup (donations.selectors.gifts_by_month)."""
+    from donations.selectors import gifts_by_month, month_starts
+
+    first = month_starts(today.replace(year=today.year - months // 12 - 1, day=1), today)[-months]
+    return gifts_by_month(organisation=organisation, start=first, end=today, recurring_only=True)

@@ -6,6 +6,7 @@ import logging
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -21,9 +22,10 @@ from payments.forms import ManualPlanForm, PlanAmountForm, PlanCancelForm, PlanN
 from engage.models import Frequency
 from payments.models import PaymentKind, PaymentStatus, PlanPaymentMethod, PlanStatus, RecurringPlan
 from payments.plan_links import plan_manage_link_send
-from together import stripe_gateway
+from together import charts, stripe_gateway
 from together.dashboard import DashboardPage, call_service
 from together.exceptions import ApplicationError
+from together.templatetags.humanize_cents import dollars
 
 log = logging.getLogger("together.payments")
 
@@ -102,6 +104,16 @@ def _back_url(payment) -> str | None:
 PLAN_ACTIONS = ("pause", "resume", "cancel", "amount", "next_date", "resend_link", "confirm_gift", "miss_gift")
 
 
+def _recurring_chart(months: list[dict]) -> charts.Chart:
+    return charts.columns(
+        chart_id="recurring-revenue", title="Recurring revenue by month",
+        description=(f"What recurring plans' gifts brought in (counted) per month, {months[0]['month']:%B %Y} to "
+                     f"{months[-1]['month']:%B %Y}: {dollars(sum(m['total_cents'] for m in months))} in all."),
+        categories=[f"{m['month']:%b %y}" for m in months],
+        series=[{"label": "Received", "tone": "recurring", "values": [m["total_cents"] for m in months]}],
+        fmt=dollars, count_label="Gifts", counts=[m["gifts"] for m in months], labels=charts.month_labels([m["month"] for m in months]))
+
+
 class RecurringListView(DashboardMixin, View):
     """`/recurring`: every plan, filtered (status, frequency, payment method, donor, a
     next-bill window), newest first in keyset pages; monthly recurring revenue; the
@@ -120,6 +132,7 @@ class RecurringListView(DashboardMixin, View):
             "statuses": PlanStatus.choices, "frequencies": Frequency.choices, "methods": PlanPaymentMethod.choices,
             "counts": selectors.plan_status_counts(organisation=organisation),
             "mrr": selectors.plan_mrr(organisation=organisation),
+            "revenue_chart": _recurring_chart(selectors.recurring_revenue_by_month(organisation=organisation, today=timezone.localdate())),
             "alerts": recurring.plan_alerts(organisation=organisation, limit=10),
             "donor": donor, **page.context(),
         })
