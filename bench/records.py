@@ -152,9 +152,10 @@ def raw_insert(ctx: BenchContext) -> Measurement:
             while time.perf_counter() < stop:
                 conn.execute(
                     "INSERT INTO donations_donation (id, organisation_id, donor_id, donation_type, amount_cents, currency, donation_date, "
-                    "source, status, payment_method, revenue_code, jurisdiction, metadata, created_at, updated_at) "
+                    "source, status, payment_method, revenue_code, jurisdiction, metadata, refunded_cents, acknowledgement_status, "
+                    "custom_fields, created_at, updated_at) "
                     "VALUES (%s, %s, %s, 'MONETARY', 5000, 'AUD', '2027-03-01', 'MANUAL', 'CONFIRMED', 'CHEQUE', 'ADMIN-FUND', "
-                    "'UNREGULATED', '{}', now(), now())",
+                    "'UNREGULATED', '{}', 0, 'NEEDS_RECEIPT', '{}', now(), now())",
                     [new_id(), ctx.organisation.id, bench_id("bdr", rng.randrange(DONORS))],
                 )
                 if time.perf_counter() >= measure_from:
