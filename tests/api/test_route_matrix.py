@@ -108,6 +108,21 @@ def _(org, ids):
     return make_donor(org, first_name="Giver", email="giver@example.org").id
 
 
+@seed("tag")
+def _(org, ids):
+    from donations.crm import tag_create
+
+    return tag_create(organisation=org, actor=ACTOR, name="Seeded tag").id
+
+
+@seed("donor_tag_name")
+def _(org, ids):  # a tag the seeded donor carries, by name (the path names it so)
+    from donations.crm import donor_tags_add
+
+    donor_tags_add(organisation=org, actor=ACTOR, donor_id=ids["donor"], names=["SeededCarried"])
+    return "SeededCarried"
+
+
 @seed("campaign")
 def _(org, ids):
     return seed_campaign(org, name="Seeded campaign").id
@@ -339,6 +354,14 @@ ROUTES: list[Row] = [
     Row("DELETE", "/api/v1/donors/{donor}", "WRITE", 204),
     Row("GET", "/api/v1/donors/{donor_with_gift}/donations", "READ", 200),
     Row("POST", "/api/v1/donors/{donor}/merge", "WRITE", 200, body=lambda ids: {"duplicate_id": ids["duplicate_donor"]}),
+    Row("POST", "/api/v1/donors/{donor}/tags", "WRITE", 200, body={"tags": ["Volunteer"]}),
+    Row("DELETE", "/api/v1/donors/{donor}/tags/{donor_tag_name}", "WRITE", 200),
+
+    Row("GET", "/api/v1/tags", "READ", 200, seeds=("tag",)),
+    Row("POST", "/api/v1/tags", "WRITE", 201, body={"name": "Brand new tag"}),
+    Row("GET", "/api/v1/tags/{tag}", "READ", 200),
+    Row("PATCH", "/api/v1/tags/{tag}", "WRITE", 200, body={"name": "Renamed tag"}),
+    Row("DELETE", "/api/v1/tags/{tag}", "WRITE", 204),
     # donations
     Row("GET", "/api/v1/donations", "READ", 200, seeds=("donation",)),
     Row("POST", "/api/v1/donations", "WRITE", 201, body=DONATION_BODY, cross=400),

@@ -20,6 +20,7 @@ DONOR = {
     "organisation_name": None, "email": "alice@example.com", "phone": "+61 400 123 456",
     "address_line1": "12 Riverbank Road", "address_line2": None, "suburb": "Abbotsford", "state": "VIC",
     "postcode": "3067", "country": "AU", "notes": None, "external_id": None, "metadata": {},
+    "employer_id": "cm3org0007abc123xyz45678", "tags": ["Major donor", "Volunteer"],
     "custom_fields": {"member_since": "2019-07-01", "volunteer": True},
     "donations_total_cents": 420000, "donations_count": 1, "created_at": "2026-04-24T00:13:54.456Z",
     "updated_at": "2026-04-24T00:13:54.456Z",
@@ -35,7 +36,9 @@ DONATION = {
     "void_reason": None, "voided_at": None, "refund_date": None,
     "refund_reason": None, "refunded_at": None, "refunded_cents": 0, "stripe_payment_intent_id": None,
     "stripe_charge_id": None, "fee_cents": None, "net_cents": None, "stripe_payout_id": None, "dispute_status": None,
-    "consent_given": None, "recurring_plan_id": None, "recurring_period": None, "acknowledgement_status": "RECEIPTED", "receipt_number": 1041, "receipt_status": "ISSUED",
+    "consent_given": None, "recurring_plan_id": None, "recurring_period": None, "source_code": "RIVER-27",
+    "referrer": "jane.volunteer", "utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "riverbank-march",
+    "acknowledgement_status": "RECEIPTED", "receipt_number": 1041, "receipt_status": "ISSUED",
     "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
 }
 

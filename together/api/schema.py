@@ -51,6 +51,7 @@ TAGS = [
     {"name": "campaigns", "description": "Campaigns that donations count toward, with their totals"},
     {"name": "compliance", "description": "Revenue codes, election periods, disclosure obligations, breaches and the organisation's compliance settings"},
     {"name": "reports", "description": "Reports as CSV or XLSX files, streamed"},
+    {"name": "tags", "description": "Tags the organisation puts on donors: created, renamed and deleted here, put on and taken off a donor under /donors/{id}/tags, and filtered on with `?tag=`"},
     {"name": "recurring-plans", "description": "Recurring plans: a donor's regular gift, charged off-session by card or expected from a bank standing order, once per period, never past the donor's cap"},
     {"name": "imports", "description": "Imports of donors and gifts from a CSV or XLSX file: upload (multipart), poll the dry run, commit as a background job, fetch the result CSV"},
     {"name": "custom-fields", "description": "The organisation's own fields on donors and gifts (text, number, date, yes/no, choice): their values are in each record's `custom_fields`, and lists filter on them with `cf_<key>`"},
