@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from donations.models import Campaign, CampaignStatus, DonorType, InKindCategory, PaymentMethod
+from donations.custom_field_forms import add_custom_field_inputs, custom_field_values
 from donations.representations import DONOR_WRITABLE
 from donations.services import MAX_BATCH_ROWS
 from together.money import MoneyField, format_cents
@@ -18,7 +19,7 @@ def cents_to_dollars(cents: int | None) -> str:
 
 
 # The dashboard's donor form: what a person may set, less the integration fields.
-DONOR_FORM_FIELDS = [f for f in DONOR_WRITABLE if f not in ("external_id", "metadata")]
+DONOR_FORM_FIELDS = [f for f in DONOR_WRITABLE if f not in ("external_id", "metadata", "custom_fields")]
 
 
 class DonorForm(forms.Form):
@@ -40,8 +41,14 @@ class DonorForm(forms.Form):
         help_text="Individuals only: the organisation donor they work for or give through. Start typing its name and pick it.",
         widget=forms.TextInput(attrs={"list": "employer-options", "autocomplete": "off"}))
 
+    def __init__(self, *args, organisation=None, custom_values=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if organisation is not None:  # one input per custom field (donations.custom_field_forms)
+            add_custom_field_inputs(self, organisation=organisation, applies_to="DONOR", values=custom_values)
+
     def service_kwargs(self) -> dict:
-        return {k: (self.cleaned_data.get(k) or None) for k in DONOR_FORM_FIELDS} | {"country": self.cleaned_data.get("country") or "AU"}
+        return {k: (self.cleaned_data.get(k) or None) for k in DONOR_FORM_FIELDS} | {"country": self.cleaned_data.get("country") or "AU"} \
+            | ({"custom_fields": custom_field_values(self)} if getattr(self, "custom_field_definitions", None) else {})
 
 
 METHOD_CHOICES = [("CASH", "Cash"), ("CHEQUE", "Cheque"), ("BANK_TRANSFER", "Bank transfer"), ("IN_KIND", "In-kind")]
@@ -77,6 +84,7 @@ class GiftForm(forms.Form):
         self.fields["campaign"].choices = [("", "— none —")] + list(campaigns)
         if not self.is_bound:
             self.fields["donation_date"].initial = timezone.localdate()
+        add_custom_field_inputs(self, organisation=organisation, applies_to="DONATION")
 
     def clean(self):
         data = super().clean()
@@ -101,6 +109,7 @@ class GiftForm(forms.Form):
             "revenue_code": d.get("revenue_code") or None,
             "campaign_id": d.get("campaign") or None,
             "notes": d.get("notes") or None,
+            "custom_fields": custom_field_values(self),
         }
 
     def new_donor_kwargs(self) -> dict:
@@ -117,6 +126,11 @@ class DonationEditForm(forms.Form):
     revenue_code = forms.CharField(required=False, max_length=100, widget=forms.TextInput(attrs={"list": "revenue-codes"}))
     in_kind_description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, organisation=None, custom_values=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if organisation is not None:
+            add_custom_field_inputs(self, organisation=organisation, applies_to="DONATION", values=custom_values)
 
 
 class VoidForm(forms.Form):

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from donations import views
+from donations import custom_field_views, views
 
 urlpatterns = [
+    path("settings/custom-fields", custom_field_views.CustomFieldListView.as_view(), name="custom-fields"),
+    path("settings/custom-fields/<str:pk>", custom_field_views.CustomFieldEditView.as_view(), name="custom-field-edit"),
     path("", views.HomeView.as_view(), name="home"),
     path("alerts/history", views.CapAlertHistoryView.as_view(), name="cap-alert-history"),
     path("donors/", views.DonorListView.as_view(), name="donors"),

@@ -15,6 +15,7 @@ from compliance.selectors import (
 from compliance.rules import cap_room, financial_year_of
 from donations import services
 from donations.api.filters import DonationFilterSet, DonorFilterSet
+from donations.custom_field_forms import custom_field_values
 from donations.forms import (
     BatchHeaderForm, BatchRowFormSet, CampaignForm, DonationEditForm, DonorForm, GiftForm, RefundForm, VoidForm,
     cents_to_dollars,
@@ -110,10 +111,10 @@ class DonorCreateView(DashboardMixin, View):
     required_role = Role.EDITOR  # a form only writers can send: 403 at the URL for a VIEWER
 
     def get(self, request):
-        return render(request, "donations/donor_form.html", {"form": DonorForm(), "nav": "donors", "page_title": "Add donor"})
+        return render(request, "donations/donor_form.html", {"form": DonorForm(organisation=request.organisation), "nav": "donors", "page_title": "Add donor"})
 
     def post(self, request):
-        form = DonorForm(request.POST)
+        form = DonorForm(request.POST, organisation=request.organisation)
         existing_id = None
         if form.is_valid():
             try:
@@ -122,7 +123,7 @@ class DonorCreateView(DashboardMixin, View):
                 return redirect("donor-detail", donor.id)
             except ApplicationError as exc:
                 existing_id = exc.extra.get("existing_id")
-                form.add_error(exc.param if exc.param in form.fields else None, exc.message)
+                add_service_error(form, exc)
         return render(request, "donations/donor_form.html", {"form": form, "existing_id": existing_id, "nav": "donors", "page_title": "Add donor"})
 
 
@@ -131,12 +132,13 @@ class DonorEditView(DashboardMixin, View):
 
     def get(self, request, pk):
         donor = self.get_scoped_or_404(Donor, pk)
-        form = DonorForm(initial={k: getattr(donor, k) for k in DonorForm.base_fields})
+        form = DonorForm(initial={k: getattr(donor, k) for k in DonorForm.base_fields}, organisation=request.organisation,
+                         custom_values=donor.custom_fields)
         return render(request, "donations/donor_form.html", {"form": form, "donor": donor, "nav": "donors", "page_title": "Edit donor"})
 
     def post(self, request, pk):
         donor = self.get_scoped_or_404(Donor, pk)
-        form = DonorForm(request.POST)
+        form = DonorForm(request.POST, organisation=request.organisation)
         if form.is_valid() and call_service(form, services.donor_update, organisation=request.organisation, actor=request.actor,
                                             donor_id=donor.id, **form.service_kwargs()):
             messages.success(request, "Donor saved.")
@@ -416,7 +418,8 @@ class DonationDetailView(DashboardMixin, View):
             edit_form = DonationEditForm(initial={
                 "amount": cents_to_dollars(donation.amount_cents), "donation_date": donation.donation_date,
                 "reference": donation.reference, "revenue_code": donation.revenue_code,
-                "in_kind_description": donation.in_kind_description, "notes": donation.notes})
+                "in_kind_description": donation.in_kind_description, "notes": donation.notes},
+                organisation=request.organisation, custom_values=donation.custom_fields)
         if donation.donation_type != "IN_KIND":
             edit_form.fields.pop("in_kind_description", None)  # a monetary gift has no description to edit
         refund_form = refund_form or RefundForm(auto_id=REFUND_IDS)
@@ -459,13 +462,15 @@ class DonationDetailView(DashboardMixin, View):
                                  "the gift counts what was kept.")
                 return redirect("donation-detail", pk)
             return self.page(request, donation, refund_form=form, status=400)
-        form = DonationEditForm(request.POST)
+        form = DonationEditForm(request.POST, organisation=org)
         if form.is_valid():
             d = form.cleaned_data
             changes = {"amount_cents": d["amount"], "donation_date": d["donation_date"], "reference": d.get("reference") or None,
                        "revenue_code": d.get("revenue_code") or None, "notes": d.get("notes") or None}
             if donation.donation_type == "IN_KIND":
                 changes["in_kind_description"] = d.get("in_kind_description") or donation.in_kind_description
+            if form.custom_field_definitions:
+                changes["custom_fields"] = custom_field_values(form)
             if call_service(form, services.donation_update, organisation=org, actor=actor, donation_id=pk, **changes):
                 messages.success(request, "Donation saved.")
                 return redirect("donation-detail", pk)

@@ -63,7 +63,7 @@ class DashboardPage:
             self.error = exc.message
         if filterset_class is not None:
             data = {k: v for k, v in params.items() if v != "" and k not in ("limit", "starting_after", "ending_before", "ordering")}
-            self.filterset = filterset_class(data=data, queryset=queryset)
+            self.filterset = filterset_class(data=data, queryset=queryset, request=request)
             if self.filterset.is_valid():
                 queryset = self.filterset.qs
             else:

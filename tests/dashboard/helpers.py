@@ -37,6 +37,7 @@ class World:
     plan: object = None
     receipt: object = None
     receipt_run: object = None
+    custom_field: object = None
     markers: list[str] = field(default_factory=list)
 
 
@@ -48,6 +49,10 @@ def build_world(organisation, label: str) -> World:
     w.donor = services.donor_create(organisation=organisation, actor=SYSTEM, first_name="Quill", last_name=f"Donor{marker}",
                                     email=f"quill-{marker.lower()}@example.org", postcode="2000")
     w.campaign = services.campaign_create(organisation=organisation, actor=SYSTEM, name=f"Campaign{marker}")
+    from donations.custom_fields import custom_field_create
+
+    w.custom_field = custom_field_create(organisation=organisation, actor=SYSTEM, applies_to="DONATION", key="region",
+                                         label=f"Region{marker}", field_type="TEXT")
     w.revenue_code = compliance.revenue_code_create(organisation=organisation, actor=SYSTEM, code=f"CODE-{marker}", jurisdiction="FEDERAL")
     w.donation = services.donation_record(organisation=organisation, actor=SYSTEM, donor_id=w.donor.id, amount_cents=123_456,
                                           donation_date=GIFT_DAY, donation_type="MONETARY", payment_method="CHEQUE",

@@ -45,6 +45,7 @@ OBJECT_ROUTES = {
     "receipts-donation-fragment": "donation",
     "receipts-donor-fragment": "donor",
     "receipts-statement": "donor",
+    "custom-field-edit": "custom_field",
 }
 # Query strings aimed at the victim's records, for routes that take them.
 QUERIES = {
@@ -58,12 +59,12 @@ QUERIES = {
 }
 # Pages only an ADMIN may open, and pages anyone reads but only an ADMIN changes.
 ADMIN_PAGES = {"settings-api", "settings-users", "settings-receipts"}
-ADMIN_WRITES = ADMIN_PAGES | {"compliance-home", "compliance-elections", "compliance-settings", "distribution-settings",
+ADMIN_WRITES = ADMIN_PAGES | {"custom-fields", "custom-field-edit", "compliance-home", "compliance-elections", "compliance-settings", "distribution-settings",
                               "settings-webhooks"}
 # Pages where a POST is a read (an export), open to every role.
 READ_POSTS = {"reports"}
 # Pages that are a form only writers can send: a VIEWER gets 403 at the URL.
-WRITE_FORMS = {"engage-form-new", "engage-link-new", "engage-link-suggest", "imports", "import-detail", "import-result", "gift-new", "donor-new", "donor-edit", "batch-new", "campaign-new", "recommendation-set-new", "recommendation-set-edit"}
+WRITE_FORMS = {"engage-form-new", "engage-link-new", "engage-link-suggest", "imports", "import-detail", "import-result", "gift-new", "donor-new", "donor-edit", "batch-new", "campaign-new", "recommendation-set-new", "recommendation-set-edit", "custom-fields", "custom-field-edit"}
 # A body that would change something on most pages, were it let through.
 HOSTILE_BODY = {"name": "Hijacked", "action": "void", "reason": "x", "archive": "1", "email": "hijack@example.org",
                 "full_name": "H", "role": "ADMIN", "scope": "WRITE", "survivor_id": "x", "duplicate_id": "y"}
