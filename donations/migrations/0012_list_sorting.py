@@ -31,8 +31,6 @@ class Migration(migrations.Migration):
             name='sort_name',
             field=models.GeneratedField(db_persist=True, expression=django.db.models.functions.text.Lower(django.db.models.functions.comparison.Coalesce(django.db.models.functions.comparison.NullIf(django.db.models.functions.text.Trim(django.db.models.functions.text.Concat(django.db.models.functions.comparison.Coalesce('first_name', models.Value('')), models.Value(' '), django.db.models.functions.comparison.Coalesce('last_name', models.Value('')), output_field=models.TextField())), models.Value('')), django.db.models.functions.comparison.NullIf('organisation_name', models.Value('')), django.db.models.functions.comparison.NullIf('email', models.Value('')), 'id', output_field=models.TextField())), output_field=models.TextField()),
         ),
-        # The latest counted (CONFIRMED) gift of every donor, before the index on it is built.
-        migrations.RunSQL(FILL_LAST_GIFT, migrations.RunSQL.noop),
         migrations.AddIndex(
             model_name='donation',
             index=models.Index(fields=['organisation', 'donation_date', 'id'], name='donation_org_date_id'),
@@ -53,4 +51,7 @@ class Migration(migrations.Migration):
             model_name='donor',
             index=models.Index(models.F('organisation'), django.db.models.functions.comparison.Coalesce('last_donation_date', models.Value(datetime.date(1, 1, 1))), models.F('id'), name='donor_org_last_gift'),
         ),
+        # The latest counted (CONFIRMED) gift of every donor. Last: an UPDATE of donors leaves trigger events
+        # pending (their deferred foreign keys) and PostgreSQL refuses a CREATE INDEX on the table after it.
+        migrations.RunSQL(FILL_LAST_GIFT, migrations.RunSQL.noop),
     ]
