@@ -47,7 +47,7 @@ class ReceiptAdmin(ReadOnlyTenantAdmin):
     ordering = ["-issued_at", "-number"]
     date_hierarchy = "issued_at"
     list_select_related = ["organisation"]
-    fields = ["number", "kind", "status", "pdf_link", "organisation", "donation", "donor", "donor_name", "amount", "donation_date",
+    fields = ["number", "kind", "status", "pdf_link", "organisation", "donation", "donor", "amount", "donation_date",
               "deductibility", "issued_at", "email_requested", "email_count", "emailed_at", "withdrawn_at", "withdraw_reason",
               "replaced_by", "issuer_snapshot", "donor_snapshot", "gift_snapshot"]
     readonly_fields = fields
