@@ -54,4 +54,7 @@ class Migration(migrations.Migration):
         # The latest counted (CONFIRMED) gift of every donor. Last: an UPDATE of donors leaves trigger events
         # pending (their deferred foreign keys) and PostgreSQL refuses a CREATE INDEX on the table after it.
         migrations.RunSQL(FILL_LAST_GIFT, migrations.RunSQL.noop),
+        # Statistics for the new columns at once: without them the planner took a parallel plan for the
+        # donor sort of the donations list (45-75 ms on the bench's 1M gifts instead of 0.3 ms).
+        migrations.RunSQL("ANALYZE donations_donor", migrations.RunSQL.noop),
     ]
