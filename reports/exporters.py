@@ -36,6 +36,7 @@ from donations.api.filters import CampaignFilterSet, DonationFilterSet
 from donations.models import Campaign, Donation, DonationType, InKindCategory, Status
 from organisations.models import Organisation
 from reports.sql import Dollars, IsoTimestamp, Neutralised, SqlTemplate, dollars_sql, iso_timestamp_sql, neutralise_sql
+from together.api.filters import accepts_dynamic
 from together.exceptions import InvalidRequest, NotFound, ValidationFailed
 
 KINDS = {
@@ -85,6 +86,10 @@ class ReportSpec:
         if self.jurisdiction:
             out["jurisdiction"] = self.jurisdiction
         return out
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return self.exporter.columns_for(self)
 
     @property
     def period_label(self) -> str:
@@ -156,11 +161,19 @@ class Exporter:
     def allowed_params(self) -> set[str]:
         return {"from", "to", *self.extra_params, *self.filter_names()}
 
+    def accepts_filter(self, name: str) -> bool:
+        """A filter of the FilterSet, or one it adds per organisation (custom fields: `cf_<key>`)."""
+        return name in self.filter_names() or (self.filterset_class is not None and accepts_dynamic(self.filterset_class, name))
+
+    def columns_for(self, spec: "ReportSpec") -> tuple[Column, ...]:
+        """The columns of this organisation's file: `columns`, plus any it defines (custom fields)."""
+        return self.columns
+
     def resolve(self, *, organisation: Organisation, data: Mapping[str, str], restrict: dict | None = None) -> ReportSpec:
         """Validate `data` (query parameters) into a spec; errors name the parameter."""
         allowed = self.allowed_params()
         for name in data:
-            if name not in allowed:
+            if name not in allowed and not self.accepts_filter(name):
                 raise InvalidRequest(f"Unknown parameter '{name}' for the {self.name} report.", param=name)
         date_from = _parse_date(data.get("from"), "from")
         date_to = _parse_date(data.get("to"), "to")
@@ -170,7 +183,8 @@ class Exporter:
             date_from, date_to = date_from or fy_start, date_to or fy_end
         if date_to < date_from:
             raise ValidationFailed("to: must be on or after from.", param="to")
-        filters = {name: str(data[name]) for name in self.filter_names() if data.get(name) not in (None, "")}
+        filters = {name: str(data[name]) for name in data if name not in ("from", "to") and self.accepts_filter(name)
+                   and data.get(name) not in (None, "")}
         spec = ReportSpec(exporter=self, organisation=organisation, date_from=date_from, date_to=date_to,
                           filters=filters, restrict=restrict)
         self.validate_filters(spec)
@@ -186,7 +200,8 @@ class Exporter:
     def filtered(self, spec: ReportSpec, queryset: QuerySet) -> QuerySet:
         if self.filterset_class is None or not spec.filters:
             return queryset
-        filterset = self.filterset_class(data=spec.filters, queryset=queryset)
+        extra = {"organisation": spec.organisation} if getattr(self.filterset_class, "dynamic_filter_prefix", None) else {}
+        filterset = self.filterset_class(data=spec.filters, queryset=queryset, **extra)
         if not filterset.is_valid():
             name, errors = next(iter(filterset.errors.items()))
             raise ValidationFailed(f"{name}: {' '.join(errors)}", param=name)
@@ -241,11 +256,12 @@ class QuerySetExporter(Exporter):
         return []
 
     def query(self, spec: ReportSpec) -> tuple[str, list]:
-        values = {f"c{i}": _expression(c) for i, c in enumerate(self.columns)}
-        aliases = {c.name: f"c{i}" for i, c in enumerate(self.columns)}
+        columns = self.columns_for(spec)
+        values = {f"c{i}": _expression(c) for i, c in enumerate(columns)}
+        aliases = {c.name: f"c{i}" for i, c in enumerate(columns)}
         queryset = self.rows(spec).values(**values).order_by(*self.order_terms(aliases))
         sql, params = _compiled(queryset)
-        return _renamed(self.columns, sql), params
+        return _renamed(columns, sql), params
 
 
 # --- donations -------------------------------------------------------------------------------
@@ -292,15 +308,42 @@ class DonationRowsExporter(QuerySetExporter):
         # By gift date, then the raw timestamp (the published created_at is text), then id.
         return [aliases["donation_date"], "created_at", "id"]
 
+    # Custom fields (issue 19): one column per field the organisation defines (archived ones
+    # too: their values stay), after the fixed columns: `cf_<key>` for the gift's fields and,
+    # where `donor_custom_columns`, `donor_cf_<key>` for its donor's.
+    donor_custom_columns = False
+
+    def columns_for(self, spec):
+        from donations.custom_fields import custom_field_definitions
+
+        extra = [custom_field_column(d, f"cf_{d['key']}", "custom_fields", "gift")
+                 for d in custom_field_definitions(organisation=spec.organisation, applies_to="DONATION")]
+        if self.donor_custom_columns:
+            extra += [custom_field_column(d, f"donor_cf_{d['key']}", "donor__custom_fields", "donor")
+                      for d in custom_field_definitions(organisation=spec.organisation, applies_to="DONOR")]
+        return (*self.columns, *extra)
+
+
+def custom_field_column(definition: dict, name: str, source: str, whose: str) -> Column:
+    """A custom field's value as text (numbers as typed JSON numbers, booleans true/false,
+    dates YYYY-MM-DD); TEXT and CHOICE values are neutralised like every text cell."""
+    kind = "text" if definition["field_type"] in ("TEXT", "CHOICE") else "code"
+    key = definition["key"]
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", key), key  # a literal in the SQL: the key's own rule (KEY_RE)
+    return Column(name, kind, f"The {whose}'s custom field {definition['label']} ({definition['field_type']}).",
+                  SqlTemplate(f"({{0}} ->> '{key}')", F(source)))
+
 
 @register
 class DonationsExporter(DonationRowsExporter):
     name = "donations"
     title = "Donations"
+    donor_custom_columns = True
     description = (
         "Every donation dated in the range (every status unless `status` is given), one row each, with its donor's "
         "name and address, campaign, revenue code and jurisdiction, in-kind details and lifecycle dates. "
-        "Filters: those of GET /api/v1/donations."
+        "Filters: those of GET /api/v1/donations (custom fields too: `cf_<key>`). After the columns below come the "
+        "organisation's custom fields: `cf_<key>` for each gift field, then `donor_cf_<key>` for each donor field."
     )
     columns = (
         Column("donation_id", "code", "The donation's id.", "id"),

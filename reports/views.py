@@ -82,7 +82,7 @@ class DonationListExportView(DashboardMixin, View):
 
     def get(self, request):
         exporter = REGISTRY["donations"]
-        data = {k: v for k, v in request.GET.items() if v != "" and k in exporter.filter_names()}
+        data = {k: v for k, v in request.GET.items() if v != "" and exporter.accepts_filter(k)}
         bounds = self.scoped(Donation).aggregate(first=Min("donation_date"), last=Max("donation_date"))
         today = timezone.localdate()
         data["from"] = data.get("donation_date[gte]") or (bounds["first"] or today).isoformat()

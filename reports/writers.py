@@ -83,7 +83,7 @@ def xlsx_write(spec: ReportSpec, out: IO[bytes], *, progress: Callable[[int], No
     from openpyxl.cell import WriteOnlyCell
 
     header = []
-    for name in spec.exporter.column_names:
+    for name in (c.name for c in spec.columns):
         cell = WriteOnlyCell(sheet, value=name)
         cell.font = bold
         header.append(cell)

@@ -87,7 +87,8 @@ class ReportView(ApiView):
         return exporter_get(self.report_name)
 
     def get_allowed_query_params(self) -> set[str]:
-        return {"format", *self.exporter().allowed_params()}
+        exporter = self.exporter()
+        return {"format", *exporter.allowed_params(), *(n for n in self.request.query_params if exporter.accepts_filter(n))}
 
     def get(self, request):
         exporter = self.exporter()
