@@ -15,7 +15,7 @@ import pytest
 
 from tests.dashboard.conftest import client_as, make_user
 from tests.dashboard.helpers import build_world
-from tests.dashboard.test_tenancy import DASHBOARD, url_for
+from tests.dashboard.test_tenancy import DASHBOARD, OBJECT_ROUTES, url_for
 
 # Route name -> what it answers instead of a page.
 NOT_PAGES = {
@@ -62,6 +62,8 @@ def test_every_dashboard_page_extends_the_layout(org, world):
     problems = []
     pages = 0
     for route in DASHBOARD:
+        if route.params and route.name not in OBJECT_ROUTES:
+            continue  # test_tenancy's classification test fails for it until it has a row
         response = client.get(url_for(route, world))
         kind = NOT_PAGES.get(route.name)
         content_type = response.get("Content-Type", "")
