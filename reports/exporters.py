@@ -360,6 +360,11 @@ class DonationsExporter(DonationRowsExporter):
         Column("campaign_name", "text", "The campaign's name.", "campaign__name"),
         Column("revenue_code", "text", "The revenue code as entered.", "revenue_code"),
         Column("jurisdiction", "code", "The jurisdiction the revenue code maps to (FEDERAL, NSW, VIC …).", "jurisdiction"),
+        Column("source_code", "text", "Where the gift came from: your source code (an appeal, a mailing, a page's ?source=).", "source_code"),
+        Column("referrer", "text", "Who or what referred the donor (a public page's ?ref=).", "referrer"),
+        Column("utm_source", "text", "The utm_source of the link the donor followed.", "utm_source"),
+        Column("utm_medium", "text", "The utm_medium of the link the donor followed.", "utm_medium"),
+        Column("utm_campaign", "text", "The utm_campaign of the link the donor followed.", "utm_campaign"),
         Column("donor_id", "code", "The donor's id.", "donor_id"),
         Column("donor_type", "code", "INDIVIDUAL, ORGANISATION, TRUST or UNKNOWN.", "donor__donor_type"),
         Column("donor_name", "text", "First and last name, else the organisation name, else the email.", DONOR_NAME),
@@ -368,6 +373,9 @@ class DonationsExporter(DonationRowsExporter):
         Column("donor_organisation_name", "text", "Organisation or trust name.", "donor__organisation_name"),
         Column("donor_email", "text", "Email.", "donor__email"),
         Column("donor_phone", "text", "Phone.", "donor__phone"),
+        Column("donor_tags", "text", "The donor's tags, sorted, separated by \", \".",
+               SqlTemplate("array_to_string({0}, ', ')", F("donor__tags"), output_field=CharField())),
+        Column("donor_employer_id", "code", "The ORGANISATION donor this individual works for or gives through.", "donor__employer_id"),
         *DONOR_ADDRESS,
         Column("in_kind_category", "code", "GOODS, SERVICES, DISCOUNT, EXCESSIVE_PAYMENT or OTHER (IN_KIND only).", "in_kind_category"),
         Column("in_kind_description", "text", "What was given (IN_KIND only).", "in_kind_description"),
@@ -428,7 +436,8 @@ class CampaignSummaryExporter(QuerySetExporter):
     name = "campaign-summary"
     title = "Campaign summary"
     description = (
-        "Per campaign and calendar month of the gift date: gifts, distinct donors and money raised, counting CONFIRMED "
+        "Per campaign, calendar month of the gift date and source code (`source_code`, empty for gifts without one): "
+        "gifts, distinct donors and money raised, counting CONFIRMED "
         "gifts only, each for what was kept after any partial refund (monetary and in-kind at fair value, as the "
         "campaign totals of the API). Gifts without a campaign "
         "are one line per month named `(no campaign)` unless a campaign filter is given. Filters: those of "
@@ -443,6 +452,8 @@ class CampaignSummaryExporter(QuerySetExporter):
         Column("month_start", "date", "The first day of that month.",
                SqlTemplate("date_trunc('month', {0})::date", F("donation_date"), output_field=DateField())),
         Column("currency", "code", "ISO 4217.", "currency"),
+        Column("source_code", "text", "The gifts' source code (empty: none); a campaign's month has one line per source code.",
+               SqlTemplate("COALESCE({0}, '')", F("source_code"))),
         Column("gifts_count", "integer", "Confirmed gifts.", Count("id")),
         Column("donors_count", "integer", "Distinct donors of those gifts.", Count("donor_id", distinct=True)),
         Column("raised_cents", "cents", "Money raised and kept (monetary plus in-kind fair value).", rules.counted_sum()),
@@ -470,9 +481,9 @@ class CampaignSummaryExporter(QuerySetExporter):
             campaigns = (campaigns if campaigns is not None else self.filter_base(spec)).filter(pk__in=spec.restrict["campaign"])
         if campaigns is not None:
             donations = donations.filter(campaign_id__in=campaigns.values("pk"))
-        keys = {f"c{i}": _expression(c) for i, c in enumerate(self.columns[:6])}
-        aggregates = {f"c{i}": _expression(c) for i, c in enumerate(self.columns) if i >= 6}
-        queryset = donations.values(**keys).annotate(**aggregates).order_by("c1", "c0", "c3")
+        keys = {f"c{i}": _expression(c) for i, c in enumerate(self.columns[:7])}
+        aggregates = {f"c{i}": _expression(c) for i, c in enumerate(self.columns) if i >= 7}
+        queryset = donations.values(**keys).annotate(**aggregates).order_by("c1", "c0", "c3", "c6")
         sql, params = _compiled(queryset)
         return _renamed(self.columns, sql), params
 
