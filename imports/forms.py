@@ -1,6 +1,6 @@
 from django import forms
 
-from imports.mapping import FIELD_CHOICES
+from imports.mapping import FIELD_CHOICES, custom_field_choices
 
 
 class UploadForm(forms.Form):
@@ -10,11 +10,12 @@ class UploadForm(forms.Form):
 class MappingForm(forms.Form):
     """One choice per column of the file (fields named col_<n>)."""
 
-    def __init__(self, *args, headers: list[str], mapping: dict, **kwargs):
+    def __init__(self, *args, headers: list[str], mapping: dict, organisation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.headers = headers
+        choices = FIELD_CHOICES + (custom_field_choices(organisation) if organisation is not None else [])
         for n, header in enumerate(headers):
-            self.fields[f"col_{n}"] = forms.ChoiceField(label=header, choices=FIELD_CHOICES, required=False,
+            self.fields[f"col_{n}"] = forms.ChoiceField(label=header, choices=choices, required=False,
                                                         initial=mapping.get(header, ""))
 
     def mapping(self) -> dict:

@@ -40,6 +40,19 @@ FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "notes": ("Notes", "gift", ("notes", "note", "comment", "comments", "memo")),
 }
 FIELD_CHOICES = [("", "(ignore this column)")] + [(name, label) for name, (label, _g, _s) in FIELDS.items()]
+# The organisation's custom fields (issue 19): `custom:<key>` a gift field, `donor_custom:<key>` a
+# donor field (values for the donors an import creates). Checked against its definitions when read.
+CUSTOM_RE = re.compile(r"^(custom|donor_custom):([a-z][a-z0-9_]{0,39})$")
+
+
+def custom_field_choices(organisation) -> list[tuple[str, str]]:
+    """Mapping choices for the organisation's active custom fields."""
+    from donations.custom_fields import custom_fields_active
+
+    return ([(f"donor_custom:{d['key']}", f"Donor: {d['label']}")
+             for d in custom_fields_active(organisation=organisation, applies_to="DONOR")]
+            + [(f"custom:{d['key']}", f"Gift: {d['label']}")
+               for d in custom_fields_active(organisation=organisation, applies_to="DONATION")])
 DONOR_FIELDS = [n for n, (_l, g, _s) in FIELDS.items() if g == "donor" and n != "donor_external_id"]
 
 
@@ -97,7 +110,7 @@ def check_mapping(headers: list[str], mapping: dict) -> dict[str, str]:
     used: dict[str, str] = {}
     for header, name in mapping.items():
         name = name or ""
-        if not isinstance(name, str) or (name and name not in FIELDS):
+        if not isinstance(name, str) or (name and name not in FIELDS and not CUSTOM_RE.match(name)):
             raise ValidationFailed(f"mapping: '{name}' is not a field; one of {', '.join(FIELDS)}.", param="mapping")
         if name and name in used:
             raise ValidationFailed(f"mapping: the columns '{used[name]}' and '{header}' both map to {name}.", param="mapping")

@@ -48,6 +48,7 @@ class RowData:
     payment_method: str | None = None
     revenue_code: str | None = None
     notes: str | None = None
+    custom_fields: dict = field(default_factory=dict)  # the gift's custom fields (the donor's are in `donor`)
 
     @property
     def is_gift(self) -> bool:
@@ -141,8 +142,10 @@ def parse_amount(value) -> int:
     return cents
 
 
-def clean_row(position: int, cells: list, columns: dict[str, int]) -> RowData:
-    """`columns`: field -> index of its column. Raises RowInvalid(field, reason)."""
+def clean_row(position: int, cells: list, columns: dict[str, int], custom: dict[str, list[dict]] | None = None) -> RowData:
+    """`columns`: field -> index of its column; `custom`: the organisation's custom field
+    definitions by kind (DONOR, DONATION), for `custom:<key>`/`donor_custom:<key>` columns.
+    Raises RowInvalid(field, reason)."""
     def cell(name):
         index = columns.get(name)
         return cells[index] if index is not None else None
@@ -173,8 +176,13 @@ def clean_row(position: int, cells: list, columns: dict[str, int]) -> RowData:
     donor = {k: v for k, v in donor.items() if v is not None}
     if not any(donor.get(k) for k in ("email", "first_name", "last_name", "organisation_name", "phone", "external_id")):
         raise RowInvalid("email", "No donor on this row: it needs an external ID, email, name, organisation name or phone.")
+    donor_custom = _custom_values(cell, columns, "donor_custom", (custom or {}).get("DONOR", []))
+    if donor_custom:
+        donor["custom_fields"] = donor_custom
     row.donor = donor
     has_gift = "amount" in columns
+    if has_gift:
+        row.custom_fields = _custom_values(cell, columns, "custom", (custom or {}).get("DONATION", []), required=True)
     if has_gift:
         row.amount_cents = parse_amount(cell("amount"))
         date_cell = cell("donation_date")
@@ -198,6 +206,46 @@ def clean_row(position: int, cells: list, columns: dict[str, int]) -> RowData:
         notes = text(cell("notes"))
         row.notes = notes[:5000] if notes else None
     return row
+
+
+def _custom_values(cell, columns: dict[str, int], prefix: str, definitions: list[dict], *, required: bool = False) -> dict:
+    """The row's values of custom fields, typed by donations.custom_fields (the rule the
+    services apply again when writing). A date takes the import's own formats (DD/MM/YYYY…)."""
+    from donations.custom_fields import custom_field_value_clean
+    from donations.models import CustomFieldType
+    from together.exceptions import ValidationFailed
+
+    by_key = {d["key"]: d for d in definitions}
+    out = {}
+    for name in columns:
+        if not name.startswith(prefix + ":"):
+            continue
+        key = name.split(":", 1)[1]
+        definition = by_key.get(key)
+        if definition is None:
+            raise RowInvalid(name, f"No {'donor' if prefix == 'donor_custom' else 'gift'} custom field '{key}': map the column again.")
+        raw = cell(name)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue
+        if definition["archived"]:
+            raise RowInvalid(name, f"{definition['label']} is archived and takes no new values.")
+        if definition["field_type"] == CustomFieldType.DATE:
+            try:
+                raw = parse_date(raw)
+            except RowInvalid as exc:
+                raise RowInvalid(name, exc.reason.replace("donation_date", definition["label"])) from None
+        elif not (definition["field_type"] == CustomFieldType.NUMBER and isinstance(raw, (int, float))
+                  and not isinstance(raw, bool)):
+            raw = text(raw)
+        try:
+            out[key] = custom_field_value_clean(definition, raw)
+        except ValidationFailed as exc:
+            raise RowInvalid(name, exc.message) from None
+    if required:
+        for definition in definitions:
+            if definition["required"] and not definition["archived"] and definition["key"] not in out:
+                raise RowInvalid(f"{prefix}:{definition['key']}", f"{definition['label']} is required.")
+    return out
 
 
 def gift_key(donor_ref: str, row: RowData) -> tuple:

@@ -47,7 +47,7 @@ class ImportDetailView(DashboardMixin, View):
     def context(self, request, job, mapping_form=None, error=None):
         outcome = request.GET.get("outcome") or ""
         rows = services.import_rows(job=job, outcome=outcome or None, limit=100)
-        return {"job": job, "mapping_form": mapping_form or MappingForm(headers=job.headers, mapping=job.mapping),
+        return {"job": job, "mapping_form": mapping_form or MappingForm(headers=job.headers, mapping=job.mapping, organisation=request.organisation),
                 "rows": rows, "outcome": outcome, "outcomes": Outcome.values, "error": error, "fields": FIELDS,
                 "nav": "imports", "page_title": f"Import {job.file_name}"}
 
@@ -62,7 +62,7 @@ class ImportDetailView(DashboardMixin, View):
             if request.POST.get("action") == "commit":
                 services.import_commit(organisation=request.organisation, actor=request.actor, import_id=job.id)
             else:
-                form = MappingForm(request.POST, headers=job.headers, mapping=job.mapping)
+                form = MappingForm(request.POST, headers=job.headers, mapping=job.mapping, organisation=request.organisation)
                 if not form.is_valid():
                     return render(request, "imports/detail.html", self.context(request, job, form), status=400)
                 services.import_remap(organisation=request.organisation, actor=request.actor, import_id=job.id,
