@@ -33,12 +33,12 @@ def rollup_rows(queryset, model=DailyRollup) -> list:
     grouped = (
         queryset.filter(COUNTED).order_by()
         .annotate(plan=ExpressionWrapper(Q(recurring_plan_id__isnull=False), output_field=BooleanField()))
-        .values("organisation_id", "donation_date", "donation_type", "plan")
+        .values("organisation_id", "donation_date", "donation_type", "plan", "campaign_id")
         .annotate(cents=counted_sum(), n=Count("*"))
     )
     return [
         model(organisation_id=r["organisation_id"], day=r["donation_date"], donation_type=r["donation_type"],
-                 recurring=r["plan"], counted_cents=r["cents"] or 0, gifts=r["n"])
+                 recurring=r["plan"], campaign_id=r["campaign_id"], counted_cents=r["cents"] or 0, gifts=r["n"])
         for r in grouped
     ]
 

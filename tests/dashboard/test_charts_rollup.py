@@ -1,7 +1,7 @@
 """The per-day rollup (donations.models.DailyRollup) never drifts from the ledger.
 
 Hypothesis drives random sequences of record / update (money, date) / void /
-refund / merge through the services, then compares every rollup row of the
+refund / merge through the services (gifts moving between campaigns too), then compares every rollup row of the
 organisation with a fresh GROUP BY over its gifts (compliance.rules' COUNTED and
 counted_sum). The rebuild (migration backfill, seed_bench) gives the same rows."""
 from __future__ import annotations
@@ -17,6 +17,7 @@ from compliance.rules import COUNTED, counted_sum
 from donations import services
 from donations.models import DailyRollup, Donation, Donor, Status
 from donations.rollups import rollup_rebuild
+from donations.selectors import campaign_rollups
 from together.actors import Actor
 from together.exceptions import ApplicationError
 
@@ -27,26 +28,34 @@ DAYS = [dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2025, 7, 2), dt.date(
 def ledger(org) -> dict:
     rows = (Donation.objects.for_organisation(org).filter(COUNTED).order_by()
             .annotate(plan=ExpressionWrapper(Q(recurring_plan_id__isnull=False), output_field=BooleanField()))
-            .values("donation_date", "donation_type", "plan").annotate(cents=counted_sum(), n=Count("*")))
-    return {(r["donation_date"], r["donation_type"], r["plan"]): (r["cents"], r["n"]) for r in rows}
+            .values("donation_date", "donation_type", "plan", "campaign_id").annotate(cents=counted_sum(), n=Count("*")))
+    return {(r["donation_date"], r["donation_type"], r["plan"], r["campaign_id"]): (r["cents"], r["n"]) for r in rows}
 
 
 def rollup(org) -> dict:
-    return {(r.day, r.donation_type, r.recurring): (r.counted_cents, r.gifts)
+    return {(r.day, r.donation_type, r.recurring, r.campaign_id): (r.counted_cents, r.gifts)
             for r in DailyRollup.objects.for_organisation(org)}
 
 
-def _record(org, donor, kind, amount, day):
+def _record(org, donor, kind, amount, day, campaign=None):
     extra = ({"in_kind_category": "GOODS", "in_kind_description": "Printing"} if kind == "IN_KIND" else {})
     return services.donation_record(organisation=org, actor=ACTOR, donor_id=donor.id, donation_type=kind,
-                                    amount_cents=amount, donation_date=day, **extra)
+                                    amount_cents=amount, donation_date=day, campaign_id=campaign.id if campaign else None, **extra)
+
+
+def campaign_figures(org, campaigns) -> dict:
+    """campaign_rollups (rollup rows and the donors index) against a fresh count over the gifts."""
+    fresh = {c.id: Donation.objects.for_organisation(org).filter(COUNTED, campaign_id=c.id)
+             .aggregate(raised_cents=counted_sum(), donations_count=Count("id"), donors_count=Count("donor_id", distinct=True))
+             for c in campaigns}
+    return {k: v for k, v in fresh.items() if v["donations_count"]}
 
 
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("record"), st.integers(0, 2), st.sampled_from(["MONETARY", "IN_KIND"]),
-                  st.integers(1, 500_000), st.sampled_from(DAYS)),
-        st.tuples(st.just("update"), st.integers(0, 50), st.integers(1, 500_000), st.sampled_from(DAYS)),
+                  st.integers(1, 500_000), st.sampled_from(DAYS), st.integers(0, 2)),
+        st.tuples(st.just("update"), st.integers(0, 50), st.integers(1, 500_000), st.sampled_from(DAYS), st.integers(0, 2)),
         st.tuples(st.just("void"), st.integers(0, 50)),
         st.tuples(st.just("refund"), st.integers(0, 50)),
         st.tuples(st.just("merge"), st.integers(0, 2), st.integers(0, 2)),
@@ -60,11 +69,12 @@ operations = st.lists(
 @given(ops=operations)
 def test_rollup_equals_ledger_after_any_sequence(org, ops):
     donors = [services.donor_create(organisation=org, actor=ACTOR, first_name="Ann", last_name=f"Lee {i}") for i in range(3)]
+    campaigns = [None] + [services.campaign_create(organisation=org, actor=ACTOR, name=f"Appeal {i}") for i in range(2)]
     gifts: list[Donation] = []
     for op in ops:
         try:
             if op[0] == "record":
-                gifts.append(_record(org, donors[op[1]], op[2], op[3], op[4]))
+                gifts.append(_record(org, donors[op[1]], op[2], op[3], op[4], campaigns[op[5]]))
             elif op[0] == "merge":
                 survivor, duplicate = donors[op[1]], donors[op[2]]
                 if Donor.objects.filter(pk=duplicate.pk).exists() and Donor.objects.filter(pk=survivor.pk).exists():
@@ -73,7 +83,8 @@ def test_rollup_equals_ledger_after_any_sequence(org, ops):
             elif gifts:
                 gift = gifts[op[1] % len(gifts)]
                 if op[0] == "update":
-                    services.donation_update(organisation=org, actor=ACTOR, donation_id=gift.id, amount_cents=op[2], donation_date=op[3])
+                    services.donation_update(organisation=org, actor=ACTOR, donation_id=gift.id, amount_cents=op[2], donation_date=op[3],
+                                             campaign_id=campaigns[op[4]].id if campaigns[op[4]] else None)
                 elif op[0] == "void":
                     services.donation_void(organisation=org, actor=ACTOR, donation_id=gift.id, reason="entered twice")
                 else:
@@ -84,6 +95,10 @@ def test_rollup_equals_ledger_after_any_sequence(org, ops):
             pass  # a refusal (a voided gift edited, a cap) changes nothing: the comparison still holds
         assert rollup(org) == ledger(org), op
     assert rollup(org) == ledger(org)
+    real = [c for c in campaigns if c]
+    rollups = campaign_rollups(organisation=org, campaign_ids=[c.id for c in real])
+    assert {k: {f: v[f] for f in ("raised_cents", "donations_count", "donors_count")} for k, v in rollups.items()} == \
+        campaign_figures(org, real)
     before = rollup(org)
     rollup_rebuild(organisation_id=org.id)
     assert rollup(org) == before
@@ -96,7 +111,7 @@ def test_rollup_counts_only_what_is_kept(org):
     _record(org, donor, "IN_KIND", 2_500, DAYS[1])
     gone = _record(org, donor, "MONETARY", 7_000, DAYS[1])
     services.donation_void(organisation=org, actor=ACTOR, donation_id=gone.id, reason="typo")
-    assert rollup(org) == {(DAYS[1], "MONETARY", False): (10_000, 1), (DAYS[1], "IN_KIND", False): (2_500, 1)}
+    assert rollup(org) == {(DAYS[1], "MONETARY", False, None): (10_000, 1), (DAYS[1], "IN_KIND", False, None): (2_500, 1)}
     services.donation_update(organisation=org, actor=ACTOR, donation_id=kept.id, donation_date=DAYS[2])
-    assert rollup(org) == {(DAYS[2], "MONETARY", False): (10_000, 1), (DAYS[1], "IN_KIND", False): (2_500, 1)}
+    assert rollup(org) == {(DAYS[2], "MONETARY", False, None): (10_000, 1), (DAYS[1], "IN_KIND", False, None): (2_500, 1)}
     assert Donation.objects.for_organisation(org).filter(status=Status.VOIDED).count() == 1
