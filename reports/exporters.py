@@ -32,8 +32,8 @@ from django.utils import timezone
 
 from compliance import rules
 from compliance.models import DisclosureObligation, Jurisdiction, ObligationStatus, PeriodKind, RegimeRule, ComplianceBreach
-from donations.api.filters import CampaignFilterSet, DonationFilterSet
-from donations.models import Campaign, Donation, DonationType, InKindCategory, Status
+from donations.api.filters import CampaignFilterSet, DonationFilterSet, DonorFilterSet
+from donations.models import Campaign, Donation, DonationType, Donor, InKindCategory, Status
 from organisations.models import Organisation
 from reports.sql import Dollars, IsoTimestamp, Neutralised, SqlTemplate, dollars_sql, iso_timestamp_sql, neutralise_sql
 from together.api.filters import accepts_dynamic
@@ -1013,6 +1013,71 @@ class ReceiptsRegisterExporter(QuerySetExporter):
 
     def order_terms(self, aliases):
         return [aliases["receipt_number"]]
+
+
+# --- donors -----------------------------------------------------------------------------------
+
+@register
+class DonorsExporter(QuerySetExporter):
+    """The donors list as a file (the dashboard's Donors → Download CSV): its filters, the donations
+    report's donor columns, and what each donor gave in the range."""
+
+    name = "donors"
+    title = "Donors"
+    filterset_class = DonorFilterSet
+    description = (
+        "Every donor (every one unless the filters of GET /api/v1/donors narrow them), one row each in name order, "
+        "with the same donor columns as the donations report, their confirmed total and gifts (all time, as the "
+        "API's donor shows them), the date of their last counted gift, and what they gave in the range: "
+        "`period_cents` and `period_gifts` count CONFIRMED gifts dated from `from` to `to`, each for what was kept "
+        "after any partial refund."
+    )
+    columns = (
+        Column("donor_id", "code", "The donor's id.", "id"),
+        Column("donor_type", "code", "INDIVIDUAL, ORGANISATION, TRUST or UNKNOWN.", "donor_type"),
+        Column("donor_name", "text", "First and last name, else the organisation name, else the email.", SqlTemplate(
+            "COALESCE(NULLIF(btrim(concat_ws(' ', {0}, {1})), ''), {2}, {3})",
+            F("first_name"), F("last_name"), F("organisation_name"), F("email"))),
+        Column("donor_first_name", "text", "First name.", "first_name"),
+        Column("donor_last_name", "text", "Last name.", "last_name"),
+        Column("donor_organisation_name", "text", "Organisation or trust name.", "organisation_name"),
+        Column("donor_email", "text", "Email.", "email"),
+        Column("donor_phone", "text", "Phone.", "phone"),
+        Column("donor_tags", "text", "The donor's tags, sorted, separated by \", \".",
+               SqlTemplate("array_to_string({0}, ', ')", F("tags"), output_field=CharField())),
+        Column("donor_employer_id", "code", "The ORGANISATION donor this individual works for or gives through.", "employer_id"),
+        *(Column(c.name, c.kind, c.help, c.expression.removeprefix("donor__")) for c in DONOR_ADDRESS),
+        Column("external_id", "text", "The id in the system the donor came from.", "external_id"),
+        Column("total_cents", "cents", "Confirmed gifts, all time, each for what was kept after any partial refund.",
+               "donations_total_cents"),
+        Column("total_dollars", "dollars", "The same total in dollars.", "donations_total_cents"),
+        Column("gifts", "integer", "How many confirmed gifts, all time.", "donations_count"),
+        Column("last_gift_date", "date", "The date of the latest confirmed gift (empty: none).", "last_donation_date"),
+        Column("period_cents", "cents", "Confirmed gifts dated in the range.", "period_cents"),
+        Column("period_dollars", "dollars", "The same in dollars.", "period_cents"),
+        Column("period_gifts", "integer", "How many confirmed gifts dated in the range.", "period_gifts"),
+        Column("created_at", "timestamp", "When the record was created.", "created_at"),
+        Column("updated_at", "timestamp", "When the record last changed.", "updated_at"),
+    )
+
+    def filter_base(self, spec):
+        return Donor.objects.for_organisation(spec.organisation)
+
+    def rows(self, spec):
+        from django.db.models import IntegerField, OuterRef, Subquery
+
+        in_range = Donation.objects.filter(rules.COUNTED, donor_id=OuterRef("pk"), donation_date__gte=spec.date_from,
+                                           donation_date__lte=spec.date_to).order_by().values("donor_id")
+        queryset = Donor.objects.for_organisation(spec.organisation).annotate(
+            period_cents=Coalesce(Subquery(in_range.annotate(s=rules.counted_sum()).values("s")), 0),
+            period_gifts=Coalesce(Subquery(in_range.annotate(n=Count("id")).values("n"), output_field=IntegerField()), 0),
+        )
+        if spec.restrict and "donor" in spec.restrict:
+            queryset = queryset.filter(pk__in=spec.restrict["donor"])
+        return self.filtered(spec, queryset)
+
+    def order_terms(self, aliases):
+        return ["sort_name", "id"]
 
 
 __all__ = ["REGISTRY", "Column", "Exporter", "ReportSpec", "exporter_get"]

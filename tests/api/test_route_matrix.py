@@ -445,6 +445,7 @@ ROUTES: list[Row] = [
     Row("GET", "/api/v1/reports/campaign-summary", "READ", 200, seeds=("campaign",)),
     Row("GET", "/api/v1/reports/reconciliation", "READ", 200, seeds=("donation",)),
     Row("GET", "/api/v1/reports/receipts-register", "READ", 200, seeds=("receipted_donation",)),
+    Row("GET", "/api/v1/reports/donors", "READ", 200, seeds=("donor",)),
     # receipts: the standing receipt's PDF and a resend (tests/receipts/test_api.py has the rest)
     Row("GET", "/api/v1/donations/{receipted_donation}/receipt", "READ", 200),
     Row("POST", "/api/v1/donations/{receipted_donation}/receipt/resend", "WRITE", 200),

@@ -32,6 +32,7 @@ NOT_PAGES = {
     "receipts-run": "fragment",
     "import-result": "file",
     "donations-export": "file",
+    "donors-export": "file",
 }
 STYLESHEET = re.compile(r'<link rel="stylesheet" href="[^"]*/css/together\.css"')
 

@@ -212,3 +212,31 @@ def test_a_bad_filter_on_the_csv_goes_back_to_the_list_with_the_reason(books, cl
     assert response.status_code == 302 and response["Location"].startswith(reverse("donations"))
     page = client.get(response["Location"]).content.decode()
     assert "The CSV was not made" in page and "status" in page
+
+
+def test_the_filtered_donors_download_as_csv(books, client, org):
+    """The donors CSV is the Donors report under the list's filters: its rows are the list's, in name order."""
+    html = client.get(f"{reverse('donors')}?q=brown&ordering=-name").content.decode()
+    link = re.search(r'href="(/donors/export\.csv\?[^"]+)"', html).group(1).replace("&amp;", "&")
+    response = client.get(link)
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    header, rows = parse(b"".join(response.streaming_content))
+    assert header == REGISTRY["donors"].column_names
+    listed = DONOR_LINK.findall(html)
+    assert [r["donor_id"] for r in rows] == sorted(listed, key=lambda i: (Donor.objects.get(pk=i).sort_name, i))
+    by_id = {d.id: d for d in books["donors"]}
+    for row in rows:
+        donor = by_id[row["donor_id"]]
+        assert int(row["total_cents"]) == donor.donations_total_cents
+        assert row["last_gift_date"] == (donor.last_donation_date.isoformat() if donor.last_donation_date else "")
+
+
+def test_the_donors_report_counts_the_period(books, org):
+    """period_cents and period_gifts: CONFIRMED gifts dated in the range only (the voided one is out)."""
+    from reports.services import report_export, report_spec
+
+    spec = report_spec(organisation=org, name="donors", data={"from": "2026-03-01", "to": "2026-06-30"})
+    _, rows = parse(b"".join(report_export(spec=spec, fmt="csv", actor=SYSTEM).chunks))
+    got = {r["donor_id"]: (int(r["period_cents"]), int(r["period_gifts"])) for r in rows}
+    zoe, adam, mia, mia2, company = books["donors"]
+    assert got == {zoe.id: (7_500, 2), adam.id: (5_000, 1), mia.id: (5_000, 1), mia2.id: (2_500, 1), company.id: (0, 0)}

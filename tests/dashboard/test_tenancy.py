@@ -53,6 +53,7 @@ QUERIES = {
     "donor-search": "?q={marker}",
     "donations": "?donor_id={donor}",
     "donations-export": "?donor_id={donor}",
+    "donors-export": "?q={marker}",
     "gift-new": "?donor={donor}",
     "gift-cap-room": "?donor={donor}&donation_date=2027-03-15&revenue_code=CODE-{marker}&amount=10",
     "compliance-home": "?q={marker}",
