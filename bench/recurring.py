@@ -3,26 +3,28 @@
 Row: plans billed per second by one worker. PLANS due CARD plans (each its
 donor, Stripe customer and saved card in localstripe, made through
 payments.recurring.plan_create: not timed) are billed by one
-`payments.billing.billing_run` in this process, as one Celery worker runs it:
-per plan, the claim (SKIP LOCKED), the cap check, the period's Payment, the
-off-session PaymentIntent (create + confirm at Stripe, one round trip), the same
-recording path as every card gift (payment_sync: re-read the intent, the
-donation under the donor's lock, the transfer to the connected account), the
-plan's next date and its event. Afterwards every plan must have moved one
-period with exactly one SUCCEEDED Payment and one CONFIRMED donation; anything
-else counts as errors.
+`payments.billing.billing_run` in this process, as one Celery worker runs it
+(BILLING_WORKERS threads, payments.billing.billing_workers(); a donor's plans in
+one thread). Per plan: the claim (SKIP LOCKED), the cap check, the period's
+Payment, the off-session PaymentIntent (create + confirm at Stripe, one round
+trip, answered with its charge and fee expanded), the same recording path as
+every card gift (payment_sync with that answer: the donation under the donor's
+lock, the transfer to the connected account, the second round trip), the plan's
+next date and its event. Afterwards every plan must have moved one period with
+exactly one SUCCEEDED Payment and one CONFIRMED donation; anything else counts as
+errors. The detail also gives the same billing one plan at a time (workers=1)
+over another PLANS plans, in the same run.
 
 Baseline: single card gifts through the same services, sequentially in this
 process: payment_start (the cap check, the PaymentIntent), the donor's
 confirmation (Stripe.js's confirmCardPayment with the publishable key: the same
 confirm the engine does off-session), payment_sync (re-read, record, transfer).
-Both sides do the same Stripe work per gift; the ratio shows what the engine's
-claiming, locking and bookkeeping cost on top.
 
 Big run (BENCH_RECURRING_BIG=N, or `bench/run.py --recurring-big N`; off by
 default since setting it up takes minutes): N due plans (BIG_DONORS donors, their
 plans sharing the donor's saved card) billed by one billing_run; the row gives
-its wall time. 10,000 is the issue's figure.
+its wall time, the detail its plans/s against the card-gift baseline of the same
+run (when that row ran: `--only recurring`). 10,000 is the issue's figure.
 
 Stripe is always localstripe here (bench/stripe_events.py STRIPE_ENV).
 """
@@ -71,8 +73,9 @@ def _saved_card(organisation, email: str) -> tuple[str, str]:
     return customer.id, method.id
 
 
-def _due_plans(ctx: BenchContext, count: int, donors: int) -> list[str]:
-    """`count` ACTIVE CARD plans due today for `donors` donors (not timed)."""
+def _due_plans(ctx: BenchContext, count: int, donors: int, *, copies: bool = False) -> list[str]:
+    """`count` ACTIVE CARD plans due today for `donors` donors (not timed); `copies`: only
+    each donor's first through plan_create, the others its twins (`_copies`)."""
     from donations.services import donor_create
     from payments import recurring
 
@@ -85,12 +88,35 @@ def _due_plans(ctx: BenchContext, count: int, donors: int) -> list[str]:
         donor = donor_create(organisation=organisation, actor=actor, first_name="Bench", last_name=f"Giver {i}", email=email)
         cards.append((donor.id, *_saved_card(organisation, email)))
     ids = []
-    for i in range(count):
+    made = []
+    for i in range(count if not copies else len(cards)):
         donor_id, customer, method = cards[i % len(cards)]
-        ids.append(recurring.plan_create(
+        plan = recurring.plan_create(
             organisation=organisation, actor=actor, donor_id=donor_id, amount_cents=AMOUNT_CENTS, frequency="MONTHLY",
-            payment_method="CARD", start_date=today, stripe_customer_id=customer, stripe_payment_method_id=method).id)
+            payment_method="CARD", start_date=today, stripe_customer_id=customer, stripe_payment_method_id=method)
+        ids.append(plan.id)
+        made.append(plan)
+    if copies and count > len(made):
+        ids += _copies(made, count - len(made))
     return ids
+
+
+def _copies(plans: list, count: int) -> list[str]:
+    """`count` more plans like `plans` (round robin), written in bulk: each donor's first
+    plan went through plan_create; the big run's other thousands are its twins (as
+    seed_bench COPYs the ledger), or setting them up would take longer than billing them."""
+    from payments.models import RecurringPlan
+
+    skip = {"id", "created_at", "updated_at"}
+    fields = [f.attname for f in RecurringPlan._meta.concrete_fields if f.attname not in skip]
+    rows = []
+    for i in range(count):
+        source = plans[i % len(plans)]
+        twin = RecurringPlan(**{name: getattr(source, name) for name in fields})
+        twin.due_on = twin.compute_due_on()
+        rows.append(twin)
+    RecurringPlan.objects.bulk_create(rows, batch_size=1000)
+    return [row.id for row in rows]
 
 
 def _check(plan_ids: list[str]) -> tuple[int, str]:
@@ -121,12 +147,18 @@ def _localstripe_write_ms(ctx: BenchContext) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def _bill(plan_ids: list[str]) -> tuple[float, dict]:
+def _bill(plan_ids: list[str], workers: int | None = None) -> tuple[float, dict]:
     from payments import billing
 
     started = time.perf_counter()
-    counts = billing.billing_run(limit=len(plan_ids) + 50)
+    counts = billing.billing_run(limit=len(plan_ids) + 50, workers=workers)
     return time.perf_counter() - started, counts
+
+
+def _workers() -> int:
+    from payments.billing import billing_workers
+
+    return billing_workers()
 
 
 @baseline(GIFTS_ROW)
@@ -167,13 +199,19 @@ def plans_billed(ctx: BenchContext) -> Measurement:
     _setup(ctx)
     warm = _due_plans(ctx, min(5, PLANS), min(5, PLANS))
     _bill(warm)
+    # One plan at a time first (the detail), then the row: the worker's threads.
+    serial_ids = _due_plans(ctx, PLANS, PLANS)
+    serial, serial_counts = _bill(serial_ids, workers=1)
+    serial_errors, _ = _check(serial_ids)
     plan_ids = _due_plans(ctx, PLANS, PLANS)
     elapsed, counts = _bill(plan_ids)
     errors, checked = _check(plan_ids)
-    return Measurement(value=len(plan_ids) / elapsed, unit="plans/s", errors=errors,
-                       detail=f"{PLANS} due CARD plans in {elapsed:.1f} s ({elapsed / PLANS * 1000:.0f} ms a plan), "
-                              f"outcomes {counts}; {checked}; one localstripe write alone: p50 "
-                              f"{_localstripe_write_ms(ctx):.0f} ms")
+    return Measurement(value=len(plan_ids) / elapsed, unit="plans/s", errors=errors + serial_errors,
+                       metrics={"serial_plans_per_s": PLANS / serial, "workers": _workers()},
+                       detail=f"{PLANS} due CARD plans in {elapsed:.1f} s with {_workers()} threads "
+                              f"({elapsed / PLANS * 1000:.0f} ms a plan), outcomes {counts}; {checked}; one plan at a time: "
+                              f"{PLANS / serial:.1f} plans/s ({serial / PLANS * 1000:.0f} ms a plan, outcomes {serial_counts}, "
+                              f"{serial_errors} errors); one localstripe write alone: p50 {_localstripe_write_ms(ctx):.0f} ms")
 
 
 if BIG > 0:
@@ -181,11 +219,15 @@ if BIG > 0:
     def big_run(ctx: BenchContext) -> Measurement:
         _setup(ctx)
         began = time.perf_counter()
-        plan_ids = _due_plans(ctx, BIG, BIG_DONORS)
+        plan_ids = _due_plans(ctx, BIG, BIG_DONORS, copies=True)
         setup = time.perf_counter() - began
         elapsed, counts = _bill(plan_ids)
         errors, checked = _check(plan_ids)
+        gifts = ctx.baselines.get(GIFTS_ROW)
+        versus = (f"; single card gifts in this run: {gifts.value:.2f} gifts/s, so {BIG / elapsed / gifts.value:.1f}x"
+                  if gifts is not None and gifts.value else "")
         return Measurement(value=elapsed, unit="s", higher_is_better=False, errors=errors,
-                           detail=f"{BIG:,} due CARD plans ({BIG_DONORS} donors) billed by one billing_run in "
-                                  f"{elapsed:.0f} s ({BIG / elapsed:.1f} plans/s; setting them up took {setup:.0f} s), "
-                                  f"outcomes {counts}; {checked}")
+                           metrics={"plans_per_s": BIG / elapsed, "setup_s": setup},
+                           detail=f"{BIG:,} due CARD plans ({BIG_DONORS} donors) billed by one billing_run "
+                                  f"({_workers()} threads) in {elapsed:.0f} s ({BIG / elapsed:.1f} plans/s{versus}; "
+                                  f"setting them up took {setup:.0f} s), outcomes {counts}; {checked}")
