@@ -13,6 +13,10 @@ the first one's gift.
 `rollup_rebuild` recomputes a whole organisation (or every one): the migration's
 backfill and seed_bench's COPY-loaded ledger.
 
+The same call keeps CampaignDonor (a donor's counted gifts per campaign: a campaign's
+distinct donors are its rows) for the donors a change touched (`donor_ids`), which
+the services hold locked: the gift's donor, the one it moved from, a merge's survivor.
+
 What counts is compliance.rules' (COUNTED, counted_sum): asked, never restated.
 """
 from __future__ import annotations
@@ -24,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
 from compliance.rules import COUNTED, counted_sum
-from donations.models import DailyRollup, Donation
+from donations.models import CampaignDonor, DailyRollup, Donation
 
 
 def rollup_rows(queryset, model=DailyRollup) -> list:
@@ -43,8 +47,23 @@ def rollup_rows(queryset, model=DailyRollup) -> list:
     ]
 
 
-def rollup_refresh(*, organisation_id: str, days: Iterable[dt.date | None]) -> None:
-    """Recompute the organisation's rollup rows of `days` from its ledger (in the caller's transaction)."""
+def campaign_donor_rows(queryset, model=CampaignDonor) -> list:
+    """The (campaign, donor) rows (unsaved `model` instances) of the gifts of `queryset`."""
+    grouped = (queryset.filter(COUNTED, campaign_id__isnull=False).order_by()
+               .values("organisation_id", "campaign_id", "donor_id").annotate(cents=counted_sum(), n=Count("*")))
+    return [model(organisation_id=r["organisation_id"], campaign_id=r["campaign_id"], donor_id=r["donor_id"],
+                  counted_cents=r["cents"] or 0, gifts=r["n"]) for r in grouped]
+
+
+def rollup_refresh(*, organisation_id: str, days: Iterable[dt.date | None], donor_ids: Iterable[str] = ()) -> None:
+    """Recompute the organisation's rollup rows of `days` from its ledger, and the
+    CampaignDonor rows of `donor_ids` (whose rows the caller holds locked), in the
+    caller's transaction."""
+    donor_ids = sorted(set(donor_ids))
+    if donor_ids:
+        CampaignDonor.objects.filter(organisation_id=organisation_id, donor_id__in=donor_ids).delete()
+        CampaignDonor.objects.bulk_create(campaign_donor_rows(
+            Donation.objects.filter(organisation_id=organisation_id, donor_id__in=donor_ids)))
     days = sorted({d for d in days if d is not None})
     if not days:
         return
@@ -67,4 +86,9 @@ def rollup_rebuild(*, organisation_id: str | None = None) -> int:
             gifts = Donation.objects.filter(organisation_id=organisation_id)
         rows = rollup_rows(gifts)
         DailyRollup.objects.bulk_create(rows, batch_size=5000)
+        if organisation_id is None:
+            CampaignDonor.objects.unscoped("migration").delete()
+        else:
+            CampaignDonor.objects.filter(organisation_id=organisation_id).delete()
+        CampaignDonor.objects.bulk_create(campaign_donor_rows(gifts), batch_size=5000)
     return len(rows)

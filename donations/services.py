@@ -251,6 +251,7 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
         survivor.email = duplicate_email
     survivor.save()
     donor_refresh_totals(donor_ids=[survivor.id])
+    rollup_refresh(organisation_id=organisation.id, days=(), donor_ids=[survivor.id])  # its campaigns' donors
     donor_compliance_recompute(organisation=organisation, donor_id=survivor.id, after_the_fact=True)
     DonorMerge.objects.create(
         organisation=organisation, survivor=survivor, duplicate_id_value=duplicate_id,
@@ -402,7 +403,7 @@ def _run_checks(*, organisation, donor, before: Donation | None, after: Donation
 
 def _after_change(*, organisation, donor_ids, donation) -> None:
     donor_refresh_totals(donor_ids=donor_ids)
-    rollup_refresh(organisation_id=organisation.id, days=[donation.donation_date])
+    rollup_refresh(organisation_id=organisation.id, days=[donation.donation_date], donor_ids=donor_ids)
     for donor_id in sorted(set(donor_ids)):
         donor_compliance_recompute(organisation=organisation, donor_id=donor_id)
     for hook in DONATION_AFTER_CHANGE:

@@ -10,6 +10,9 @@ def rebuild(apps, schema_editor):
     Donation, DailyRollup = apps.get_model("donations", "Donation"), apps.get_model("donations", "DailyRollup")
     DailyRollup.objects.all().delete()
     DailyRollup.objects.bulk_create(rollup_rows(Donation.objects.all(), DailyRollup), batch_size=5000)
+    # Check the new rows' deferred foreign keys now: PostgreSQL refuses the indexes Django
+    # creates at the end of the migration on a table with trigger events pending.
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class Migration(migrations.Migration):
