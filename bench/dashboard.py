@@ -50,16 +50,50 @@ def _session_cookie(ctx: BenchContext) -> str:
     return _state["cookie"]
 
 
+BENCH_CAMPAIGN = "Bench appeal"
+BENCH_CAMPAIGN_GIFTS = 50_000
+
+
+def _bench_campaign(ctx: BenchContext) -> str:
+    """A campaign holding 50,000 of the bench gifts (every 20th, spread over the whole
+    range of dates), made once through the services; its gifts are assigned in one
+    UPDATE, as seed_bench COPY-loads them, then the per-day rollup (which has the
+    campaign) is rebuilt as seed_bench does."""
+    from django.db import connection, transaction
+
+    from donations.models import Campaign, Donation
+    from donations.rollups import rollup_rebuild
+    from donations.services import campaign_create
+    from together.actors import Actor
+
+    campaign = Campaign.objects.for_organisation(ctx.organisation).filter(name=BENCH_CAMPAIGN).first()
+    if campaign is None:
+        campaign = campaign_create(organisation=ctx.organisation, actor=Actor.system("bench"), name=BENCH_CAMPAIGN,
+                                   goal_cents=1_000_000_000)
+    if not Donation.objects.for_organisation(ctx.organisation).filter(campaign_id=campaign.id).exists():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """UPDATE donations_donation SET campaign_id = %s WHERE id IN (
+                       SELECT id FROM donations_donation WHERE organisation_id = %s AND id LIKE 'cbdn%%' ORDER BY id LIMIT %s)
+                     AND organisation_id = %s AND right(id, 1) IN ('0', 'k')""",
+                [campaign.id, ctx.organisation.id, BENCH_CAMPAIGN_GIFTS * 18, ctx.organisation.id],
+            )
+        rollup_rebuild(organisation_id=ctx.organisation.id)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE donations_donation")
+            cursor.execute("VACUUM ANALYZE donations_dailyrollup")
+    return campaign.id
+
+
 def _ids(ctx: BenchContext) -> dict:
-    """A donor with gifts and a campaign of the bench organisation, for the detail pages."""
+    """A donor with gifts and the bench campaign of the bench organisation, for the detail pages."""
     if "ids" not in _state:
         from django.db import connection
 
-        from donations.models import Campaign, Donation
+        from donations.models import Donation
 
         gift = Donation.objects.for_organisation(ctx.organisation).order_by("-created_at", "-id").values("donor_id").first()
-        campaign = Campaign.objects.for_organisation(ctx.organisation).values_list("id", flat=True).first()
-        _state["ids"] = {"donor": gift["donor_id"] if gift else None, "campaign": campaign}
+        _state["ids"] = {"donor": gift["donor_id"] if gift else None, "campaign": _bench_campaign(ctx)}
         connection.close()
     return _state["ids"]
 
@@ -89,10 +123,12 @@ def _page_latency(ctx: BenchContext, path: str, *, cookie: str | None) -> Measur
     latencies.sort()
     mean = sum(latencies) / len(latencies)
     p50, p99 = latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    detail = f"{len(latencies)} sequential requests, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
+    detail = f"{len(latencies)} sequential requests, p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"
     if cookie is not None:
         detail += f"; goal < {GOAL_MS} ms: {'met' if mean < GOAL_MS else 'MISSED'}"
-    return Measurement(mean, unit="ms/page", higher_is_better=False, errors=errors, detail=detail)
+    return Measurement(mean, unit="ms/page", higher_is_better=False, errors=errors, detail=detail,
+                       metrics={"p50_ms": p50, "p95_ms": p95, "p99_ms": p99})
 
 
 @baseline(EMPTY_MS)
@@ -123,6 +159,11 @@ PAGES = [
     ("Dashboard: record a gift (form)", lambda ids: "/gifts/new"),
     ("Dashboard: gift type-ahead 'smi'", lambda ids: "/donors/search?q=smi"),
     ("Dashboard: campaigns (rollups)", lambda ids: "/campaigns/"),
+    # Issue 19's pictures: each page with its charts.
+    ("Dashboard: campaign page (progress, gifts by week; 50k gifts)", lambda ids: f"/campaigns/{ids['campaign']}/"),
+    ("Dashboard: compliance (obligations timeline, jurisdictions)", lambda ids: "/settings/compliance/obligations"),
+    ("Dashboard: recurring (plans, revenue by month)", lambda ids: "/recurring"),
+    ("Dashboard: cap alerts of past periods", lambda ids: "/alerts/history"),
 ]
 
 for _name, _path_for in PAGES:
