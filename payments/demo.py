@@ -182,3 +182,44 @@ def demo_recurring_plans(ctx: DemoContext) -> None:
     ctx.report(f"Demo recurring plans: {summary} ({len(made)} new) at /recurring")
     if not_made:
         ctx.report(f"Demo card plans not made ({len(not_made)}; the next `make run` tries again): {not_made[0][:160]}")
+
+
+# Standing orders that have run for most of a year, so Recurring's revenue by month has a history:
+# (donor email, monthly amount in cents, months ago it started, day of the month).
+STANDING_ORDERS = [
+    ("standing.order.nguyen@example.org", "Thi", "Nguyen", 5_000, 11, 3),
+    ("standing.order.kelly@example.org", "Liam", "Kelly", 2_500, 9, 15),
+    ("standing.order.patel@example.org", "Priya", "Patel", 10_000, 7, 1),
+    ("standing.order.walker@example.org", "Sione", "Walker", 3_000, 4, 20),
+]
+
+
+@demo_step(order=165, name="payments.recurring_history")
+def demo_standing_order_history(ctx: DemoContext) -> None:
+    """MANUAL monthly plans that started months ago, with the gifts staff confirmed each month
+    (recorded through donations.services with the plan and its period). Idempotent: a donor
+    who has a plan is left alone."""
+    organisation = ctx.organisation
+    today = recurring.organisation_today(organisation)
+    made = 0
+    for email, first, last, amount, months_ago, day in STANDING_ORDERS:
+        donor = _donor(ctx, organisation, {"email": email, "first_name": first, "last_name": last})
+        if RecurringPlan.objects.for_organisation(organisation).filter(donor=donor).exists():
+            continue
+        start = dt.date(today.year - (today.month - months_ago <= 0), (today.month - months_ago - 1) % 12 + 1, day)
+        periods = []
+        period = start
+        while period < today:
+            periods.append(period)
+            period = dt.date(period.year + (period.month == 12), period.month % 12 + 1, day)
+        with transaction.atomic():
+            plan = recurring.plan_create(organisation=organisation, actor=ctx.actor, donor_id=donor.id, amount_cents=amount,
+                                         frequency="MONTHLY", payment_method="MANUAL", start_date=start,
+                                         payments_made=len(periods))
+            for period in periods:
+                donation_record(organisation=organisation, actor=ctx.actor, donor_id=donor.id, donation_type="MONETARY",
+                                amount_cents=amount, donation_date=period, payment_method="BANK_TRANSFER",
+                                recurring_plan_id=plan.id, recurring_period=period, reference=f"SO-{period:%Y%m}")
+        made += 1
+    if made:
+        ctx.report(f"Demo standing orders with a history: {made} (Recurring → revenue by month)")
