@@ -1,10 +1,15 @@
 """The recurring billing engine: every few minutes (Celery beat, payments.tasks),
-each plan with something due is taken one at a time.
+each plan with something due is billed, a few at once (`billing_run`'s threads,
+settings.BILLING_WORKERS, default 4: a plan's time is mostly waiting for Stripe
+and the database), each plan on its own connection and in its own transactions.
 
 Claiming. A run reads the due plans (`due_on` on or before today) in small
-batches and takes each with `SELECT … FOR UPDATE SKIP LOCKED`: two runs (two
-beat instances, two workers) never work on the same plan at once, and a plan
-whose row another run holds is simply left to it.
+batches, oldest due first (a keyset cursor), and takes each with `SELECT … FOR
+UPDATE SKIP LOCKED`: two runs (two beat instances, two workers) or two threads
+never work on the same plan at once, and a plan whose row another run holds is
+simply left to it. A batch's plans are grouped by donor and a donor's plans are
+billed one after another by one thread, so each charge's cap check sees the gift
+the donor's previous plan just recorded.
 
 Per plan and period, two short transactions:
 1. decide, under the plan's lock: a plan at its end is ENDED; a charge the
@@ -17,8 +22,10 @@ Per plan and period, two short transactions:
 2. charge, under the plan's lock again: an off-session PaymentIntent on the
    saved card with the attempt key as Stripe's idempotency key (a retry
    confirms the same intent again under `…:retry:<n>`), then the same
-   recording path as every card gift (payments.services.payment_sync: the
-   donation, linked to its plan and period, and the transfer), then the plan
+   recording path as every card gift (payments.services.payment_sync, given
+   Stripe's answer, which carries the charge and its fee, instead of reading the
+   intent again: the donation, linked to its plan and period, and the transfer
+   to the organisation's connected account), then the plan
    moves on. A worker killed anywhere in here leaves either nothing or a
    Payment without its intent id: the next run finds the intent Stripe made
    (the customer's intents, by the payment's id; and the idempotency key gives

@@ -484,6 +484,25 @@ def plan_cancel_locked(*, plan: RecurringPlan, actor: Actor, reason: str, before
     plan_event(plan=plan, actor=actor, type="recurring_plan.canceled", before=before)
 
 
+
+MERGE_ACTOR = Actor.system("Donor merge")
+
+
+def plans_follow_donor_merge(*, organisation: Organisation, survivor: Donor, duplicate: Donor) -> None:
+    """donations.services.donor_merge's hook (registered in PaymentsConfig.ready): the
+    duplicate's plans, whatever their status, become the survivor's (a plan's donor is
+    PROTECTed: the duplicate could not be deleted otherwise). Each keeps its card and
+    Stripe customer and is billed as before; each move is a `recurring_plan.updated`
+    event in the audit trail. Runs in the merge's transaction, both donors locked."""
+    plans = list(RecurringPlan.objects.for_organisation(organisation).select_for_update(of=("self",))
+                 .select_related("organisation").filter(donor_id=duplicate.id).order_by("id"))
+    for plan in plans:
+        before = plan_snapshot(plan_id=plan.id)
+        plan.donor = survivor
+        plan.save(update_fields=["donor"])
+        plan_event(plan=plan, actor=MERGE_ACTOR, type="recurring_plan.updated", before=before)
+
+
 @transaction.atomic
 def plan_payment_method_update(*, organisation: Organisation, actor: Actor, plan_id: str, stripe_payment_method_id: str,
                                stripe_customer_id: str | None = None, now: dt.datetime | None = None) -> RecurringPlan:

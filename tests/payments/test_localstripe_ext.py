@@ -295,6 +295,29 @@ def test_a_saved_card_is_charged_off_session(sc):
                                              "payment_method": secure.id, "off_session": True, "confirm": True})
     assert raised.value.code == "authentication_required"
 
+    # Listed by customer: theirs only (the 3-D Secure attempt included), newest first, each once.
+    listed = sc.v1.payment_intents.list(params={"customer": customer.id, "limit": 100}).data
+    assert [i.id for i in listed][:3] == [i.id for i in sorted(listed, key=lambda i: i.created, reverse=True)][:3]
+    assert {first.id, monthly.id, again.id} <= {i.id for i in listed} and len(listed) == len({i.id for i in listed}) == 4
+    theirs = sc.v1.payment_intents.list(params={"customer": stranger.id}).data  # the refused attempt only
+    assert len(theirs) == 1 and theirs[0].amount == 100 and theirs[0].id not in {i.id for i in listed}
+
+
+def test_an_off_session_charge_answers_with_its_charge_and_fee_expanded(sc):
+    """What the billing engine records without reading the intent again."""
+    customer = sc.v1.customers.create(params={"email": "expanded@example.org"})
+    card = sc.v1.payment_methods.create(params={"type": "card", "card": {
+        "number": TEST_CARD, "exp_month": 12, "exp_year": 2040, "cvc": "123"}})
+    sc.v1.payment_methods.attach(card.id, params={"customer": customer.id})
+    intent = sc.v1.payment_intents.create(params={
+        "amount": 2500, "currency": "aud", "customer": customer.id, "payment_method": card.id, "off_session": True,
+        "confirm": True, "expand": ["latest_charge.balance_transaction"]})
+    charge = intent.latest_charge
+    assert intent.status == "succeeded" and charge.status == "succeeded" and charge.refunds.data == []
+    assert (charge.balance_transaction.fee, charge.balance_transaction.net) == (74, 2500 - 74)  # 1.75% + 30c
+    assert sc.v1.payment_intents.retrieve(intent.id, params={"expand": ["latest_charge.balance_transaction"]}).to_dict() \
+        == intent.to_dict()
+
 
 # --- BECS Direct Debit: processing, then paid or failed ----------------------------------
 
