@@ -50,6 +50,8 @@ def _session_cookie(ctx: BenchContext) -> str:
     return _state["cookie"]
 
 
+DASHBOARD_TABLES = ("payments_recurringplan", "compliance_donoraggregate", "compliance_disclosureobligation",
+                    "compliance_compliancebreach", "donations_dailyrollup", "donations_campaigndonor", "donations_campaign")
 BENCH_CAMPAIGN = "Bench appeal"
 BENCH_CAMPAIGN_GIFTS = 50_000
 
@@ -82,6 +84,11 @@ def _bench_campaign(ctx: BenchContext) -> str:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE donations_donation")
             cursor.execute("VACUUM ANALYZE donations_dailyrollup")
+    with connection.cursor() as cursor:
+        # Other rows fill these tables in bulk just before (plans, aggregates, rollups); without
+        # statistics the planner sorted all 3,680 plans for the recurring list's first page (27 ms, not 0.2).
+        for table in DASHBOARD_TABLES:
+            cursor.execute(f"ANALYZE {table}")
     return campaign.id
 
 
