@@ -213,6 +213,10 @@ class DonorIndex:
             self.by_name[(name, postcode)].add(ref)
             self.address[ref] = address_key(values)
 
+    def _found_by_key(self, values: dict) -> bool:
+        return bool((values.get("external_id") and values["external_id"] in self.by_external)
+                    or (values.get("email") and values["email"].lower() in self.by_email))
+
     def find(self, values: dict) -> tuple[str, str, float] | None:
         if values.get("external_id") and values["external_id"] in self.by_external:
             return self.by_external[values["external_id"]], MatchBy.EXTERNAL_ID, 1.0
@@ -234,10 +238,12 @@ class DonorIndex:
         return None
 
     def load(self, organisation: Organisation, rows: list[RowData]) -> None:
-        """Existing donors that rows could match: by external ID, email, postcode (chunked IN queries)."""
+        """Existing donors that rows could match: by external ID, then email (chunked IN
+        queries), then, for the rows neither found, everyone in their postcodes (`find`
+        asks the name only when external ID and email found nobody; a postcode holds
+        many donors, so reading them for rows already found was most of a load)."""
         externals = {r.donor["external_id"] for r in rows if r.donor.get("external_id")}
         emails = {r.donor["email"].lower() for r in rows if r.donor.get("email")}
-        postcodes = {postcode_key(r.donor) for r in rows if postcode_key(r.donor) and name_key(r.donor)}
         base = Donor.objects.for_organisation(organisation)
         fields = ("id", "external_id", "email", "first_name", "last_name", "organisation_name", "postcode", "address_line1")
         seen: set[str] = set()
@@ -252,6 +258,8 @@ class DonorIndex:
             take(base.filter(external_id__in=chunk))
         for chunk in _chunks(sorted(emails)):
             take(base.alias(email_lower=Lower("email")).filter(email_lower__in=chunk))
+        postcodes = {postcode_key(r.donor) for r in rows if postcode_key(r.donor) and name_key(r.donor)
+                     and not self._found_by_key(r.donor)}
         for chunk in _chunks(sorted(postcodes)):
             take(base.filter(postcode__in=chunk))
 
