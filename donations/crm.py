@@ -383,3 +383,13 @@ def employer_options(*, organisation: Organisation, limit: int = EMPLOYER_OPTION
     rows = (Donor.objects.for_organisation(organisation).filter(donor_type=DonorType.ORGANISATION)
             .order_by("organisation_name", "id").values("id", "organisation_name", "email")[:limit])
     return [{"id": r["id"], "name": r["organisation_name"] or r["email"] or r["id"]} for r in rows]
+
+
+def donor_links(*, organisation: Organisation, donor: Donor, limit: int = 50) -> dict:
+    """What a donor page shows of the employer link: the donor's employer and the
+    donors naming this one as theirs (the first `limit`, and how many in all)."""
+    scoped = Donor.objects.for_organisation(organisation)
+    employer = scoped.filter(pk=donor.employer_id).first() if donor.employer_id else None
+    employees = list(scoped.filter(employer_id=donor.id).order_by("last_name", "first_name", "id")[:limit])
+    count = len(employees) if len(employees) < limit else scoped.filter(employer_id=donor.id).count()
+    return {"employer": employer, "employees": employees, "employees_count": count}

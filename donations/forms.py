@@ -77,6 +77,12 @@ class GiftForm(forms.Form):
                                    widget=forms.TextInput(attrs={"list": "revenue-codes", "autocomplete": "off"}))
     campaign = forms.ChoiceField(required=False, label="Campaign")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # Source tracking (issue 19): checked by donations.crm.source_fields_clean.
+    source_code = forms.CharField(required=False, max_length=100, label="Source code", help_text="Your code for the appeal, mailing or event.")
+    referrer = forms.CharField(required=False, max_length=200, label="Referred by")
+    utm_source = forms.CharField(required=False, max_length=100, label="UTM source")
+    utm_medium = forms.CharField(required=False, max_length=100, label="UTM medium")
+    utm_campaign = forms.CharField(required=False, max_length=100, label="UTM campaign")
 
     def __init__(self, *args, organisation=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -110,6 +116,7 @@ class GiftForm(forms.Form):
             "campaign_id": d.get("campaign") or None,
             "notes": d.get("notes") or None,
             "custom_fields": custom_field_values(self),
+            **{name: d.get(name) or None for name in ("source_code", "referrer", "utm_source", "utm_medium", "utm_campaign")},
         }
 
     def new_donor_kwargs(self) -> dict:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from donations import custom_field_views, views
+from donations import crm_views, custom_field_views, views
 
 urlpatterns = [
     path("settings/custom-fields", custom_field_views.CustomFieldListView.as_view(), name="custom-fields"),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("donors/new", views.DonorCreateView.as_view(), name="donor-new"),
     path("donors/search", views.DonorSearchView.as_view(), name="donor-search"),
     path("donors/duplicates", views.DuplicatesView.as_view(), name="donor-duplicates"),
+    path("donors/tags/", crm_views.TagListView.as_view(), name="donor-tags"),
+    path("donors/<str:pk>/tags", crm_views.DonorTagsView.as_view(), name="donor-tags-edit"),
     path("donors/<str:pk>/", views.DonorDetailView.as_view(), name="donor-detail"),
     path("donors/<str:pk>/edit", views.DonorEditView.as_view(), name="donor-edit"),
     path("gifts/new", views.GiftCreateView.as_view(), name="gift-new"),

@@ -84,6 +84,9 @@ class Payment(OrganisationOwned):
     succeeded_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # Where the donor came from (issue 19): the public page's source fields
+    # (donations.crm.SOURCE_FIELDS), carried onto every donation the payment records.
+    tracking = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [

@@ -40,6 +40,7 @@ from engage.selectors import amount_rows, dollars_label, form_address_rule, publ
 from organisations.session import memberships_of
 from payments.models import PaymentKind
 from payments.services import PartSpec, payment_start
+from donations.crm import source_fields_from_query
 from together import stripe_gateway
 from together.csp import stripe_js_url
 from together.exceptions import ApplicationError
@@ -292,6 +293,7 @@ class DonateView(View):
             "donor_form": donor_form, "amount_rows": amount_rows(visible), "default_amount": default,
             "minimum_cents": form.effective_minimum_cents, "maximum_cents": form.maximum_cents,
             "attempt_key": _attempt_key("form"), "intent_url": f"/donate/{form.slug}/intent", "au_states": AU_STATES,
+            "tracking": source_fields_from_query(request.GET),
             "regulated": form_address_rule(form=form) == Visibility.REQUIRED,
             "page_title": form.title,
         }
@@ -336,6 +338,7 @@ class DonateIntentView(View):
                 parts=[PartSpec(recipient_organisation=organisation, amount_cents=amount, revenue_code=form.revenue_code,
                                 campaign_id=form.campaign_id)],
                 frequency=frequency, request_id=getattr(request, "request_id", ""),
+                tracking=source_fields_from_query(request.POST),
             )
         except ApplicationError as exc:
             return _service_refusal(exc, organisation, set(donor_form.fields) | {"amount", "other_amount", "frequency"})
@@ -407,6 +410,7 @@ class CheckoutView(View):
             "link": link, "organisation": organisation.live, "sandbox": organisation.is_sandbox, "donor": link.donor,
             "donor_email": _masked_email(link.donor.email), "donor_form": donor_form, "au_states": AU_STATES,
             "intent_url": f"/c/{link.code}/intent", "attempt_key": f"link:{link.id}",
+            "tracking": source_fields_from_query(request.GET),
             "heading": link.description or f"{dollars_label(link.amount_cents)} donation to {organisation.live.name}",
             "page_title": link.description or "Your donation", **stripe_context,
         }
@@ -434,6 +438,7 @@ class CheckoutIntentView(View):
                 parts=[PartSpec(recipient_organisation=organisation, amount_cents=link.amount_cents,
                                 revenue_code=link.revenue_code, campaign_id=link.campaign_id)],
                 consent_text=link.consent_text, consent_given=consent_given, request_id=getattr(request, "request_id", ""),
+                tracking=source_fields_from_query(request.POST),
             )
         except ApplicationError as exc:
             if exc.param == "checkout_link":

@@ -15,6 +15,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 
 from compliance.services import public_refusal_message
+from donations.crm import source_fields_from_query
 from organisations.models import Role
 from organisations.session import DashboardMixin
 from recommendations import selectors, services
@@ -250,6 +251,7 @@ class GivingFormView(View):
                 # The PaymentIntent's idempotency key for this visit: a retry (a declined card, a
                 # double click) reuses the same intent, never a second charge.
                 "attempt_key": secrets.token_urlsafe(24),
+                "tracking": source_fields_from_query(request.GET),  # ?utm_source=…&ref=…&source=… onto the gifts
             })
         response = render(request, self.template, context, status=status)
         return _no_store(response) if card else response
@@ -331,7 +333,8 @@ class GivingFormIntentView(View):
         try:
             payment = services.recommendation_split_payment_start(
                 recommendation_set_id=recommendation_set.id, donor=form.donor(), amounts=form.cleaned_data["amounts"],
-                attempt_key=attempt_key, request_id=getattr(request, "request_id", ""))
+                attempt_key=attempt_key, request_id=getattr(request, "request_id", ""),
+                tracking=source_fields_from_query(request.POST))
         except ApplicationError as exc:
             # A refusal that depends on the donor's records (a cap) is one fixed sentence
             # here, whoever the email is; the detail is for staff only.

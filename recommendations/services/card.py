@@ -24,7 +24,7 @@ CARD_UNAVAILABLE = "Card payment isn't available for this giving form yet."
 
 
 def recommendation_split_payment_start(*, recommendation_set_id: str, donor: dict, amounts: list[int] | None,
-                                       attempt_key: str, request_id: str = ""):
+                                       attempt_key: str, request_id: str = "", tracking: dict | None = None):
     """Start a card payment for a gift through a set (the public giving form).
 
     Validated exactly as recording it would be (every recipient's checks and
@@ -58,6 +58,7 @@ def recommendation_split_payment_start(*, recommendation_set_id: str, donor: dic
         return payment_start(
             organisation=organisation, kind=PaymentKind.SPLIT, source=Source.STRIPE, attempt_key=attempt_key,
             donor_details=details, parts=parts, recommendation_set_id=recommendation_set.id, request_id=request_id,
+            tracking=tracking,
         )
     except ValidationFailed as exc:
         if public_refusal_message(exc, organisation_name="") is not None:

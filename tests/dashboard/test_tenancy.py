@@ -27,6 +27,7 @@ from tests.dashboard.helpers import SESSION_ROUTES, all_routes, build_world, das
 OBJECT_ROUTES = {
     "donor-detail": "donor",
     "donor-edit": "donor",
+    "donor-tags-edit": "donor",
     "donation-detail": "donation",
     "campaign-edit": "campaign",
     "batch-edit": "batch",
