@@ -408,6 +408,32 @@ def _rows_insert(job: Import, rows: list[PlannedRow]) -> None:
                             r.confidence, r.field, r.reason, r.room_left_cents, r.donor_id, "", False, False))
 
 
+# What a commit writes back on each row of its batch, with each column's type for unnest().
+ROW_OUTCOME_COLUMNS = (("done", "boolean"), ("outcome", "text"), ("donor_outcome", "text"), ("match_by", "text"),
+                       ("confidence", "double precision"), ("field", "text"), ("reason", "text"),
+                       ("room_left_cents", "bigint"), ("donor_id", "text"), ("donation_id", "text"),
+                       ("donor_created", "boolean"))
+
+
+def _rows_save(rows: list[ImportRow]) -> None:
+    """A batch's outcomes in one UPDATE … FROM unnest(one array per column): bulk_update's
+    CASE WHEN per row and column took 1.1-2.5 s per 250 rows (a third of a commit's time)."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(ImportRow._meta.db_table)
+    names = [name for name, _ in ROW_OUTCOME_COLUMNS]
+    sets = ", ".join(f"{connection.ops.quote_name(n)} = v.{connection.ops.quote_name(n)}" for n in names)
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in ROW_OUTCOME_COLUMNS)
+    columns = ", ".join(connection.ops.quote_name(n) for n in names)
+    params = [[r.pk for r in rows]]
+    for name, kind in ROW_OUTCOME_COLUMNS:
+        values = [getattr(r, name) for r in rows]
+        params.append([None if v is None else str(v) for v in values] if kind == "text" else values)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} AS r SET {sets} FROM unnest(%s::bigint[], {arrays}) AS v(id, {columns}) "
+                       f"WHERE r.id = v.id", params)
+
+
 def _refuse(row: PlannedRow, room: dict, item: RowData) -> None:
     start, end = room["period"]
     row.outcome, row.field, row.room_left_cents = Outcome.REFUSED_CAP, "amount", room["remaining"]
@@ -610,8 +636,7 @@ def _commit_batch(organisation: Organisation, actor: Actor, job: Import, batch: 
             continue
         row.outcome, row.donation_id = Outcome.CREATE_GIFT, gift.id
         _remember_gift(item, row.donor_id, known_external, known_keys, f"gift {gift.id}")
-    ImportRow.objects.bulk_update(batch, ["done", "outcome", "donor_outcome", "match_by", "confidence", "field", "reason",
-                                          "room_left_cents", "donor_id", "donation_id", "donor_created"])
+    _rows_save(batch)
 
 
 # --- result file -----------------------------------------------------------------------------
