@@ -36,10 +36,15 @@ def _initial(definition: dict, value):
     return str(value)
 
 
-def add_custom_field_inputs(form: forms.Form, *, organisation, applies_to: str, values: dict | None = None) -> None:
-    """Add `cf_<key>` inputs for the organisation's active fields, filled from
-    `values` (the record's custom_fields) when the form is unbound."""
+def add_custom_field_inputs(form: forms.Form, *, organisation, applies_to: str, values: dict | None = None,
+                            keys: list[str] | None = None) -> None:
+    """Add `cf_<key>` inputs for the organisation's active fields (only `keys`, in
+    their order, when given), filled from `values` (the record's custom_fields) when
+    the form is unbound."""
     definitions = custom_fields_active(organisation=organisation, applies_to=applies_to)
+    if keys is not None:
+        by_key = {d["key"]: d for d in definitions}
+        definitions = [by_key[k] for k in keys if k in by_key]
     form.custom_field_definitions = definitions
     form.param_fields = {**getattr(form, "param_fields", {}),
                          **{f"custom_fields.{d['key']}": PREFIX + d["key"] for d in definitions}}

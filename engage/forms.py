@@ -77,10 +77,21 @@ class DonationFormForm(forms.Form):
     revenue_code = forms.CharField(required=False, max_length=100, label="Revenue code",
                                    widget=forms.TextInput(attrs={"list": "revenue-codes", "autocomplete": "off"}))
     campaign = forms.ChoiceField(required=False, label="Campaign")
+    custom_field_keys = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Also ask (custom fields)",
+        help_text="Gift custom fields the page asks (Settings → Custom fields); a required one must be answered.")
 
     def __init__(self, *args, organisation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["campaign"].choices = _campaign_choices(organisation)
+        from donations.custom_fields import custom_fields_active
+
+        asked = custom_fields_active(organisation=organisation, applies_to="DONATION") if organisation is not None else []
+        if asked:
+            self.fields["custom_field_keys"].choices = [(d["key"], d["label"] + (" (required)" if d["required"] else ""))
+                                                        for d in asked]
+        else:
+            del self.fields["custom_field_keys"]
 
     @classmethod
     def initial_for(cls, form) -> dict:
@@ -92,6 +103,7 @@ class DonationFormForm(forms.Form):
             "allow_recurring": form.allow_recurring, "recurring_frequencies": form.recurring_frequencies,
             "phone_visibility": form.phone_visibility, "address_visibility": form.address_visibility,
             "revenue_code": form.revenue_code or "", "campaign": form.campaign_id or "",
+            "custom_field_keys": list(form.custom_field_keys or []),
         }
 
     def service_kwargs(self) -> dict:
@@ -103,6 +115,7 @@ class DonationFormForm(forms.Form):
             "allow_recurring": bool(d.get("allow_recurring")), "recurring_frequencies": list(d.get("recurring_frequencies") or []),
             "phone_visibility": d["phone_visibility"], "address_visibility": d["address_visibility"],
             "revenue_code": d.get("revenue_code") or None, "campaign_id": d.get("campaign") or None,
+            **({"custom_field_keys": list(d.get("custom_field_keys") or [])} if "custom_field_keys" in self.fields else {}),
         }
 
 

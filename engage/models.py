@@ -85,6 +85,8 @@ class DonationForm(OrganisationOwned):
     address_visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.OPTIONAL)
     revenue_code = models.CharField(max_length=100, null=True, blank=True)
     campaign = models.ForeignKey("donations.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The organisation's gift custom fields the page asks (their keys, in order; issue 19).
+    custom_field_keys = models.JSONField(default=list, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

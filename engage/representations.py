@@ -13,7 +13,8 @@ from together.api.renderers import iso_timestamp
 FORM_FIELDS = (
     "id", "name", "slug", "status", "title", "description", "suggested_amounts_cents", "allow_custom",
     "default_amount_cents", "minimum_cents", "maximum_cents", "allow_recurring", "recurring_frequencies",
-    "phone_visibility", "address_visibility", "revenue_code", "campaign_id", "archived_at", "created_at", "updated_at",
+    "phone_visibility", "address_visibility", "revenue_code", "campaign_id", "custom_field_keys", "archived_at",
+    "created_at", "updated_at",
 )
 
 

@@ -82,8 +82,29 @@ def _positive_cents(value: Any, param: str, *, minimum: int = 1, maximum: int = 
 FORM_FIELDS_WRITABLE = {
     "name", "slug", "status", "title", "description", "suggested_amounts_cents", "allow_custom", "default_amount_cents",
     "minimum_cents", "maximum_cents", "allow_recurring", "recurring_frequencies", "phone_visibility",
-    "address_visibility", "revenue_code", "campaign_id",
+    "address_visibility", "revenue_code", "campaign_id", "custom_field_keys",
 }
+MAX_FORM_CUSTOM_FIELDS = 20
+
+
+def _clean_custom_field_keys(organisation: Organisation, value: Any) -> list[str]:
+    """The gift custom fields a form's page asks: active DONATION fields of the organisation, each once."""
+    from donations.custom_fields import custom_fields_active
+
+    if value is None:
+        return []
+    if not isinstance(value, list) or any(not isinstance(k, str) for k in value):
+        raise ValidationFailed("custom_field_keys must be a list of custom field keys.", param="custom_field_keys")
+    if len(value) > MAX_FORM_CUSTOM_FIELDS:
+        raise ValidationFailed(f"A form asks at most {MAX_FORM_CUSTOM_FIELDS} custom fields.", param="custom_field_keys")
+    if len(set(value)) != len(value):
+        raise ValidationFailed("custom_field_keys lists each field once.", param="custom_field_keys")
+    active = {d["key"] for d in custom_fields_active(organisation=organisation, applies_to="DONATION")}
+    unknown = [k for k in value if k not in active]
+    if unknown:
+        raise ValidationFailed(f"'{unknown[0]}' is not an active gift custom field of this organisation.",
+                               param="custom_field_keys")
+    return list(value)
 
 
 def _clean_slug(value: Any) -> str:
@@ -188,6 +209,8 @@ def _apply_form_fields(organisation: Organisation, form: DonationForm, fields: d
         form.revenue_code = revenue_code_adopt(organisation=organisation, code=fields["revenue_code"])
     if "campaign_id" in fields:
         form.campaign = campaign_for_gift(organisation, fields["campaign_id"])
+    if "custom_field_keys" in fields:
+        form.custom_field_keys = _clean_custom_field_keys(organisation, fields["custom_field_keys"])
     if "status" in fields:
         status = fields["status"]
         if status not in FormStatus.values:

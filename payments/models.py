@@ -87,6 +87,8 @@ class Payment(OrganisationOwned):
     # Where the donor came from (issue 19): the public page's source fields
     # (donations.crm.SOURCE_FIELDS), carried onto every donation the payment records.
     tracking = models.JSONField(default=dict, blank=True)
+    # A form page's answers to the gift custom fields it asks (donations.custom_fields), for the gift.
+    custom_fields = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [

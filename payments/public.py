@@ -41,6 +41,8 @@ from organisations.session import memberships_of
 from payments.models import PaymentKind
 from payments.services import PartSpec, payment_start
 from donations.crm import source_fields_from_query
+from donations.custom_field_forms import add_custom_field_inputs, custom_field_values
+from donations.custom_fields import custom_fields_clean
 from together import stripe_gateway
 from together.csp import stripe_js_url
 from together.exceptions import ApplicationError
@@ -143,6 +145,32 @@ class DonorFieldsForm(forms.Form):
         elif not (base or {}).get("country"):
             out.pop("country", None)  # the "AU" pre-filled beside an address left blank says nothing
         return out
+
+
+def _custom_form(form: DonationForm, data=None) -> forms.Form:
+    """The gift custom fields the form's page asks (DonationForm.custom_field_keys), as `cf_<key>` inputs."""
+    custom = forms.Form(data, prefix=None)
+    if form.custom_field_keys:
+        add_custom_field_inputs(custom, organisation=form.organisation, applies_to="DONATION", keys=form.custom_field_keys)
+        for field in custom.fields.values():
+            if field.required:
+                field.widget.attrs.update({"aria-required": "true", "required": "required"})
+    return custom
+
+
+def _custom_values(custom: forms.Form, organisation, errors: dict) -> dict:
+    """The answers, typed by the one rule (donations.custom_fields); refusals land beside their inputs."""
+    if not custom.fields:
+        return {}
+    if not custom.is_valid():
+        errors.update({k: list(v) for k, v in custom.errors.items()})
+        return {}
+    values = {k: v for k, v in custom_field_values(custom).items() if v is not None}
+    try:
+        return custom_fields_clean(organisation, "DONATION", values, enforce_required=False)
+    except ApplicationError as exc:
+        errors[(exc.param or "").replace("custom_fields.", "cf_")] = [exc.message]
+        return {}
 
 
 def _amount_cents(form: DonationForm, data) -> tuple[int | None, str | None, str]:
@@ -290,7 +318,7 @@ class DonateView(View):
         context = {
             "frequency_rows": amount_rows(frequency_options, per_row=3) if frequencies else [],
             "form": form, "organisation": organisation.live, "sandbox": organisation.is_sandbox, "preview": preview,
-            "donor_form": donor_form, "amount_rows": amount_rows(visible), "default_amount": default,
+            "donor_form": donor_form, "custom_form": _custom_form(form), "amount_rows": amount_rows(visible), "default_amount": default,
             "minimum_cents": form.effective_minimum_cents, "maximum_cents": form.maximum_cents,
             "attempt_key": _attempt_key("form"), "intent_url": f"/donate/{form.slug}/intent", "au_states": AU_STATES,
             "tracking": source_fields_from_query(request.GET),
@@ -326,6 +354,7 @@ class DonateIntentView(View):
             errors["frequency"] = [frequency_error]
         if not donor_form.is_valid():
             errors.update({k: list(v) for k, v in donor_form.errors.items()})
+        custom_fields = _custom_values(_custom_form(form, request.POST), organisation, errors)
         attempt_key = request.POST.get("attempt_key", "")
         if not _valid_attempt_key(attempt_key, "form"):
             return _errors_json(errors, "This page is out of date: reload it and try again.")
@@ -338,7 +367,7 @@ class DonateIntentView(View):
                 parts=[PartSpec(recipient_organisation=organisation, amount_cents=amount, revenue_code=form.revenue_code,
                                 campaign_id=form.campaign_id)],
                 frequency=frequency, request_id=getattr(request, "request_id", ""),
-                tracking=source_fields_from_query(request.POST),
+                tracking=source_fields_from_query(request.POST), custom_fields=custom_fields,
             )
         except ApplicationError as exc:
             return _service_refusal(exc, organisation, set(donor_form.fields) | {"amount", "other_amount", "frequency"})

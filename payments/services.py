@@ -41,6 +41,7 @@ from compliance.selectors import jurisdiction_preview
 from compliance.services import CapExceeded
 from donations.models import Donation, DonationType, Donor, PaymentMethod, Source, Status
 from donations.crm import source_fields_clean
+from donations.custom_fields import custom_fields_clean
 from donations.selectors import donors_with_email
 from engage.models import CheckoutLink, DonationForm
 from organisations.models import Membership, Organisation, Role
@@ -186,7 +187,7 @@ def payment_start(*, organisation: Organisation, kind: str, source: str | None =
                   donor_details: dict, parts: list[PartSpec], form: DonationForm | None = None,
                   checkout_link: CheckoutLink | None = None, recommendation_set_id: str | None = None,
                   consent_text: str | None = None, consent_given: bool | None = None, frequency: str | None = None,
-                  request_id: str = "", tracking: dict | None = None) -> Payment:
+                  request_id: str = "", tracking: dict | None = None, custom_fields: dict | None = None) -> Payment:
     """Start (or resume) one checkout attempt and return its Payment, whose
     `client_secret` the page hands to Stripe.js. Refuses, before any PaymentIntent
     exists: an organisation not connected to Stripe (param `stripe_account`), a
@@ -205,6 +206,8 @@ def payment_start(*, organisation: Organisation, kind: str, source: str | None =
     details = _clean_donor_details(donor_details)
     parts = _check_parts(organisation, kind, parts)
     tracking = {k: v for k, v in source_fields_clean(tracking or {}).items() if v}  # source_code, referrer, utm_*
+    # The gift's custom fields a form page asked (typed now; required ones are the page's to ask).
+    custom_fields = custom_fields_clean(organisation, "DONATION", custom_fields, enforce_required=False) if custom_fields else {}
     if consent_text is not None and not isinstance(consent_text, str):
         raise ValidationFailed("consent_text must be text.", param="consent_text")
     if consent_given is not None and not isinstance(consent_given, bool):
@@ -256,19 +259,19 @@ def payment_start(*, organisation: Organisation, kind: str, source: str | None =
     payment, amount_changed = _payment_row(
         organisation=organisation, kind=kind, source=source, attempt_key=attempt_key, details=details, parts=parts, form=form,
         checkout_link=checkout_link, recommendation_set_id=recommendation_set_id, consent_text=consent_text,
-        consent_given=consent_given, frequency=frequency, request_id=request_id, tracking=tracking)
+        consent_given=consent_given, frequency=frequency, request_id=request_id, tracking=tracking, custom_fields=custom_fields)
     return _payment_intent_ensure(payment, amount_changed=amount_changed)
 
 
 def _payment_row(*, organisation, kind, source, attempt_key, details, parts, form, checkout_link, recommendation_set_id,
-                 consent_text, consent_given, frequency, request_id, tracking=None) -> tuple[Payment, bool]:
+                 consent_text, consent_given, frequency, request_id, tracking=None, custom_fields=None) -> tuple[Payment, bool]:
     """The attempt's Payment, created or (same key, not finished) brought up to date
     with what the donor sent this time."""
     amount = sum(p.amount_cents for p in parts)
     values = dict(kind=kind, source=source, form=form, checkout_link=checkout_link, recommendation_set_id=recommendation_set_id,
                   amount_cents=amount, currency=organisation.currency, donor_details=details, consent_text=consent_text or None,
                   consent_given=consent_given, frequency=frequency or None, request_id=(request_id or "")[:40],
-                  tracking=tracking or {})
+                  tracking=tracking or {}, custom_fields=custom_fields or {})
     for _attempt in range(3):
         try:
             with transaction.atomic():
@@ -434,6 +437,11 @@ def _recurring_fields(payment: Payment) -> dict:
     return {"recurring_plan_id": payment.plan_id, "recurring_period": payment.period}
 
 
+def _custom_fields(payment: Payment) -> dict:
+    """A form page's answers to its gift custom fields (the form's organisation's own fields)."""
+    return {"custom_fields": dict(payment.custom_fields)} if payment.custom_fields and payment.kind == PaymentKind.FORM else {}
+
+
 def _tracking_fields(payment: Payment) -> dict:
     """Where the donor came from (the public page's query string): the gift's source fields."""
     return dict(payment.tracking or {})
@@ -501,6 +509,7 @@ def _record_parts(*, payment: Payment, intent: dict, status: str, actor: Actor, 
             reference=(charge.get("id") or payment.payment_intent_id or "")[:100] or None, card=card,
             notes=(f"Directed by {payment.organisation.live.name} through a recommendation set."
                    if payment.kind == PaymentKind.SPLIT else None), **_recurring_fields(payment), **_tracking_fields(payment),
+            **_custom_fields(payment),
         )
         try:
             donation = donation_record(campaign_id=campaign_id, **kwargs)
@@ -670,6 +679,7 @@ def _on_failed(payment: Payment, intent: dict, actor: Actor, message: str, day: 
                 reference=(charge_id or payment.payment_intent_id or "")[:100] or None,
                 card={"stripe_payment_intent_id": payment.payment_intent_id, "stripe_charge_id": charge_id,
                       "donor_snapshot": _snapshot_for_donation(payment)}, **_recurring_fields(payment), **_tracking_fields(payment),
+                **_custom_fields(payment),
             )
         changed = _move(payment, PaymentStatus.FAILED, failure_message=message[:2000], failed_at=timezone.now())
         if changed:

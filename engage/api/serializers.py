@@ -81,6 +81,10 @@ class FormCreateInput(serializers.Serializer):
     revenue_code = PatternCharField(required=False, allow_null=True, allow_blank=True, max_length=100,
                                     help_text="Stamped on every gift; a new code joins the library.", **REVENUE_CODE)
     campaign_id = IdField(required=False, allow_null=True, help_text="An ACTIVE campaign of this organisation.")
+    custom_field_keys = serializers.ListField(
+        child=StrictCharField(max_length=40), required=False, max_length=20,
+        help_text="Gift custom fields the page asks (keys of active DONATION fields, each once, in order); "
+                  "a required one must be answered. Default [].")
 
 
 class FormUpdateInput(FormCreateInput):
@@ -121,6 +125,8 @@ class DonationFormSerializer(serializers.Serializer):
         help_text="Whether the page asks the address; gifts counted under a regulated jurisdiction always require it.")
     revenue_code = serializers.CharField(allow_null=True)
     campaign_id = serializers.CharField(allow_null=True)
+    custom_field_keys = serializers.ListField(child=serializers.CharField(),
+                                              help_text="The gift custom fields the page asks, by key (GET /api/v1/custom-fields).")
     archived_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

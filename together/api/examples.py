@@ -63,7 +63,7 @@ DONATION_FORM = {
     "suggested_amounts_cents": [2500, 5000, 10000, 25000], "allow_custom": True, "default_amount_cents": 5000,
     "minimum_cents": None, "effective_minimum_cents": 100, "maximum_cents": None, "allow_recurring": True,
     "recurring_frequencies": ["MONTHLY"], "phone_visibility": "OPTIONAL", "address_visibility": "REQUIRED",
-    "revenue_code": "FED-2027", "campaign_id": "cm3cmp0001abc123xyz45678", "archived_at": None,
+    "revenue_code": "FED-2027", "campaign_id": "cm3cmp0001abc123xyz45678", "custom_field_keys": ["region"], "archived_at": None,
     "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
 }
 
