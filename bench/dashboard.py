@@ -92,6 +92,37 @@ def _bench_campaign(ctx: BenchContext) -> str:
     return campaign.id
 
 
+BENCH_TAG = "Bench volunteers"
+BENCH_TAG_DONORS = 2_000
+
+
+def _bench_tag(ctx: BenchContext) -> str:
+    """A tag on 2,000 of the bench donors (every 100th), made once: the tag through
+    donations.crm, its links in one INSERT (as seed_bench COPY-loads), then the
+    donors' tags column refreshed as the tag services do."""
+    from django.db import connection, transaction
+
+    from donations import crm
+    from donations.models import DonorTag
+    from together.actors import Actor
+
+    tag = crm.tag_by_name(organisation=ctx.organisation, name=BENCH_TAG)
+    if tag is None:
+        tag = crm.tag_create(organisation=ctx.organisation, actor=Actor.system("bench"), name=BENCH_TAG)
+    if not DonorTag.objects.filter(tag=tag).exists():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """INSERT INTO donations_donortag (donor_id, tag_id, created_at)
+                   SELECT id, %s, now() FROM donations_donor WHERE organisation_id = %s ORDER BY id LIMIT %s""",
+                [tag.id, ctx.organisation.id, BENCH_TAG_DONORS * 100])
+            cursor.execute("DELETE FROM donations_donortag WHERE tag_id = %s AND right(donor_id, 2) <> '00'", [tag.id])
+            ids = list(DonorTag.objects.filter(tag=tag).values_list("donor_id", flat=True))
+            crm._donor_tags_refresh(ids)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE donations_donortag")
+    return BENCH_TAG
+
+
 def _ids(ctx: BenchContext) -> dict:
     """A donor with gifts and the bench campaign of the bench organisation, for the detail pages."""
     if "ids" not in _state:
@@ -100,7 +131,8 @@ def _ids(ctx: BenchContext) -> dict:
         from donations.models import Donation
 
         gift = Donation.objects.for_organisation(ctx.organisation).order_by("-created_at", "-id").values("donor_id").first()
-        _state["ids"] = {"donor": gift["donor_id"] if gift else None, "campaign": _bench_campaign(ctx)}
+        _state["ids"] = {"donor": gift["donor_id"] if gift else None, "campaign": _bench_campaign(ctx),
+                          "tag": _bench_tag(ctx)}
         connection.close()
     return _state["ids"]
 
@@ -171,6 +203,11 @@ PAGES = [
     ("Dashboard: compliance (obligations timeline, jurisdictions)", lambda ids: "/settings/compliance/obligations"),
     ("Dashboard: recurring (plans, revenue by month)", lambda ids: "/recurring"),
     ("Dashboard: cap alerts of past periods", lambda ids: "/alerts/history"),
+    # Issue 19's tags and employer link.
+    ("Dashboard: donors with a tag (2,000 of 200k)", lambda ids: f"/donors/?tag={ids['tag'].replace(' ', '+')}"),
+    ("Dashboard: donations of donors with a tag", lambda ids: f"/donations/?tag={ids['tag'].replace(' ', '+')}"),
+    ("Dashboard: tags page", lambda ids: "/donors/tags/"),
+    ("Dashboard: donor edit (employer options of 20k organisations)", lambda ids: f"/donors/{ids['donor']}/edit"),
 ]
 
 for _name, _path_for in PAGES:

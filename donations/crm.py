@@ -375,13 +375,24 @@ def filter_by_tag(queryset: QuerySet, name: str, value: str) -> QuerySet:
     return donations_with_tag(queryset, value)
 
 
-EMPLOYER_OPTIONS_MAX = 500
+EMPLOYER_OPTIONS_MAX = 20
 
 
-def employer_options(*, organisation: Organisation, limit: int = EMPLOYER_OPTIONS_MAX) -> list[dict]:
-    """The ORGANISATION donors a donor form offers as employers: `{id, name}` by name."""
-    rows = (Donor.objects.for_organisation(organisation).filter(donor_type=DonorType.ORGANISATION)
-            .order_by("organisation_name", "id").values("id", "organisation_name", "email")[:limit])
+def employer_options(*, organisation: Organisation, q: str = "", current_id: str | None = None,
+                     limit: int = EMPLOYER_OPTIONS_MAX) -> list[dict]:
+    """The ORGANISATION donors a donor form offers as employers, `{id, name}`: the
+    current one, and those whose name or email holds every word typed (the donors'
+    trigram index, as the gift form's type-ahead), largest givers first."""
+    scoped = Donor.objects.for_organisation(organisation).filter(donor_type=DonorType.ORGANISATION)
+    rows = []
+    if current_id:
+        rows += list(scoped.filter(pk=current_id).values("id", "organisation_name", "email"))
+    terms = (q or "").strip().lower().split()[:5]
+    if terms and not (len(terms) == 1 and terms[0] == (current_id or "").lower()):
+        matches = scoped.exclude(pk=current_id or "")
+        for term in terms:
+            matches = matches.filter(search_text__contains=term)
+        rows += list(matches.order_by("-donations_total_cents", "id").values("id", "organisation_name", "email")[:limit])
     return [{"id": r["id"], "name": r["organisation_name"] or r["email"] or r["id"]} for r in rows]
 
 

@@ -115,3 +115,13 @@ class DonorTagsView(DashboardMixin, View):
         if request.POST.get("next") == "detail":
             return redirect(reverse("donor-detail", args=[donor.id]) + "#tags-h")
         return redirect("donor-tags-edit", donor.id)
+
+
+class EmployerOptionsView(DashboardMixin, View):
+    """The donor form's employer type-ahead (htmx): <option>s of the ORGANISATION
+    donors matching what is typed in `employer_id`."""
+
+    def get(self, request):
+        typed = request.GET.get("employer_id", "")
+        options = crm.employer_options(organisation=request.organisation, q=typed) if len(typed.strip()) >= 2 else []
+        return render(request, "donations/_employer_options.html", {"options": options, "wrap": False})

@@ -39,7 +39,8 @@ class DonorForm(forms.Form):
     employer_id = forms.CharField(
         required=False, max_length=24, label="Employer or organisation",
         help_text="Individuals only: the organisation donor they work for or give through. Start typing its name and pick it.",
-        widget=forms.TextInput(attrs={"list": "employer-options", "autocomplete": "off"}))
+        widget=forms.TextInput(attrs={"list": "employer-options", "autocomplete": "off", "hx-get": "/donors/employer-options",
+                                      "hx-trigger": "input changed delay:200ms", "hx-target": "#employer-options"}))
 
     def __init__(self, *args, organisation=None, custom_values=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("donors/search", views.DonorSearchView.as_view(), name="donor-search"),
     path("donors/duplicates", views.DuplicatesView.as_view(), name="donor-duplicates"),
     path("donors/tags/", crm_views.TagListView.as_view(), name="donor-tags"),
+    path("donors/employer-options", crm_views.EmployerOptionsView.as_view(), name="donor-employer-options"),
     path("donors/<str:pk>/tags", crm_views.DonorTagsView.as_view(), name="donor-tags-edit"),
     path("donors/<str:pk>/", views.DonorDetailView.as_view(), name="donor-detail"),
     path("donors/<str:pk>/edit", views.DonorEditView.as_view(), name="donor-edit"),

@@ -9,10 +9,11 @@ register = template.Library()
 
 
 @register.inclusion_tag("donations/_employer_options.html", takes_context=True)
-def employer_datalist(context):
-    """The <datalist> behind a donor form's employer field: the organisation's ORGANISATION donors."""
+def employer_datalist(context, current_id=None):
+    """The <datalist> behind a donor form's employer field: the current employer; typing
+    fills it with matching ORGANISATION donors (htmx, donations.crm_views.EmployerOptionsView)."""
     request = context["request"]
-    return {"options": employer_options(organisation=request.organisation)}
+    return {"options": employer_options(organisation=request.organisation, current_id=current_id or None), "wrap": True}
 
 
 @register.inclusion_tag("donations/_donor_crm.html", takes_context=True)

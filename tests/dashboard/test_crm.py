@@ -70,17 +70,23 @@ def test_bulk_action_tags_the_filtered_list_only(org):
 
 
 @pytest.mark.django_db
-def test_employer_on_the_donor_form_and_page(org):
+def test_employer_on_the_donor_form_and_page(org, other_org):
     editor = client_as(make_user(org, Role.EDITOR))
     acme = services.donor_create(organisation=org, actor=SYSTEM, donor_type="ORGANISATION", organisation_name="Acme Pty Ltd")
     person = services.donor_create(organisation=org, actor=SYSTEM, first_name="Pat", last_name="Lee")
     form = _content(editor.get(reverse("donor-edit", args=[person.id])))
-    assert 'list="employer-options"' in form and f'<option value="{acme.id}">Acme Pty Ltd</option>' in form
+    assert 'list="employer-options"' in form and 'hx-get="/donors/employer-options"' in form
+    # the type-ahead: ORGANISATION donors of this organisation only
+    services.donor_create(organisation=other_org, actor=SYSTEM, donor_type="ORGANISATION", organisation_name="Acme Foreign")
+    options = _content(editor.get(reverse("donor-employer-options") + "?employer_id=acme"))
+    assert options.strip() == f'<option value="{acme.id}">Acme Pty Ltd</option>'
+    assert _content(editor.get(reverse("donor-employer-options") + "?employer_id=pat")).strip() == ""
     response = editor.post(reverse("donor-edit", args=[person.id]), {"donor_type": "INDIVIDUAL", "first_name": "Pat",
                                                                      "last_name": "Lee", "country": "AU", "employer_id": acme.id})
     assert response.status_code == 302, _content(response)
     person.refresh_from_db()
     assert person.employer_id == acme.id
+    assert f'<option value="{acme.id}">Acme Pty Ltd</option>' in _content(editor.get(reverse("donor-edit", args=[person.id])))
     assert "Acme Pty Ltd" in _content(editor.get(reverse("donor-detail", args=[person.id])))
     assert "Pat Lee" in _content(editor.get(reverse("donor-detail", args=[acme.id])))
     # a person as employer is refused beside the field
@@ -150,6 +156,16 @@ def test_tagging_on_the_donor_page_and_in_bulk(page, context, live_server, org):
     page.set_viewport_size({"width": 1280, "height": 900})
     assert sorted(d.first_name for d in Donor.objects.for_organisation(org) if d.tags == ["Doorknock"]) == ["Vol0", "Vol1", "Vol2"]
     assert Donor.objects.get(pk=kira.id).tags == ["Major donor"]
+
+    # the employer type-ahead fills the field's datalist from what is typed
+    vol = Donor.objects.for_organisation(org).get(first_name="Vol0")
+    page.goto(f"/donors/{vol.id}/edit")
+    page.get_by_label("Employer or organisation").press_sequentially("acme", delay=30)
+    expect(page.locator(f"#employer-options option[value='{acme.id}']")).to_have_count(1)
+    page.get_by_label("Employer or organisation").fill(acme.id)
+    page.get_by_role("button", name="Save donor").click()
+    expect(page.locator("#donor-employer")).to_have_text("Acme Pty Ltd")
+    screenshot(page, "crm-donor-employer-1280")
 
     page.goto("/donors/tags/")
     expect(page.locator("tr[data-tag='Doorknock'] td.num")).to_have_text("3")
