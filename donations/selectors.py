@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
 
@@ -11,6 +12,7 @@ from compliance.rules import COUNTED, counted_sum
 from donations.models import Campaign, CampaignDonor, DailyRollup, Donation, Donor
 from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor
 from organisations.models import Organisation
+from together.api.sqljson import RowJson, Unsupported
 
 
 def donors_with_email(queryset: QuerySet, email: str) -> QuerySet:
@@ -36,6 +38,16 @@ def with_receipt(queryset: QuerySet) -> QuerySet:
               .order_by(Case(When(status="ISSUED", then=Value(0)), default=Value(1)), "-number"))
     return queryset.annotate(receipt_number=Subquery(latest.values("number")[:1]),
                              receipt_status=Subquery(latest.values("status")[:1]))
+
+
+@functools.cache
+def donation_row_json() -> RowJson | None:
+    """The list pages' donations as PostgreSQL writes them (together.api.sqljson): render_donation's bytes,
+    with_receipt's fields last. None if a field's rendering is one sqljson does not reproduce."""
+    try:
+        return RowJson.for_model(Donation, DONATION_FIELDS, constants={"object": "donation"}, tail_keys=RECEIPT_FIELDS)
+    except Unsupported:
+        return None
 
 
 def donation_snapshot(*, donation_id: str) -> dict:

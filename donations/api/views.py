@@ -17,7 +17,7 @@ from donations.models import Campaign, Donation, Donor
 from donations.representations import (
     CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor,
 )
-from donations.selectors import RECEIPT_FIELDS, campaign_rollups, with_receipt
+from donations.selectors import RECEIPT_FIELDS, campaign_rollups, donation_row_json, with_receipt
 from together.api.docs import LIST_PARAMETERS, expand_parameter
 from together.api.schema import list_envelope
 from together.api.views import OrganisationViewSet
@@ -138,6 +138,9 @@ class DonationViewSet(OrganisationViewSet):
 
     def render_rows(self, rows):
         return render_donation_rows(self, rows)
+
+    def list_row_json(self):
+        return None if self.expand() else donation_row_json()
 
     @extend_schema(
         summary="Record a donation", request=DONATION_CREATE_BODY, responses={201: DonationSerializer},

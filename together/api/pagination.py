@@ -84,7 +84,8 @@ class KeysetPagination:
     up in it, so another organisation's id is simply unknown (400, param named)."""
 
     def paginate(self, queryset: QuerySet, query_params, *, values: tuple[str, ...] | None = None,
-                 ordering: KeysetOrdering | None = None) -> Page:
+                 ordering: KeysetOrdering | None = None, fetch=list) -> Page:
+        """`fetch(queryset)` runs the page's query (e.g. together.api.sqljson.fetch_prepared)."""
         if queryset.ordered and queryset.query.order_by:
             raise ValueError("KeysetPagination orders the queryset itself; do not order it beforehand.")
         limit = parse_limit(query_params.get("limit"))
@@ -93,7 +94,7 @@ class KeysetPagination:
         if starting_after and ending_before:
             raise ValidationFailed("Send starting_after or ending_before, not both.", param="ending_before")
         if ordering is None or ordering == CREATED:
-            return self._paginate_created(queryset, limit, starting_after, ending_before, values)
+            return self._paginate_created(queryset, limit, starting_after, ending_before, values, fetch)
         backwards = bool(ending_before)
         if starting_after or ending_before:
             param = "starting_after" if starting_after else "ending_before"
@@ -103,31 +104,38 @@ class KeysetPagination:
                 raise ValidationFailed(f"{param} '{cursor_id}' is not an object in this list.", param=param)
             queryset = queryset.filter(ordering.after(cursor, backwards))
         queryset = queryset.order_by(*ordering.order_by(backwards))
-        return self._page(queryset, limit, backwards, values)
+        return self._page(queryset, limit, backwards, values, fetch)
 
-    def _paginate_created(self, queryset, limit, starting_after, ending_before, values) -> Page:
+    def _paginate_created(self, queryset, limit, starting_after, ending_before, values, fetch) -> Page:
+        """The cursor's (created_at, id) is read by the page's own query (a sub-select
+        in the same scope and filters, so a cursor outside them matches nothing): one
+        statement a page, deep or not. Only an empty page asks whether the cursor was
+        in the list at all (400 if not)."""
         table = queryset.model._meta.db_table
         backwards = False
+        cursor_scope = None
         if starting_after or ending_before:
-            param = "starting_after" if starting_after else "ending_before"
             cursor_id = starting_after or ending_before
-            cursor = queryset.filter(pk=cursor_id).values_list("created_at", "pk").first()
-            if cursor is None:
-                raise ValidationFailed(f"{param} '{cursor_id}' is not an object in this list.", param=param)
+            cursor_scope = queryset.filter(pk=cursor_id)
+            cursor_sql, cursor_params = cursor_scope.values_list("created_at", "pk").order_by().query.sql_with_params()
             op = "<" if starting_after else ">"
             backwards = bool(ending_before)
             queryset = queryset.extra(
-                where=[f'("{table}"."created_at", "{table}"."id") {op} (%s, %s)'], params=list(cursor)
+                where=[f'("{table}"."created_at", "{table}"."id") {op} ({cursor_sql})'], params=list(cursor_params)
             )
         order = ("created_at", "id") if backwards else ("-created_at", "-id")
         queryset = queryset.order_by(*order)
-        return self._page(queryset, limit, backwards, values)
+        page = self._page(queryset, limit, backwards, values, fetch)
+        if cursor_scope is not None and not page.rows and not cursor_scope.exists():
+            param = "starting_after" if starting_after else "ending_before"
+            raise ValidationFailed(f"{param} '{starting_after or ending_before}' is not an object in this list.", param=param)
+        return page
 
     @staticmethod
-    def _page(queryset, limit, backwards, values) -> Page:
+    def _page(queryset, limit, backwards, values, fetch=list) -> Page:
         if values is not None:
             queryset = queryset.values(*values)
-        rows = list(queryset[: limit + 1])
+        rows = fetch(queryset[: limit + 1])
         has_more = len(rows) > limit
         rows = rows[:limit]
         if backwards:

@@ -17,6 +17,7 @@ from together.api.filters import FilterBackend, accepts_dynamic, check_query_par
 from together.api.pagination import PARAMS as PAGINATION_PARAMS
 from together.api.pagination import KeysetPagination
 from together.api.renderers import dumps
+from together.api.sqljson import fetch_prepared
 from together.api.throttling import rate_limit_take
 from together.exceptions import InvalidRequest, NotFound, RateLimited
 from together.idempotency import idempotent_call
@@ -208,8 +209,18 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
     def render_rows(self, rows: list[dict]) -> list[dict]:
         return [self.render(row) for row in rows]
 
+    def list_row_json(self):
+        """A together.api.sqljson.RowJson when PostgreSQL writes this list's rows (the same bytes as
+        render_rows), else None."""
+        return None
+
     def list_response(self, queryset) -> Response:
         queryset = self.filter_queryset(queryset)
+        row_json = self.list_row_json()
+        if row_json is not None:
+            page = self.pagination.paginate(queryset.annotate(**row_json.annotations()), self.request.query_params,
+                                            values=row_json.values, fetch=fetch_prepared)
+            return Response({"data": row_json.fragment(page.rows), "has_more": page.has_more})
         page = self.pagination.paginate(queryset, self.request.query_params, values=self.fields)
         return Response({"data": self.render_rows(page.rows), "has_more": page.has_more})
 

@@ -1,0 +1,179 @@
+"""A list page's JSON, written by PostgreSQL (issue 15).
+
+Parsing every timestamp of a page into `datetime` and formatting it back,
+decoding `metadata` to re-encode it, and building a dict per row is most of a
+list page's time. Here PostgreSQL writes each row's object as text, in the
+exact bytes `together.api.renderers.dumps` gives the row a representation
+function renders (compact, keys in the same order, timestamps ISO 8601 UTC with
+milliseconds and Z, dates ISO, strings escaped alike), and Python only joins
+the texts into one `orjson.Fragment`.
+
+One exception: a JSON column's text as PostgreSQL stores it (jsonb: `{"a": 1}`,
+keys in jsonb's order) is not compact; it comes as its own column, is kept as
+is when it is `{}` and otherwise decoded as Django decodes it and encoded by
+`dumps`, so it is byte for byte what the Python path gives.
+
+`RowJson.for_model(model, fields, tail_keys)` builds the SQL once per field
+list; a field of a type it does not know raises `Unsupported` there (the caller
+keeps its Python path). tests/api/test_list_json.py compares both paths byte for
+byte on rows that stress each type.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import orjson
+from django.db import connections
+from django.db.models.expressions import RawSQL
+
+from together.api.renderers import dumps
+from together.models import check_scoped
+
+PLAIN_TYPES = {
+    "AutoField", "BigAutoField", "BigIntegerField", "BooleanField", "CharField", "DateField", "ForeignKey",
+    "IntegerField", "OneToOneField", "PositiveBigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
+    "SlugField", "SmallIntegerField", "TextField", "EmailField",
+}
+TIMESTAMP_FORMAT = '\'"\'||to_char({col} AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\')||\'"\''
+
+
+class Unsupported(Exception):
+    """A field whose rendering this module does not reproduce."""
+
+
+def _key(name: str) -> str:
+    return orjson.dumps(name).decode()
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class RowJson:
+    """The annotations a queryset gets (`annotations()`), the names to fetch with
+    `.values()` (`values`), and `objects(rows)`: the page's JSON objects."""
+
+    segments: tuple[str, ...]  # SQL text expressions, between the JSON columns
+    json_columns: tuple[str, ...]  # SQL of the JSON columns, as text
+    tail_keys: tuple[str, ...]  # keys appended after the fields, from the row's own values (e.g. annotations)
+    constant_tail: str  # e.g. ,"object":"donation"
+
+    PREFIX = "_rowjson_"
+
+    @classmethod
+    def for_model(cls, model, fields: tuple[str, ...], *, constants: dict | None = None,
+                  tail_keys: tuple[str, ...] = ()) -> "RowJson":
+        """`fields` of `model`'s table, in order, then `constants` (key → value, e.g. {"object": "donation"}),
+        then `tail_keys` (values fetched alongside, e.g. annotations), as the object's keys in that order."""
+        table = model._meta.db_table
+        segments, json_columns = [], []
+        current: list[str] = []
+        opening = "{"
+        for i, name in enumerate(fields):
+            field = model._meta.get_field(name)
+            kind = field.get_internal_type()
+            col = f'"{table}"."{field.column}"'
+            key = _sql_literal(("" if i == 0 else ",") + _key(name) + ":")
+            if kind == "JSONField":
+                current.append(key)
+                segments.append(_sql_literal(opening) + "||" + "||".join(current) if current else _sql_literal(opening))
+                json_columns.append(f"{col}::text")
+                current, opening = [], ""
+                continue
+            if kind == "DateTimeField":
+                value = f"COALESCE({TIMESTAMP_FORMAT.format(col=col)}, 'null')"
+            elif kind in PLAIN_TYPES:
+                value = f"COALESCE(to_json({col})::text, 'null')"
+            else:
+                raise Unsupported(f"{model.__name__}.{name} ({kind})")
+            current += [key, value]
+        segments.append("||".join([_sql_literal(opening) if opening else "''", *current]) if current else _sql_literal(opening))
+        constant_tail = "".join("," + _key(k) + ":" + dumps(v).decode() for k, v in (constants or {}).items())
+        return cls(segments=tuple(segments), json_columns=tuple(json_columns), tail_keys=tuple(tail_keys),
+                   constant_tail=constant_tail)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        names = [f"{self.PREFIX}s{i}" for i in range(len(self.segments))]
+        names += [f"{self.PREFIX}j{i}" for i in range(len(self.json_columns))]
+        return (*names, *self.tail_keys)
+
+    def annotations(self) -> dict:
+        out = {f"{self.PREFIX}s{i}": RawSQL(sql, ()) for i, sql in enumerate(self.segments)}
+        out.update({f"{self.PREFIX}j{i}": RawSQL(sql, ()) for i, sql in enumerate(self.json_columns)})
+        return out
+
+    def objects(self, rows: list[dict]) -> list[str]:
+        """Each row's object as JSON text."""
+        seg_names = [f"{self.PREFIX}s{i}" for i in range(len(self.segments))]
+        json_names = [f"{self.PREFIX}j{i}" for i in range(len(self.json_columns))]
+        tail_keys = [(k, "," + _key(k) + ":") for k in self.tail_keys]
+        constant_tail = self.constant_tail
+        out = []
+        for row in rows:
+            parts = [row[seg_names[0]]]
+            for json_name, seg_name in zip(json_names, seg_names[1:]):
+                parts.append(_compact(row[json_name]))
+                parts.append(row[seg_name])
+            parts.append(constant_tail)
+            for key, prefix in tail_keys:
+                parts.append(prefix)
+                parts.append(dumps(row[key]).decode())
+            parts.append("}")
+            out.append("".join(parts))
+        return out
+
+    def fragment(self, rows: list[dict]) -> orjson.Fragment:
+        """The page's `[…]` as one fragment for the renderer."""
+        return orjson.Fragment(("[" + ",".join(self.objects(rows)) + "]").encode())
+
+
+def _compact(text: str | None) -> str:
+    if text is None:
+        return "null"
+    if text == "{}" or text == "[]":
+        return text
+    return dumps(json.loads(text)).decode()
+
+
+# --- prepared statements ------------------------------------------------------------
+
+_prepared_cursor = None
+
+
+def _prepared_cursor_class():
+    """Django's server-binding psycopg cursor, preparing every statement it runs:
+    psycopg keeps the prepared statements per connection (an LRU of 100), keyed by
+    the SQL with $n placeholders, so a page's query is planned once per connection
+    whatever its organisation or cursor."""
+    global _prepared_cursor
+    if _prepared_cursor is None:
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        class PreparedCursor(ServerBindingCursor):
+            def execute(self, query, params=None, *, prepare=None, binary=None):
+                return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+        _prepared_cursor = PreparedCursor
+    return _prepared_cursor
+
+
+def fetch_prepared(queryset) -> list[dict]:
+    """`list(queryset)` of a `.values()` queryset (rows as dicts keyed by the selected
+    names), run as a server-side prepared statement. The tenancy guard is checked as
+    QuerySet iteration checks it, and the statement goes through Django's cursor
+    wrapper (execute wrappers, query logging and counting in tests)."""
+    check_scoped(queryset)
+    connection = connections[queryset.db]
+    sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = connection._prepare_cursor(_prepared_cursor_class()(connection.connection))
+    try:
+        cursor.execute(sql, params)
+        names = [d.name for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
