@@ -13,7 +13,8 @@ Best of BENCH_EXPORT_RUNS (default 3) runs each, interleaved.
 Memory: the peak RSS (VmHWM) of the gunicorn worker that served the export,
 its high-water mark reset (/proc/<pid>/clear_refs) before each run.
 
-Goals: within 1.5x of psql's COPY, and under 150 MB peak.
+Goals (issue 15): within 1.2x of psql's COPY, and under 100 MB peak (the
+measurement's `peak_rss_mb` metric, which the row's Goal checks).
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ DATE_FROM, DATE_TO = "2024-07-01", "2026-12-31"
 READ_BYTES = 1024 * 1024
 PSQL = "psql COPY (same SELECT) TO STDOUT, 1M rows"
 EXPORT = "GET /api/v1/reports/donations?format=csv, 1M rows"
-MEMORY_GOAL_MB = 150
-RATIO_GOAL = 1.5
+MEMORY_GOAL_MB = 100
+RATIO_GOAL = 1.2
 
 _state: dict = {}
 
@@ -193,7 +194,7 @@ def psql_copy(ctx: BenchContext) -> Measurement:
                               f"{_rows(best['bytes'])}, first byte after {best['first']:.2f} s")
 
 
-@scenario(EXPORT, baseline=PSQL, goal=Goal.of("issue 15", ("ratio", "<=", 1.2), ("peak_rss_mb", "<", 100, "MB")))
+@scenario(EXPORT, baseline=PSQL, goal=Goal.of("issue 15", ("ratio", "<=", RATIO_GOAL), ("peak_rss_mb", "<", MEMORY_GOAL_MB, "MB")))
 def export_csv(ctx: BenchContext) -> Measurement:
     runs = _runs(ctx)
     export, psql = runs["export"], runs["psql"]
@@ -212,4 +213,5 @@ def export_csv(ctx: BenchContext) -> Measurement:
         f"{'' if best['peak_reset'] else '; peak not resettable: lifetime high-water mark'}); "
         f"bytes {'identical to' if same else 'DIFFER from'} psql's (sha256)"
     )
-    return Measurement(best["seconds"], unit="s", higher_is_better=False, errors=errors, detail=detail)
+    return Measurement(best["seconds"], unit="s", higher_is_better=False, errors=errors, detail=detail,
+                       metrics={"peak_rss_mb": round(peak_mb, 1), "rss_before_mb": round(best["rss_before_kb"] / 1024, 1)})
