@@ -43,7 +43,8 @@ class DonorAdmin(TenantAdminMixin, ServiceAdmin):
 
 
 DONATION_INPUT = ["donor", "campaign", "donation_type", "amount_cents", "donation_date", "payment_method", "reference",
-                  "in_kind_category", "in_kind_description", "in_kind_valuation_method", "revenue_code", "notes", "external_id"]
+                  "in_kind_category", "in_kind_description", "in_kind_valuation_method", "revenue_code", "notes", "external_id",
+                  "custom_fields"]
 
 
 class DonationForm(ServiceForm):
