@@ -127,3 +127,25 @@ def test_a_field_sqljson_cannot_write_keeps_the_python_path():
     with pytest.raises(Unsupported):
         RowJson.for_model(Fake, ("amount",))
     assert donation_row_json() is not None  # every donation field is one it writes
+
+
+def test_a_compiled_page_serves_each_organisation_and_cursor_its_own_rows(org, other_org):
+    """Pages of one shape are compiled once per process (together.api.sqljson._compile);
+    each request still gets its own organisation's rows and its own cursor."""
+    from together.api import sqljson
+
+    _seed(org)
+    _seed(other_org)
+    mine, theirs = client_for(make_key(org)), client_for(make_key(other_org))
+    for _ in range(3):  # compiled, then checked against a second compile, then reused
+        assert mine.get("/api/v1/donations?limit=2").content == _expected(org, 2)
+        assert theirs.get("/api/v1/donations?limit=2").content == _expected(other_org, 2)
+    assert any(isinstance(e, sqljson._Compiled) and e.checked for e in sqljson._compiled.values())
+    for client, organisation in ((mine, org), (theirs, other_org)):
+        ids = [d["id"] for d in client.get("/api/v1/donations?limit=100").json()["data"]]
+        for i in range(len(ids) - 1):
+            page = client.get(f"/api/v1/donations?limit=1&starting_after={ids[i]}").json()
+            assert [d["id"] for d in page["data"]] == [ids[i + 1]]
+        assert client.get(f"/api/v1/donations?limit=1&starting_after={ids[-1]}").json()["data"] == []
+    stranger = [d["id"] for d in theirs.get("/api/v1/donations?limit=1").json()["data"]][0]
+    assert mine.get(f"/api/v1/donations?limit=1&starting_after={stranger}").status_code == 400

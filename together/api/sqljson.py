@@ -160,14 +160,51 @@ def _prepared_cursor_class():
     return _prepared_cursor
 
 
-def fetch_prepared(queryset) -> list[dict]:
+@dataclass
+class _Compiled:
+    sql: str
+    template: list  # per parameter: ("var", name) or ("const", value)
+    checked: bool = False  # a later compile of the same shape gave the same statement
+
+
+_compiled: dict = {}
+_MISMATCH = object()
+
+
+def _compile(queryset, shape, variables: dict) -> tuple[str, list]:
+    """(sql, params) of `queryset`. With a `shape` (a key for everything about the
+    query but `variables`, e.g. the organisation and cursor ids), the SQL is compiled
+    once per shape and process (the ORM's compile is a third of a page's time) and
+    the parameters filled in from `variables`. The first reuse compiles again and
+    compares: a shape whose statement differs is never cached again."""
+    if shape is None:
+        return queryset.query.get_compiler(queryset.db).as_sql()
+    entry = _compiled.get(shape)
+    if entry is not None and entry is not _MISMATCH and entry.checked:
+        return entry.sql, [variables[v] if kind == "var" else v for kind, v in entry.template]
+    sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    if entry is _MISMATCH:
+        return sql, params
+    names = {value: name for name, value in variables.items()}
+    template = [("var", names[p]) if isinstance(p, str) and p in names else ("const", p) for p in params]
+    if entry is None:
+        _compiled[shape] = _Compiled(sql=sql, template=template)
+    elif entry.sql == sql and entry.template == template:
+        entry.checked = True
+    else:
+        _compiled[shape] = _MISMATCH
+    return sql, list(params)
+
+
+def fetch_prepared(queryset, *, shape=None, variables: dict | None = None) -> list[dict]:
     """`list(queryset)` of a `.values()` queryset (rows as dicts keyed by the selected
-    names), run as a server-side prepared statement. The tenancy guard is checked as
-    QuerySet iteration checks it, and the statement goes through Django's cursor
-    wrapper (execute wrappers, query logging and counting in tests)."""
+    names), run as a server-side prepared statement; with a `shape`, compiled once
+    (see _compile). The tenancy guard is checked as QuerySet iteration checks it, and
+    the statement goes through Django's cursor wrapper (execute wrappers, query
+    logging and counting in tests)."""
     check_scoped(queryset)
     connection = connections[queryset.db]
-    sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    sql, params = _compile(queryset, shape, variables or {})
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = connection._prepare_cursor(_prepared_cursor_class()(connection.connection))
