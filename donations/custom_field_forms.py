@@ -37,33 +37,44 @@ def _initial(definition: dict, value):
 
 
 def add_custom_field_inputs(form: forms.Form, *, organisation, applies_to: str, values: dict | None = None,
-                            keys: list[str] | None = None) -> None:
-    """Add `cf_<key>` inputs for the organisation's active fields (only `keys`, in
-    their order, when given), filled from `values` (the record's custom_fields) when
-    the form is unbound."""
+                            keys: list[str] | None = None, prefix: str = PREFIX, optional: bool = False) -> None:
+    """Add `<prefix><key>` inputs (`cf_<key>`) for the organisation's active fields (only
+    `keys`, in their order, when given), filled from `values` (the record's custom_fields)
+    when the form is unbound. `optional`: never required by the form itself (a block the
+    person may leave unused, such as the gift form's new donor: the service decides)."""
     definitions = custom_fields_active(organisation=organisation, applies_to=applies_to)
     if keys is not None:
         by_key = {d["key"]: d for d in definitions}
         definitions = [by_key[k] for k in keys if k in by_key]
-    form.custom_field_definitions = definitions
-    form.param_fields = {**getattr(form, "param_fields", {}),
-                         **{f"custom_fields.{d['key']}": PREFIX + d["key"] for d in definitions}}
+    sets = dict(getattr(form, "custom_field_sets", {}))
+    sets[prefix] = definitions
+    form.custom_field_sets = sets
+    if prefix == PREFIX:
+        form.custom_field_definitions = definitions
+    mapped = dict(getattr(form, "param_fields", {}))
+    for d in definitions:
+        mapped.setdefault(f"custom_fields.{d['key']}", prefix + d["key"])
+    form.param_fields = mapped
     for definition in definitions:
-        name = PREFIX + definition["key"]
+        name = prefix + definition["key"]
         form.fields[name] = _input(definition)
+        if optional:
+            form.fields[name].required = False
+            if definition["required"]:
+                form.fields[name].label = f"{definition['label']} (required)"
         if values and not form.is_bound:
             form.initial[name] = _initial(definition, values.get(definition["key"]))
 
 
-def custom_field_inputs(form: forms.Form) -> list:
+def custom_field_inputs(form: forms.Form, prefix: str = PREFIX) -> list:
     """The bound inputs, for templates that lay fields out by hand."""
-    return [form[PREFIX + d["key"]] for d in getattr(form, "custom_field_definitions", [])]
+    return [form[prefix + d["key"]] for d in getattr(form, "custom_field_sets", {}).get(prefix, [])]
 
 
-def custom_field_values(form: forms.Form) -> dict:
+def custom_field_values(form: forms.Form, prefix: str = PREFIX) -> dict:
     """What the person typed, by key: blank is None (no value)."""
-    return {d["key"]: (form.cleaned_data.get(PREFIX + d["key"]) or None)
-            for d in getattr(form, "custom_field_definitions", [])}
+    return {d["key"]: (form.cleaned_data.get(prefix + d["key"]) or None)
+            for d in getattr(form, "custom_field_sets", {}).get(prefix, [])}
 
 
 def custom_field_rows(*, organisation, applies_to: str, values: dict | None) -> list[tuple[str, str]]:

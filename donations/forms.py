@@ -92,6 +92,8 @@ class GiftForm(forms.Form):
         if not self.is_bound:
             self.fields["donation_date"].initial = timezone.localdate()
         add_custom_field_inputs(self, organisation=organisation, applies_to="DONATION")
+        # A new donor's own custom fields (its required ones are donor_create's to demand).
+        add_custom_field_inputs(self, organisation=organisation, applies_to="DONOR", prefix="new_cf_", optional=True)
 
     def clean(self):
         data = super().clean()
@@ -124,7 +126,8 @@ class GiftForm(forms.Form):
         d = self.cleaned_data
         return {"donor_type": d.get("new_donor_type") or DonorType.INDIVIDUAL, "first_name": d.get("new_first_name") or None,
                 "last_name": d.get("new_last_name") or None, "organisation_name": d.get("new_organisation_name") or None,
-                "email": d.get("new_email") or None}
+                "email": d.get("new_email") or None,
+                "custom_fields": {k: v for k, v in custom_field_values(self, "new_cf_").items() if v is not None}}
 
 
 class DonationEditForm(forms.Form):

@@ -13,8 +13,8 @@ def custom_field_values(context, record, applies_to: str):
 
 
 @register.simple_tag
-def custom_inputs(form):
-    return custom_field_inputs(form)
+def custom_inputs(form, prefix: str = "cf_"):
+    return custom_field_inputs(form, prefix)
 
 
 @register.inclusion_tag("donations/_custom_field_filters.html", takes_context=True)

@@ -167,3 +167,23 @@ def test_admin_defines_a_field_and_an_editor_fills_it_on_the_gift_form(page, con
     page.goto("/donations/?cf_region=South")
     expect(page.get_by_label("Region")).to_have_value("South")
     expect(page.locator("main")).to_contain_text("$120.00")
+
+
+@pytest.mark.django_db
+def test_gift_form_new_donor_takes_the_donors_custom_fields(org):
+    custom_field_create(organisation=org, actor=SYSTEM, applies_to="DONOR", key="branch", label="Branch", field_type="TEXT",
+                        required=True)
+    editor = client_as(make_user(org, Role.EDITOR))
+    page = _content(editor.get(reverse("gift-new")))
+    assert 'name="new_cf_branch"' in page and "Branch (required)" in page
+    body = {"new_donor": "on", "new_donor_type": "INDIVIDUAL", "new_email": "new@example.org", "method": "CASH",
+            "amount": "20", "donation_date": DAY}
+    response = editor.post(reverse("gift-new"), body)
+    assert response.status_code == 400 and 'id="id_new_cf_branch_error"' in _content(response)
+    assert not Donor.objects.filter(organisation=org).exists() and not Donation.objects.filter(organisation=org).exists()
+    assert editor.post(reverse("gift-new"), body | {"new_cf_branch": "Inner West"}).status_code == 302
+    assert Donor.objects.get(organisation=org).custom_fields == {"branch": "Inner West"}
+    # An existing donor is picked: the new donor's inputs are not asked for.
+    donor = services.donor_create(organisation=org, actor=SYSTEM, email="old@example.org", custom_fields={"branch": "North"})
+    assert editor.post(reverse("gift-new"), {"donor": donor.id, "method": "CASH", "amount": "5",
+                                             "donation_date": DAY}).status_code == 302
