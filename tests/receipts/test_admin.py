@@ -55,6 +55,9 @@ def test_list_shows_number_date_donor_amount_status_of_the_members_receipts_only
     assert f">{mine.number}</a>" in row and "Ann Mine" in row and "$1,234.50 AUD" in row and ">Issued<" in row
     assert f">{date_format(mine.donation_date)}<" in row and "$1,234.50 AUD" in html and "ISSUED" in html
     assert "Zed Theirs" not in html and theirs.pk not in html
+    # Sorted by each column (the donor as the receipt states it, the amount).
+    for column in ("3", "-3", "4"):
+        assert staff(org, "VIEWER", f"sorter{column}").get(reverse(LIST), {"o": column}).status_code == 200
     # Found by its number; another organisation's page is a missing object.
     found = staff(org, "VIEWER", "viewer2").get(reverse(LIST), {"q": str(mine.number)})
     assert [r.pk for r in found.context["cl"].queryset] == [mine.pk]
