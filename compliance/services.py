@@ -359,17 +359,32 @@ class Prepared:
     ledger: "DonorLedger | None"
 
 
-def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, before: Donation | None, after: Donation) -> Prepared:
+def donation_compliance_prepare(*, organisation: Organisation, donor: Donor, before: Donation | None, after: Donation,
+                                ledger: "DonorLedger | None" = None, resolved: dict | None = None) -> Prepared:
     """Called with the donor row locked, before the gift is saved: stamp its
-    jurisdiction and refuse it if it would take the donor past a cap."""
+    jurisdiction and refuse it if it would take the donor past a cap.
+
+    For a batch of new gifts (donations_record_many): `ledger`, the donor's ledger
+    as the batch has it so far (read under the lock, with the batch's gifts accepted
+    before this one), and `resolved`, the codes the batch already resolved (their rows
+    stay share-locked until the commit), by lower-case code."""
     code_changed = before is None or (before.revenue_code or "").lower() != (after.revenue_code or "").lower()
     if code_changed or not after.jurisdiction:
-        after.jurisdiction, context = _resolve(organisation, after.revenue_code)
+        key = (after.revenue_code or "").lower()
+        if resolved is not None and key in resolved:
+            after.jurisdiction, context = resolved[key]
+        else:
+            after.jurisdiction, context = _resolve(organisation, after.revenue_code)
+            if resolved is not None:
+                resolved[key] = (after.jurisdiction, context)
     else:
         context = compliance_context(organisation=organisation, share_lock=False)
     if not rules.counts(after):
-        return Prepared(context=context, ledger=donor_ledger_read(donor.id) if before is None else None)
-    ledger = donor_ledger_read(donor.id)
+        if before is None and ledger is None:
+            ledger = donor_ledger_read(donor.id)
+        return Prepared(context=context, ledger=ledger if before is None else None)
+    if ledger is None:
+        ledger = donor_ledger_read(donor.id)
     adding = rules.counted_cents(after)
     refusing = []
     for room in rules.cap_rooms(donor_id=donor.id, jurisdiction=after.jurisdiction, day=after.donation_date,
@@ -427,11 +442,20 @@ class DonorLedger:
 
     def with_gift(self, donation: Donation) -> "DonorLedger":
         """The ledger after `donation` (just inserted, under the same lock) was added."""
-        if not rules.counts(donation):
+        return self.with_gifts([donation])
+
+    def with_gifts(self, donations: list[Donation]) -> "DonorLedger":
+        """The ledger after these gifts of the donor were added (a gift not yet saved is
+        placed as if saved now: after every gift of its date already in the books)."""
+        now = timezone.now()
+        added = [
+            LedgerGift(id=d.id, jurisdiction=d.jurisdiction, day=d.donation_date, counted=rules.counted_cents(d),
+                       kind=d.donation_type, created_at=d.created_at or now)
+            for d in donations if rules.counts(d)
+        ]
+        if not added:
             return self
-        gift = LedgerGift(id=donation.id, jurisdiction=donation.jurisdiction, day=donation.donation_date,
-                          counted=rules.counted_cents(donation), kind=donation.donation_type, created_at=donation.created_at)
-        return DonorLedger(donor_id=self.donor_id, gifts=sorted([*self.gifts, gift], key=LedgerGift.order),
+        return DonorLedger(donor_id=self.donor_id, gifts=sorted([*self.gifts, *added], key=LedgerGift.order),
                            aggregates=self.aggregates, obligations=self.obligations)
 
     def totals(self) -> tuple[int, int]:
@@ -453,29 +477,38 @@ def _instances(model, rows: list[dict]) -> list:
 
 def donor_ledger_read(donor_id: str) -> DonorLedger:
     """The donor's ledger (one query). The caller holds the donor's lock."""
+    return donor_ledgers_read([donor_id])[donor_id]
+
+
+def donor_ledgers_read(donor_ids: list[str]) -> dict[str, DonorLedger]:
+    """The ledgers of these donors, in one query. The caller holds their locks."""
+    donor_ids = sorted(set(donor_ids))
     gifts_sql, gifts_params = (
-        Donation.objects.filter(rules.COUNTED, donor_id=donor_id).annotate(counted=rules.COUNTED_CENTS)
-        .values("id", "jurisdiction", "donation_date", "counted", "donation_type", "created_at").order_by()
+        Donation.objects.filter(rules.COUNTED, donor_id__in=donor_ids).annotate(counted=rules.COUNTED_CENTS)
+        .values("id", "donor_id", "jurisdiction", "donation_date", "counted", "donation_type", "created_at").order_by()
         .query.sql_with_params()
     )
     sql = (
         f"SELECT (SELECT json_agg(g) FROM ({gifts_sql}) g), "
-        f"(SELECT json_agg(a) FROM {DonorAggregate._meta.db_table} a WHERE a.donor_id = %s), "
-        f"(SELECT json_agg(o) FROM {DisclosureObligation._meta.db_table} o WHERE o.donor_id = %s AND o.status <> %s)"
+        f"(SELECT json_agg(a) FROM {DonorAggregate._meta.db_table} a WHERE a.donor_id = ANY(%s)), "
+        f"(SELECT json_agg(o) FROM {DisclosureObligation._meta.db_table} o WHERE o.donor_id = ANY(%s) AND o.status <> %s)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*gifts_params, donor_id, donor_id, ObligationStatus.CANCELLED])
+        cursor.execute(sql, [*gifts_params, donor_ids, donor_ids, ObligationStatus.CANCELLED])
         gifts, aggregates, obligations = cursor.fetchone()
-    ledger_gifts = sorted(
-        (LedgerGift(id=g["id"], jurisdiction=g["jurisdiction"], day=dt.date.fromisoformat(g["donation_date"]),
-                    counted=g["counted"], kind=g["donation_type"], created_at=dt.datetime.fromisoformat(g["created_at"]))
-         for g in _json_rows(gifts)),
-        key=LedgerGift.order,
-    )
-    obligation_rows = _instances(DisclosureObligation, _json_rows(obligations))
-    obligation_rows.sort(key=lambda o: (o.created_at, o.id))
-    return DonorLedger(donor_id=donor_id, gifts=ledger_gifts, aggregates=_instances(DonorAggregate, _json_rows(aggregates)),
-                       obligations=obligation_rows)
+    ledgers = {donor_id: DonorLedger(donor_id=donor_id, gifts=[], aggregates=[], obligations=[]) for donor_id in donor_ids}
+    for g in _json_rows(gifts):
+        ledgers[g["donor_id"]].gifts.append(LedgerGift(
+            id=g["id"], jurisdiction=g["jurisdiction"], day=dt.date.fromisoformat(g["donation_date"]), counted=g["counted"],
+            kind=g["donation_type"], created_at=dt.datetime.fromisoformat(g["created_at"])))
+    for a in _instances(DonorAggregate, _json_rows(aggregates)):
+        ledgers[a.donor_id].aggregates.append(a)
+    for o in _instances(DisclosureObligation, _json_rows(obligations)):
+        ledgers[o.donor_id].obligations.append(o)
+    for ledger in ledgers.values():
+        ledger.gifts.sort(key=LedgerGift.order)
+        ledger.obligations.sort(key=lambda o: (o.created_at, o.id))
+    return ledgers
 
 
 # --- recomputation ------------------------------------------------------------------
@@ -508,10 +541,11 @@ class _Bucket:
     gifts: list = field(default_factory=list)
 
 
-def _set_alert(organisation: Organisation, aggregate: DonorAggregate, level: str) -> None:
+def _set_alert(organisation: Organisation, aggregate: DonorAggregate, level: str, save: bool = True) -> None:
     old = aggregate.alert_level
     aggregate.alert_level = level
-    aggregate.save(update_fields=["alert_level", "updated_at"])
+    if save:
+        aggregate.save(update_fields=["alert_level", "updated_at"])
     event_record(
         organisation=organisation, actor=COMPLIANCE_ACTOR, type="donor_cap_alert.changed", object_type="donor",
         object_id=aggregate.donor_id,
@@ -557,8 +591,37 @@ def due_date_for(*, organisation: Organisation, rule: RegimeRule, gift_date: dt.
     return candidate, "ANNUAL_RETURN"
 
 
+@dataclass
+class AggregateWrites:
+    """The aggregates a batch's recomputes create and change, written together by
+    `flush` (one INSERT, one UPDATE) once every donor of the batch is recomputed."""
+
+    created: list = field(default_factory=list)
+    updated: list = field(default_factory=list)
+
+    COLUMNS = (("jurisdiction", "text"), ("period_end", "date"), ("total_cents", "bigint"), ("monetary_cents", "bigint"),
+               ("in_kind_cents", "bigint"), ("donations_count", "integer"), ("alert_level", "text"))
+
+    def flush(self) -> None:
+        now = timezone.now()
+        if self.created:
+            DonorAggregate.objects.bulk_create(self.created)
+        if self.updated:
+            table = DonorAggregate._meta.db_table
+            sets = ", ".join(f"{name} = v.{name}" for name, _ in self.COLUMNS)
+            arrays = ", ".join(f"%s::{kind}[]" for _, kind in self.COLUMNS)
+            params = [[a.pk for a in self.updated]] + [[getattr(a, name) for a in self.updated] for name, _ in self.COLUMNS]
+            with connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {table} AS t SET {sets}, updated_at = %s FROM unnest(%s::text[], {arrays}) "
+                               f"AS v(id, {', '.join(name for name, _ in self.COLUMNS)}) WHERE t.id = v.id", [now, *params])
+            for aggregate in self.updated:
+                aggregate.updated_at = now
+        self.created, self.updated = [], []
+
+
 def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, after_the_fact: bool = False,
-                               context: ComplianceContext | None = None, ledger: DonorLedger | None = None) -> Counts:
+                               context: ComplianceContext | None = None, ledger: DonorLedger | None = None,
+                               writes: AggregateWrites | None = None) -> Counts:
     """Rebuild a donor's aggregates from the ledger and reconcile obligations,
     alert levels and breaches with them. The caller holds the donor's lock.
     `context` and `ledger`: what the same transaction already read under that lock
@@ -598,16 +661,23 @@ def donor_compliance_recompute(*, organisation: Organisation, donor_id: str, aft
         aggregate = existing.pop(key, None)
         values = dict(jurisdiction=bucket.jurisdiction, period_end=bucket.end, total_cents=bucket.total,
                       monetary_cents=bucket.monetary, in_kind_cents=bucket.in_kind, donations_count=bucket.count)
+        level = rules.alert_level(bucket.total, bucket.rule.cap_cents, settings_row)
         if aggregate is None:
-            aggregate = DonorAggregate.objects.create(organisation=organisation, donor_id=donor_id, rule=bucket.rule,
-                                                      period_start=bucket.start, **values)
-        elif any(getattr(aggregate, k) != v for k, v in values.items()):
+            aggregate = DonorAggregate(organisation=organisation, donor_id=donor_id, rule=bucket.rule,
+                                       period_start=bucket.start, **values)
+            if writes is None:
+                aggregate.save(force_insert=True)
+            else:  # written with the batch's other donors' (AggregateWrites.flush), its alert level with it
+                writes.created.append(aggregate)
+        elif any(getattr(aggregate, k) != v for k, v in values.items()) or (writes is not None and level != aggregate.alert_level):
             for k, v in values.items():
                 setattr(aggregate, k, v)
-            aggregate.save()
-        level = rules.alert_level(bucket.total, bucket.rule.cap_cents, settings_row)
+            if writes is None:
+                aggregate.save()
+            else:
+                writes.updated.append(aggregate)
         if level != aggregate.alert_level:
-            _set_alert(organisation, aggregate, level)
+            _set_alert(organisation, aggregate, level, save=writes is None)
         if bucket.rule.cap_cents is not None and bucket.total > bucket.rule.cap_cents:
             counts.breaches_created += _breach_if_new(organisation, donor_id, bucket, after_the_fact)
     for stale in existing.values():

@@ -7,10 +7,12 @@ entry, and keeps the donor's stored totals equal to its ledger.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, F, Max, Q, Value, When
 from django.utils import timezone
 
@@ -21,7 +23,8 @@ from donations.models import (
 from compliance.models import REVENUE_CODE_RE
 from compliance.rules import COUNTED, counted_sum
 from compliance.services import (
-    donation_compliance_prepare, donor_compliance_recompute, donor_merge_compliance, revenue_code_resolve,
+    AggregateWrites, donation_compliance_prepare, donor_compliance_recompute, donor_ledgers_read, donor_merge_compliance,
+    revenue_code_resolve,
 )
 from donations.custom_fields import custom_fields_clean
 from donations.crm import (
@@ -29,13 +32,13 @@ from donations.crm import (
 )
 from donations.representations import DONOR_WRITABLE
 from donations.rollups import rollup_refresh
-from donations.selectors import campaign_snapshot, donation_snapshot, donor_snapshot, donors_with_email
+from donations.selectors import campaign_snapshot, donation_snapshot, donation_snapshot_of, donor_snapshot, donors_with_email
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
 from together.celery import task_send_batched_on_commit
 from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
-from webhooks.events import event_record
+from webhooks.events import event_record, events_record
 
 MAX_AMOUNT_CENTS = 10**13
 # Every date a gift, refund, deposit or campaign may carry: the API's input fields
@@ -198,19 +201,50 @@ def donor_delete(*, organisation: Organisation, actor: Actor, donor_id: str) -> 
     event_record(organisation=organisation, actor=actor, type="donor.deleted", object_type="donor", object_id=donor_id, before=before)
 
 
-def donor_refresh_totals(*, donor_ids: list[str]) -> None:
-    """Recompute the stored totals of these donors from their ledger (one UPDATE)."""
+def donor_refresh_totals(*, donor_ids: list[str], ledgers: dict | None = None) -> None:
+    """Recompute the stored totals of these donors from their ledger (one UPDATE).
+    `ledgers`: per donor id, its counted gifts as compliance.services.DonorLedger
+    already read them under the donor's lock in this transaction (no SUM then)."""
     if not donor_ids:
         return
+    if ledgers and len(ledgers) > 1 and set(donor_ids) <= set(ledgers):
+        _donor_totals_write(ledgers)
+        return
     for donor_id in set(donor_ids):
-        agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"),
-                                                                            last=Max("donation_date"))
-        total, count, last = agg["total"] or 0, agg["n"] or 0, agg["last"]
+        ledger = (ledgers or {}).get(donor_id)
+        if ledger is not None:
+            total, count = ledger.totals()
+            last = max((g.day for g in ledger.gifts), default=None)
+        else:
+            agg = Donation.objects.filter(COUNTED, donor_id=donor_id).aggregate(total=counted_sum(), n=Count("id"),
+                                                                                last=Max("donation_date"))
+            total, count, last = agg["total"] or 0, agg["n"] or 0, agg["last"]
         # The totals are part of the donor as the API shows it: a change moves updated_at, so sync by updated_at sees it.
         # The last gift's date (the donors list's sort) is not: it alone leaves updated_at as it was.
         Donor.objects.filter(pk=donor_id).exclude(donations_total_cents=total, donations_count=count, last_donation_date=last).update(
             donations_total_cents=total, donations_count=count, last_donation_date=last,
             updated_at=Case(When(Q(donations_total_cents=total, donations_count=count), then=F("updated_at")), default=Value(timezone.now())),
+        )
+
+
+def _donor_totals_write(ledgers: dict) -> None:
+    """donor_refresh_totals' UPDATE for many donors at once (a batch of gifts), from their ledgers."""
+    ids, totals, counts, lasts = [], [], [], []
+    for donor_id, ledger in sorted(ledgers.items()):
+        total, count = ledger.totals()
+        ids.append(donor_id)
+        totals.append(total)
+        counts.append(count)
+        lasts.append(max((g.day for g in ledger.gifts), default=None))
+    table = Donor._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS d SET donations_total_cents = v.total, donations_count = v.n, last_donation_date = v.last, "
+            f"updated_at = CASE WHEN d.donations_total_cents = v.total AND d.donations_count = v.n THEN d.updated_at ELSE %s END "
+            f"FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::date[]) AS v(id, total, n, last) "
+            f"WHERE d.id = v.id AND NOT (d.donations_total_cents = v.total AND d.donations_count = v.n "
+            f"AND d.last_donation_date IS NOT DISTINCT FROM v.last)",
+            [timezone.now(), ids, totals, counts, lasts],
         )
 
 
@@ -395,17 +429,28 @@ DONATION_CHECKS: list = []
 DONATION_AFTER_CHANGE: list = []
 
 
-def _run_checks(*, organisation, donor, before: Donation | None, after: Donation) -> None:
-    donation_compliance_prepare(organisation=organisation, donor=donor, before=before, after=after)
+def _run_checks(*, organisation, donor, before: Donation | None, after: Donation, ledger=None, resolved=None):
+    """Compliance's checks, then the registered ones. Returns what compliance read
+    under the donor's lock (compliance.services.Prepared) for _after_change.
+    `ledger`, `resolved`: a batch's (donation_compliance_prepare)."""
+    prepared = donation_compliance_prepare(organisation=organisation, donor=donor, before=before, after=after,
+                                           ledger=ledger, resolved=resolved)
     for check in DONATION_CHECKS:
         check(organisation=organisation, donor=donor, before=before, after=after)
+    return prepared
 
 
-def _after_change(*, organisation, donor_ids, donation) -> None:
-    donor_refresh_totals(donor_ids=donor_ids)
+def _after_change(*, organisation, donor_ids, donation, prepared=None) -> None:
+    """`prepared` (a new gift only): the donor's ledger read before the insert, under
+    the lock held since; with the gift added it is the ledger now, not read again."""
+    ledgers = {}
+    if prepared is not None and prepared.ledger is not None and set(donor_ids) == {prepared.ledger.donor_id}:
+        ledgers[prepared.ledger.donor_id] = prepared.ledger.with_gift(donation)
+    donor_refresh_totals(donor_ids=donor_ids, ledgers=ledgers)
     rollup_refresh(organisation_id=organisation.id, days=[donation.donation_date], donor_ids=donor_ids)
     for donor_id in sorted(set(donor_ids)):
-        donor_compliance_recompute(organisation=organisation, donor_id=donor_id)
+        donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers.get(donor_id),
+                                   context=prepared.context if prepared is not None else None)
     for hook in DONATION_AFTER_CHANGE:
         hook(organisation=organisation, donor_ids=donor_ids, donation=donation)
     # Receipts (issue 18): after the commit, the receipts app issues, corrects or
@@ -413,7 +458,6 @@ def _after_change(*, organisation, donor_ids, donation) -> None:
     task_send_batched_on_commit("receipts.tasks.receipt_sync_batch_task", organisation.id, donation.id)
 
 
-@transaction.atomic
 def donation_record(
     *,
     organisation: Organisation,
@@ -449,40 +493,157 @@ def donation_record(
     `card` (card gifts only: source STRIPE or CHECKOUT_LINK) holds what Stripe
     says of the money and what the donor typed (CARD_FIELDS). A recurring plan's
     gift names its plan and period (`recurring_plan_id`, `recurring_period`)."""
+    gift = {name: value for name, value in locals().items() if name not in ("organisation", "actor")}
+    # A refusal is raised inside the batch's transaction: whatever the checks wrote (a new code's library row) rolls back.
+    (result,) = _record_many(organisation=organisation, actor=actor, gifts=[gift], raise_errors=True)
+    return result.donation
+
+
+# donation_record's keyword arguments (but organisation and actor) and their defaults (inspect.Parameter.empty: required)
+GIFT_ARGUMENTS: dict = {name: p.default for name, p in inspect.signature(donation_record).parameters.items()
+                        if name not in ("organisation", "actor")}
+
+
+@dataclass
+class GiftResult:
+    """One gift of donations_record_many: the donation recorded, or why it was refused
+    (the error donation_record would have raised: a CapExceeded carries the room left)."""
+
+    donation: Donation | None = None
+    error: ApplicationError | None = None
+
+
+def _gift_clean(organisation: Organisation, gift: dict) -> dict:
+    """A gift's own fields checked, before any lock (donation_record's order of refusals)."""
+    unknown = set(gift) - set(GIFT_ARGUMENTS)
+    if unknown:
+        raise TypeError(f"donation_record() got an unexpected keyword argument '{sorted(unknown)[0]}'")
+    missing = [name for name, default in GIFT_ARGUMENTS.items() if default is inspect.Parameter.empty and name not in gift]
+    if missing:
+        raise TypeError(f"donation_record() missing a required keyword argument: '{missing[0]}'")
+    gift = {name: gift.get(name, default) for name, default in GIFT_ARGUMENTS.items()}
+    donation_type, amount_cents, donation_date = gift["donation_type"], gift["amount_cents"], gift["donation_date"]
     if donation_type not in DonationType.values:
         raise ValidationFailed("donation_type must be MONETARY or IN_KIND.", param="donation_type")
-    values = {
-        "donation_type": donation_type, "amount_cents": amount_cents, "payment_method": payment_method,
-        "in_kind_category": in_kind_category, "in_kind_description": in_kind_description,
-        "in_kind_valuation_method": in_kind_valuation_method,
-    }
-    _check_donation_shape(values)
+    _check_donation_shape({name: gift[name] for name in (
+        "donation_type", "amount_cents", "payment_method", "in_kind_category", "in_kind_description", "in_kind_valuation_method")})
     if donation_date is None:
         raise ValidationFailed("donation_date is required.", param="donation_date")
     check_date(donation_date, "donation_date")
     # Required fields bind what people enter (MANUAL); a card gift's page checked its own.
-    custom_fields = custom_fields_clean(organisation, "DONATION", custom_fields, enforce_required=source == Source.MANUAL)
-    donor = donor_get_for_update(organisation=organisation, donor_id=donor_id, param="donor_id")
-    campaign = campaign_for_gift(organisation, campaign_id)
+    gift["custom_fields"] = custom_fields_clean(organisation, "DONATION", gift["custom_fields"],
+                                                enforce_required=gift["source"] == Source.MANUAL)
+    return gift
+
+
+def _gift_build(organisation: Organisation, donor: Donor, gift: dict) -> Donation:
+    """The new Donation (not saved) of a cleaned gift, for its locked donor."""
+    g = gift
+    campaign = campaign_for_gift(organisation, g["campaign_id"])
+    source, card, recurring_plan_id = g["source"], g["card"], g["recurring_plan_id"]
     donation = Donation(
-        organisation=organisation, donor=donor, campaign=campaign, donation_type=donation_type,
-        amount_cents=amount_cents, currency=organisation.currency, donation_date=donation_date, source=source,
-        status=status, payment_method=payment_method or None, reference=(reference or "").strip() or None,
-        in_kind_category=in_kind_category or None, in_kind_description=(in_kind_description or "").strip() or None,
-        in_kind_valuation_method=(in_kind_valuation_method or "").strip() or None,
-        revenue_code=revenue_code_clean(revenue_code), notes=notes or None, external_id=external_id or None,
-        metadata=clean_metadata(metadata), **_card_fields(card, source=source),
-        recurring_plan_id=recurring_plan_id or None, recurring_period=recurring_period if recurring_plan_id else None,
-        **source_fields_clean({"source_code": source_code, "referrer": referrer, "utm_source": utm_source,
-                               "utm_medium": utm_medium, "utm_campaign": utm_campaign}),
-        custom_fields=custom_fields,
+        organisation=organisation, donor=donor, campaign=campaign, donation_type=g["donation_type"],
+        amount_cents=g["amount_cents"], currency=organisation.currency, donation_date=g["donation_date"], source=source,
+        status=g["status"], payment_method=g["payment_method"] or None, reference=(g["reference"] or "").strip() or None,
+        in_kind_category=g["in_kind_category"] or None, in_kind_description=(g["in_kind_description"] or "").strip() or None,
+        in_kind_valuation_method=(g["in_kind_valuation_method"] or "").strip() or None,
+        revenue_code=revenue_code_clean(g["revenue_code"]), notes=g["notes"] or None, external_id=g["external_id"] or None,
+        metadata=clean_metadata(g["metadata"]), **_card_fields(card, source=source),
+        recurring_plan_id=recurring_plan_id or None, recurring_period=g["recurring_period"] if recurring_plan_id else None,
+        **source_fields_clean({name: g[name] for name in ("source_code", "referrer", "utm_source", "utm_medium", "utm_campaign")}),
+        custom_fields=g["custom_fields"],
     )
-    _run_checks(organisation=organisation, donor=donor, before=None, after=donation)
-    donation.save(force_insert=True)
-    _after_change(organisation=organisation, donor_ids=[donor.id], donation=donation)
-    event_record(organisation=organisation, actor=actor, type="donation.created", object_type="donation",
-                 object_id=donation.id, after=donation_snapshot(donation_id=donation.id))
     return donation
+
+
+def donations_record_many(*, organisation: Organisation, actor: Actor, gifts: list[dict]) -> list[GiftResult]:
+    """Record many gifts (each a dict of donation_record's keyword arguments) in one
+    transaction, each by exactly donation_record's rules (donation_record is this with
+    one gift). Gifts are checked in the order given: give them in date order, so the
+    caps see them as the law does; a refused gift writes nothing and its result
+    carries the error. Every donor is locked first (in id order), each donor's ledger
+    read once; the accepted gifts are inserted in one statement; each touched donor's
+    totals and compliance are recomputed once; one audit entry and `donation.created`
+    event per gift, written together."""
+    return _record_many(organisation=organisation, actor=actor, gifts=gifts, raise_errors=False)
+
+
+def _code_key(code) -> str:
+    return (code.strip() if isinstance(code, str) else "").lower()
+
+
+@transaction.atomic
+def _record_many(*, organisation: Organisation, actor: Actor, gifts: list[dict], raise_errors: bool) -> list[GiftResult]:
+    results = [GiftResult() for _ in gifts]
+    cleaned: dict[int, dict] = {}
+    for index, gift in enumerate(gifts):
+        try:
+            cleaned[index] = _gift_clean(organisation, gift)
+        except ApplicationError as exc:
+            if raise_errors:
+                raise
+            results[index].error = exc
+    wanted = sorted({g["donor_id"] for g in cleaned.values() if isinstance(g["donor_id"], str)})
+    donors = {d.id: d for d in Donor.objects.for_organisation(organisation).select_for_update().filter(pk__in=wanted).order_by("id")}
+    base = donor_ledgers_read(list(donors)) if donors else {}
+    running = dict(base)  # each donor's ledger with the batch's gifts accepted so far
+    resolved: dict = {}
+    accepted: list[tuple[int, Donation]] = []
+    context = None
+    for index, gift in cleaned.items():
+        # What the checks may write (a code new to the library, a registered check's rows) is undone with a
+        # refusal: a savepoint when the checks may write (a code not yet resolved in this batch, registered checks).
+        may_write = not raise_errors and (bool(DONATION_CHECKS) or _code_key(gift["revenue_code"]) not in resolved)
+        try:
+            with transaction.atomic() if may_write else nullcontext():
+                donor = donors.get(gift["donor_id"])
+                if donor is None:
+                    raise ValidationFailed(f"No donor '{gift['donor_id']}' in this organisation.", param="donor_id")
+                donation = _gift_build(organisation, donor, gift)
+                prepared = _run_checks(organisation=organisation, donor=donor, before=None, after=donation,
+                                       ledger=running[donor.id], resolved=resolved)
+        except ApplicationError as exc:
+            if raise_errors:
+                raise
+            if may_write:  # the savepoint rolled back: forget what this gift resolved
+                resolved.pop(_code_key(gift["revenue_code"]), None)
+            results[index].error = exc
+            continue
+        context = prepared.context
+        running[donor.id] = running[donor.id].with_gift(donation)
+        accepted.append((index, donation))
+    if not accepted:
+        return results
+    donations = [donation for _, donation in accepted]
+    Donation.objects.bulk_create(donations)
+    touched = sorted({d.donor_id for d in donations})
+    ledgers = {donor_id: base[donor_id].with_gifts([d for d in donations if d.donor_id == donor_id]) for donor_id in touched}
+    _after_change_many(organisation=organisation, donations=donations, ledgers=ledgers, context=context)
+    # Rendered from the rows just written (no re-read), unless a hook may have changed them since.
+    records = []
+    for index, donation in accepted:
+        donation.rendered = donation_snapshot(donation_id=donation.id) if DONATION_AFTER_CHANGE else donation_snapshot_of(donation)
+        records.append({"type": "donation.created", "object_type": "donation", "object_id": donation.id, "after": donation.rendered})
+        results[index].donation = donation
+    events_record(organisation=organisation, actor=actor, records=records)
+    return results
+
+
+def _after_change_many(*, organisation, donations: list[Donation], ledgers: dict, context) -> None:
+    """_after_change for new gifts: each touched donor's totals and compliance once, from
+    its ledger (read under its lock, the new gifts added); the rollup's days once."""
+    donor_refresh_totals(donor_ids=list(ledgers), ledgers=ledgers)
+    rollup_refresh(organisation_id=organisation.id, days=[d.donation_date for d in donations], donor_ids=list(ledgers))
+    writes = AggregateWrites() if len(ledgers) > 1 else None
+    for donor_id in sorted(ledgers):
+        donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers[donor_id], context=context,
+                                   writes=writes)
+    if writes is not None:
+        writes.flush()
+    for donation in donations:
+        for hook in DONATION_AFTER_CHANGE:
+            hook(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+        task_send_batched_on_commit("receipts.tasks.receipt_sync_batch_task", organisation.id, donation.id)
 
 
 def _donation_for_update(organisation: Organisation, donation_id: str, *, also_donor_id: str | None = None) -> Donation:

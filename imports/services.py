@@ -584,6 +584,11 @@ def _finish(job: Import) -> None:
 
 
 def _commit_batch(organisation: Organisation, actor: Actor, job: Import, batch: list[ImportRow], data: dict[int, RowData]) -> None:
+    # The gifts go through donations_record_many (donation_record's rules, batched): the rows in order, a
+    # run of gifts sent together; a gift that may duplicate one still pending sends the run first, so each
+    # row's outcome is what row-by-row recording gives.
+    from donations.services import donations_record_many
+
     items = [data.get(row.position) for row in batch]
     valid = [i for i in items if i is not None]
     index = DonorIndex()
@@ -594,6 +599,31 @@ def _commit_batch(organisation: Organisation, actor: Actor, job: Import, batch: 
     gifts = [i for i in valid if i.is_gift]
     known_external = _existing_gift_externals(organisation, [g.gift_external_id for g in gifts if g.gift_external_id])
     known_keys = _existing_gift_keys(organisation, matched, gifts)
+    pending: list[tuple[ImportRow, RowData]] = []
+    pending_external: dict = {}
+    pending_keys: dict = {}
+
+    def send() -> None:
+        results = donations_record_many(organisation=organisation, actor=actor, gifts=[dict(
+            donor_id=row.donor_id, donation_type=DonationType.MONETARY, amount_cents=item.amount_cents,
+            donation_date=item.donation_date, payment_method=item.payment_method, reference=item.reference,
+            revenue_code=item.revenue_code, notes=item.notes, external_id=item.gift_external_id,
+            metadata={"import_id": job.id, "import_line": str(item.position)}, custom_fields=item.custom_fields,
+        ) for row, item in pending])
+        for (row, item), result in zip(pending, results):
+            exc = result.error
+            if isinstance(exc, CapExceeded):
+                row.outcome, row.field, row.room_left_cents = Outcome.REFUSED_CAP, "amount", exc.extra.get("remaining_cents")
+                row.reason = exc.message
+            elif exc is not None:
+                row.outcome, row.field, row.reason = Outcome.INVALID, exc.param or "", exc.message
+            else:
+                row.outcome, row.donation_id = Outcome.CREATE_GIFT, result.donation.id
+                _remember_gift(item, row.donor_id, known_external, known_keys, f"gift {result.donation.id}")
+        pending.clear()
+        pending_external.clear()
+        pending_keys.clear()
+
     for row, item in zip(batch, items):
         row.done = True
         if item is None:  # INVALID in the file: nothing to write
@@ -616,26 +646,16 @@ def _commit_batch(organisation: Organisation, actor: Actor, job: Import, batch: 
         if not item.is_gift:
             row.outcome = row.donor_outcome
             continue
+        if pending and _duplicate_reason(item, row.donor_id, pending_external, pending_keys):
+            send()  # its outcome depends on whether the pending one is recorded
         duplicate = _duplicate_reason(item, row.donor_id, known_external, known_keys)
         if duplicate:
             row.outcome, row.reason = Outcome.DUPLICATE, duplicate
             continue
-        try:
-            gift = donation_record(
-                organisation=organisation, actor=actor, donor_id=row.donor_id, donation_type=DonationType.MONETARY,
-                amount_cents=item.amount_cents, donation_date=item.donation_date, payment_method=item.payment_method,
-                reference=item.reference, revenue_code=item.revenue_code, notes=item.notes, external_id=item.gift_external_id,
-                metadata={"import_id": job.id, "import_line": str(item.position)}, custom_fields=item.custom_fields,
-            )
-        except CapExceeded as exc:
-            row.outcome, row.field, row.room_left_cents = Outcome.REFUSED_CAP, "amount", exc.extra.get("remaining_cents")
-            row.reason = exc.message
-            continue
-        except ApplicationError as exc:
-            row.outcome, row.field, row.reason = Outcome.INVALID, exc.param or "", exc.message
-            continue
-        row.outcome, row.donation_id = Outcome.CREATE_GIFT, gift.id
-        _remember_gift(item, row.donor_id, known_external, known_keys, f"gift {gift.id}")
+        pending.append((row, item))
+        _remember_gift(item, row.donor_id, pending_external, pending_keys, "pending")
+    if pending:
+        send()
     _rows_save(batch)
 
 

@@ -94,16 +94,32 @@ def event_record(*, organisation: Organisation, actor: Actor, type: str, object_
 
     One statement writes the audit entry, the event and one delivery per enabled
     endpoint that wants the type (the endpoints are read in that statement)."""
-    if type not in EVENT_TYPE_SET:
-        raise ValueError(f"{type!r} is not a public event type; record it with audit_record.")
-    now = timezone.now()
-    data = after if after is not None else before
-    event = Event(id=new_id(), organisation_id=organisation.id, type=type, data=data or {}, occurred_at=now,
-                  created_at=now, updated_at=now)
-    entry = audit_entry(organisation=organisation, actor=actor, action=type, object_type=object_type, object_id=object_id,
-                        before=before, after=after, now=now)
-    _write(entry, event, now)
+    (event,) = events_record(organisation=organisation, actor=actor, records=[
+        {"type": type, "object_type": object_type, "object_id": object_id, "before": before, "after": after}])
     return event
+
+
+def events_record(*, organisation: Organisation, actor: Actor, records: list[dict]) -> list[Event]:
+    """event_record for many changes by one actor (each record: type, object_type,
+    object_id, before, after), their audit entries, events and deliveries written
+    in one statement (a batch of gifts: donations.services.donations_record_many)."""
+    for record in records:
+        if record["type"] not in EVENT_TYPE_SET:
+            raise ValueError(f"{record['type']!r} is not a public event type; record it with audit_record.")
+    if not records:
+        return []
+    now = timezone.now()
+    entries, events = [], []
+    for record in records:
+        before, after = record.get("before"), record.get("after")
+        data = after if after is not None else before
+        events.append(Event(id=new_id(), organisation_id=organisation.id, type=record["type"], data=data or {},
+                            occurred_at=now, created_at=now, updated_at=now))
+        entries.append(audit_entry(organisation=organisation, actor=actor, action=record["type"],
+                                   object_type=record["object_type"], object_id=record["object_id"], before=before,
+                                   after=after, now=now))
+    _write(entries, events, now)
+    return events
 
 
 def _json(model, name: str, value):
@@ -112,46 +128,65 @@ def _json(model, name: str, value):
 
 _AUDIT_COLUMNS = ("id", "organisation_id", "created_at", "updated_at", "actor_type", "actor_id", "actor_label", "request_id",
                   "action", "object_type", "object_id", "before", "after")
-_DELIVERY_IDS = 20  # ids offered to the statement; an organisation has at most 20 endpoints (more: a second insert)
+_DELIVERY_IDS = 20  # delivery ids offered per event; an organisation has at most 20 endpoints (more: a second insert)
 
 
-def _write(entry, event: Event, now: dt.datetime) -> None:
-    """INSERT the audit entry, the event and its deliveries in one round trip; after
-    the commit, enqueue a flush of each endpoint concerned."""
-    audit_values = [getattr(entry, c) for c in _AUDIT_COLUMNS[:-2]] + [
-        _json(AuditEntry, "before", entry.before), _json(AuditEntry, "after", entry.after)]
-    delivery_ids = [new_delivery_id() for _ in range(_DELIVERY_IDS)]
+def _values(rows: int, columns: int) -> str:
+    row = "(" + ", ".join(["%s"] * columns) + ")"
+    return ", ".join([row] * rows)
+
+
+def _write(entries: list, events: list[Event], now: dt.datetime) -> None:
+    """INSERT the audit entries, the events and their deliveries in one round trip;
+    after the commit, enqueue a flush of each endpoint concerned. One event: the
+    endpoints are read in the statement; more: read first, for the exact ids needed."""
+    organisation_id = events[0].organisation_id
+    types = sorted({e.type for e in events})
+    per_event = _DELIVERY_IDS
+    if len(events) > 1:
+        per_event = WebhookEndpoint.objects.filter(organisation_id=organisation_id, status=EndpointStatus.ENABLED).count()
+    delivery_ids = [new_delivery_id() for _ in range(per_event * len(events))]
+    audit_values = []
+    for entry in entries:
+        audit_values += [getattr(entry, c) for c in _AUDIT_COLUMNS[:-2]]
+        audit_values += [_json(AuditEntry, "before", entry.before), _json(AuditEntry, "after", entry.after)]
+    event_values = []
+    for position, event in enumerate(events):
+        event_values += [event.id, organisation_id, now, now, event.type, event.occurred_at, _json(Event, "data", event.data),
+                         position]
     audit_table, event_table = AuditEntry._meta.db_table, Event._meta.db_table
     delivery_table, endpoint_table = WebhookDelivery._meta.db_table, WebhookEndpoint._meta.db_table
     sql = (
-        f"WITH a AS (INSERT INTO {audit_table} ({', '.join(_AUDIT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_AUDIT_COLUMNS))})), "
+        f"WITH a AS (INSERT INTO {audit_table} ({', '.join(_AUDIT_COLUMNS)}) VALUES {_values(len(entries), len(_AUDIT_COLUMNS))}), "
+        f"v (id, organisation_id, created_at, updated_at, type, occurred_at, data, position) AS "
+        f"(VALUES {_values(len(events), 8)}), "
         f"e AS (INSERT INTO {event_table} (id, organisation_id, created_at, updated_at, type, occurred_at, data) "
-        f"VALUES (%s, %s, %s, %s, %s, %s, %s)), "
-        f"wanted AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM {endpoint_table} "
-        f"WHERE organisation_id = %s AND status = %s AND (enabled_events ? '*' OR enabled_events ? %s)), "
+        f"SELECT id, organisation_id, created_at, updated_at, type, occurred_at, data FROM v), "
+        f"wanted AS (SELECT id, enabled_events, row_number() OVER (ORDER BY id) AS n FROM {endpoint_table} "
+        f"WHERE organisation_id = %s AND status = %s AND (enabled_events ? '*' OR enabled_events ?| %s::text[])), "
+        f"pairs AS (SELECT w.id AS endpoint_id, w.n, v.id AS event_id, v.position FROM wanted w JOIN v "
+        f"ON w.enabled_events ? '*' OR w.enabled_events ? v.type), "
         f"d AS (INSERT INTO {delivery_table} (id, organisation_id, created_at, updated_at, endpoint_id, event_id, status, "
-        f"attempt_count, next_attempt_at) SELECT (%s::text[])[n], %s, %s, %s, id, %s, %s, 0, %s FROM wanted WHERE n <= %s "
-        f"RETURNING endpoint_id) "
-        f"SELECT w.id, w.n <= %s FROM wanted w ORDER BY w.n"
+        f"attempt_count, next_attempt_at) SELECT (%s::text[])[p.position * %s + p.n], %s, %s, %s, p.endpoint_id, p.event_id, "
+        f"%s, 0, %s FROM pairs p WHERE p.n <= %s) "
+        f"SELECT endpoint_id, event_id, n <= %s FROM pairs ORDER BY position, n"
     )
     params = [
-        *audit_values,
-        event.id, event.organisation_id, now, now, event.type, event.occurred_at, _json(Event, "data", event.data),
-        event.organisation_id, EndpointStatus.ENABLED, event.type,
-        delivery_ids, event.organisation_id, now, now, event.id, DeliveryStatus.PENDING, now, _DELIVERY_IDS,
-        _DELIVERY_IDS,
+        *audit_values, *event_values,
+        organisation_id, EndpointStatus.ENABLED, types,
+        delivery_ids, per_event, organisation_id, now, now, DeliveryStatus.PENDING, now, per_event,
+        per_event,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    endpoint_ids = [endpoint_id for endpoint_id, _ in rows]
-    rest = [endpoint_id for endpoint_id, written in rows if not written]
+    rest = [(endpoint_id, event_id) for endpoint_id, event_id, written in rows if not written]
     if rest:
         WebhookDelivery.objects.bulk_create([
-            WebhookDelivery(organisation_id=event.organisation_id, endpoint_id=endpoint_id, event=event, next_attempt_at=now)
-            for endpoint_id in rest
+            WebhookDelivery(organisation_id=organisation_id, endpoint_id=endpoint_id, event_id=event_id, next_attempt_at=now)
+            for endpoint_id, event_id in rest
         ])
-    _flush_on_commit(endpoint_ids)
+    _flush_on_commit(sorted({endpoint_id for endpoint_id, _, _ in rows}))
 
 
 def _flush_on_commit(endpoint_ids: list[str]) -> None:

@@ -10,13 +10,33 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from compliance.services import revenue_code_create
+from donations.models import Donation
+from organisations.models import AuditEntry
 from tests.conftest import client_for, make_key
 from tests.support.api import make_donor
 from together.actors import Actor
+from webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
 SYSTEM = Actor.system("tests")
+
+
+def _create_with_compliance(org):
+    """A WRITE key, a FEDERAL revenue code (a cap and a threshold in force from
+    2027), a donor with an earlier gift under it, and an endpoint taking every
+    event: the create checks the cap, rebuilds the aggregate, writes the audit
+    entry, the event and a delivery."""
+    revenue_code_create(organisation=org, actor=SYSTEM, code="FED-1", jurisdiction="FEDERAL")
+    WebhookEndpoint.objects.create(organisation=org, url="https://hooks.example.com/in", enabled_events=["*"], secret="wh_x")
+    donor = make_donor(org)
+    client = client_for(make_key(org, "WRITE"))
+    body = {"donor_id": donor.id, "donation_type": "MONETARY", "amount_cents": 120_000, "donation_date": "2027-03-01",
+            "payment_method": "CHEQUE", "revenue_code": "FED-1", "reference": "  chq 1  ",
+            "metadata": {"campaign_channel": "post", "z": "1", "aa": "2", "é": "3"}}
+    assert client.post("/api/v1/donations", body, format="json").status_code == 201  # warm: the key's last-used marker
+    return client, "post", "/api/v1/donations", body | {"donation_date": "2027-03-02"}, 201
 
 
 def _whoami(org):
@@ -52,12 +72,28 @@ def _donations_deep_page(org):
     return client, "get", f"/api/v1/donations?limit=100&starting_after={cursor}", None, 200
 
 
+# Statements run by donations/rollups.py (its advisory lock, the daily and campaign-donor rollups), told
+# apart by the code that ran them.
+ROLLUP_MODULE = "donations/rollups.py"
+ROLLUP_BUDGET = 6
+
+
+def _rollup_tagger(flags: list):
+    import traceback
+
+    def wrapper(execute, sql, params, many, context):
+        flags.append(any(frame.filename.endswith(ROLLUP_MODULE) for frame in traceback.extract_stack(limit=25)))
+        return execute(sql, params, many, context)
+
+    return wrapper
+
 # (name, setup(org) -> (client, method, path, body, status), max queries)
 BUDGETS = [
     ("GET /api/v1/whoami", _whoami, 0),
     ("GET /api/v1/whoami, the key's first use", _whoami_first_use, 2),
     ("GET /api/v1/donations?limit=100", _donations_page, 1),
     ("GET /api/v1/donations?limit=100&starting_after=...", _donations_deep_page, 1),
+    ("POST /api/v1/donations, compliance on", _create_with_compliance, 10),
 ]
 
 
@@ -65,8 +101,41 @@ BUDGETS = [
 def test_query_budget(org, settings, name, setup, budget):
     settings.RATE_LIMIT_ENABLED = False  # a Redis bucket, not a query: its own tests
     client, method, path, body, status = setup(org)
-    with CaptureQueriesContext(connection) as captured:
+    flags: list[bool] = []
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(_rollup_tagger(flags)):
         response = getattr(client, method)(path, body, format="json")
     assert response.status_code == status, response.content[:500]
-    listing = "\n".join(f"{i + 1:>2}. {q['sql'][:300]}" for i, q in enumerate(captured.captured_queries))
-    assert len(captured) <= budget, f"{name}: {len(captured)} queries > {budget}:\n{listing}"
+    queries = [q["sql"] for q in captured.captured_queries]
+    assert len(flags) == len(queries)
+    listing = "\n".join(f"{i + 1:>2}. {sql[:300]}" for i, sql in enumerate(queries))
+    # The dashboard's rollups (donations.rollups, issue 19) are refreshed in the same transaction and have
+    # their own cost, counted apart here and bounded below; everything else is the path's own budget.
+    rollup = [sql for sql, flagged in zip(queries, flags) if flagged]
+    own = len(queries) - len(rollup)
+    assert own <= budget, f"{name}: {own} queries (+{len(rollup)} rollup) > {budget}:\n{listing}"
+    assert len(rollup) <= ROLLUP_BUDGET, f"{name}: the rollups took {len(rollup)} queries:\n{listing}"
+
+
+def test_create_under_budget_keeps_its_effects(org, settings):
+    """The lean create still writes everything the single path writes: the gift,
+    its audit entry, the event with the rendered gift, a delivery per endpoint,
+    the aggregate."""
+    settings.RATE_LIMIT_ENABLED = False
+    client, method, path, body, _ = _create_with_compliance(org)
+    response = client.post(path, body, format="json")
+    gift = response.json()
+    # Rendered from the instance, not re-read: byte for byte what a re-read renders (jsonb's key order included).
+    from donations.selectors import donation_snapshot
+    from together.api.renderers import dumps
+
+    assert response.content == dumps(donation_snapshot(donation_id=gift["id"]))
+    assert Donation.objects.filter(pk=gift["id"], jurisdiction="FEDERAL").exists()
+    entry = AuditEntry.objects.get(organisation=org, action="donation.created", object_id=gift["id"])
+    assert entry.after == gift
+    event = Event.objects.get(organisation=org, type="donation.created", data__id=gift["id"])
+    assert event.data == gift
+    assert WebhookDelivery.objects.filter(event=event).count() == 1
+    from compliance.models import DonorAggregate
+
+    aggregate = DonorAggregate.objects.get(donor_id=gift["donor_id"], jurisdiction="FEDERAL")
+    assert (aggregate.total_cents, aggregate.donations_count) == (240_000, 2)
