@@ -54,6 +54,29 @@ def donation_snapshot(*, donation_id: str) -> dict:
     return render_donation(with_receipt(Donation.objects.filter(pk=donation_id)).values(*DONATION_FIELDS, *RECEIPT_FIELDS).get())
 
 
+def _jsonb_order(value):
+    """`value` with its objects' keys in the order PostgreSQL's jsonb keeps them
+    (shorter keys first, then by their bytes), as a re-read would give them."""
+    if isinstance(value, dict):
+        return {k: _jsonb_order(value[k]) for k in sorted(value, key=lambda k: (len(k.encode()), k.encode()))}
+    if isinstance(value, list):
+        return [_jsonb_order(v) for v in value]
+    return value
+
+
+def donation_snapshot_of(donation: Donation) -> dict:
+    """`donation_snapshot` of a gift just inserted, from the instance itself (no
+    re-read): the same dict, field by field. A new gift has no receipt yet (the
+    receipts app issues it after the commit), so its receipt fields are None."""
+    row = {}
+    for name in DONATION_FIELDS:
+        value = getattr(donation, name)
+        if isinstance(value, (dict, list)):
+            value = _jsonb_order(value)
+        row[name] = value
+    return render_donation(row | {"receipt_number": None, "receipt_status": None})
+
+
 def campaign_rollups(*, organisation: Organisation, campaign_ids: list[str]) -> dict[str, dict]:
     """Raised (what counted gifts kept) and gifts per campaign from the per-day rollup (a row
     a day, not a row a gift), and distinct donors as its CampaignDonor rows: two queries."""

@@ -149,7 +149,10 @@ class DonationViewSet(OrganisationViewSet):
     def create(self, request):
         data = self.validate_input(DonationCreateInput)
         donation = services.donation_record(organisation=request.organisation, actor=request.actor, **data)
-        return self.respond_object(donation.id, status.HTTP_201_CREATED)
+        if self.expand():
+            return self.respond_object(donation.id, status.HTTP_201_CREATED)
+        # The gift as the service rendered it for its event: the row just written, not read again.
+        return Response(donation.rendered, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Update a manual donation", request=DonationUpdateInput, responses={200: DonationSerializer},
                    description="MANUAL donations only; source, type and organisation never change. Money, date, donor and revenue code changes pass the compliance checks.")
