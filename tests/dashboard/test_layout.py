@@ -20,6 +20,7 @@ from tests.dashboard.test_tenancy import DASHBOARD, OBJECT_ROUTES, url_for
 # Route name -> what it answers instead of a page.
 NOT_PAGES = {
     "donor-search": "fragment",
+    "donor-employer-options": "fragment",
     "gift-cap-room": "fragment",
     "recurring-donor-fragment": "fragment",
     "receipts-donation-fragment": "fragment",

@@ -240,3 +240,10 @@ def test_the_donors_report_counts_the_period(books, org):
     got = {r["donor_id"]: (int(r["period_cents"]), int(r["period_gifts"])) for r in rows}
     zoe, adam, mia, mia2, company = books["donors"]
     assert got == {zoe.id: (7_500, 2), adam.id: (5_000, 1), mia.id: (5_000, 1), mia2.id: (2_500, 1), company.id: (0, 0)}
+
+
+def test_the_api_does_not_take_the_dashboard_sort(read_client):
+    """The API lists stay in created order: `ordering` there is an unknown parameter (400), never silently ignored."""
+    response = read_client.get("/api/v1/donations?ordering=-amount_cents")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request" and response.json()["error"]["param"] == "ordering"
