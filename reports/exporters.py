@@ -1030,7 +1030,7 @@ class DonorsExporter(QuerySetExporter):
         "with the same donor columns as the donations report, their confirmed total and gifts (all time, as the "
         "API's donor shows them), the date of their last counted gift, and what they gave in the range: "
         "`period_cents` and `period_gifts` count CONFIRMED gifts dated from `from` to `to`, each for what was kept "
-        "after any partial refund."
+        "after any partial refund. Then one column per donor custom field, `donor_cf_<key>` (filter: `cf_<key>`)."
     )
     columns = (
         Column("donor_id", "code", "The donor's id.", "id"),
@@ -1078,6 +1078,13 @@ class DonorsExporter(QuerySetExporter):
 
     def order_terms(self, aliases):
         return ["sort_name", "id"]
+
+    def columns_for(self, spec):
+        """Then one column per donor custom field (`donor_cf_<key>`), as in the donations report."""
+        from donations.custom_fields import custom_field_definitions
+
+        return (*self.columns, *(custom_field_column(d, f"donor_cf_{d['key']}", "custom_fields", "donor")
+                                 for d in custom_field_definitions(organisation=spec.organisation, applies_to="DONOR")))
 
 
 __all__ = ["REGISTRY", "Column", "Exporter", "ReportSpec", "exporter_get"]

@@ -101,7 +101,7 @@ class DonorListExportView(DashboardMixin, View):
 
     def get(self, request):
         exporter = REGISTRY["donors"]
-        data = {k: v for k, v in request.GET.items() if v != "" and k in exporter.filter_names()}
+        data = {k: v for k, v in request.GET.items() if v != "" and exporter.accepts_filter(k)}
         try:
             spec = report_spec(organisation=request.organisation, name=exporter.name, data=data)
             return export_response(report_export(spec=spec, fmt="csv", actor=request.actor))

@@ -88,3 +88,13 @@ def test_dashboard_list_csv_keeps_the_custom_filter(world):
     assert response.status_code == 200
     header, rows = parse_csv(body(response))
     assert "cf_region" in header and [r["donation_id"] for r in rows] == [world["north"].id]
+
+
+def test_donors_report_and_list_csv_have_the_donor_fields(world):
+    client = client_for(make_key(world["org"], "READ"))
+    header, rows = parse_csv(body(client.get(f"/api/v1/reports/donors?{RANGE}&cf_volunteer=yes")))
+    assert header[-1] == "donor_cf_volunteer"
+    assert [(r["donor_email"], r["donor_cf_volunteer"]) for r in rows] == [("v@example.org", "true")]
+    dashboard = client_as(make_user(world["org"], Role.VIEWER))
+    header, rows = parse_csv(body(dashboard.get(reverse("donors-export") + "?cf_volunteer=true")))
+    assert header[-1] == "donor_cf_volunteer" and [r["donor_email"] for r in rows] == ["v@example.org"]
