@@ -3,7 +3,9 @@
 A CSV of GIFTS gifts (BENCH_IMPORT_GIFTS, default 10,000) from DONORS donors
 (BENCH_IMPORT_DONORS, default 3,000: external ID, name, email, address; the
 issue's 100,000 / 30,000 in the same ratio is BENCH_IMPORT_GIFTS=100000
-BENCH_IMPORT_DONORS=30000, which at today's speed takes about 40 minutes), a
+BENCH_IMPORT_DONORS=30000, which at today's commit speed, 25-70 rows/s on a
+busy 2-core machine, takes over an hour: the dry run of 100,000 rows is 6-17 s
+of it, the donor and gift writes nearly all the rest), a
 third of them coded to an NSW fund so the NSW cap is summed for them, dated
 over financial year 2024-25, into a fresh organisation each run. Timed: the
 upload check, the dry run (imports.services.import_plan_run) and the commit
