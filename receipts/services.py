@@ -40,7 +40,6 @@ from receipts.models import (
     Deductibility, Receipt, ReceiptCounter, ReceiptingMode, ReceiptKind, ReceiptRun, ReceiptSettings, ReceiptStatus,
     RunStatus,
 )
-from receipts.pdf import render_blocks
 from receipts.representations import render_receipt
 from together.actors import Actor
 from together.celery import task_send
@@ -52,6 +51,14 @@ RECEIPTS_ACTOR = "receipts"
 # mode only, opt-outs respected), BATCH (a bulk run: any mode, opt-outs
 # respected), EXPLICIT (staff issue this gift's receipt: opt-outs overridden).
 AUTO, BATCH, EXPLICIT = "AUTO", "BATCH", "EXPLICIT"
+
+
+def render_blocks(*args, **kwargs) -> bytes:
+    """receipts.pdf, imported on first use: ReportLab stays out of every web and
+    worker process that never renders a PDF (about 8 MB of resident memory)."""
+    from receipts.pdf import render_blocks as render
+
+    return render(*args, **kwargs)
 
 
 # --- settings ------------------------------------------------------------------------------
