@@ -484,9 +484,11 @@ class DailyRollup(models.Model):
     them and campaign (not per jurisdiction: a revenue-code remap moves gifts between
     jurisdictions without touching their days): the sum of COUNTED_CENTS and how many. A cache of the
     ledger for the dashboard's pictures (a year is at most 1,460 rows, not 150,000 gifts),
-    kept by donations.rollups.rollup_refresh in the transaction that changes a gift
-    (recomputed from the ledger for the days touched, never incremented, so it cannot
-    drift) and rebuilt whole by rollup_rebuild (migration, seed_bench)."""
+    kept by donations.rollups.rollup_apply in the transaction that changes a gift (a
+    delta row per key the change moved: committed or rolled back with the gift, so a
+    key's rows always sum to the ledger; no lock, so gifts of one day never queue),
+    folded one row per key by rollup_compact (beat) and rebuilt whole by rollup_rebuild
+    (migration, seed_bench). Readers SUM a key's rows."""
 
     organisation = models.ForeignKey("organisations.Organisation", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
@@ -506,13 +508,11 @@ class DailyRollup(models.Model):
             models.Index(fields=["campaign", "day"], name="rollup_campaign_day", include=["counted_cents", "gifts"],
                          condition=Q(campaign__isnull=False)),
         ]
-        constraints = [models.UniqueConstraint(fields=["organisation", "day", "donation_type", "recurring", "campaign"],
-                                               name="uniq_rollup_key", nulls_distinct=False)]
 
 
 class CampaignDonor(models.Model):
     """A donor's counted gifts to a campaign (one row while there is at least one): a
-    campaign's distinct donors are its rows. Kept by donations.rollups.rollup_refresh
+    campaign's distinct donors are its rows. Kept by donations.rollups.rollup_apply
     for the donors a change touches (recomputed from their ledger under their lock)."""
 
     organisation = models.ForeignKey("organisations.Organisation", on_delete=models.CASCADE, related_name="+")

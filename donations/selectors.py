@@ -5,7 +5,7 @@ import functools
 import re
 from collections import defaultdict
 
-from django.db.models import Case, Count, F, Func, OuterRef, Max, Q, QuerySet, Subquery, Sum, TextField, Value, When
+from django.db.models import Case, Count, F, Func, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Value, When
 from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Replace, Trim, TruncMonth, TruncWeek
 
 from compliance.rules import COUNTED, counted_sum
@@ -85,6 +85,7 @@ def campaign_rollups(*, organisation: Organisation, campaign_ids: list[str]) -> 
     rows = (
         DailyRollup.objects.for_organisation(organisation).filter(campaign_id__in=campaign_ids)
         .values("campaign_id").annotate(raised_cents=Sum("counted_cents"), donations_count=Sum("gifts")).order_by()
+        .exclude(raised_cents=0, donations_count=0)  # a key's deltas netting to nothing (donations.rollups)
     )
     out = {r["campaign_id"]: r | {"donors_count": 0} for r in rows}
     # COUNT per campaign in a correlated subquery: no GROUP BY, so no sort of every donor row.
@@ -251,7 +252,9 @@ def campaign_gifts_by_week(*, organisation: Organisation, campaign_id: str, week
     """Counted gifts to a campaign per week (Monday first), the last `weeks` weeks up to
     its latest gift: [{week, raised_cents, gifts}], every week listed (the per-day rollup)."""
     rows = DailyRollup.objects.for_organisation(organisation).filter(campaign_id=campaign_id)
-    latest = rows.aggregate(latest=Max("day"))["latest"]
+    # The latest day with a counted gift (a day's deltas may net to nothing until compacted).
+    latest = (rows.values("day").annotate(n=Sum("gifts")).filter(n__gt=0).order_by("-day")
+              .values_list("day", flat=True).first())
     if latest is None:
         return []
     last_week = latest - dt.timedelta(days=latest.weekday())

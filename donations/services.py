@@ -31,7 +31,7 @@ from donations.crm import (
     donors_merge_tags, employees_release, employer_check_type_change, employer_clean, source_fields_clean,
 )
 from donations.representations import DONOR_WRITABLE
-from donations.rollups import rollup_refresh
+from donations.rollups import rollup_apply
 from donations.selectors import campaign_snapshot, donation_snapshot, donation_snapshot_of, donor_snapshot, donors_with_email
 from organisations.models import Organisation
 from organisations.services import audit_record
@@ -285,7 +285,7 @@ def donor_merge(*, organisation: Organisation, actor: Actor, survivor_id: str, d
         survivor.email = duplicate_email
     survivor.save()
     donor_refresh_totals(donor_ids=[survivor.id])
-    rollup_refresh(organisation_id=organisation.id, days=(), donor_ids=[survivor.id])  # its campaigns' donors
+    rollup_apply(organisation_id=organisation.id, donor_ids=[survivor.id])  # its campaigns' donors
     donor_compliance_recompute(organisation=organisation, donor_id=survivor.id, after_the_fact=True)
     DonorMerge.objects.create(
         organisation=organisation, survivor=survivor, duplicate_id_value=duplicate_id,
@@ -440,14 +440,20 @@ def _run_checks(*, organisation, donor, before: Donation | None, after: Donation
     return prepared
 
 
-def _after_change(*, organisation, donor_ids, donation, prepared=None) -> None:
-    """`prepared` (a new gift only): the donor's ledger read before the insert, under
+def _state(donation: Donation) -> Donation:
+    """A copy of a gift's stored fields: its state before a change (checks, rollup)."""
+    return Donation(**{f.attname: getattr(donation, f.attname) for f in Donation._meta.concrete_fields})
+
+
+def _after_change(*, organisation, donor_ids, donation, before: Donation | None, prepared=None) -> None:
+    """`before`: the gift's state before the change (None: a new gift).
+    `prepared` (a new gift only): the donor's ledger read before the insert, under
     the lock held since; with the gift added it is the ledger now, not read again."""
     ledgers = {}
     if prepared is not None and prepared.ledger is not None and set(donor_ids) == {prepared.ledger.donor_id}:
         ledgers[prepared.ledger.donor_id] = prepared.ledger.with_gift(donation)
     donor_refresh_totals(donor_ids=donor_ids, ledgers=ledgers)
-    rollup_refresh(organisation_id=organisation.id, days=[donation.donation_date], donor_ids=donor_ids)
+    rollup_apply(organisation_id=organisation.id, changes=[(before, donation)], donor_ids=donor_ids)
     for donor_id in sorted(set(donor_ids)):
         donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers.get(donor_id),
                                    context=prepared.context if prepared is not None else None)
@@ -633,7 +639,7 @@ def _after_change_many(*, organisation, donations: list[Donation], ledgers: dict
     """_after_change for new gifts: each touched donor's totals and compliance once, from
     its ledger (read under its lock, the new gifts added); the rollup's days once."""
     donor_refresh_totals(donor_ids=list(ledgers), ledgers=ledgers)
-    rollup_refresh(organisation_id=organisation.id, days=[d.donation_date for d in donations], donor_ids=list(ledgers))
+    rollup_apply(organisation_id=organisation.id, changes=[(None, d) for d in donations], donor_ids=list(ledgers))
     writes = AggregateWrites() if len(ledgers) > 1 else None
     for donor_id in sorted(ledgers):
         donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers[donor_id], context=context,
@@ -686,7 +692,7 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
     new_donor_id = changes.get("donor_id") if isinstance(changes.get("donor_id"), str) else None
     donation = _donation_for_update(organisation, donation_id, also_donor_id=new_donor_id)
     donation.guard("edit")
-    before_state = Donation(**{f.attname: getattr(donation, f.attname) for f in Donation._meta.concrete_fields})
+    before_state = _state(donation)
     before = donation_snapshot(donation_id=donation.id)
     old_donor_id = donation.donor_id
     if "donor_id" in changes and changes["donor_id"] != donation.donor_id:
@@ -717,8 +723,7 @@ def donation_update(*, organisation: Organisation, actor: Actor, donation_id: st
     })
     _run_checks(organisation=organisation, donor=donation.donor, before=before_state, after=donation)
     donation.save()
-    rollup_refresh(organisation_id=organisation.id, days=[before_state.donation_date, donation.donation_date])  # and the day it left
-    _after_change(organisation=organisation, donor_ids=[old_donor_id, donation.donor_id], donation=donation)
+    _after_change(organisation=organisation, donor_ids=[old_donor_id, donation.donor_id], donation=donation, before=before_state)
     event_record(organisation=organisation, actor=actor, type="donation.updated", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation
@@ -732,12 +737,13 @@ def donation_void(*, organisation: Organisation, actor: Actor, donation_id: str,
         raise ValidationFailed("A reason is required to void a donation.", param="reason")
     donation = _donation_for_update(organisation, donation_id)
     donation.guard("void")
+    was = _state(donation)
     before = donation_snapshot(donation_id=donation.id)
     donation.status = Status.VOIDED
     donation.void_reason = reason
     donation.voided_at = timezone.now()
     donation.save(update_fields=["status", "void_reason", "voided_at", "updated_at"])
-    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation, before=was)
     event_record(organisation=organisation, actor=actor, type="donation.voided", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation
@@ -779,9 +785,10 @@ def donation_refund(*, organisation: Organisation, actor: Actor, donation_id: st
     if donation.source in CARD_SOURCES:
         _card_refund_through_stripe(organisation=organisation, donation=donation, amount_cents=amount_cents, total_after=total,
                                     reason=reason)
+    was = _state(donation)
     before = donation_snapshot(donation_id=donation.id)
     _refund_apply(donation, total_cents=total, refund_date=refund_date, reason=reason)
-    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation, before=was)
     event_record(organisation=organisation, actor=actor, type="donation.refunded", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation
@@ -1009,9 +1016,10 @@ def donation_refund_sync(*, organisation: Organisation, actor: Actor, donation_i
     target = min(int(refunded_cents), donation.amount_cents)
     if donation.status != Status.CONFIRMED or target <= donation.refunded_cents:
         return donation
+    was = _state(donation)
     before = donation_snapshot(donation_id=donation.id)
     _refund_apply(donation, total_cents=target, refund_date=timezone.localdate(), reason=reason)
-    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation, before=was)
     event_record(organisation=organisation, actor=actor, type="donation.refunded", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation
@@ -1033,7 +1041,7 @@ def donation_payment_settle(*, organisation: Organisation, actor: Actor, donatio
         return donation
     if donation.status != Status.PENDING:
         raise ValidationFailed(f"Only a PENDING gift settles; this one is {donation.status}.", param="status")
-    before_state = Donation(**{f.attname: getattr(donation, f.attname) for f in Donation._meta.concrete_fields})
+    before_state = _state(donation)
     before = donation_snapshot(donation_id=donation.id)
     for key, value in _card_fields(card, source=donation.source).items():
         setattr(donation, key, value)
@@ -1042,7 +1050,7 @@ def donation_payment_settle(*, organisation: Organisation, actor: Actor, donatio
         donation.notes = (f"{donation.notes}\n{reason}" if donation.notes else reason)[:5000]
     _run_checks(organisation=organisation, donor=donation.donor, before=before_state, after=donation)
     donation.save()
-    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+    _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation, before=before_state)
     event_record(organisation=organisation, actor=actor, type="donation.updated", object_type="donation",
                  object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation
@@ -1060,13 +1068,14 @@ def donation_dispute_sync(*, organisation: Organisation, actor: Actor, donation_
     refund = lost and donation.status == Status.CONFIRMED and donation.refunded_cents < donation.amount_cents
     if donation.dispute_status == dispute_status and not refund:
         return donation
+    was = _state(donation)
     before = donation_snapshot(donation_id=donation.id)
     donation.dispute_status = dispute_status
     donation.save(update_fields=["dispute_status", "updated_at"])
     if refund:
         _refund_apply(donation, total_cents=donation.amount_cents, refund_date=timezone.localdate(),
                       reason="Dispute lost: the card issuer returned the money to the donor.")
-        _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
+        _after_change(organisation=organisation, donor_ids=[donation.donor_id], donation=donation, before=was)
     event_record(organisation=organisation, actor=actor, type="donation.refunded" if refund else "donation.updated",
                  object_type="donation", object_id=donation.id, before=before, after=donation_snapshot(donation_id=donation.id))
     return donation

@@ -325,6 +325,8 @@ CELERY_BEAT_SCHEDULE["reports-prune-exports"] = {"task": "reports.tasks.export_j
 CELERY_BEAT_SCHEDULE["imports-resume-stalled"] = {"task": "imports.tasks.imports_resume_stalled_task", "schedule": 60.0}
 # Receipts whose after-commit task was lost (broker down) are issued, corrected or withdrawn.
 CELERY_BEAT_SCHEDULE["receipts-sweep"] = {"task": "receipts.tasks.receipts_sweep_task", "schedule": 300.0}
+# The per-day rollup's delta rows are folded into one row per key (donations.rollups.rollup_compact).
+CELERY_BEAT_SCHEDULE["rollup-compact"] = {"task": "donations.tasks.rollup_compact_task", "schedule": 300.0}
 
 LOGGING = {
     "version": 1,

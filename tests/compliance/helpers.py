@@ -11,7 +11,7 @@ from compliance import services as compliance
 from compliance.models import DisclosureObligation, DonorAggregate, RegimeRule
 from donations import services
 from donations.models import Donation, Donor, Status
-from donations.rollups import rollup_refresh
+from donations.rollups import rollup_apply
 from organisations.models import AuditEntry
 from together.actors import Actor
 
@@ -96,7 +96,8 @@ def partly_refund(organisation, donation: Donation, refunded_cents: int) -> None
     totals and compliance are recomputed under the donor's lock)."""
     with transaction.atomic():
         Donor.objects.select_for_update().get(pk=donation.donor_id)
+        before = Donation.objects.get(pk=donation.pk)
         Donation.objects.filter(pk=donation.pk).update(refunded_cents=refunded_cents)
         services.donor_refresh_totals(donor_ids=[donation.donor_id])
-        rollup_refresh(organisation_id=organisation.id, days=[donation.donation_date])
+        rollup_apply(organisation_id=organisation.id, changes=[(before, Donation.objects.get(pk=donation.pk))])
         compliance.donor_compliance_recompute(organisation=organisation, donor_id=donation.donor_id)
