@@ -19,9 +19,9 @@ Readers always SUM a key's rows, so they are right between compactions too.
 `rollup_rebuild` recomputes a whole organisation (or every one): the migration's
 backfill and seed_bench's COPY-loaded ledger.
 
-The same call keeps CampaignDonor (a donor's counted gifts per campaign: a campaign's
-distinct donors are its rows) for the donors a change touched (`donor_ids`), which
-the services hold locked: the gift's donor, the one it moved from, a merge's survivor.
+The same call keeps CampaignDonor (a donor's counted gifts per campaign, one row
+while any: a campaign's distinct donors are its rows) by the same deltas, under the
+lock the services hold on the gifts' donors; a merge recomputes its survivor's rows.
 
 What counts is compliance.rules' (COUNTED, counted_sum, counts, counted_cents):
 asked, never restated.
@@ -64,44 +64,72 @@ def campaign_donor_rows(queryset, model=CampaignDonor) -> list:
 
 
 def _contribution(donation: Donation | None):
-    """(key, counted cents) of one gift's state, or None when it does not count."""
+    """(day key, campaign-donor key, counted cents) of one gift's state, or None when it does not count."""
     if donation is None or not counts(donation):
         return None
-    key = (donation.donation_date, donation.donation_type, donation.recurring_plan_id is not None, donation.campaign_id)
-    return key, counted_cents(donation)
+    day_key = (donation.donation_date, donation.donation_type, donation.recurring_plan_id is not None, donation.campaign_id)
+    campaign_key = (donation.campaign_id, donation.donor_id) if donation.campaign_id else None
+    return day_key, campaign_key, counted_cents(donation)
+
+
+def _deltas(changes) -> tuple[dict, dict]:
+    days: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    campaigns: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for before, after in changes:
+        was, now = _contribution(before), _contribution(after)
+        if was == now:
+            continue
+        for sign, part in ((-1, was), (1, now)):
+            if part is None:
+                continue
+            day_key, campaign_key, cents = part
+            days[day_key][0] += sign * cents
+            days[day_key][1] += sign
+            if campaign_key is not None:
+                campaigns[campaign_key][0] += sign * cents
+                campaigns[campaign_key][1] += sign
+    return ({k: v for k, v in days.items() if v != [0, 0]}, {k: v for k, v in campaigns.items() if v != [0, 0]})
 
 
 def rollup_apply(*, organisation_id: str, changes: Iterable[tuple[Donation | None, Donation | None]] = (),
                  donor_ids: Iterable[str] = ()) -> None:
     """Add to the organisation's rollup what `changes` did (each a gift's state before
-    and after: None before for a new gift), and recompute the CampaignDonor rows of
-    `donor_ids` (whose rows the caller holds locked), in the caller's transaction."""
+    and after: None before for a new gift), in the caller's transaction, which holds
+    the gifts' donors locked: the day deltas as new DailyRollup rows, the campaign
+    deltas added to their CampaignDonor rows (a row going to no gift is deleted), in
+    one statement (two when a row goes). `donor_ids` (a merge's survivor): recompute
+    those donors' CampaignDonor rows from their ledger instead."""
     donor_ids = sorted(set(donor_ids))
     if donor_ids:
         CampaignDonor.objects.filter(organisation_id=organisation_id, donor_id__in=donor_ids).delete()
         CampaignDonor.objects.bulk_create(campaign_donor_rows(
             Donation.objects.filter(organisation_id=organisation_id, donor_id__in=donor_ids)))
-    deltas: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for before, after in changes:
-        was, now = _contribution(before), _contribution(after)
-        if was == now:
-            continue
-        if was is not None:
-            deltas[was[0]][0] -= was[1]
-            deltas[was[0]][1] -= 1
-        if now is not None:
-            deltas[now[0]][0] += now[1]
-            deltas[now[0]][1] += 1
-    rows = [DailyRollup(organisation_id=organisation_id, day=day, donation_type=kind, recurring=recurring,
-                        campaign_id=campaign_id, counted_cents=cents, gifts=gifts)
-            for (day, kind, recurring, campaign_id), (cents, gifts) in sorted(deltas.items(), key=_order) if cents or gifts]
-    if rows:
-        DailyRollup.objects.bulk_create(rows)
-
-
-def _order(item):
-    (day, kind, recurring, campaign_id), _ = item
-    return day, kind, recurring, campaign_id or ""
+    days, campaigns = _deltas(changes)
+    if not days and not campaigns:
+        return
+    params: list = []
+    parts = []
+    if days:
+        rows = sorted(days.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3] or ""))
+        values = ", ".join(["(%s, %s::date, %s, %s, %s, %s::bigint, %s::integer)"] * len(rows))
+        for (day, kind, recurring, campaign_id), (cents, gifts) in rows:
+            params += [organisation_id, day, kind, recurring, campaign_id, cents, gifts]
+        parts.append("INSERT INTO donations_dailyrollup (organisation_id, day, donation_type, recurring, campaign_id, "
+                     f"counted_cents, gifts) VALUES {values}")
+    if campaigns:
+        rows = sorted(campaigns.items())
+        values = ", ".join(["(%s, %s, %s, %s::bigint, %s::integer)"] * len(rows))
+        for (campaign_id, donor_id), (cents, gifts) in rows:
+            params += [organisation_id, campaign_id, donor_id, cents, gifts]
+        parts.append("INSERT INTO donations_campaigndonor AS cd (organisation_id, campaign_id, donor_id, counted_cents, gifts) "
+                     f"VALUES {values} ON CONFLICT (campaign_id, donor_id) DO UPDATE SET "
+                     "counted_cents = cd.counted_cents + EXCLUDED.counted_cents, gifts = cd.gifts + EXCLUDED.gifts")
+    sql = parts[-1] if len(parts) == 1 else f"WITH day_rows AS ({parts[0]}) {parts[1]}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if any(gifts < 0 for _, gifts in campaigns.values()):
+            cursor.execute("DELETE FROM donations_campaigndonor WHERE organisation_id = %s AND gifts <= 0 AND donor_id = ANY(%s)",
+                           [organisation_id, sorted({donor for _, donor in campaigns})])
 
 
 COMPACT_SQL = """

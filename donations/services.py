@@ -453,7 +453,7 @@ def _after_change(*, organisation, donor_ids, donation, before: Donation | None,
     if prepared is not None and prepared.ledger is not None and set(donor_ids) == {prepared.ledger.donor_id}:
         ledgers[prepared.ledger.donor_id] = prepared.ledger.with_gift(donation)
     donor_refresh_totals(donor_ids=donor_ids, ledgers=ledgers)
-    rollup_apply(organisation_id=organisation.id, changes=[(before, donation)], donor_ids=donor_ids)
+    rollup_apply(organisation_id=organisation.id, changes=[(before, donation)])
     for donor_id in sorted(set(donor_ids)):
         donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers.get(donor_id),
                                    context=prepared.context if prepared is not None else None)
@@ -639,7 +639,7 @@ def _after_change_many(*, organisation, donations: list[Donation], ledgers: dict
     """_after_change for new gifts: each touched donor's totals and compliance once, from
     its ledger (read under its lock, the new gifts added); the rollup's days once."""
     donor_refresh_totals(donor_ids=list(ledgers), ledgers=ledgers)
-    rollup_apply(organisation_id=organisation.id, changes=[(None, d) for d in donations], donor_ids=list(ledgers))
+    rollup_apply(organisation_id=organisation.id, changes=[(None, d) for d in donations])
     writes = AggregateWrites() if len(ledgers) > 1 else None
     for donor_id in sorted(ledgers):
         donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers[donor_id], context=context,

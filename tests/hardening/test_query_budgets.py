@@ -72,21 +72,6 @@ def _donations_deep_page(org):
     return client, "get", f"/api/v1/donations?limit=100&starting_after={cursor}", None, 200
 
 
-# Statements run by donations/rollups.py (its advisory lock, the daily and campaign-donor rollups), told
-# apart by the code that ran them.
-ROLLUP_MODULE = "donations/rollups.py"
-ROLLUP_BUDGET = 6
-
-
-def _rollup_tagger(flags: list):
-    import traceback
-
-    def wrapper(execute, sql, params, many, context):
-        flags.append(any(frame.filename.endswith(ROLLUP_MODULE) for frame in traceback.extract_stack(limit=25)))
-        return execute(sql, params, many, context)
-
-    return wrapper
-
 # (name, setup(org) -> (client, method, path, body, status), max queries)
 BUDGETS = [
     ("GET /api/v1/whoami", _whoami, 0),
@@ -101,19 +86,13 @@ BUDGETS = [
 def test_query_budget(org, settings, name, setup, budget):
     settings.RATE_LIMIT_ENABLED = False  # a Redis bucket, not a query: its own tests
     client, method, path, body, status = setup(org)
-    flags: list[bool] = []
-    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(_rollup_tagger(flags)):
+    with CaptureQueriesContext(connection) as captured:
         response = getattr(client, method)(path, body, format="json")
     assert response.status_code == status, response.content[:500]
     queries = [q["sql"] for q in captured.captured_queries]
-    assert len(flags) == len(queries)
     listing = "\n".join(f"{i + 1:>2}. {sql[:300]}" for i, sql in enumerate(queries))
-    # The dashboard's rollups (donations.rollups, issue 19) are refreshed in the same transaction and have
-    # their own cost, counted apart here and bounded below; everything else is the path's own budget.
-    rollup = [sql for sql, flagged in zip(queries, flags) if flagged]
-    own = len(queries) - len(rollup)
-    assert own <= budget, f"{name}: {own} queries (+{len(rollup)} rollup) > {budget}:\n{listing}"
-    assert len(rollup) <= ROLLUP_BUDGET, f"{name}: the rollups took {len(rollup)} queries:\n{listing}"
+    # Everything the request runs counts, the dashboard's rollup deltas (donations.rollups) included.
+    assert len(queries) <= budget, f"{name}: {len(queries)} queries > {budget}:\n{listing}"
 
 
 def test_create_under_budget_keeps_its_effects(org, settings):
