@@ -28,7 +28,6 @@ asked, never restated.
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 

@@ -79,21 +79,24 @@ def donation_snapshot_of(donation: Donation) -> dict:
 
 def campaign_rollups(*, organisation: Organisation, campaign_ids: list[str]) -> dict[str, dict]:
     """Raised (what counted gifts kept) and gifts per campaign from the per-day rollup (a row
-    a day, not a row a gift), and distinct donors as its CampaignDonor rows: two queries."""
+    a day, not a row a gift), and distinct donors as its CampaignDonor rows: one query,
+    whatever the number of campaigns (correlated subqueries per campaign: no GROUP BY,
+    so no sort of every rollup or donor row). A campaign with no counted gift is left out."""
     if not campaign_ids:
         return {}
-    rows = (
-        DailyRollup.objects.for_organisation(organisation).filter(campaign_id__in=campaign_ids)
-        .values("campaign_id").annotate(raised_cents=Sum("counted_cents"), donations_count=Sum("gifts")).order_by()
-        .exclude(raised_cents=0, donations_count=0)  # a key's deltas netting to nothing (donations.rollups)
-    )
-    out = {r["campaign_id"]: r | {"donors_count": 0} for r in rows}
-    # COUNT per campaign in a correlated subquery: no GROUP BY, so no sort of every donor row.
+    rollup = DailyRollup.objects.filter(organisation=organisation, campaign_id=OuterRef("pk")).order_by().values("campaign_id")
+    raised = Subquery(rollup.annotate(v=Sum("counted_cents")).values("v")[:1])
+    gifts = Subquery(rollup.annotate(v=Sum("gifts")).values("v")[:1])
     donors = Subquery(CampaignDonor.objects.filter(organisation=organisation, campaign_id=OuterRef("pk")).order_by()
                       .annotate(n=Func(F("id"), function="COUNT")).values("n")[:1])
-    for campaign_id, n in Campaign.objects.for_organisation(organisation).filter(pk__in=list(out)).annotate(n=donors).values_list("pk", "n"):
-        out[campaign_id]["donors_count"] = n or 0
-    return out
+    rows = (Campaign.objects.for_organisation(organisation).filter(pk__in=campaign_ids)
+            .annotate(raised_cents=raised, donations_count=gifts, donors_count=donors)
+            .values_list("pk", "raised_cents", "donations_count", "donors_count"))
+    return {
+        pk: {"campaign_id": pk, "raised_cents": raised_cents, "donations_count": count, "donors_count": donors_count or 0}
+        for pk, raised_cents, count, donors_count in rows
+        if raised_cents or count  # a campaign's deltas may net to nothing (donations.rollups)
+    }
 
 
 def campaign_snapshot(*, campaign_id: str) -> dict:
@@ -158,16 +161,6 @@ def donor_duplicate_candidates(*, organisation: Organisation, limit: int = 200) 
                 if len(pairs) >= limit:
                     return pairs
     return pairs
-
-
-def period_totals(*, organisation: Organisation, start, end) -> dict:
-    """Counted gifts dated in [start, end]: monetary and in-kind money kept, and how many (one query)."""
-    row = Donation.objects.for_organisation(organisation).filter(COUNTED, donation_date__gte=start, donation_date__lte=end).aggregate(
-        monetary=counted_sum(Q(donation_type="MONETARY")),
-        in_kind=counted_sum(Q(donation_type="IN_KIND")),
-        count=Count("*"),  # COUNT(*): the covering index answers the whole query
-    )
-    return {"monetary_cents": row["monetary"] or 0, "in_kind_cents": row["in_kind"] or 0, "count": row["count"] or 0}
 
 
 def donor_search(*, organisation: Organisation, q: str, limit: int = 10) -> list[Donor]:

@@ -15,14 +15,27 @@ failures and Stripe's 5xx become `PaymentGatewayUnavailable` (503).
 """
 from __future__ import annotations
 
+import importlib
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from django.conf import settings
 
 from together.exceptions import ApplicationError, ValidationFailed
+
+
+class _Stripe:
+    """The `stripe` package, imported on first use: a web or worker process that never
+    talks to Stripe (a CSV export, a webhook delivery) does not carry its ~300 modules."""
+
+    def __getattr__(self, name: str):
+        module = importlib.import_module("stripe")
+        globals()["stripe"] = module
+        return getattr(module, name)
+
+
+stripe = _Stripe()
 
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")

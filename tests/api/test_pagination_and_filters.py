@@ -301,6 +301,7 @@ LIST_PATHS = [
 ]
 
 
+@pytest.mark.usefixtures("isolated_key_generation")
 def test_list_query_count_does_not_grow_with_page_size(hundred_plus, read_client, django_assert_max_num_queries):
     """One seeding (it is the slow part), every list path checked against it."""
     # Warm the key's last_used_at marker so every measurement takes the same path.

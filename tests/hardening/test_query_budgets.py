@@ -18,7 +18,7 @@ from tests.support.api import make_donor
 from together.actors import Actor
 from webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_key_generation")]
 
 SYSTEM = Actor.system("tests")
 

@@ -11,6 +11,7 @@ from tests.records.helpers import count_queries, make_campaign, record
 from tests.support.api import make_donor
 
 N = 30
+pytestmark = pytest.mark.usefixtures("isolated_key_generation")
 
 
 @pytest.fixture
