@@ -157,7 +157,7 @@ def test_cheque_and_in_kind_gifts_for_a_new_donor(page, context, live_server, or
     page.get_by_label("Date of the gift").fill(DAY)
     page.get_by_label("Cheque number / bank reference").fill("000451")
     page.get_by_label("Revenue code").fill("FED-GENERAL")
-    page.get_by_label("Campaign").select_option(label="Autumn appeal")
+    page.get_by_label("Campaign", exact=True).select_option(label="Autumn appeal")  # not "UTM campaign"
     page.get_by_role("button", name="Save gift").click()
     expect(page.locator(".messages")).to_contain_text("Recorded $1,200.00 from Kira Okafor")
 
@@ -291,6 +291,7 @@ def test_gift_form_by_keyboard_keeps_campaign_code_and_date(page, context, live_
     expect(page.locator("#id_notes")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Save gift")).to_be_focused()
+    expect(page.get_by_label("UTM campaign")).to_be_hidden()  # source tracking: collapsed, after Save
     page.keyboard.press("Enter")
 
     expect(page.locator(".messages")).to_contain_text("Recorded $250.00 from Tab Enterprise")
