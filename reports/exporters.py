@@ -286,6 +286,28 @@ DONOR_ADDRESS = (
 )
 
 
+def donor_columns(path: str) -> tuple:
+    """Who the donor is, as every report names it: `path` leads from the report's rows
+    to the donor ("donor__" from a gift, "" from the donor itself)."""
+    return (
+        Column("donor_id", "code", "The donor's id.", f"{path}id"),
+        Column("donor_type", "code", "INDIVIDUAL, ORGANISATION, TRUST or UNKNOWN.", f"{path}donor_type"),
+        Column("donor_name", "text", "First and last name, else the organisation name, else the email.", SqlTemplate(
+            "COALESCE(NULLIF(btrim(concat_ws(' ', {0}, {1})), ''), {2}, {3})",
+            F(f"{path}first_name"), F(f"{path}last_name"), F(f"{path}organisation_name"), F(f"{path}email"))),
+        Column("donor_first_name", "text", "First name.", f"{path}first_name"),
+        Column("donor_last_name", "text", "Last name.", f"{path}last_name"),
+        Column("donor_organisation_name", "text", "Organisation or trust name.", f"{path}organisation_name"),
+        Column("donor_email", "text", "Email.", f"{path}email"),
+        Column("donor_phone", "text", "Phone.", f"{path}phone"),
+        Column("donor_tags", "text", "The donor's tags, sorted, separated by \", \".",
+               SqlTemplate("array_to_string({0}, ', ')", F(f"{path}tags"), output_field=CharField())),
+        Column("donor_employer_id", "code", "The ORGANISATION donor this individual works for or gives through.",
+               f"{path}employer_id"),
+        *(Column(c.name, c.kind, c.help, path + c.expression.removeprefix("donor__")) for c in DONOR_ADDRESS),
+    )
+
+
 class DonationRowsExporter(QuerySetExporter):
     filterset_class = DonationFilterSet
 
@@ -365,18 +387,7 @@ class DonationsExporter(DonationRowsExporter):
         Column("utm_source", "text", "The utm_source of the link the donor followed.", "utm_source"),
         Column("utm_medium", "text", "The utm_medium of the link the donor followed.", "utm_medium"),
         Column("utm_campaign", "text", "The utm_campaign of the link the donor followed.", "utm_campaign"),
-        Column("donor_id", "code", "The donor's id.", "donor_id"),
-        Column("donor_type", "code", "INDIVIDUAL, ORGANISATION, TRUST or UNKNOWN.", "donor__donor_type"),
-        Column("donor_name", "text", "First and last name, else the organisation name, else the email.", DONOR_NAME),
-        Column("donor_first_name", "text", "First name.", "donor__first_name"),
-        Column("donor_last_name", "text", "Last name.", "donor__last_name"),
-        Column("donor_organisation_name", "text", "Organisation or trust name.", "donor__organisation_name"),
-        Column("donor_email", "text", "Email.", "donor__email"),
-        Column("donor_phone", "text", "Phone.", "donor__phone"),
-        Column("donor_tags", "text", "The donor's tags, sorted, separated by \", \".",
-               SqlTemplate("array_to_string({0}, ', ')", F("donor__tags"), output_field=CharField())),
-        Column("donor_employer_id", "code", "The ORGANISATION donor this individual works for or gives through.", "donor__employer_id"),
-        *DONOR_ADDRESS,
+        *donor_columns("donor__"),
         Column("in_kind_category", "code", "GOODS, SERVICES, DISCOUNT, EXCESSIVE_PAYMENT or OTHER (IN_KIND only).", "in_kind_category"),
         Column("in_kind_description", "text", "What was given (IN_KIND only).", "in_kind_description"),
         Column("in_kind_valuation_method", "text", "How the fair value was set (IN_KIND only).", "in_kind_valuation_method"),
@@ -1033,20 +1044,7 @@ class DonorsExporter(QuerySetExporter):
         "after any partial refund. Then one column per donor custom field, `donor_cf_<key>` (filter: `cf_<key>`)."
     )
     columns = (
-        Column("donor_id", "code", "The donor's id.", "id"),
-        Column("donor_type", "code", "INDIVIDUAL, ORGANISATION, TRUST or UNKNOWN.", "donor_type"),
-        Column("donor_name", "text", "First and last name, else the organisation name, else the email.", SqlTemplate(
-            "COALESCE(NULLIF(btrim(concat_ws(' ', {0}, {1})), ''), {2}, {3})",
-            F("first_name"), F("last_name"), F("organisation_name"), F("email"))),
-        Column("donor_first_name", "text", "First name.", "first_name"),
-        Column("donor_last_name", "text", "Last name.", "last_name"),
-        Column("donor_organisation_name", "text", "Organisation or trust name.", "organisation_name"),
-        Column("donor_email", "text", "Email.", "email"),
-        Column("donor_phone", "text", "Phone.", "phone"),
-        Column("donor_tags", "text", "The donor's tags, sorted, separated by \", \".",
-               SqlTemplate("array_to_string({0}, ', ')", F("tags"), output_field=CharField())),
-        Column("donor_employer_id", "code", "The ORGANISATION donor this individual works for or gives through.", "employer_id"),
-        *(Column(c.name, c.kind, c.help, c.expression.removeprefix("donor__")) for c in DONOR_ADDRESS),
+        *donor_columns(""),
         Column("external_id", "text", "The id in the system the donor came from.", "external_id"),
         Column("total_cents", "cents", "Confirmed gifts, all time, each for what was kept after any partial refund.",
                "donations_total_cents"),
