@@ -545,3 +545,13 @@ def annual_statement_pdf(*, organisation: Organisation, donor_id: str, year: int
         "in_kind_cents": sum(r.amount_cents for r in receipts if r.kind == ReceiptKind.ACKNOWLEDGEMENT),
     }
     return render_blocks("receipts/pdf/statement.txt", context, title=f"Statement of gifts {year}-{str(year + 1)[2:]}")
+
+
+def receipts_follow_donor_merge(*, organisation: Organisation, survivor: Donor, duplicate: Donor) -> None:
+    """donations.services.donor_merge's hook (registered in ReceiptsConfig.ready): the
+    duplicate's receipts, issued or withdrawn, belong to the survivor from now on (a
+    receipt's donor is PROTECTed: the duplicate could not be deleted otherwise). What
+    each receipt states is not touched: it was issued to the name and address it
+    shows, and the merge's own record (DonorMerge) keeps who the duplicate was. Runs
+    in the merge's transaction, both donors locked."""
+    Receipt.objects.filter(organisation=organisation, donor_id=duplicate.id).update(donor_id=survivor.id)

@@ -305,3 +305,16 @@ def test_one_message_per_transaction_however_many_gifts(receipts_org, django_cap
     assert len(receipt_sends) == 1
     assert set(receipt_sends[0][1]) >= {g.id for g in gifts}
     assert sorted(Receipt.objects.filter(organisation=receipts_org).values_list("number", flat=True)) == list(range(1, 13))
+
+
+def test_merging_donors_moves_the_duplicates_receipts_to_the_survivor(receipts_org, django_capture_on_commit_callbacks):
+    """A receipted donor can be merged (a receipt's donor is PROTECTed: the merge failed
+    before receipts followed it); the receipt keeps its number and what it states."""
+    survivor, duplicate = make_donor(receipts_org), make_donor(receipts_org, first_name="Alicia")
+    gift = record(receipts_org, duplicate, django_capture_on_commit_callbacks, amount_cents=5000)
+    [receipt] = receipts_of(gift)
+    with django_capture_on_commit_callbacks(execute=True):
+        donations.donor_merge(organisation=receipts_org, actor=ACTOR, survivor_id=survivor.id, duplicate_id=duplicate.id)
+    moved = Receipt.objects.get(pk=receipt.pk)
+    assert (moved.donor_id, moved.number, moved.status) == (survivor.id, receipt.number, receipt.status)
+    assert Receipt.objects.filter(organisation=receipts_org).count() == 1
