@@ -108,7 +108,8 @@ def employer_clean(*, organisation: Organisation, donor_type: str, employer_id: 
         raise ValidationFailed("A donor cannot be their own employer.", param="employer_id")
     employer = Donor.objects.for_organisation(organisation).select_for_update().filter(pk=employer_id).values("donor_type").first()
     if employer is None:
-        raise ValidationFailed(f"No donor '{employer_id}' in this organisation.", param="employer_id")
+        raise ValidationFailed(f"No donor '{employer_id}' in this organisation.", param="employer_id",
+                               reason="unknown_employer")
     if employer["donor_type"] != DonorType.ORGANISATION:
         raise ValidationFailed("The employer must be a donor of type ORGANISATION.", param="employer_id",
                                reason="employer_not_organisation")

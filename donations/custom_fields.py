@@ -34,7 +34,9 @@ from organisations.services import audit_record
 from together.actors import Actor
 from together.exceptions import NotFound, ValidationFailed
 
-KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# A key: the API documents KEY_PATTERN (donations/api, engage/api), the service checks KEY_RE.
+KEY_PATTERN = r"[a-z][a-z0-9_]{0,39}"
+KEY_RE = re.compile(KEY_PATTERN)
 MAX_FIELDS_PER_KIND = 50
 MAX_CHOICES, MAX_CHOICE_LENGTH = 100, 100
 MAX_TEXT = 1000
@@ -199,7 +201,8 @@ def custom_fields_clean(organisation: Organisation, applies_to: str, values: Any
     out = dict(current or {})
     for key in sorted(values, key=str):
         if not isinstance(key, str) or key not in by_key:
-            raise ValidationFailed(f"Unknown custom field '{key}'.", param=_param(str(key)))
+            raise ValidationFailed(f"Unknown custom field '{key}'.", param=_param(str(key)),
+                                   reason="unknown_custom_field")
         definition = by_key[key]
         cleaned = custom_field_value_clean(definition, values[key])
         if definition["archived"] and cleaned is not None and cleaned != out.get(key):
@@ -263,7 +266,8 @@ def _clean_choices(field_type: str, choices: Any) -> list[str]:
         if not isinstance(choice, str) or not choice.strip() or len(choice.strip()) > MAX_CHOICE_LENGTH or "\x00" in choice:
             raise ValidationFailed(f"Each choice is text of 1 to {MAX_CHOICE_LENGTH} characters.", param="choices")
         if choice.strip().casefold() in {c.casefold() for c in out}:
-            raise ValidationFailed(f"The choice '{choice.strip()}' is listed twice.", param="choices")
+            raise ValidationFailed(f"The choice '{choice.strip()}' is listed twice.", param="choices",
+                                   reason="duplicate_choice")
         out.append(choice.strip())
     return out
 
@@ -282,7 +286,7 @@ def _clean_text(value: Any, param: str, max_length: int, *, required: bool) -> s
 
 
 def _clean_key(key: Any) -> str:
-    if not isinstance(key, str) or not KEY_RE.match(key):
+    if not isinstance(key, str) or not KEY_RE.fullmatch(key):
         raise ValidationFailed("key is 1 to 40 lower-case letters, digits and underscores, starting with a letter.",
                                param="key")
     return key
@@ -312,9 +316,11 @@ def custom_field_create(*, organisation: Organisation, actor: Actor, applies_to:
         raise ValidationFailed("required must be true or false.", param="required")
     existing = CustomField.objects.for_organisation(organisation).filter(applies_to=applies_to)
     if existing.filter(key=key).exists():
-        raise ValidationFailed(f"A {applies_to.lower()} field with the key '{key}' exists already.", param="key")
+        raise ValidationFailed(f"A {applies_to.lower()} field with the key '{key}' exists already.", param="key",
+                               reason="duplicate_key")
     if existing.count() >= MAX_FIELDS_PER_KIND:
-        raise ValidationFailed(f"At most {MAX_FIELDS_PER_KIND} custom fields per kind of record.", param="applies_to")
+        raise ValidationFailed(f"At most {MAX_FIELDS_PER_KIND} custom fields per kind of record.", param="applies_to",
+                               reason="too_many_fields")
     if position is None:
         position = max(existing.values_list("position", flat=True), default=-1) + 1
     elif isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= 10_000:
@@ -326,7 +332,8 @@ def custom_field_create(*, organisation: Organisation, actor: Actor, applies_to:
                 choices=choices, required=required, help_text=help_text, position=position,
             )
     except IntegrityError:
-        raise ValidationFailed(f"A {applies_to.lower()} field with the key '{key}' exists already.", param="key") from None
+        raise ValidationFailed(f"A {applies_to.lower()} field with the key '{key}' exists already.", param="key",
+                               reason="duplicate_key") from None
     _changed(organisation, actor, "custom_field.created", field, None)
     return field
 
@@ -357,7 +364,8 @@ def custom_field_update(*, organisation: Organisation, actor: Actor, custom_fiel
         if _in_use(organisation, field):
             raise ValidationFailed("The key cannot change: records hold values for this field.", param="key")
         if CustomField.objects.for_organisation(organisation).filter(applies_to=field.applies_to, key=new_key).exists():
-            raise ValidationFailed(f"A field with the key '{new_key}' exists already.", param="key")
+            raise ValidationFailed(f"A field with the key '{new_key}' exists already.", param="key",
+                                   reason="duplicate_key")
         field.key = new_key
     if "field_type" in changes and changes["field_type"] != field.field_type:
         if changes["field_type"] not in CustomFieldType.values:
@@ -386,7 +394,8 @@ def custom_field_update(*, organisation: Organisation, actor: Actor, custom_fiel
         with transaction.atomic():
             field.save()
     except IntegrityError:
-        raise ValidationFailed(f"A field with the key '{field.key}' exists already.", param="key") from None
+        raise ValidationFailed(f"A field with the key '{field.key}' exists already.", param="key",
+                               reason="duplicate_key") from None
     _changed(organisation, actor, "custom_field.updated", field, before)
     return field
 

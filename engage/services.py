@@ -103,7 +103,7 @@ def _clean_custom_field_keys(organisation: Organisation, value: Any) -> list[str
     unknown = [k for k in value if k not in active]
     if unknown:
         raise ValidationFailed(f"'{unknown[0]}' is not an active gift custom field of this organisation.",
-                               param="custom_field_keys")
+                               param="custom_field_keys", reason="unknown_custom_field")
     return list(value)
 
 

@@ -6,15 +6,24 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 
 from donations import custom_fields as services
-from donations.custom_fields import CUSTOM_FIELD_FIELDS, render_custom_field
+from donations.custom_fields import CUSTOM_FIELD_FIELDS, KEY_PATTERN, render_custom_field
 from donations.models import CustomField, CustomFieldAppliesTo, CustomFieldType
 from together.api.docs import LIST_PARAMETERS
-from together.api.fields import StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField, shape
+from together.api.fields import (
+    PatternCharField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField, shape,
+)
 from together.api.schema import list_envelope
 from together.api.views import OrganisationViewSet
 
 KEY_HELP = ("1 to 40 lower-case letters, digits and underscores, starting with a letter. The name of the value in "
             "a record's `custom_fields` and of the list filter `cf_<key>`. Fixed once a record holds a value.")
+
+
+def key_field(**kwargs) -> PatternCharField:
+    """The key exactly as sent (no trimming): what the document's pattern says."""
+    return PatternCharField(pattern=KEY_PATTERN, pattern_message="key is 1 to 40 lower-case letters, digits and "
+                            "underscores, starting with a letter.", max_length=40, trim_whitespace=False,
+                            help_text=KEY_HELP, **kwargs)
 
 
 class ChoicesField(serializers.ListField):
@@ -23,7 +32,7 @@ class ChoicesField(serializers.ListField):
 
 class CustomFieldCreateInput(serializers.Serializer):
     applies_to = StrictChoiceField(choices=CustomFieldAppliesTo.choices, help_text="DONOR or DONATION (gifts).")
-    key = StrictCharField(max_length=40, help_text=KEY_HELP)
+    key = key_field()
     label = StrictCharField(max_length=100, help_text="What forms and pages call the field.")
     field_type = StrictChoiceField(choices=CustomFieldType.choices,
                                    help_text="TEXT, NUMBER, DATE, BOOLEAN (yes/no) or CHOICE.")
@@ -33,9 +42,17 @@ class CustomFieldCreateInput(serializers.Serializer):
     help_text = StrictCharField(required=False, allow_blank=True, max_length=300, help_text="Shown under the input.")
     position = StrictIntegerField(required=False, min_value=0, max_value=10_000, help_text="Display order (ascending).")
 
+    # custom_field_create's rule: a CHOICE field lists its choices, any other lists none.
+    openapi_request_rules = {"anyOf": [
+        {"required": ["choices"], "properties": {"field_type": {"type": "string", "const": CustomFieldType.CHOICE.value},
+                                                 "choices": {"minItems": 1}}},
+        {"properties": {"field_type": {"type": "string", "not": {"const": CustomFieldType.CHOICE.value}},
+                        "choices": {"maxItems": 0}}},
+    ]}
+
 
 class CustomFieldUpdateInput(serializers.Serializer):
-    key = StrictCharField(required=False, max_length=40, help_text=KEY_HELP)
+    key = key_field(required=False)
     label = StrictCharField(required=False, max_length=100, help_text="What forms and pages call the field.")
     field_type = StrictChoiceField(required=False, choices=CustomFieldType.choices,
                                    help_text="Fixed once a record holds a value.")

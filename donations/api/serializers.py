@@ -7,21 +7,35 @@ from rest_framework import serializers
 
 from compliance.models import Jurisdiction
 from donations.countries import ISO_3166_ALPHA2
+from donations.custom_fields import KEY_PATTERN
 from donations.models import Acknowledgement, CampaignStatus, DonationType, DonorType, InKindCategory, PaymentMethod, Source, Status
 from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, DONOR_WRITABLE
 from together.api.fields import (
     IdField, MetadataField, PatternCharField, StrictCharField, StrictChoiceField, StrictDateField, StrictIntegerField,
     shape,
 )
+from together.api.schema import ANY_TEXT
 
-METADATA_SCHEMA = {"type": "object", "additionalProperties": {"type": "string", "maxLength": 500}, "maxProperties": 50}
+# MetadataField's rules (together/api/fields.py); the JSON parser refuses NUL in a key or a value.
+METADATA_SCHEMA = {
+    "type": "object", "maxProperties": MetadataField.MAX_KEYS,
+    "propertyNames": {"type": "string", "minLength": 1, "maxLength": MetadataField.MAX_KEY, "pattern": ANY_TEXT},
+    "additionalProperties": {"type": "string", "maxLength": MetadataField.MAX_VALUE, "pattern": ANY_TEXT},
+}
 MetadataField = extend_schema_field(METADATA_SCHEMA)(MetadataField)
 
 # Custom fields (issue 19): the organisation's own fields, by key (GET /api/v1/custom-fields).
 CUSTOM_FIELD_VALUE = {"oneOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}]}
+CUSTOM_FIELD_KEY = {"type": "string", "pattern": f"^{KEY_PATTERN}$", "maxLength": 40}
 
 
-@extend_schema_field({"type": "object", "additionalProperties": {**CUSTOM_FIELD_VALUE, "nullable": True}, "maxProperties": 50})
+# A key is a field's key (KEY_PATTERN; any other is unknown: 400 `validation_failed`,
+# `reason: unknown_custom_field`); null removes a value.
+@extend_schema_field({
+    "type": "object", "maxProperties": 50, "propertyNames": CUSTOM_FIELD_KEY,
+    "additionalProperties": {"oneOf": [{"type": "string", "maxLength": 1000, "pattern": ANY_TEXT},
+                                       {"type": "number"}, {"type": "boolean"}, {"type": "null"}]},
+})
 class CustomFieldsInput(serializers.Field):
     """Values by field key: TEXT and CHOICE a string, NUMBER a number (or numeric string),
     DATE an ISO 8601 date string, BOOLEAN true/false; null removes a value. Merged into

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django.db.models import Count
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -13,15 +13,36 @@ from donations.api.serializers import DonorSerializer
 from donations.models import TAG_NAME_MAX, DonorTag, Donor, Tag
 from donations.representations import DONOR_FIELDS, render_donor
 from together.api.docs import LIST_PARAMETERS
-from together.api.fields import StrictCharField
+from together.api.fields import PatternCharField, StrictCharField
 from together.api.filters import BaseFilterSet
 from together.api.renderers import iso_timestamp
 from together.api.schema import list_envelope
 from together.api.views import OrganisationViewSet
 
 TAG_FIELDS = ("id", "name", "created_at", "updated_at")
-TAG_NAME_HELP = (f"1 to {TAG_NAME_MAX} characters (spaces collapsed), no slash, backslash, comma or control character; "
+TAG_NAME_HELP = (f"At most {TAG_NAME_MAX} characters as sent, stored trimmed with runs of spaces collapsed to one; not only spaces; no slash, backslash, comma or control character; "
                  "unique in the organisation ignoring case.")
+
+
+# crm.tag_name_clean, as a pattern over the name as sent: Python's whitespace (str.split)
+# collapses, so the whitespace controls pass; any other control character, a slash, a
+# backslash or a comma is refused; at least one character is not whitespace. The API
+# takes at most TAG_NAME_MAX characters as sent (spaces included), so the collapsed
+# name always fits.
+_WHITESPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+_FORBIDDEN = "\\x00-\\x08\\x0e-\\x1b\\x7f/\\\\,"
+TAG_NAME_PATTERN = f"[^{_FORBIDDEN}]*[^{_FORBIDDEN}{_WHITESPACE}][^{_FORBIDDEN}]*"
+
+
+def tag_name_field(**kwargs) -> PatternCharField:
+    return PatternCharField(pattern=TAG_NAME_PATTERN, max_length=TAG_NAME_MAX, trim_whitespace=False,
+                            pattern_message="A tag name needs a character other than a space, and cannot hold a slash, "
+                                            "a backslash, a comma or control characters.", **kwargs)
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": TAG_NAME_MAX, "pattern": f"^(?:{TAG_NAME_PATTERN})$"})
+class TagNameItem(StrictCharField):
+    """A name in a list: crm.tag_name_clean checks it (400 `validation_failed`, `param: tags[i]`)."""
 
 
 def render_tag(row: dict, donors_count: int = 0) -> dict:
@@ -39,12 +60,12 @@ class TagSerializer(serializers.Serializer):
 
 
 class TagInput(serializers.Serializer):
-    name = StrictCharField(max_length=TAG_NAME_MAX * 4, help_text=TAG_NAME_HELP)
+    name = tag_name_field(help_text=TAG_NAME_HELP)
 
 
 class DonorTagsInput(serializers.Serializer):
     tags = serializers.ListField(
-        child=StrictCharField(max_length=TAG_NAME_MAX * 4), min_length=1, max_length=crm.MAX_TAGS_PER_CALL,
+        child=TagNameItem(max_length=TAG_NAME_MAX, trim_whitespace=False), min_length=1, max_length=crm.MAX_TAGS_PER_CALL,
         help_text="Tag names (case-insensitive). A name the organisation has no tag for creates that tag.")
 
 

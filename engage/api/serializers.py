@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from donations.api.serializers import REVENUE_CODE
+from donations.custom_fields import KEY_PATTERN
 from engage.models import (
     CHECKOUT_LINK_DEFAULT_EXPIRY_DAYS, CHECKOUT_LINK_MAX_EXPIRY_DAYS, CONSENT_TEXT_MAX, DEFAULT_MINIMUM_CENTS,
     MAXIMUM_CHARGE_CENTS, SLUG_MAX, SLUG_PATTERN, FormStatus, Frequency, LinkStatus, PaymentMethodType, Visibility,
@@ -14,6 +15,12 @@ from engage.services import MAX_SUGGESTED_AMOUNTS, STRIPE_MINIMUM_CENTS
 from together.api.fields import (
     IdField, PatternCharField, StrictBooleanField, StrictCharField, StrictChoiceField, StrictIntegerField,
 )
+
+
+class KeyListField(serializers.ListField):
+    """Custom field keys, each once (engage.services refuses a repeat)."""
+
+    unique_items = True
 
 
 def opt_str(max_length: int, **kwargs):
@@ -81,8 +88,9 @@ class FormCreateInput(serializers.Serializer):
     revenue_code = PatternCharField(required=False, allow_null=True, allow_blank=True, max_length=100,
                                     help_text="Stamped on every gift; a new code joins the library.", **REVENUE_CODE)
     campaign_id = IdField(required=False, allow_null=True, help_text="An ACTIVE campaign of this organisation.")
-    custom_field_keys = serializers.ListField(
-        child=StrictCharField(max_length=40), required=False, max_length=20,
+    custom_field_keys = KeyListField(
+        child=PatternCharField(pattern=KEY_PATTERN, pattern_message="A custom field key: lower-case letters, digits and underscores, starting with a letter.", max_length=40,
+                               trim_whitespace=False), required=False, max_length=20,
         help_text="Gift custom fields the page asks (keys of active DONATION fields, each once, in order); "
                   "a required one must be answered. Default [].")
 

@@ -180,6 +180,12 @@ REQUEST_EXAMPLES = {
             "suggested_amounts_cents": [2500, 5000, 10000, 25000], "default_amount_cents": 5000, "revenue_code": "FED-2027",
         }),
     },
+    "custom_fields_create": {
+        "choice": ("A donor field with a fixed list of values", {
+            "applies_to": "DONOR", "key": "region", "label": "Region", "field_type": "CHOICE",
+            "choices": ["North", "South", "Central"], "help_text": "Where the donor lives.", "position": 1,
+        }),
+    },
     "forms_partial_update": {
         "pause": ("Pause a form: its page says it is not accepting gifts", {"status": "PAUSED"}),
     },

@@ -443,6 +443,8 @@ class AutoSchema(SpectacularAutoSchema):
                 schema.setdefault("minItems", annotation.min_length)
             if getattr(annotation, "max_length", None) is not None:
                 schema.setdefault("maxItems", annotation.max_length)
+            if getattr(annotation, "unique_items", False):  # the service refuses a repeat
+                schema["uniqueItems"] = True
         if direction != "request" or schema.get("type") not in ("string", ["string", "null"]) or "enum" in schema:
             return schema
         if isinstance(field, PatternCharField):
