@@ -12,7 +12,16 @@ from together.ids import looks_like_id
 
 
 class StrictCharField(serializers.CharField):
+    """A string, never coerced. `max_length` counts the characters as sent, before any
+    trimming, as the OpenAPI document's `maxLength` does (DRF's own check counts them
+    after: a padded string over the limit was accepted)."""
+
     default_error_messages = {"invalid_type": "Must be a string."}
+
+    def run_validation(self, data=serializers.empty):
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
