@@ -3,15 +3,15 @@
 /api/v1/donors/{id}/tags/{name}. Thin: the rules are in donations.crm."""
 from __future__ import annotations
 
-from django.db.models import Count
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from donations import crm
 from donations.api.serializers import DonorSerializer
-from donations.models import TAG_NAME_MAX, DonorTag, Donor, Tag
+from donations.models import TAG_NAME_MAX, Donor, Tag
 from donations.representations import DONOR_FIELDS, render_donor
+from donations.selectors import tag_donor_counts
 from together.api.docs import LIST_PARAMETERS
 from together.api.fields import PatternCharField, StrictCharField
 from together.api.filters import BaseFilterSet
@@ -96,8 +96,7 @@ class TagViewSet(OrganisationViewSet):
 
     def render_rows(self, rows):
         ids = [r["id"] for r in rows]
-        counts = dict(DonorTag.objects.filter(tag_id__in=ids, tag__organisation=self.request.organisation)
-                      .values("tag_id").annotate(n=Count("id")).values_list("tag_id", "n")) if ids else {}
+        counts = tag_donor_counts(organisation=self.request.organisation, tag_ids=ids)
         return [render_tag(r, counts.get(r["id"], 0)) for r in rows]
 
     @extend_schema(summary="Create a tag", request=TagInput, responses={201: TagSerializer},
