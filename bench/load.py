@@ -146,8 +146,9 @@ def _wrk_load(url, method, headers, duration, warmup, concurrency) -> LoadResult
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
-    p50 = re.search(r"50%\s+(\S+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    # The Latency Distribution lines only: "+/- Stdev" columns such as "91.50%" also end in "50%".
+    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M)
     return LoadResult(requests=total, errors=errors, seconds=duration,
                       p50_ms=_wrk_ms(p50.group(1)) if p50 else None, p99_ms=_wrk_ms(p99.group(1)) if p99 else None,
                       client=f"wrk ({threads} threads, {concurrency} connections)")
