@@ -5,10 +5,11 @@ import functools
 import re
 from collections import defaultdict
 
+from django.db import connection
 from django.db.models import Case, Count, F, Func, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Value, When
 from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Replace, Trim, TruncMonth, TruncWeek
 
-from compliance.rules import COUNTED, counted_sum
+from compliance.rules import COUNTED, COUNTED_CENTS, counted_sum
 from donations.models import Campaign, CampaignDonor, DailyRollup, Donation, Donor, DonorTag
 from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor
 from organisations.models import Organisation
@@ -287,3 +288,65 @@ def tag_donor_counts(*, organisation: Organisation, tag_ids: list[str]) -> dict[
         return {}
     return dict(DonorTag.objects.filter(tag__organisation=organisation, tag_id__in=tag_ids).order_by()
                 .values("tag_id").annotate(n=Count("id")).values_list("tag_id", "n"))
+
+
+# --- where a campaign's gifts came from (issue 19) ----------------------------------------------
+
+SOURCE_UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
+
+
+def _source_row(keys: dict, gifts: int, donors: int, cents: int, total: int) -> dict:
+    return {**keys, "donations_count": gifts, "donors_count": donors, "raised_cents": cents,
+            "share_percent": round(cents * 100 / total, 1) if total else 0.0}
+
+
+def _source_part(rows: list[dict], limit: int) -> tuple[list[dict], dict | None]:
+    """The `limit` groups that raised most (then most gifts, then by key, "(none)" last), and
+    what the rest add up to (groups, gifts, money: their donors may overlap, so no donor count)."""
+    rows.sort(key=lambda r: (-r["raised_cents"], -r["donations_count"],
+                             tuple((v is None, v or "") for k, v in r.items() if k in ("source_code", *SOURCE_UTM_FIELDS))))
+    shown, rest = rows[:limit], rows[limit:]
+    if not rest:
+        return shown, None
+    return shown, {"groups": len(rest), "donations_count": sum(r["donations_count"] for r in rest),
+                   "raised_cents": sum(r["raised_cents"] for r in rest),
+                   "share_percent": round(sum(r["share_percent"] for r in rest), 1)}
+
+
+def campaign_sources(*, organisation: Organisation, campaign_id: str, limit: int = 50) -> dict:
+    """Where a campaign's counted gifts came from: per source code, and per link (the
+    UTM source, medium and campaign together), each group's gifts, distinct donors,
+    money raised and share of the campaign's total; a gift without a source code (or
+    without any UTM value) is in the group whose key is None ("(none)").
+
+    What counts is the campaign total's (compliance.rules: CONFIRMED gifts, each for
+    what was kept after partial refunds; voided, refunded, pending and failed gifts
+    count nothing), so `raised_cents`, `donations_count` and `donors_count` here equal
+    campaign_rollups'. One statement, one pass over the campaign's gifts (the
+    donation_campaign_status index): GROUP BY GROUPING SETS ((source code), (UTM
+    triple), ()) gives both tables and the totals. Each table keeps its `limit` groups
+    that raised most; `*_others` sums the rest (None when nothing was left out)."""
+    base = (Donation.objects.for_organisation(organisation).filter(COUNTED, campaign_id=campaign_id).order_by()
+            .values(sc=F("source_code"), us=F("utm_source"), um=F("utm_medium"), uc=F("utm_campaign"), d=F("donor_id"),
+                    cents=COUNTED_CENTS))
+    inner, params = base.query.sql_with_params()
+    sql = ("SELECT GROUPING(g.sc), GROUPING(g.us, g.um, g.uc), g.sc, g.us, g.um, g.uc, COUNT(*), COUNT(DISTINCT g.d), "
+           f"COALESCE(SUM(g.cents), 0) FROM ({inner}) g GROUP BY GROUPING SETS ((g.sc), (g.us, g.um, g.uc), ())")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        grouped = cursor.fetchall()
+    totals = {"donations_count": 0, "donors_count": 0, "raised_cents": 0}
+    for no_code, no_utm, *_, gifts, donors, cents in grouped:
+        if no_code and no_utm:
+            totals = {"donations_count": gifts, "donors_count": donors, "raised_cents": int(cents)}
+    total = totals["raised_cents"]
+    codes, links = [], []
+    for no_code, no_utm, sc, us, um, uc, gifts, donors, cents in grouped:
+        if not no_code:
+            codes.append(_source_row({"source_code": sc}, gifts, donors, int(cents), total))
+        elif not no_utm:
+            links.append(_source_row({"utm_source": us, "utm_medium": um, "utm_campaign": uc}, gifts, donors, int(cents), total))
+    codes, codes_others = _source_part(codes, limit)
+    links, links_others = _source_part(links, limit)
+    return {"campaign_id": campaign_id, **totals, "source_codes": codes, "source_codes_others": codes_others,
+            "utm": links, "utm_others": links_others}

@@ -22,8 +22,8 @@ from donations.forms import (
 )
 from donations.models import Campaign, DepositBatch, Donation, Donor, Source, Status
 from donations.selectors import (
-    campaign_gifts_by_week, campaign_progress, campaign_rollups, donor_by_reference, donor_duplicate_candidates, donor_gifts_by_month,
-    donor_search, year_by_month,
+    campaign_gifts_by_week, campaign_progress, campaign_rollups, campaign_sources, donor_by_reference, donor_duplicate_candidates,
+    donor_gifts_by_month, donor_search, year_by_month,
 )
 from organisations.models import AuditEntry, Role
 from organisations.session import DashboardMixin, require_role
@@ -506,6 +506,11 @@ def _campaign_charts(campaign, rollup, weeks) -> list:
     return [progress, by_week]
 
 
+# The campaign page lists the 20 source codes and links that raised most (the API up to 500; the campaign
+# summary report has every source code, by month).
+CAMPAIGN_PAGE_SOURCES = 20
+
+
 class CampaignEditView(DashboardMixin, View):
     def get(self, request, pk=None):
         if pk is None:
@@ -515,12 +520,14 @@ class CampaignEditView(DashboardMixin, View):
         if campaign:
             initial = {"name": campaign.name, "description": campaign.description, "goal": cents_to_dollars(campaign.goal_cents),
                        "starts_at": campaign.starts_at, "ends_at": campaign.ends_at}
-        rollup, pictures = None, []
+        rollup, pictures, sources = None, [], None
         if campaign:
             rollup = campaign_progress(campaign_rollups(organisation=request.organisation, campaign_ids=[pk]).get(pk), campaign.goal_cents)
             pictures = _campaign_charts(campaign, rollup, campaign_gifts_by_week(organisation=request.organisation, campaign_id=pk))
+            if rollup["donations_count"]:
+                sources = campaign_sources(organisation=request.organisation, campaign_id=pk, limit=CAMPAIGN_PAGE_SOURCES)
         return render(request, "donations/campaign_form.html", {"form": CampaignForm(initial=initial), "campaign": campaign, "rollup": rollup,
-                                                                "pictures": pictures, "nav": "campaigns",
+                                                                "pictures": pictures, "sources": sources, "nav": "campaigns",
                                                                 "page_title": campaign.name if campaign else "New campaign"})
 
     def post(self, request, pk=None):

@@ -193,6 +193,55 @@ class CampaignSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+SOURCE_FIGURES = ("donations_count", "donors_count", "raised_cents", "share_percent")
+
+
+class SourceFiguresSerializer(serializers.Serializer):
+    donations_count = serializers.IntegerField(help_text="Counted gifts in this group.")
+    donors_count = serializers.IntegerField(help_text="Distinct donors of those gifts.")
+    raised_cents = serializers.IntegerField(help_text="What those gifts raised and kept.")
+    share_percent = serializers.FloatField(min_value=0, max_value=100,
+                                           help_text="`raised_cents` as a percentage of the campaign's, to one decimal.")
+
+
+@shape("source_code", *SOURCE_FIGURES)
+class CampaignSourceCodeSerializer(SourceFiguresSerializer):
+    source_code = serializers.CharField(allow_null=True, help_text="The gifts' source code; null: gifts without one.")
+
+
+@shape("utm_source", "utm_medium", "utm_campaign", *SOURCE_FIGURES)
+class CampaignSourceLinkSerializer(SourceFiguresSerializer):
+    utm_source = serializers.CharField(allow_null=True, help_text="The gifts' utm_source (null: none).")
+    utm_medium = serializers.CharField(allow_null=True, help_text="The gifts' utm_medium (null: none).")
+    utm_campaign = serializers.CharField(allow_null=True, help_text="The gifts' utm_campaign (null: none).")
+
+
+@shape("groups", "donations_count", "raised_cents", "share_percent")
+class CampaignSourceOthersSerializer(serializers.Serializer):
+    groups = serializers.IntegerField(min_value=1, help_text="How many groups were left out of the list.")
+    donations_count = serializers.IntegerField(help_text="Their gifts.")
+    raised_cents = serializers.IntegerField(help_text="What they raised.")
+    share_percent = serializers.FloatField(min_value=0, max_value=100, help_text="Their share of the campaign's total.")
+
+
+CAMPAIGN_SOURCES_FIELDS = ("object", "campaign_id", "currency", "donations_count", "donors_count", "raised_cents",
+                           "source_codes", "source_codes_others", "utm", "utm_others")
+
+
+@shape(*CAMPAIGN_SOURCES_FIELDS)
+class CampaignSourcesSerializer(serializers.Serializer):
+    object = serializers.ChoiceField(choices=[("campaign_sources", "campaign_sources")], help_text="Always `campaign_sources`.")
+    campaign_id = serializers.CharField()
+    currency = serializers.CharField()
+    donations_count = serializers.IntegerField(help_text="The campaign's counted gifts (as its `donations_count`).")
+    donors_count = serializers.IntegerField(help_text="Their distinct donors (as the campaign's `donors_count`).")
+    raised_cents = serializers.IntegerField(help_text="What they raised and kept (as the campaign's `raised_cents`).")
+    source_codes = CampaignSourceCodeSerializer(many=True, help_text="Per source code, most raised first.")
+    source_codes_others = CampaignSourceOthersSerializer(allow_null=True, help_text="The source codes past the list, summed; null when none.")
+    utm = CampaignSourceLinkSerializer(many=True, help_text="Per link (UTM source, medium and campaign together), most raised first.")
+    utm_others = CampaignSourceOthersSerializer(allow_null=True, help_text="The links past the list, summed; null when none.")
+
+
 # --- donations -----------------------------------------------------------------
 
 REVENUE_CODE = dict(

@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from donations import services
 from donations.api.filters import CampaignFilterSet, DonationFilterSet, DonorFilterSet
 from donations.api.serializers import (
-    DONATION_CREATE_BODY, CampaignArchiveInput, CampaignCreateInput, CampaignSerializer, CampaignUpdateInput, DonationCreateInput,
+    CAMPAIGN_SOURCES_FIELDS, DONATION_CREATE_BODY, CampaignArchiveInput, CampaignCreateInput, CampaignSerializer,
+    CampaignSourcesSerializer, CampaignUpdateInput, DonationCreateInput,
     DonationRefundInput,
     DonationSerializer, DonationUpdateInput, DonationVoidInput, DonorCreateInput, DonorMergeInput, DonorSerializer,
     DonorUpdateInput,
@@ -17,7 +18,7 @@ from donations.models import Campaign, Donation, Donor
 from donations.representations import (
     CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, render_campaign, render_donation, render_donor,
 )
-from donations.selectors import RECEIPT_FIELDS, campaign_rollups, donation_row_json, with_receipt
+from donations.selectors import RECEIPT_FIELDS, campaign_rollups, campaign_sources, donation_row_json, with_receipt
 from together.api.docs import LIST_PARAMETERS, expand_parameter
 from together.api.schema import list_envelope
 from together.api.views import OrganisationViewSet
@@ -26,6 +27,8 @@ DonorList = list_envelope("DonorList", DonorSerializer)
 DonationList = list_envelope("DonationList", DonationSerializer)
 CampaignList = list_envelope("CampaignList", CampaignSerializer)
 DONATION_EXPAND = expand_parameter("donor", "campaign")
+# GET /campaigns/{id}/sources lists this many source codes and links (the rest summed in `*_others`).
+CAMPAIGN_SOURCES_LIMIT = 500
 
 
 class DonorDonationFilterSet(DonationFilterSet):
@@ -234,3 +237,17 @@ class CampaignViewSet(OrganisationViewSet):
     def donations(self, request, pk=None):
         self.get_row(pk)
         return donations_of(self, campaign_id=pk)
+
+    @extend_schema(summary="Where a campaign's gifts came from", responses={200: CampaignSourcesSerializer},
+                   description="The campaign's counted gifts (CONFIRMED, each for what was kept after any partial refund: "
+                               "the gifts its `raised_cents` counts) per `source_code` and per link (`utm_source`, "
+                               "`utm_medium` and `utm_campaign` together), each with its gifts, distinct donors, money "
+                               "raised and share of the total; null is the group of gifts without one. Most raised first, "
+                               f"at most {CAMPAIGN_SOURCES_LIMIT} groups each; the rest are summed in `source_codes_others` "
+                               "and `utm_others`.")
+    @action(detail=True, methods=["get"])
+    def sources(self, request, pk=None):
+        self.get_row(pk)
+        found = campaign_sources(organisation=request.organisation, campaign_id=pk, limit=CAMPAIGN_SOURCES_LIMIT)
+        body = found | {"object": "campaign_sources", "currency": request.organisation.currency}
+        return Response({name: body[name] for name in CAMPAIGN_SOURCES_FIELDS})

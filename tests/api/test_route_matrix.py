@@ -376,6 +376,7 @@ ROUTES: list[Row] = [
     Row("PATCH", "/api/v1/campaigns/{campaign}", "WRITE", 200, body={"name": "Renamed appeal"}),
     Row("POST", "/api/v1/campaigns/{campaign}/archive", "WRITE", 200),
     Row("GET", "/api/v1/campaigns/{campaign}/donations", "READ", 200),
+    Row("GET", "/api/v1/campaigns/{campaign}/sources", "READ", 200, seeds=("donation",)),
     # custom fields (issue 19)
     Row("GET", "/api/v1/custom-fields", "READ", 200, seeds=("custom_field",)),
     Row("POST", "/api/v1/custom-fields", "WRITE", 201,

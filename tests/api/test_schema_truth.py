@@ -395,6 +395,7 @@ def test_the_quickstart_requests_are_examples_verbatim(document):
     ("/api/v1/donations/{donation}", "Donation"),
     ("/api/v1/donors/{donor}", "Donor"),
     ("/api/v1/campaigns/{campaign}", "Campaign"),
+    ("/api/v1/campaigns/{campaign}/sources", "CampaignSources"),
 ])
 def test_declared_properties_equal_the_rendered_keys(document, read_client, org, path, component_name):
     donor = make_donor(org)
