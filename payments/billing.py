@@ -319,6 +319,7 @@ def _payment_for_period(plan: RecurringPlan, period: dt.date) -> tuple[Payment, 
                 organisation=plan.organisation, kind=PaymentKind.RECURRING, source=Source.STRIPE, form_id=plan.form_id,
                 attempt_key=key, amount_cents=plan.amount_cents, currency=plan.currency, donor_details=details,
                 frequency=plan.frequency, stripe_customer_id=plan.stripe_customer_id, plan=plan, period=period,
+                tracking=plan.tracking,  # the gift it records carries the plan's source fields
             )
             payment.transfer_group = f"payment_{payment.id}"
             payment.save(force_insert=True)
@@ -345,7 +346,7 @@ def _expected_gift(plan: RecurringPlan, period: dt.date, today: dt.date, now: dt
                     revenue_code=plan.revenue_code, campaign_id=plan.campaign_id,
                     notes=f"Expected {plan.get_frequency_display().lower()} standing-order gift (plan {plan.id}): confirm it "
                           f"when the money arrives, or mark it missed.",
-                    recurring_plan_id=plan.id, recurring_period=period,
+                    recurring_plan_id=plan.id, recurring_period=period, **plan.tracking,
                 )
         except IntegrityError:
             pass  # recorded concurrently: the unique (plan, period) index keeps one

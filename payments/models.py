@@ -228,6 +228,8 @@ class PauseReason(models.TextChoices):
     DONOR = "DONOR", "Paused by the donor"
 
 
+# A plan's source tracking (donations.crm.SOURCE_FIELDS, the gift's fields of the same names).
+PLAN_SOURCE_FIELDS = ("source_code", "referrer", "utm_source", "utm_medium", "utm_campaign")
 # Statuses a plan never leaves.
 PLAN_FINAL_STATUSES = frozenset({PlanStatus.CANCELED, PlanStatus.ENDED})
 # Days after a period's first failed charge on which the charge is tried again. The
@@ -283,6 +285,13 @@ class RecurringPlan(LifecycleRules, OrganisationOwned):
     # The donor's management links (payments.plan_links) carry this number; raising it
     # (the donor cancels through a link) makes every link sent before stop working.
     manage_link_version = models.PositiveIntegerField(default=1)
+    # Where the donor came from (issue 19): the source fields of the public page they signed
+    # up on (or set when the plan was made), carried onto every gift the plan produces.
+    source_code = models.CharField(max_length=100, null=True, blank=True)
+    referrer = models.CharField(max_length=200, null=True, blank=True)
+    utm_source = models.CharField(max_length=100, null=True, blank=True)
+    utm_medium = models.CharField(max_length=100, null=True, blank=True)
+    utm_campaign = models.CharField(max_length=100, null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -344,6 +353,11 @@ class RecurringPlan(LifecycleRules, OrganisationOwned):
         if update_fields is not None:
             kwargs["update_fields"] = set(update_fields) | {"due_on", "updated_at"}
         super().save(*args, **kwargs)
+
+    @property
+    def tracking(self) -> dict[str, str]:
+        """The plan's source fields that are set: what each of its gifts carries."""
+        return {name: value for name in PLAN_SOURCE_FIELDS if (value := getattr(self, name))}
 
     @property
     def monthly_cents(self) -> int:

@@ -30,6 +30,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from donations.crm import source_fields_clean
 from donations.services import campaign_for_gift, check_date, revenue_code_adopt
 from donations.models import Donation, Donor, Source, Status
 from donations.selectors import donors_with_email
@@ -37,7 +38,7 @@ from engage.models import MAXIMUM_CHARGE_CENTS
 from organisations.models import Organisation, Role
 from organisations.services import audit_record
 from payments.models import (
-    PLAN_FINAL_STATUSES, PauseReason, Payment, Frequency, PlanPaymentMethod, PlanStatus, RecurringPlan,
+    PLAN_FINAL_STATUSES, PLAN_SOURCE_FIELDS, PauseReason, Payment, Frequency, PlanPaymentMethod, PlanStatus, RecurringPlan,
 )
 from payments.representations import plan_snapshot
 from together import stripe_gateway
@@ -296,13 +297,18 @@ def plan_create(*, organisation: Organisation, actor: Actor, donor_id: str, amou
                 payment_method: str, start_date: dt.date, campaign_id: str | None = None, revenue_code: str | None = None,
                 end_date: dt.date | None = None, max_payments: int | None = None, form=None,
                 stripe_customer_id: str | None = None, stripe_payment_method_id: str | None = None,
-                payments_made: int = 0, now: dt.datetime | None = None) -> RecurringPlan:
+                payments_made: int = 0, now: dt.datetime | None = None, source_code: str | None = None,
+                referrer: str | None = None, utm_source: str | None = None, utm_medium: str | None = None,
+                utm_campaign: str | None = None) -> RecurringPlan:
     """A new ACTIVE plan. CARD plans charge a card already saved to the donor's
     Stripe customer (the sign-up on a form saves one); MANUAL plans expect a bank
     standing order that staff confirm each period. The first period is `start_date`
     (today or later for a CARD plan; a MANUAL plan may have started up to a year
-    ago: its first expected gift is then its first date from today)."""
+    ago: its first expected gift is then its first date from today). The source fields
+    (source_code, referrer, utm_*; donations.crm's rules) are carried onto every gift."""
     payment_method = _choice(payment_method, "payment_method", PlanPaymentMethod)
+    tracking = source_fields_clean({"source_code": source_code, "referrer": referrer, "utm_source": utm_source,
+                                    "utm_medium": utm_medium, "utm_campaign": utm_campaign})
     frequency = _choice(frequency, "frequency", Frequency)
     amount_cents = _cents(amount_cents, "amount_cents", minimum=_minimum(payment_method))
     start_date = _date(start_date, "start_date", required=True)
@@ -332,7 +338,7 @@ def plan_create(*, organisation: Organisation, actor: Actor, donor_id: str, amou
         currency=organisation.currency, frequency=frequency, status=PlanStatus.ACTIVE, payment_method=payment_method,
         start_date=start_date, end_date=end_date, max_payments=max_payments, payments_made=payments_made,
         revenue_code=revenue_code, stripe_customer_id=stripe_customer_id or None,
-        stripe_payment_method_id=stripe_payment_method_id or None,
+        stripe_payment_method_id=stripe_payment_method_id or None, **tracking,
     )
     # The first period to bill: the start date, or (started in the past, or its first
     # period already paid) the first date after.
@@ -546,12 +552,18 @@ def _donor_for_payment(payment: Payment, actor: Actor) -> Donor:
         return donors_with_email(books, details["email"]).order_by("created_at").first()
 
 
+def _payment_tracking(payment: Payment) -> dict[str, str]:
+    """The sign-up payment's source fields (cleaned when the payment was made), for its plan."""
+    return {name: value for name, value in (payment.tracking or {}).items() if name in PLAN_SOURCE_FIELDS and value}
+
+
 def plan_create_from_payment(*, payment: Payment, intent: dict | None = None) -> RecurringPlan | None:
     """The first payment of a recurring form gift succeeded: its plan, ACTIVE, period 1
     paid (today, the plan's start date), charged next on the following period date
     with the card the donor just saved (the intent's customer and payment method).
     Called by payments.services when a FORM payment with a `frequency` succeeds, in
     the transaction that records its gift (which then carries the plan and period 1).
+    The plan keeps the page's source fields (the payment's tracking) for its later gifts.
     Returns None (and says why in the audit trail) when Stripe saved no card."""
     if payment.plan_id is not None:
         return payment.plan
@@ -578,7 +590,7 @@ def plan_create_from_payment(*, payment: Payment, intent: dict | None = None) ->
         amount_cents=payment.amount_cents, currency=payment.currency, frequency=payment.frequency,
         status=PlanStatus.ACTIVE, payment_method=PlanPaymentMethod.CARD, start_date=today, payments_made=1,
         revenue_code=(part.revenue_code if part else None) or None, stripe_customer_id=customer,
-        stripe_payment_method_id=method,
+        stripe_payment_method_id=method, **_payment_tracking(payment),
     )
     plan.next_bill_date = plan_next_date(plan, today)
     plan.save(force_insert=True)

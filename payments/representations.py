@@ -9,8 +9,8 @@ PLAN_FIELDS = (
     "id", "donor_id", "campaign_id", "form_id", "amount_cents", "currency", "frequency", "status", "payment_method",
     "start_date", "next_bill_date", "end_date", "max_payments", "payments_made", "pause_reason", "pause_detail",
     "revenue_code", "stripe_customer_id", "stripe_payment_method_id", "failure_count", "last_failure_at",
-    "last_failure_message", "last_failure_code", "retry_at", "cancel_reason", "canceled_at", "ended_at", "created_at",
-    "updated_at",
+    "last_failure_message", "last_failure_code", "retry_at", "cancel_reason", "canceled_at", "ended_at",
+    "source_code", "referrer", "utm_source", "utm_medium", "utm_campaign", "created_at", "updated_at",
 )
 DATE_FIELDS = ("start_date", "next_bill_date", "end_date", "retry_at")
 TIMESTAMP_FIELDS = ("last_failure_at", "canceled_at", "ended_at", "created_at", "updated_at")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from donations.api.serializers import REVENUE_CODE
+from donations.api.serializers import REVENUE_CODE, SOURCE_HELP, SourceFieldsInput
 from engage.models import MAXIMUM_CHARGE_CENTS
 from engage.models import Frequency
 from payments.models import PLAN_RETRY_DAYS, PauseReason, PlanPaymentMethod, PlanStatus
@@ -16,7 +16,9 @@ AMOUNT_HELP = (f"The amount of each gift in cents: at least {CARD_MINIMUM_CENTS}
                "1 for a MANUAL one.")
 
 
-class RecurringPlanCreateInput(serializers.Serializer):
+class RecurringPlanCreateInput(SourceFieldsInput):
+    """The source fields (`source_code`, `referrer`, `utm_*`) are optional; every gift of the plan carries them."""
+
     donor_id = IdField(help_text="A donor of this organisation.")
     amount_cents = StrictIntegerField(min_value=1, max_value=MAXIMUM_CHARGE_CENTS, help_text=AMOUNT_HELP)
     frequency = StrictChoiceField(choices=Frequency.choices, help_text="How often the donor gives.")
@@ -112,5 +114,10 @@ class RecurringPlanSerializer(serializers.Serializer):
                                                                      "engine's after the last retry failed).")
     canceled_at = serializers.DateTimeField(allow_null=True, help_text="When it was cancelled.")
     ended_at = serializers.DateTimeField(allow_null=True, help_text="When it ended (its payments made, or its end date passed).")
+    source_code = serializers.CharField(allow_null=True, help_text=SOURCE_HELP["source_code"] + " Carried onto each gift of the plan.")
+    referrer = serializers.CharField(allow_null=True, help_text=SOURCE_HELP["referrer"] + " Carried onto each gift of the plan.")
+    utm_source = serializers.CharField(allow_null=True, help_text="The utm_source of the link the donor signed up through; carried onto each gift.")
+    utm_medium = serializers.CharField(allow_null=True, help_text="The utm_medium of the link the donor signed up through; carried onto each gift.")
+    utm_campaign = serializers.CharField(allow_null=True, help_text="The utm_campaign of the link the donor signed up through; carried onto each gift.")
     created_at = serializers.DateTimeField(help_text="When it was created.")
     updated_at = serializers.DateTimeField(help_text="When it last changed.")

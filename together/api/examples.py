@@ -83,7 +83,9 @@ RECURRING_PLAN = {
     "end_date": None, "max_payments": None, "payments_made": 2, "pause_reason": None, "pause_detail": None,
     "revenue_code": "FED-2027", "stripe_customer_id": "cus_Qx3v9LwP2mZr7T", "stripe_payment_method_id": "pm_1Pq8zR2eZvKYlo2C",
     "failure_count": 0, "last_failure_at": None, "last_failure_message": None, "last_failure_code": None, "retry_at": None,
-    "cancel_reason": None, "canceled_at": None, "ended_at": None, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+    "cancel_reason": None, "canceled_at": None, "ended_at": None, "source_code": "RIVER-27", "referrer": None,
+    "utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "monthly-2027", "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
 }
 
 RECEIPT = {
