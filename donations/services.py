@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, F, Max, Q, Value, When
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from donations.models import (
@@ -26,11 +27,11 @@ from compliance.services import (
     AggregateWrites, donation_compliance_prepare, donor_compliance_recompute, donor_ledgers_read, donor_merge_compliance,
     revenue_code_resolve,
 )
-from donations.custom_fields import custom_fields_clean
+from donations.custom_fields import custom_field_definitions, custom_fields_clean
 from donations.crm import (
     donors_merge_tags, employees_release, employer_check_type_change, employer_clean, source_fields_clean,
 )
-from donations.representations import DONOR_WRITABLE
+from donations.representations import DONOR_FIELDS, DONOR_WRITABLE, render_donor
 from donations.rollups import rollup_apply
 from donations.selectors import campaign_snapshot, donation_snapshot, donation_snapshot_of, donor_snapshot, donors_with_email
 from organisations.models import Organisation
@@ -122,32 +123,121 @@ def _email_conflict(organisation: Organisation, email: str | None, exclude_id: s
         existing = existing.exclude(pk=exclude_id)
     existing_id = existing.values_list("id", flat=True).first()
     if existing_id:
-        raise Conflict(f"A donor with this email already exists: {existing_id}.", param="email", existing_id=existing_id)
+        raise _email_taken(existing_id)
 
 
 def _has_identity(donor_fields: dict) -> bool:
     return any(donor_fields.get(k) for k in ("email", "first_name", "last_name", "organisation_name", "phone"))
 
 
+@dataclass
+class DonorResult:
+    """One donor of donors_create_many: the donor created, or why it was refused (the
+    error donor_create would have raised: an email conflict carries the existing id)."""
+
+    donor: Donor | None = None
+    error: ApplicationError | None = None
+
+
 @transaction.atomic
 def donor_create(*, organisation: Organisation, actor: Actor, **fields) -> Donor:
-    fields = _clean_donor_fields(fields)
-    if not _has_identity(fields):
-        raise ValidationFailed("A donor needs at least an email, a name, an organisation name or a phone.", param="email")
-    _email_conflict(organisation, fields.get("email"))
-    if "employer_id" in fields:
-        fields["employer_id"] = employer_clean(organisation=organisation, donor_type=fields.get("donor_type") or DonorType.INDIVIDUAL,
-                                               employer_id=fields["employer_id"])
-    fields["custom_fields"] = custom_fields_clean(organisation, "DONOR", fields.get("custom_fields"))
-    try:
-        with transaction.atomic():
-            donor = Donor.objects.create(organisation=organisation, **fields)
-    except IntegrityError:
-        _email_conflict(organisation, fields.get("email"))
-        raise
-    after = donor_snapshot(donor_id=donor.id)
-    event_record(organisation=organisation, actor=actor, type="donor.created", object_type="donor", object_id=donor.id, after=after)
-    return donor
+    # donors_create_many with one donor, its refusal raised inside the transaction.
+    (result,) = _create_many(organisation=organisation, actor=actor, donors=[fields], raise_errors=True)
+    return result.donor
+
+
+def donors_create_many(*, organisation: Organisation, actor: Actor, donors: list[dict]) -> list[DonorResult]:
+    """Create many donors (each a dict of donor_create's keyword arguments) in one
+    transaction, each by exactly donor_create's rules (donor_create is this with one
+    donor), in the order given: a donor whose email an earlier one of the batch takes
+    is refused as if that one were already stored. A refused donor writes nothing and
+    its result carries the error. One query finds the emails already taken, one
+    INSERT writes the accepted donors, one read renders them, and their audit entries
+    and `donor.created` events are written together."""
+    return _create_many(organisation=organisation, actor=actor, donors=donors, raise_errors=False)
+
+
+def _donors_with_emails(queryset, emails: list[str]):
+    """The donors of `queryset` whose email is one of `emails`, ignoring case as the
+    (lower(email), organisation) unique index does (donors_with_email for many)."""
+    return queryset.alias(email_lower=Lower("email")).filter(email__isnull=False,
+                                                              email_lower__in=[Lower(Value(e)) for e in emails])
+
+
+def _email_taken(existing_id: str) -> Conflict:
+    return Conflict(f"A donor with this email already exists: {existing_id}.", param="email", existing_id=existing_id)
+
+
+@transaction.atomic
+def _create_many(*, organisation: Organisation, actor: Actor, donors: list[dict], raise_errors: bool) -> list[DonorResult]:
+    results = [DonorResult() for _ in donors]
+
+    def refuse(index: int, exc: ApplicationError) -> None:
+        if raise_errors:
+            raise exc
+        results[index].error = exc
+
+    # donor_create's order of refusals: its fields, its identity, its email, its employer, its custom fields.
+    cleaned: dict[int, dict] = {}
+    for index, fields in enumerate(donors):
+        try:
+            fields = _clean_donor_fields(fields)
+            if not _has_identity(fields):
+                raise ValidationFailed("A donor needs at least an email, a name, an organisation name or a phone.", param="email")
+        except ApplicationError as exc:
+            refuse(index, exc)
+            continue
+        cleaned[index] = fields
+    emails = sorted({f["email"] for f in cleaned.values() if f.get("email")})
+    taken: dict[str, str] = {}  # lower(email) -> the donor holding it (stored, or earlier in this batch)
+    if emails:
+        for donor_id, email in (_donors_with_emails(Donor.objects.for_organisation(organisation), emails)
+                                .order_by("id").values_list("id", "email")):
+            taken.setdefault(email.lower(), donor_id)
+    definitions = None
+    accepted: list[tuple[int, Donor]] = []
+    for index, fields in cleaned.items():
+        email = (fields.get("email") or "").lower()
+        try:
+            if email and email in taken:
+                raise _email_taken(taken[email])
+            if "employer_id" in fields:
+                fields["employer_id"] = employer_clean(organisation=organisation, employer_id=fields["employer_id"],
+                                                       donor_type=fields.get("donor_type") or DonorType.INDIVIDUAL)
+            if definitions is None:
+                definitions = custom_field_definitions(organisation=organisation, applies_to="DONOR")
+            fields["custom_fields"] = custom_fields_clean(organisation, "DONOR", fields.get("custom_fields"),
+                                                          definitions=definitions)
+        except ApplicationError as exc:
+            refuse(index, exc)
+            continue
+        donor = Donor(organisation=organisation, **fields)
+        if email:
+            taken[email] = donor.id
+        accepted.append((index, donor))
+    if not accepted:
+        return results
+    # A donor whose email another transaction stored since the probe (the unique index waits for it) is
+    # skipped by the INSERT, found missing by the read, and refused with the conflict it met.
+    Donor.objects.bulk_create([donor for _, donor in accepted], ignore_conflicts=True)
+    rows = {row["id"]: row for row in Donor.objects.for_organisation(organisation)
+            .filter(pk__in=[donor.id for _, donor in accepted]).values(*DONOR_FIELDS)}
+    records = []
+    for index, donor in accepted:
+        row = rows.get(donor.id)
+        if row is None:
+            existing_id = donors_with_email(Donor.objects.for_organisation(organisation), donor.email or "").values_list(
+                "id", flat=True).first() if donor.email else None
+            if existing_id is None:
+                raise IntegrityError(f"Donor {donor.id} was not inserted.")
+            refuse(index, _email_taken(existing_id))
+            continue
+        for name in ("tags", "donations_total_cents", "donations_count", "created_at", "updated_at"):
+            setattr(donor, name, row[name])
+        records.append({"type": "donor.created", "object_type": "donor", "object_id": donor.id, "after": render_donor(row)})
+        results[index].donor = donor
+    events_record(organisation=organisation, actor=actor, records=records)
+    return results
 
 
 def donor_get_for_update(*, organisation: Organisation, donor_id: str, param: str | None = None) -> Donor:

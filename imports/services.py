@@ -5,8 +5,9 @@
 - `import_plan_run` (Celery) is the dry run: every row's outcome, nothing of the
   organisation's records written; `import_remap` re-plans with another mapping.
 - `import_commit` queues the commit; `import_commit_run` (Celery) writes the rows
-  through donations.services (donor_create, donation_record: audit, compliance,
-  events), gifts in date order, batch by batch. Each batch commits its gifts and
+  through donations.services (donors_create_many, donations_record_many: donor_create's
+  and donation_record's rules, batched, with their audit, compliance and events),
+  gifts in date order, batch by batch. Each batch commits its gifts and
   its rows' outcomes together while holding the import's row lock, so a worker
   killed mid-way leaves whole batches done and a re-run continues after them.
   Matching by external ID, or donor + date + amount + reference, makes a re-run
@@ -33,7 +34,6 @@ from django.utils import timezone
 from compliance import rules
 from compliance.models import ComplianceSettings, RevenueCode
 from donations.models import Donation, Donor, DonationType
-from donations.services import donation_record, donor_create
 from imports import mapping as mapping_mod
 from imports import parsing
 from imports.models import Import, ImportMapping, ImportRow, ImportStatus, MatchBy, Outcome
@@ -202,6 +202,12 @@ class DonorIndex:
         self.by_email: dict[str, str] = {}
         self.by_name: dict[tuple, set[str]] = defaultdict(set)
         self.address: dict[str, str] = {}
+
+    def copy(self) -> "DonorIndex":
+        other = DonorIndex()
+        other.by_external, other.by_email, other.address = dict(self.by_external), dict(self.by_email), dict(self.address)
+        other.by_name = defaultdict(set, {key: set(refs) for key, refs in self.by_name.items()})
+        return other
 
     def add(self, ref: str, values: dict) -> None:
         if values.get("external_id"):
@@ -583,8 +589,56 @@ def _finish(job: Import) -> None:
     job.refresh_from_db()
 
 
+class _Replan(Exception):
+    """A donor the batch could not create was matched by a later row: row by row, that row would have met no donor."""
+
+
+def _batch_donors(organisation: Organisation, actor: Actor, batch: list[ImportRow], items: list, index: DonorIndex,
+                  *, one_by_one: bool) -> dict[int, tuple]:
+    """Each row's donor, as creating them row by row finds it: (donor_id, outcome, match_by, confidence) or
+    (None, error). The rows that name no known donor create theirs in one donors_create_many, in row order,
+    a later row matching an earlier one's new donor. If a donor it refuses was matched by a later row (that
+    row would have met no donor and tried its own), the caller redoes the batch `one_by_one`."""
+    from donations.services import donors_create_many
+
+    out: dict[int, tuple] = {}
+    creating: list[RowData] = []
+    for row, item in zip(batch, items):
+        if item is None:
+            continue
+        found = index.find(item.donor)
+        if found is None and one_by_one:
+            (result,) = donors_create_many(organisation=organisation, actor=actor, donors=[item.donor])
+            if result.error is not None:
+                out[item.position] = (None, result.error)
+                continue
+            index.add(result.donor.id, item.donor)
+            out[item.position] = (result.donor.id, Outcome.CREATE_DONOR, "", None)
+        elif found is None:
+            index.add(f"row:{item.position}", item.donor)
+            creating.append(item)
+            out[item.position] = (f"row:{item.position}", Outcome.CREATE_DONOR, "", None)
+        else:
+            out[item.position] = (found[0], Outcome.MATCH_DONOR, found[1], found[2])
+    if not creating:
+        return out
+    results = donors_create_many(organisation=organisation, actor=actor, donors=[item.donor for item in creating])
+    made = {}
+    for item, result in zip(creating, results):
+        made[f"row:{item.position}"] = None if result.error is not None else result.donor.id
+        if result.error is not None:
+            out[item.position] = (None, result.error)
+    for position, found in out.items():
+        if found[0] is not None and found[0].startswith("row:"):
+            if made[found[0]] is None:
+                raise _Replan()
+            out[position] = (made[found[0]], *found[1:])
+    return out
+
+
 def _commit_batch(organisation: Organisation, actor: Actor, job: Import, batch: list[ImportRow], data: dict[int, RowData]) -> None:
-    # The gifts go through donations_record_many (donation_record's rules, batched): the rows in order, a
+    # The batch's new donors first, in row order, through donors_create_many (donor_create's rules, batched),
+    # then the gifts through donations_record_many (donation_record's rules, batched): the rows in order, a
     # run of gifts sent together; a gift that may duplicate one still pending sends the run first, so each
     # row's outcome is what row-by-row recording gives.
     from donations.services import donations_record_many
@@ -596,6 +650,11 @@ def _commit_batch(organisation: Organisation, actor: Actor, job: Import, batch: 
     matched = sorted({m[0] for m in (index.find(i.donor) for i in valid) if m})
     # Lock the donors this batch may add to, in id order (as donor_merge does), before any gift.
     list(Donor.objects.for_organisation(organisation).select_for_update().filter(pk__in=matched).order_by("id").values_list("id", flat=True))
+    try:
+        with transaction.atomic():
+            donors = _batch_donors(organisation, actor, batch, items, index.copy(), one_by_one=False)
+    except _Replan:
+        donors = _batch_donors(organisation, actor, batch, items, index, one_by_one=True)
     gifts = [i for i in valid if i.is_gift]
     known_external = _existing_gift_externals(organisation, [g.gift_external_id for g in gifts if g.gift_external_id])
     known_keys = _existing_gift_keys(organisation, matched, gifts)
@@ -632,17 +691,13 @@ def _commit_batch(organisation: Organisation, actor: Actor, job: Import, batch: 
         row.room_left_cents = None
         row.donation_id = ""
         row.donor_created = False
-        found = index.find(item.donor)
-        if found is None:
-            try:
-                donor = donor_create(organisation=organisation, actor=actor, **item.donor)
-            except ApplicationError as exc:
-                row.outcome, row.donor_outcome, row.field, row.reason = Outcome.INVALID, "", exc.param or "donor", exc.message
-                continue
-            index.add(donor.id, item.donor)
-            row.donor_id, row.donor_outcome, row.match_by, row.confidence, row.donor_created = donor.id, Outcome.CREATE_DONOR, "", None, True
-        else:
-            row.donor_id, row.donor_outcome, row.match_by, row.confidence = found[0], Outcome.MATCH_DONOR, found[1], found[2]
+        donor = donors[item.position]
+        if donor[0] is None:
+            exc = donor[1]
+            row.outcome, row.donor_outcome, row.field, row.reason = Outcome.INVALID, "", exc.param or "donor", exc.message
+            continue
+        row.donor_id, row.donor_outcome, row.match_by, row.confidence = donor
+        row.donor_created = row.donor_outcome == Outcome.CREATE_DONOR
         if not item.is_gift:
             row.outcome = row.donor_outcome
             continue
