@@ -224,6 +224,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "health_check_interval": 10,
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")  # a test worker of its own takes another
 CELERY_BEAT_SCHEDULE = {
     "prune-idempotency-keys": {"task": "together.tasks.prune_idempotency_keys", "schedule": 3600.0},
     # Open introductions past their 14-day TTL become `expired` (api.md §3.6: swept hourly).
@@ -232,6 +233,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-checkout-links": {"task": "engage.tasks.checkout_links_expire_sweep", "schedule": 900.0},
     # Recurring plans due today are charged (or their expected gifts made); overlapping runs are safe.
     "bill-recurring-plans": {"task": "payments.tasks.recurring_billing_sweep", "schedule": 300.0},
+    # Coalesced sends whose drain message was lost (together.celery.coalesced_send).
+    "coalesced-drain-all": {"task": "together.tasks.coalesced_drain_all", "schedule": 60.0},
 }
 CELERY_TIMEZONE = "UTC"
 
