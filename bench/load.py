@@ -1,7 +1,8 @@
 """Closed-loop HTTP load: N connections, each sending its next request as soon
 as the last answer arrives, for a fixed time after a warm-up.
 
-Uses `wrk` when it is installed (for plain GETs), otherwise
+Uses `wrk` when it is installed (plain GETs, and POSTs of bodies picked at
+random from a list by a small Lua script: run_post_load), otherwise
 worker processes of threads, each thread holding one keep-alive connection
 (http.client: lighter than requests, so the client takes less of the CPU the
 server needs). BENCH_CLIENT=python always uses the python client.
@@ -133,12 +134,34 @@ def _wrk_ms(text: str) -> float | None:
     return float(m.group(1)) * _UNITS[m.group(2)] if m else None
 
 
-def _wrk_load(url, method, headers, duration, warmup, concurrency) -> LoadResult:
+def _lua_string(value: bytes) -> str:
+    return '"' + "".join(f"\\{b:03d}" if b < 32 or b > 126 or b in (34, 92) else chr(b) for b in value) + '"'
+
+
+def _post_script(bodies: list[bytes]) -> str:
+    """A wrk script POSTing a body picked at random (per thread seeded) from `bodies`."""
+    table = ",\n".join(_lua_string(b) for b in bodies)
+    return (f"local bodies = {{\n{table}\n}}\n"
+            "wrk.method = \"POST\"\n"
+            "local n = 0\n"
+            "function setup(thread) n = n + 1; thread:set(\"seed\", n) end\n"
+            "function init(args) math.randomseed(tonumber(seed) * 7919 + os.time()) end\n"
+            "function request() return wrk.format(nil, nil, nil, bodies[math.random(#bodies)]) end\n")
+
+
+def _wrk_load(url, method, headers, duration, warmup, concurrency, *, bodies: list[bytes] | None = None) -> LoadResult:
     wrk = shutil.which("wrk")
     threads = max(1, min(2, concurrency))
     args = [wrk, f"-t{threads}", f"-c{concurrency}", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
+    if bodies:
+        import tempfile
+
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(_post_script(bodies))
+        script.close()
+        args += ["-s", script.name]
     if warmup > 0:
         subprocess.run(args + [f"-d{max(1, round(warmup))}s", url], capture_output=True, check=True)
     out = subprocess.run(args + [f"-d{duration}s", url], capture_output=True, text=True, check=True).stdout
@@ -149,9 +172,20 @@ def _wrk_load(url, method, headers, duration, warmup, concurrency) -> LoadResult
     # The Latency Distribution lines only: "+/- Stdev" columns such as "91.50%" also end in "50%".
     p50 = re.search(r"^\s*50%\s+(\S+)", out, re.M)
     p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M)
+    if bodies:
+        os.unlink(script.name)
     return LoadResult(requests=total, errors=errors, seconds=duration,
                       p50_ms=_wrk_ms(p50.group(1)) if p50 else None, p99_ms=_wrk_ms(p99.group(1)) if p99 else None,
                       client=f"wrk ({threads} threads, {concurrency} connections)")
+
+
+def run_post_load(url: str, *, headers: dict[str, str], bodies: list[bytes], duration: float = 5.0, warmup: float = 1.0,
+                  concurrency: int = 8) -> LoadResult | None:
+    """POSTs of a body picked at random from `bodies`, by wrk; None when wrk is not
+    installed or BENCH_CLIENT=python (the caller then uses its own Python loop)."""
+    if os.environ.get("BENCH_CLIENT", "auto") == "python" or shutil.which("wrk") is None:
+        return None
+    return _wrk_load(url, "POST", headers, int(duration), warmup, concurrency, bodies=bodies)
 
 
 def run_load(url: str, *, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None,
