@@ -1,26 +1,65 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.template.response import TemplateResponse
 
 from donations import services
 from donations.forms import VoidForm
-from donations.models import Campaign, Donation, Donor, DonorMerge
+from donations.models import Campaign, Donation, Donor, DonorMerge, DonorType
 from donations.representations import DONOR_WRITABLE
 from organisations.admin_tenancy import ReadOnlyTenantAdmin, TenantAdminMixin, may
 from reports.admin_tools import RevenueCodeFilter, financial_year_filter, report_actions
 from together.admin import ServiceAdmin, ServiceForm
 from together.exceptions import ApplicationError
 
-DONOR_INPUT = [f for f in DONOR_WRITABLE if f not in ("metadata", "employer_id")]  # metadata is the API's; the employer, the dashboard's
+DONOR_INPUT = [f for f in DONOR_WRITABLE if f not in ("metadata", "employer_id")]  # metadata is the API's
+# The form's fields: the employer (a choice of donor, given to the services as employer_id) after the names.
+_AFTER_NAMES = DONOR_INPUT.index("organisation_name") + 1
+DONOR_FORM_FIELDS = ["organisation", *DONOR_INPUT[:_AFTER_NAMES], "employer", *DONOR_INPUT[_AFTER_NAMES:]]
+
+
+class EmployerAutocomplete(AutocompleteSelect):
+    """The donor autocomplete, asking for employers: its URL names the edited donor's
+    organisation and the donor itself (DonorAdmin.get_search_results narrows to that
+    organisation's ORGANISATION donors, without the donor)."""
+
+    organisation_id: str | None = None
+    donor_id: str | None = None
+
+    def get_url(self):
+        params = {k: v for k, v in (("organisation", self.organisation_id), ("exclude", self.donor_id)) if v}
+        return f"{super().get_url()}?{urlencode(params)}" if params else super().get_url()
 
 
 class DonorForm(ServiceForm):
+    # A service refusal about `employer_id` (donations.crm.employer_clean) shows beside the employer field.
+    param_fields = {"employer_id": "employer"}
+
     class Meta:
         model = Donor
-        fields = ["organisation", *DONOR_INPUT]
+        fields = DONOR_FORM_FIELDS
+        help_texts = {"employer": "An INDIVIDUAL donor's employer, or the organisation they give through: a donor of type "
+                                  "ORGANISATION in the same organisation."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("employer")
+        if field is None or self.instance._state.adding:
+            return
+        # Editing: the choices are this organisation's ORGANISATION donors, the donor itself excepted.
+        organisation = self.instance.organisation
+        field.queryset = (field.queryset.filter(organisation=organisation, donor_type=DonorType.ORGANISATION)
+                          .exclude(pk=self.instance.pk))
+        widget = getattr(field.widget, "widget", field.widget)
+        if isinstance(widget, EmployerAutocomplete):
+            widget.organisation_id, widget.donor_id = organisation.id, self.instance.pk
 
     def call_service(self, actor, data):
         fields = {k: data.get(k) for k in DONOR_INPUT}
+        if "employer" in self.fields:
+            fields["employer_id"] = data["employer"].pk if data.get("employer") else None
         if not self.instance._state.adding:
             return services.donor_update(organisation=self.instance.organisation, actor=actor, donor_id=self.instance.pk, **fields)
         return services.donor_create(organisation=data["organisation"], actor=actor, **fields)
@@ -37,9 +76,35 @@ class DonorAdmin(TenantAdminMixin, ServiceAdmin):
     search_fields = ["id", "email", "first_name", "last_name", "organisation_name", "external_id"]
     readonly_fields = ["id", "donations_total_cents", "donations_count", "created_at", "updated_at"]
     list_select_related = ["organisation"]
+    autocomplete_fields = ["employer"]
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "organisation"] if obj else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "employer":
+            kwargs["widget"] = EmployerAutocomplete(db_field, self.admin_site)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "employer":  # the member's organisations' (TenantAdminMixin), of type ORGANISATION
+            field.queryset = field.queryset.filter(donor_type=DonorType.ORGANISATION)
+        return field
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if _employer_autocomplete(request):
+            queryset = queryset.filter(donor_type=DonorType.ORGANISATION)
+            if request.GET.get("organisation"):
+                queryset = queryset.filter(organisation_id=request.GET["organisation"])
+            if request.GET.get("exclude"):
+                queryset = queryset.exclude(pk=request.GET["exclude"])
+        return queryset, may_have_duplicates
+
+
+def _employer_autocomplete(request) -> bool:
+    """The admin's autocomplete asking for a donor's employer (EmployerAutocomplete)."""
+    match = getattr(request, "resolver_match", None)
+    return (match is not None and match.url_name == "autocomplete" and request.GET.get("app_label") == "donations"
+            and request.GET.get("model_name") == "donor" and request.GET.get("field_name") == "employer")
 
 
 DONATION_INPUT = ["donor", "campaign", "donation_type", "amount_cents", "donation_date", "payment_method", "reference",
