@@ -84,7 +84,7 @@ class TestInOneProcess:
         key = ApiKey.objects.get(organisation=org)
         closed = "redis://127.0.0.1:1/0"
         settings.REDIS_URL = closed
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed}}
+        settings.CACHES = {"default": {"BACKEND": "together.cache.RedisCache", "LOCATION": closed}}
         together_redis.client.cache_clear()
         try:
             with CaptureQueriesContext(connection) as down:

@@ -160,7 +160,7 @@ class TestRedisDown:
     def redis_down(self, settings):
         closed = "redis://127.0.0.1:1/0"
         settings.REDIS_URL = closed
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed}}
+        settings.CACHES = {"default": {"BACKEND": "together.cache.RedisCache", "LOCATION": closed}}
         together_redis.client.cache_clear()
         yield
         together_redis.client.cache_clear()
