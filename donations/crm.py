@@ -370,28 +370,47 @@ def _organisation_of(queryset: QuerySet):
     return walk(queryset.query.where)
 
 
-def _tagged_donor_ids(queryset: QuerySet, name: str) -> QuerySet:
-    """The ids of donors carrying the tag `name` (ignoring case). The tag is looked up
-    first (one small query) so that PostgreSQL plans with the tag's own statistics: a
-    list filtered on a tag then walks its usual order and probes the links (profiled
-    on the bench: 48 ms instead of 180 ms for the donations of 2,000 tagged donors)."""
+def _scoped_tag(queryset: QuerySet, name: str) -> dict | None:
+    """The tag `name` (ignoring case, trimmed) of the organisation `queryset` is scoped
+    to, as {"id", "name"}: looked up first (one small query) so that PostgreSQL plans
+    the list with the tag's own statistics. {} when `queryset` is not scoped; None
+    when the organisation has no such tag."""
     organisation_id = _organisation_of(queryset)
-    name_lower = name.strip().lower()
-    if organisation_id is None:  # not scoped here: the caller's scope and the links' rule keep it in the organisation
-        return DonorTag.objects.alias(name_lower=Lower("tag__name")).filter(name_lower=name_lower).values("donor_id")
-    tag_id = (Tag.objects.for_organisation(organisation_id).alias(name_lower=Lower("name")).filter(name_lower=name_lower)
-              .values_list("id", flat=True).first())
-    return DonorTag.objects.filter(tag_id=tag_id or "").values("donor_id")
+    if organisation_id is None:
+        return {}
+    return (Tag.objects.for_organisation(organisation_id).alias(name_lower=Lower("name"))
+            .filter(name_lower=name.strip().lower()).values("id", "name").first())
+
+
+def _tagged_donor_ids(queryset: QuerySet, name: str, tag: dict | None) -> QuerySet:
+    """The ids of donors carrying the tag `name` (ignoring case), from the links
+    (DonorTag). A list filtered on a tag then walks its usual order and probes the
+    links (profiled on the bench: 48 ms instead of 180 ms for the donations of 2,000
+    tagged donors when the tag was matched by name inside the query)."""
+    if tag == {}:  # not scoped here: the caller's scope and the links' rule keep it in the organisation
+        return DonorTag.objects.alias(name_lower=Lower("tag__name")).filter(name_lower=name.strip().lower()).values("donor_id")
+    return DonorTag.objects.filter(tag_id=tag["id"] if tag else "").values("donor_id")
 
 
 def donors_with_tag(queryset: QuerySet, name: str) -> QuerySet:
-    """Donors of `queryset` carrying the tag `name` (ignoring case); none when no such tag."""
-    return queryset.filter(pk__in=_tagged_donor_ids(queryset, name))
+    """Donors of `queryset` carrying the tag `name` (ignoring case); none when no such tag.
+    Matched on the donor row's own `tags` (the names of its DonorTag links, kept in
+    the same transaction as they change; GIN index donor_tags_gin) by the tag's exact
+    name: the list's order is walked checking the row it reads anyway (1.2 ms for
+    the first page of 2,000 tagged donors of 200k, not 4.9 ms probing the links per
+    donor), and a rare tag's few donors come from the index."""
+    tag = _scoped_tag(queryset, name)
+    if not tag:  # no such tag (matches nothing), or not scoped here
+        return queryset.filter(pk__in=_tagged_donor_ids(queryset, name, tag))
+    return queryset.filter(tags__contains=[tag["name"]])
 
 
 def donations_with_tag(queryset: QuerySet, name: str) -> QuerySet:
-    """Donations of `queryset` whose donor carries the tag `name` (ignoring case)."""
-    return queryset.filter(donor_id__in=_tagged_donor_ids(queryset, name))
+    """Donations of `queryset` whose donor carries the tag `name` (ignoring case); none
+    when no such tag. Probes the links' (donor, tag) index per gift walked: cheaper
+    than reading each gift's donor row (6 ms against 50 ms for the 26 largest gifts
+    of 2,000 tagged donors among 1M)."""
+    return queryset.filter(donor_id__in=_tagged_donor_ids(queryset, name, _scoped_tag(queryset, name)))
 
 
 def filter_by_tag(queryset: QuerySet, name: str, value: str) -> QuerySet:
