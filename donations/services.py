@@ -297,7 +297,7 @@ def donor_refresh_totals(*, donor_ids: list[str], ledgers: dict | None = None) -
     already read them under the donor's lock in this transaction (no SUM then)."""
     if not donor_ids:
         return
-    if ledgers and len(ledgers) > 1 and set(donor_ids) <= set(ledgers):
+    if ledgers and set(donor_ids) <= set(ledgers):  # one UPDATE from the ledgers, one donor or many
         _donor_totals_write(ledgers)
         return
     for donor_id in set(donor_ids):
@@ -735,12 +735,11 @@ def _after_change_many(*, organisation, donations: list[Donation], ledgers: dict
     its ledger (read under its lock, the new gifts added); the rollup's days once."""
     donor_refresh_totals(donor_ids=list(ledgers), ledgers=ledgers)
     rollup_apply(organisation_id=organisation.id, changes=[(None, d) for d in donations])
-    writes = AggregateWrites() if len(ledgers) > 1 else None
+    writes = AggregateWrites()  # one INSERT and one UPDATE of aggregates, one donor or many
     for donor_id in sorted(ledgers):
         donor_compliance_recompute(organisation=organisation, donor_id=donor_id, ledger=ledgers[donor_id], context=context,
                                    writes=writes)
-    if writes is not None:
-        writes.flush()
+    writes.flush()
     for donation in donations:
         for hook in DONATION_AFTER_CHANGE:
             hook(organisation=organisation, donor_ids=[donation.donor_id], donation=donation)
