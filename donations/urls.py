@@ -26,4 +26,5 @@ urlpatterns = [
     path("campaigns/", views.CampaignListView.as_view(), name="campaigns"),
     path("campaigns/new", views.CampaignEditView.as_view(), name="campaign-new"),
     path("campaigns/<str:pk>/", views.CampaignEditView.as_view(), name="campaign-edit"),
+    path("campaigns/<str:pk>/sources", views.CampaignSourcesView.as_view(), name="campaign-sources"),
 ]

@@ -30,6 +30,7 @@ OBJECT_ROUTES = {
     "donor-tags-edit": "donor",
     "donation-detail": "donation",
     "campaign-edit": "campaign",
+    "campaign-sources": "campaign",
     "batch-edit": "batch",
     "recommendation-set-gifts": "recommendation_set",
     "recommendation-set-edit": "recommendation_set",
