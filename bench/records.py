@@ -245,4 +245,33 @@ def post_unregulated(ctx: BenchContext) -> Measurement:
 
 @scenario("POST /api/v1/donations, compliance on (FEDERAL 2027: cap check + aggregates)", baseline=RAW_INSERT, goal=Goal.of("issue 15", ("value", ">=", 200, "creates/s"), ("queries_per_create", "<=", 10)))
 def post_federal(ctx: BenchContext) -> Measurement:
-    return _post_load(ctx, "FCA-BENCH", "2027-03-01")
+    result = _post_load(ctx, "FCA-BENCH", "2027-03-01")
+    result.metrics["queries_per_create"] = _queries_per_create(ctx, "FCA-BENCH", "2027-03-01")
+    result.detail += f"; {result.metrics['queries_per_create']:.0f} queries per create (one more, counted in this process)"
+    return result
+
+
+def _queries_per_create(ctx: BenchContext, revenue_code: str, date: str) -> int:
+    """The statements of one more create, through Django's whole request cycle in this
+    process (the API key already known, as it is to a busy worker: a warm-up create first)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from donations.management.commands.seed_bench import bench_id
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {ctx.write_key}")
+    rng = random.Random(16)
+
+    def create():
+        body = orjson.dumps({"donor_id": bench_id("bdr", rng.randrange(DONORS)), "donation_type": "MONETARY", "amount_cents": 5_000,
+                             "donation_date": date, "payment_method": "CHEQUE", "revenue_code": revenue_code})
+        response = client.post("/api/v1/donations", body, content_type="application/json")
+        if response.status_code != 201:
+            raise RuntimeError(f"create answered {response.status_code}: {response.content[:300]!r}")
+
+    create()
+    with CaptureQueriesContext(connection) as queries:
+        create()
+    connection.close()
+    return len(queries.captured_queries)
