@@ -149,3 +149,40 @@ def test_a_compiled_page_serves_each_organisation_and_cursor_its_own_rows(org, o
         assert client.get(f"/api/v1/donations?limit=1&starting_after={ids[-1]}").json()["data"] == []
     stranger = [d["id"] for d in theirs.get("/api/v1/donations?limit=1").json()["data"]][0]
     assert mine.get(f"/api/v1/donations?limit=1&starting_after={stranger}").status_code == 400
+
+
+def test_a_checked_shape_builds_no_queryset(org, other_org, monkeypatch):
+    """Once a shape's statement is compiled and checked, its pages run it directly
+    (ApiMixin.list_compiled_page): no queryset is built, and the pages are the same
+    bytes, cursors and has_more included, forwards and backwards."""
+    from donations.api.views import DonationViewSet
+
+    _seed(org)
+    for _ in range(5):
+        _gift(org, make_donor(org, email=None, first_name="Extra"))
+    client = client_for(make_key(org))
+    ids = [d["id"] for d in client.get("/api/v1/donations?limit=100").json()["data"]]
+    paths = ["/api/v1/donations?limit=3", f"/api/v1/donations?limit=3&starting_after={ids[2]}",
+             f"/api/v1/donations?limit=3&ending_before={ids[6]}"]
+    first = {path: client.get(path).content for path in paths}
+    for path in paths:  # the second compile, checked against the first
+        assert client.get(path).content == first[path]
+
+    def no_queryset(self):
+        raise AssertionError("a checked shape built its queryset")
+
+    monkeypatch.setattr(DonationViewSet, "get_list_queryset", no_queryset)
+    for path in paths:
+        assert client.get(path).content == first[path]
+    assert [d["id"] for d in client.get(paths[1]).json()["data"]] == ids[3:6]
+    assert [d["id"] for d in client.get(paths[2]).json()["data"]] == ids[3:6]
+    assert client.get(paths[0]).json()["has_more"] is True
+    # Another organisation's key runs the same statement with its own id: its rows only.
+    theirs = client_for(make_key(other_org))
+    monkeypatch.undo()
+    _gift(other_org, make_donor(other_org))
+    for _ in range(2):
+        theirs.get("/api/v1/donations?limit=3")
+    monkeypatch.setattr(DonationViewSet, "get_list_queryset", no_queryset)
+    assert [d["donor_id"] for d in theirs.get("/api/v1/donations?limit=3").json()["data"]] == \
+        [d.donor_id for d in Donation.objects.for_organisation(other_org)]

@@ -66,6 +66,15 @@ class Page:
     rows: list
     has_more: bool
 
+    @classmethod
+    def of(cls, rows: list, limit: int, *, backwards: bool) -> "Page":
+        """The page from a query's rows (`limit + 1` asked, the extra one says there is more)."""
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if backwards:
+            rows.reverse()
+        return cls(rows=rows, has_more=has_more)
+
 
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
@@ -135,9 +144,4 @@ class KeysetPagination:
     def _page(queryset, limit, backwards, values, fetch=list) -> Page:
         if values is not None:
             queryset = queryset.values(*values)
-        rows = fetch(queryset[: limit + 1])
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if backwards:
-            rows.reverse()
-        return Page(rows=rows, has_more=has_more)
+        return Page.of(fetch(queryset[: limit + 1]), limit, backwards=backwards)

@@ -196,15 +196,22 @@ def _compile(queryset, shape, variables: dict) -> tuple[str, list]:
     return sql, list(params)
 
 
-def fetch_prepared(queryset, *, shape=None, variables: dict | None = None) -> list[dict]:
-    """`list(queryset)` of a `.values()` queryset (rows as dicts keyed by the selected
-    names), run as a server-side prepared statement; with a `shape`, compiled once
-    (see _compile). The tenancy guard is checked as QuerySet iteration checks it, and
-    the statement goes through Django's cursor wrapper (execute wrappers, query
-    logging and counting in tests)."""
-    check_scoped(queryset)
-    connection = connections[queryset.db]
-    sql, params = _compile(queryset, shape, variables or {})
+def compiled_statement(shape, variables: dict) -> tuple[str, list] | None:
+    """The statement of a shape compiled and checked before (see _compile), its
+    variables filled in, when its organisation is one of them: a list page of that
+    shape then runs without building its queryset (run_prepared). None otherwise."""
+    entry = _compiled.get(shape)
+    if entry is None or entry is _MISMATCH or not entry.checked or ("var", "organisation") not in entry.template:
+        return None
+    if any(kind == "var" and name not in variables for kind, name in entry.template):
+        return None
+    return entry.sql, [variables[v] if kind == "var" else v for kind, v in entry.template]
+
+
+def run_prepared(sql: str, params: list, *, using: str = "default") -> list[dict]:
+    """Run `sql` as a server-side prepared statement through Django's cursor wrapper
+    (execute wrappers, query logging and counting in tests); rows as dicts."""
+    connection = connections[using]
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = connection._prepare_cursor(_prepared_cursor_class()(connection.connection))
@@ -214,3 +221,14 @@ def fetch_prepared(queryset, *, shape=None, variables: dict | None = None) -> li
         return [dict(zip(names, row)) for row in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+def fetch_prepared(queryset, *, shape=None, variables: dict | None = None) -> list[dict]:
+    """`list(queryset)` of a `.values()` queryset (rows as dicts keyed by the selected
+    names), run as a server-side prepared statement; with a `shape`, compiled once
+    (see _compile). The tenancy guard is checked as QuerySet iteration checks it, and
+    the statement goes through Django's cursor wrapper (execute wrappers, query
+    logging and counting in tests)."""
+    check_scoped(queryset)
+    sql, params = _compile(queryset, shape, variables or {})
+    return run_prepared(sql, params, using=queryset.db)

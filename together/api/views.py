@@ -18,9 +18,9 @@ from rest_framework.viewsets import GenericViewSet
 
 from together.api.filters import FilterBackend, accepts_dynamic, check_query_params
 from together.api.pagination import PARAMS as PAGINATION_PARAMS
-from together.api.pagination import KeysetPagination
+from together.api.pagination import KeysetPagination, Page, parse_limit
 from together.api.renderers import dumps
-from together.api.sqljson import fetch_prepared
+from together.api.sqljson import compiled_statement, fetch_prepared, run_prepared
 from together.api.throttling import rate_limit_take
 from together.exceptions import InvalidRequest, NotFound, RateLimited
 from together.idempotency import idempotent_call
@@ -196,7 +196,29 @@ class OrganisationViewSet(ApiMixin, GenericViewSet):
 
     # -- the read actions every resource has ----------------------------------------
     def list(self, request):
-        return self.list_response(self.get_list_queryset())
+        return self.list_compiled_page() or self.list_response(self.get_list_queryset())
+
+    def list_compiled_page(self) -> Response | None:
+        """A list page whose statement was compiled for its shape and checked (a request
+        naming nothing but pagination: together.api.sqljson.compiled_statement), run
+        without building its queryset; None when the page must take list_response's way
+        (first requests of a shape, filters, an empty page after a cursor: its 400)."""
+        row_json = self.list_row_json()
+        fetch = self.list_fetch() if row_json is not None else None
+        if not isinstance(fetch, functools.partial):
+            return None
+        params = self.request.query_params
+        if params.get("starting_after") and params.get("ending_before"):
+            return None
+        compiled = compiled_statement(fetch.keywords["shape"], fetch.keywords["variables"])
+        if compiled is None:
+            return None
+        limit = parse_limit(params.get("limit"))
+        rows = run_prepared(*compiled)
+        if not rows and (params.get("starting_after") or params.get("ending_before")):
+            return None
+        page = Page.of(rows, limit, backwards=bool(params.get("ending_before")))
+        return Response({"data": row_json.fragment(page.rows), "has_more": page.has_more})
 
     def retrieve(self, request, pk=None):
         return self.respond_object(pk)
