@@ -442,12 +442,16 @@ class InKindRegisterExporter(DonationRowsExporter):
 
 # --- campaign summary -------------------------------------------------------------------------
 
+# The campaign summary's line key: its first columns (campaign, month, currency, source code and link).
+CAMPAIGN_SUMMARY_KEYS = 10
+
 @register
 class CampaignSummaryExporter(QuerySetExporter):
     name = "campaign-summary"
     title = "Campaign summary"
     description = (
-        "Per campaign, calendar month of the gift date and source code (`source_code`, empty for gifts without one): "
+        "Per campaign, calendar month of the gift date, source code and link (`source_code`, `utm_source`, `utm_medium`, "
+        "`utm_campaign`, each empty for gifts without one; sum the lines by either to see a campaign's sources): "
         "gifts, distinct donors and money raised, counting CONFIRMED "
         "gifts only, each for what was kept after any partial refund (monetary and in-kind at fair value, as the "
         "campaign totals of the API). Gifts without a campaign "
@@ -463,8 +467,12 @@ class CampaignSummaryExporter(QuerySetExporter):
         Column("month_start", "date", "The first day of that month.",
                SqlTemplate("date_trunc('month', {0})::date", F("donation_date"), output_field=DateField())),
         Column("currency", "code", "ISO 4217.", "currency"),
-        Column("source_code", "text", "The gifts' source code (empty: none); a campaign's month has one line per source code.",
-               SqlTemplate("COALESCE({0}, '')", F("source_code"))),
+        Column("source_code", "text", "The gifts' source code (empty: none); a campaign's month has one line per source code "
+               "and link.", SqlTemplate("COALESCE({0}, '')", F("source_code"))),
+        Column("utm_source", "text", "The utm_source of the link the gifts' donors followed (empty: none).",
+               SqlTemplate("COALESCE({0}, '')", F("utm_source"))),
+        Column("utm_medium", "text", "Its utm_medium (empty: none).", SqlTemplate("COALESCE({0}, '')", F("utm_medium"))),
+        Column("utm_campaign", "text", "Its utm_campaign (empty: none).", SqlTemplate("COALESCE({0}, '')", F("utm_campaign"))),
         Column("gifts_count", "integer", "Confirmed gifts.", Count("id")),
         Column("donors_count", "integer", "Distinct donors of those gifts.", Count("donor_id", distinct=True)),
         Column("raised_cents", "cents", "Money raised and kept (monetary plus in-kind fair value).", rules.counted_sum()),
@@ -492,9 +500,9 @@ class CampaignSummaryExporter(QuerySetExporter):
             campaigns = (campaigns if campaigns is not None else self.filter_base(spec)).filter(pk__in=spec.restrict["campaign"])
         if campaigns is not None:
             donations = donations.filter(campaign_id__in=campaigns.values("pk"))
-        keys = {f"c{i}": _expression(c) for i, c in enumerate(self.columns[:7])}
-        aggregates = {f"c{i}": _expression(c) for i, c in enumerate(self.columns) if i >= 7}
-        queryset = donations.values(**keys).annotate(**aggregates).order_by("c1", "c0", "c3", "c6")
+        keys = {f"c{i}": _expression(c) for i, c in enumerate(self.columns[:CAMPAIGN_SUMMARY_KEYS])}
+        aggregates = {f"c{i}": _expression(c) for i, c in enumerate(self.columns) if i >= CAMPAIGN_SUMMARY_KEYS}
+        queryset = donations.values(**keys).annotate(**aggregates).order_by("c1", "c0", "c3", "c6", "c7", "c8", "c9")
         sql, params = _compiled(queryset)
         return _renamed(self.columns, sql), params
 

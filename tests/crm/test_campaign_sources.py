@@ -118,3 +118,21 @@ def test_api_answers_the_breakdown_and_404s_a_foreign_campaign(org, other_org, w
     assert_error(client_for(make_key(org)).get(f"/api/v1/campaigns/{campaign.id}/sources?limit=5"), 400, "invalid_request",
                  param="limit")
     assert_error(client_for(None).get(f"/api/v1/campaigns/{campaign.id}/sources"), 401, "unauthorized")
+
+
+def test_the_campaign_summary_report_has_a_line_per_source_code_and_link_that_add_up_to_the_breakdown(org, world):
+    from tests.reports.test_crm_columns import export_csv
+
+    campaign = world["campaign"]
+    header, rows = export_csv(org, "campaign-summary")
+    assert header[6:10] == ["source_code", "utm_source", "utm_medium", "utm_campaign"]
+    mine = [r for r in rows if r["campaign_id"] == campaign.id]
+    found = campaign_sources(organisation=org, campaign_id=campaign.id)
+    by_code: dict = {}
+    by_link: dict = {}
+    for r in mine:
+        code, link = r["source_code"] or None, tuple(r[k] or None for k in ("utm_source", "utm_medium", "utm_campaign"))
+        by_code[code] = by_code.get(code, 0) + int(r["raised_cents"])
+        by_link[link] = by_link.get(link, 0) + int(r["raised_cents"])
+    assert by_code == {g["source_code"]: g["raised_cents"] for g in found["source_codes"]}
+    assert by_link == {(g["utm_source"], g["utm_medium"], g["utm_campaign"]): g["raised_cents"] for g in found["utm"]}
