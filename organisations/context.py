@@ -1,5 +1,20 @@
-from organisations.session import memberships_of
+from functools import lru_cache
+
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf
+
+from organisations.models import Membership
 from together.dashboard import url_or_none
+
+EXTRA_NAV = [("compliance", "compliance-home", "Compliance"), ("sets", "recommendation-sets", "Recommendation sets"),
+             ("reports", "reports", "Reports"), ("receipts", "receipts-finance", "Receipts")]
+
+
+@lru_cache(maxsize=16)
+def _extra_nav(urlconf: str, script_prefix: str) -> tuple[dict, ...]:
+    """The optional apps' nav entries whose pages exist, reversed once per URL conf and prefix."""
+    return tuple({"key": key, "url": url, "label": label}
+                 for key, name, label in EXTRA_NAV if (url := url_or_none(name)))
 
 
 def dashboard(request):
@@ -8,12 +23,8 @@ def dashboard(request):
     organisation = getattr(request, "organisation", None)
     if role is None or organisation is None or not request.user.is_authenticated:
         return {}
-    extra = []
-    for key, name, label in [("compliance", "compliance-home", "Compliance"), ("sets", "recommendation-sets", "Recommendation sets"),
-                             ("reports", "reports", "Reports"), ("receipts", "receipts-finance", "Receipts")]:
-        url = url_or_none(name)
-        if url:
-            extra.append({"key": key, "url": url, "label": label})
-    return {"dash": {"organisation": organisation, "role": role, "extra_nav": extra,
+    return {"dash": {"organisation": organisation, "role": role,
+                     "extra_nav": _extra_nav(str(get_urlconf() or settings.ROOT_URLCONF), get_script_prefix()),
                      "can_write": role in ("ADMIN", "EDITOR"), "is_admin": role == "ADMIN",
-                     "organisation_count": len(memberships_of(request.user))}}
+                     # the frame only asks "more than one?" (Switch organisation): a count, not the memberships
+                     "organisation_count": Membership.objects.filter(user=request.user).count()}}

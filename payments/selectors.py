@@ -24,21 +24,22 @@ def _per_year():
     return Case(*[When(frequency=f, then=Value(n)) for f, n in PERIODS_PER_YEAR.items()], output_field=IntegerField())
 
 
-def plan_mrr(*, organisation: Organisation, queryset=None) -> list[dict]:
-    """Monthly recurring revenue of the organisation's ACTIVE plans, per currency:
-    each plan's amount normalised to a month (amount × periods a year / 12), summed
-    in SQL, the total rounded down to the cent once (not per plan). Each entry:
-    {currency, mrr_cents, plans, by_frequency: [{frequency, label, plans, amount_cents,
-    mrr_cents}]} with every frequency listed (zero when none), largest currency first.
-    `queryset` narrows the plans (a filtered list); it stays within the organisation."""
+def _plan_groups(organisation: Organisation, queryset=None) -> list[dict]:
+    """The organisation's plans grouped by (status, currency, frequency): how many, and
+    their amounts summed per period and per year (one query)."""
     plans = (queryset if queryset is not None else RecurringPlan.objects).for_organisation(organisation)
-    rows = (
-        plans.filter(status=PlanStatus.ACTIVE).order_by().values("currency", "frequency")
+    return list(
+        plans.order_by().values("status", "currency", "frequency")
         .annotate(plans=Count("id"), period_cents=Sum("amount_cents"),
                   yearly_cents=Sum(F("amount_cents") * _per_year(), output_field=BigIntegerField()))
     )
+
+
+def _mrr_of(groups: list[dict]) -> list[dict]:
     by_currency: dict[str, dict] = {}
-    for row in rows:
+    for row in groups:
+        if row["status"] != PlanStatus.ACTIVE:
+            continue
         entry = by_currency.setdefault(row["currency"], {"currency": row["currency"], "yearly_cents": 0, "plans": 0,
                                                          "frequencies": {}})
         entry["yearly_cents"] += row["yearly_cents"]
@@ -60,11 +61,34 @@ def plan_mrr(*, organisation: Organisation, queryset=None) -> list[dict]:
     return out
 
 
+def _status_counts_of(groups: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in groups:
+        counts[row["status"]] = counts.get(row["status"], 0) + row["plans"]
+    return {status: counts.get(status, 0) for status in PlanStatus.values}
+
+
+def plan_mrr(*, organisation: Organisation, queryset=None) -> list[dict]:
+    """Monthly recurring revenue of the organisation's ACTIVE plans, per currency:
+    each plan's amount normalised to a month (amount × periods a year / 12), summed
+    in SQL, the total rounded down to the cent once (not per plan). Each entry:
+    {currency, mrr_cents, plans, by_frequency: [{frequency, label, plans, amount_cents,
+    mrr_cents}]} with every frequency listed (zero when none), largest currency first.
+    `queryset` narrows the plans (a filtered list); it stays within the organisation."""
+    return _mrr_of(_plan_groups(organisation, queryset.filter(status=PlanStatus.ACTIVE) if queryset is not None
+                                else RecurringPlan.objects.filter(status=PlanStatus.ACTIVE)))
+
+
 def plan_status_counts(*, organisation: Organisation, queryset=None) -> dict[str, int]:
     """{status: number of plans} for every status (zero when none)."""
-    plans = (queryset if queryset is not None else RecurringPlan.objects).for_organisation(organisation)
-    counts = dict(plans.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    return {status: counts.get(status, 0) for status in PlanStatus.values}
+    return _status_counts_of(_plan_groups(organisation, queryset))
+
+
+def plan_overview(*, organisation: Organisation) -> dict:
+    """The Recurring page's figures from one grouped query: {"counts": plan_status_counts,
+    "mrr": plan_mrr} of all the organisation's plans."""
+    groups = _plan_groups(organisation)
+    return {"counts": _status_counts_of(groups), "mrr": _mrr_of(groups)}
 
 
 def plan_charges(*, organisation: Organisation, plan: RecurringPlan, limit: int = 200) -> list[Donation]:

@@ -114,6 +114,14 @@ def _recurring_chart(months: list[dict]) -> charts.Chart:
         fmt=dollars, count_label="Gifts", counts=[m["gifts"] for m in months], labels=charts.month_labels([m["month"] for m in months]))
 
 
+# What a row of the plans table reads (the template's fields, the keyset's created_at):
+# not the donor's notes, metadata, custom fields or search text, nor the plan's Stripe
+# and tracking fields.
+PLAN_ROW_FIELDS = ("id", "created_at", "status", "amount_cents", "currency", "frequency", "payment_method", "next_bill_date",
+                   "pause_reason", "failure_count", "retry_at", "payments_made", "max_payments",
+                   "donor_id", "donor__id", "donor__first_name", "donor__last_name", "donor__organisation_name", "donor__email")
+
+
 class RecurringListView(DashboardMixin, View):
     """`/recurring`: every plan, filtered (status, frequency, payment method, donor, a
     next-bill window), newest first in keyset pages; monthly recurring revenue; the
@@ -121,17 +129,17 @@ class RecurringListView(DashboardMixin, View):
 
     def get(self, request):
         organisation = request.organisation
-        plans = self.scoped(RecurringPlan).select_related("donor")
+        plans = self.scoped(RecurringPlan).select_related("donor").only(*PLAN_ROW_FIELDS)
         page = DashboardPage(request, plans, filterset_class=RecurringPlanFilterSet)
         donor = None
         if request.GET.get("donor_id"):
             donor = self.scoped(Donor).filter(pk=request.GET["donor_id"]).first()
         filters = {k: v for k, v in request.GET.items() if k not in ("starting_after", "ending_before", "limit") and v}
+        overview = selectors.plan_overview(organisation=organisation)
         return render(request, "payments/recurring_list.html", {
             "nav": "recurring", "page_title": "Recurring", "g": request.GET, "filtered": bool(filters),
             "statuses": PlanStatus.choices, "frequencies": Frequency.choices, "methods": PlanPaymentMethod.choices,
-            "counts": selectors.plan_status_counts(organisation=organisation),
-            "mrr": selectors.plan_mrr(organisation=organisation),
+            "counts": overview["counts"], "mrr": overview["mrr"],
             "revenue_chart": _recurring_chart(selectors.recurring_revenue_by_month(organisation=organisation, today=timezone.localdate())),
             "alerts": recurring.plan_alerts(organisation=organisation, limit=10),
             "donor": donor, **page.context(),
