@@ -683,7 +683,9 @@ def _record_many(*, organisation: Organisation, actor: Actor, gifts: list[dict],
                 raise
             results[index].error = exc
     wanted = sorted({g["donor_id"] for g in cleaned.values() if isinstance(g["donor_id"], str)})
-    donors = {d.id: d for d in Donor.objects.for_organisation(organisation).select_for_update().filter(pk__in=wanted).order_by("id")}
+    # Locked in id order; the checks and the gifts need the donor's id only (a whole row was a tenth of a create's CPU).
+    donors = {d.id: d for d in Donor.objects.for_organisation(organisation).select_for_update().filter(pk__in=wanted)
+              .order_by("id").only("id", "organisation_id")}
     base = donor_ledgers_read(list(donors)) if donors else {}
     running = dict(base)  # each donor's ledger with the batch's gifts accepted so far
     resolved: dict = {}
