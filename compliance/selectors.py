@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Case, Count, F, Q, Sum, Value, When
-from django.db.models.functions import NullIf
+from django.db import connection
+from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
+from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
 from compliance import rules
@@ -149,34 +150,53 @@ def obligations_timeline(*, organisation: Organisation, today: dt.date, before_d
     return {"start": start, "end": end, "items": items}
 
 
-def jurisdiction_summary(*, organisation: Organisation, today: dt.date) -> list[dict]:
-    """Per jurisdiction, for periods open on `today`: donors with a total, counted cents,
-    donors near a cap; open and overdue obligations; breaches recorded (three grouped queries)."""
-    from compliance.models import ComplianceBreach, DisclosureObligation, DonorAggregate, ObligationStatus
-
-    out: dict[str, dict] = {}
-
-    def entry(j):
-        return out.setdefault(j, {"jurisdiction": j, "donors": 0, "total_cents": 0, "near_cap": 0, "open": 0, "overdue": 0,
-                                  "breaches": 0})
-
-    # One rule's aggregates per jurisdiction (a donor has one per rule): the disclosure rule in force, else the first cap.
-    main_rules = []
-    for in_force in ([r for r in group if rules.applies_on(r, today)] for group in rules.rules_by_jurisdiction().values()):
+def _main_rules(today: dt.date) -> list[int]:
+    """Per jurisdiction, the rule whose aggregates the summary reads (a donor has one per
+    rule): the disclosure rule in force on `today`, else the first cap. The rules come
+    from this process's copy while the rule table's stamp is unchanged (one small query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(rules.RULES_STAMP_SQL)
+        stamp = cursor.fetchone()[0]
+    out = []
+    for in_force in ([r for r in group if rules.applies_on(r, today)] for group in rules.rules_by_jurisdiction(stamp).values()):
         main = next((r for r in in_force if r.threshold_cents is not None), None) or next((r for r in in_force if r.cap_cents), None)
         if main is not None:
-            main_rules.append(main.id)
+            out.append(main.id)
+    return out
+
+
+SUMMARY_FIGURES = ("donors", "total_cents", "near_cap", "open", "overdue", "breaches")
+
+
+def jurisdiction_summary(*, organisation: Organisation, today: dt.date) -> list[dict]:
+    """Per jurisdiction, for periods open on `today`: donors with a total, counted cents,
+    donors near a cap; open and overdue obligations; breaches recorded. One statement
+    (the four grouped reads as one UNION ALL, each part a row per jurisdiction with its
+    own figures and zeros for the others), after the rules' stamp."""
+    from compliance.models import ComplianceBreach, DisclosureObligation, DonorAggregate, ObligationStatus
+
+    zero = Value(0, output_field=BigIntegerField())
+
+    def part(queryset, **figures):
+        columns = {name: figures.get(name, zero) for name in SUMMARY_FIGURES}
+        return queryset.values("jurisdiction").annotate(**columns).order_by().values_list("jurisdiction", *SUMMARY_FIGURES)
+
     open_now = DonorAggregate.objects.for_organisation(organisation).filter(period_start__lte=today, period_end__gte=today)
-    for r in (open_now.filter(rule_id__in=main_rules, total_cents__gt=0).values("jurisdiction")
-              .annotate(donors=Count("donor_id", distinct=True), total=Sum("total_cents")).order_by()):
-        entry(r["jurisdiction"]).update(donors=r["donors"], total_cents=r["total"] or 0)
-    for r in (open_now.exclude(alert_level=AlertLevel.NONE).values("jurisdiction")
-              .annotate(near=Count("donor_id", distinct=True)).order_by()):
-        entry(r["jurisdiction"])["near_cap"] = r["near"]
-    for r in (DisclosureObligation.objects.for_organisation(organisation).filter(status=ObligationStatus.OPEN)
-              .values("jurisdiction").annotate(n=Count("id"), late=Count("id", filter=Q(due_date__lt=today))).order_by()):
-        entry(r["jurisdiction"]).update(open=r["n"], overdue=r["late"])
-    for r in ComplianceBreach.objects.for_organisation(organisation).values("jurisdiction").annotate(n=Count("id")).order_by():
-        entry(r["jurisdiction"])["breaches"] = r["n"]
+    main_rules = _main_rules(today)
+    parts = [
+        part(open_now.exclude(alert_level=AlertLevel.NONE), near_cap=Count("donor_id", distinct=True)),
+        part(DisclosureObligation.objects.for_organisation(organisation).filter(status=ObligationStatus.OPEN),
+             open=Count("id"), overdue=Count("id", filter=Q(due_date__lt=today))),
+        part(ComplianceBreach.objects.for_organisation(organisation), breaches=Count("id")),
+    ]
+    if main_rules:
+        parts.insert(0, part(open_now.filter(rule_id__in=main_rules, total_cents__gt=0),
+                             donors=Count("donor_id", distinct=True),
+                             total_cents=Cast(Sum("total_cents"), output_field=BigIntegerField())))
+    out: dict[str, dict] = {}
+    for jurisdiction, *figures in parts[0].union(*parts[1:], all=True):
+        entry = out.setdefault(jurisdiction, {"jurisdiction": jurisdiction, **{name: 0 for name in SUMMARY_FIGURES}})
+        for name, value in zip(SUMMARY_FIGURES, figures):
+            entry[name] += int(value or 0)
     order = {j: i for i, j in enumerate(Jurisdiction.values)}
     return sorted(out.values(), key=lambda e: order.get(e["jurisdiction"], 99))
