@@ -27,6 +27,8 @@ FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "postcode": ("Postcode", "donor", ("postcode", "postalcode", "zip", "zipcode", "pcode", "post")),
     "country": ("Country", "donor", ("country", "countrycode")),
     "donor_type": ("Donor type", "donor", ("donortype", "type", "contacttype")),
+    # Tag names separated by commas or semicolons, put on the row's donor (donations.crm's tag services).
+    "tags": ("Tags", "donor", ("tags", "tag", "donortags", "labels")),
     "amount": ("Amount", "gift", ("amount", "giftamount", "donationamount", "value", "total", "amountaud", "sum",
                                   "gift", "donation", "paymentamount", "amountpaid")),
     "donation_date": ("Date", "gift", ("date", "giftdate", "donationdate", "datereceived", "receiveddate", "paymentdate",
@@ -53,7 +55,7 @@ def custom_field_choices(organisation) -> list[tuple[str, str]]:
              for d in custom_fields_active(organisation=organisation, applies_to="DONOR")]
             + [(f"custom:{d['key']}", f"Gift: {d['label']}")
                for d in custom_fields_active(organisation=organisation, applies_to="DONATION")])
-DONOR_FIELDS = [n for n, (_l, g, _s) in FIELDS.items() if g == "donor" and n != "donor_external_id"]
+DONOR_FIELDS = [n for n, (_l, g, _s) in FIELDS.items() if g == "donor" and n not in ("donor_external_id", "tags")]
 
 
 def normalise_header(header: str) -> str:

@@ -711,7 +711,23 @@ def _commit_batch(organisation: Organisation, actor: Actor, job: Import, batch: 
         _remember_gift(item, row.donor_id, pending_external, pending_keys, "pending")
     if pending:
         send()
+    _tags_add(organisation, actor, batch, items)
     _rows_save(batch)
+
+
+def _tags_add(organisation: Organisation, actor: Actor, batch: list[ImportRow], items: list) -> None:
+    """The rows' Tags on their donors (created or matched), through donations.crm's tag
+    service: one donors_tag_bulk per set of names in the batch (a tag the donor carries
+    already is left as it is, so a re-run changes nothing)."""
+    from donations.crm import donors_tag_bulk
+
+    by_names: dict[tuple, set[str]] = defaultdict(set)
+    for row, item in zip(batch, items):
+        if item is not None and item.tags and row.donor_outcome in (Outcome.CREATE_DONOR, Outcome.MATCH_DONOR):
+            by_names[tuple(item.tags)].add(row.donor_id)
+    for names, donor_ids in by_names.items():
+        donors_tag_bulk(organisation=organisation, actor=actor, names=list(names),
+                        donors=Donor.objects.for_organisation(organisation).filter(pk__in=sorted(donor_ids)))
 
 
 # --- result file -----------------------------------------------------------------------------

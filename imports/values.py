@@ -49,6 +49,7 @@ class RowData:
     revenue_code: str | None = None
     notes: str | None = None
     custom_fields: dict = field(default_factory=dict)  # the gift's custom fields (the donor's are in `donor`)
+    tags: list[str] = field(default_factory=list)  # tag names for the row's donor (each once, ignoring case)
 
     @property
     def is_gift(self) -> bool:
@@ -180,6 +181,7 @@ def clean_row(position: int, cells: list, columns: dict[str, int], custom: dict[
     if donor_custom:
         donor["custom_fields"] = donor_custom
     row.donor = donor
+    row.tags = parse_tags(cell("tags"))
     has_gift = "amount" in columns
     if has_gift:
         row.custom_fields = _custom_values(cell, columns, "custom", (custom or {}).get("DONATION", []), required=True)
@@ -206,6 +208,32 @@ def clean_row(position: int, cells: list, columns: dict[str, int], custom: dict[
         notes = text(cell("notes"))
         row.notes = notes[:5000] if notes else None
     return row
+
+
+_TAG_SEPARATORS = re.compile(r"[,;]")
+
+
+def parse_tags(value) -> list[str]:
+    """A Tags cell: names separated by commas or semicolons, each a valid tag name
+    (donations.crm.tag_name_clean), each once ignoring case, at most as many as one
+    call may add."""
+    raw = text(value)
+    if not raw:
+        return []
+    from donations.crm import MAX_TAGS_PER_CALL, tag_name_clean
+
+    names: dict[str, str] = {}
+    for part in _TAG_SEPARATORS.split(raw):
+        if not part.strip():
+            continue
+        try:
+            name = tag_name_clean(part, param="tags")
+        except ApplicationError as exc:
+            raise RowInvalid("tags", f"'{part.strip()[:40]}': {exc.message}") from None
+        names.setdefault(name.lower(), name)
+    if len(names) > MAX_TAGS_PER_CALL:
+        raise RowInvalid("tags", f"At most {MAX_TAGS_PER_CALL} tags on a row.")
+    return list(names.values())
 
 
 def _custom_values(cell, columns: dict[str, int], prefix: str, definitions: list[dict], *, required: bool = False) -> dict:
