@@ -104,3 +104,37 @@ def test_the_frame_counts_memberships(org, other_org):
     body, _ = _page(client_as(user, organisation=org))
     assert "Switch organisation" in body
     assert 'href="/settings/compliance' in body or "Compliance" in body  # the optional apps' nav entries
+
+
+# The plans table's rows as the template wrote them from each plan before its cells were
+# formatted in the view (payments.views._plan_rows): the page must still say exactly this.
+OLD_ROW = """{% load humanize_cents %}{% for p in rows %}
+    <tr data-plan="{{ p.id }}" data-status="{{ p.status }}">
+      <td><a href="{% url 'recurring-detail' p.id %}">{{ p.donor.display_name }}</a><div class="muted small">{{ p.donor.email|default:"" }}</div></td>
+      <td class="num">{{ p.amount_cents|dollars }}<div class="muted small">{{ p.get_frequency_display }}</div></td>
+      <td><span class="badge status-{{ p.status }}">{{ p.get_status_display }}</span>
+        {% if p.held_by_cap %}<div class="muted small">Donor cap reached</div>{% elif p.pause_reason %}<div class="muted small">{{ p.pause_reason|title }}</div>{% elif p.is_failing %}<div class="muted small">Failing: retry {{ p.retry_at|date:"j M" }}</div>{% endif %}</td>
+      <td>{% if p.next_bill_date %}{{ p.next_bill_date|date:"j M Y" }}{% else %}<span class="muted">—</span>{% endif %}</td>
+      <td class="num">{% if p.status == 'ACTIVE' %}{{ p.monthly_cents|dollars }}{% else %}<span class="muted">—</span>{% endif %}</td>
+      <td>{% if p.payment_method == 'CARD' %}Card{% else %}Standing order{% endif %}</td>
+      <td class="num">{{ p.payments_made }}{% if p.max_payments %} / {{ p.max_payments }}{% endif %}</td>
+    </tr>
+  {% endfor %}"""
+
+
+def test_the_plan_rows_read_as_the_template_wrote_them(org):
+    from django.template import engines
+
+    plans = _plans(org, 8, tag="Row")
+    RecurringPlan.objects.filter(pk=plans[5].pk).update(max_payments=12, payments_made=3, next_bill_date=None)
+    RecurringPlan.objects.filter(pk=plans[6].pk).update(status=PlanStatus.PAUSED, pause_reason=PauseReason.DONOR)
+    RecurringPlan.objects.filter(pk=plans[7].pk).update(failure_count=1, retry_at=None)
+    donor = plans[0].donor
+    type(donor).objects.filter(pk=donor.pk).update(first_name="<Ann & 'Co'>", email=None)
+    body, _ = _page(client_as(make_user(org, Role.VIEWER), organisation=org))
+    tbody = body[body.index('<table id="plans"'):]
+    tbody = tbody[tbody.index("<tbody>") + len("<tbody>"):tbody.index("  </tbody>")]
+    ordered = list(RecurringPlan.objects.filter(organisation=org).select_related("donor").order_by("-created_at", "-id"))
+    expected = engines["django"].from_string(OLD_ROW).render({"rows": ordered})
+    assert tbody.strip() == expected.strip()
+    assert "&lt;Ann &amp; &#x27;Co&#x27;&gt;" in tbody and "3 / 12" in tbody and "Donor</div>" in tbody
