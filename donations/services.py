@@ -223,6 +223,7 @@ def _create_many(*, organisation: Organisation, actor: Actor, donors: list[dict]
     rows = {row["id"]: row for row in Donor.objects.for_organisation(organisation)
             .filter(pk__in=[donor.id for _, donor in accepted]).values(*DONOR_FIELDS)}
     records = []
+    lost: dict[str, str] = {}  # a donor the INSERT skipped -> the donor that holds its email
     for index, donor in accepted:
         row = rows.get(donor.id)
         if row is None:
@@ -230,12 +231,16 @@ def _create_many(*, organisation: Organisation, actor: Actor, donors: list[dict]
                 "id", flat=True).first() if donor.email else None
             if existing_id is None:
                 raise IntegrityError(f"Donor {donor.id} was not inserted.")
+            lost[donor.id] = existing_id
             refuse(index, _email_taken(existing_id))
             continue
         for name in ("tags", "donations_total_cents", "donations_count", "created_at", "updated_at"):
             setattr(donor, name, row[name])
         records.append({"type": "donor.created", "object_type": "donor", "object_id": donor.id, "after": render_donor(row)})
         results[index].donor = donor
+    for result in results:  # a later donor refused for an email a skipped one held: the holder is the winner
+        if isinstance(result.error, Conflict) and result.error.extra.get("existing_id") in lost:
+            result.error = _email_taken(lost[result.error.extra["existing_id"]])
     events_record(organisation=organisation, actor=actor, records=records)
     return results
 

@@ -193,13 +193,16 @@ def test_two_batches_racing_for_one_email_one_wins_the_other_meets_the_conflict(
     first, second = _race(
         lambda: _create_many(org, [{"first_name": "Winner", "email": "race@example.org"}]),
         lambda: _create_many(org, [{"first_name": "Loser", "email": "RACE@example.org"},
-                                   {"first_name": "Bystander", "email": "other@example.org"}]),
+                                   {"first_name": "Bystander", "email": "other@example.org"},
+                                   {"first_name": "Loser's twin", "email": "race@EXAMPLE.org"}]),
     )
     winner = first[0].donor
     assert winner is not None and first[0].error is None
     assert second[0].donor is None and isinstance(second[0].error, Conflict)
     assert second[0].error.extra == {"existing_id": winner.id} and second[0].error.param == "email"
     assert second[1].donor is not None  # the rest of the losing batch is stored
+    # Refused for the email its batch-mate held: the holder is the winner, as one by one it would be.
+    assert isinstance(second[2].error, Conflict) and second[2].error.extra == {"existing_id": winner.id}
     assert sorted(Donor.objects.filter(organisation=org).values_list("first_name", flat=True)) == ["Bystander", "Winner"]
     assert sorted(Event.objects.filter(organisation=org, type="donor.created").values_list("data__first_name", flat=True)) == [
         "Bystander", "Winner"]
