@@ -22,10 +22,14 @@ def _base36(n: int, width: int) -> str:
     return "".join(reversed(out)).rjust(width, "0")[-width:]
 
 
+_RANDOM_SPACE = 36 ** (ID_LENGTH - 9)
+
+
 def new_id() -> str:
+    # The random part is one uniform draw of 15 base-36 digits (one call to the
+    # system's generator, not one per character: ids are made by the thousand).
     stamp = _base36(int(time.time() * 1000), 8)
-    rand = "".join(secrets.choice(ALPHABET) for _ in range(ID_LENGTH - 9))
-    return f"c{stamp}{rand}"
+    return f"c{stamp}{_base36(secrets.randbelow(_RANDOM_SPACE), ID_LENGTH - 9)}"
 
 
 def looks_like_id(value: str) -> bool:
