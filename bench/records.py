@@ -270,8 +270,14 @@ def _queries_per_create(ctx: BenchContext, revenue_code: str, date: str) -> int:
         if response.status_code != 201:
             raise RuntimeError(f"create answered {response.status_code}: {response.content[:300]!r}")
 
-    create()
-    with CaptureQueriesContext(connection) as queries:
+    import logging
+
+    logging.disable(logging.INFO)  # the request log's lines would land in the table's output
+    try:
         create()
-    connection.close()
+        with CaptureQueriesContext(connection) as queries:
+            create()
+    finally:
+        logging.disable(logging.NOTSET)
+        connection.close()
     return len(queries.captured_queries)
