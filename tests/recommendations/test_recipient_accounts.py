@@ -270,7 +270,7 @@ def test_list_newest_first_with_is_active_filter(org, read_client, write_client,
     assert len(page["data"]) == 2 and page["has_more"] is True
 
 
-def test_list_query_count_is_flat(org, read_client, links, django_assert_max_num_queries):
+def test_list_query_count_is_flat(isolated_key_generation, org, read_client, links, django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
         assert len(read_client.get(URL).json()["data"]) == 3
 

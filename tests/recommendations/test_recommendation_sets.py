@@ -243,7 +243,7 @@ def test_audit_entries_carry_the_api_object(org, read_client, write_client, link
 
 # --- lists and isolation ------------------------------------------------------------------------
 
-def test_list_filter_paging_and_query_count(read_client, write_client, links, django_assert_max_num_queries):
+def test_list_filter_paging_and_query_count(isolated_key_generation, read_client, write_client, links, django_assert_max_num_queries):
     for i in range(5):
         mode = "OPEN" if i % 2 else "FIXED"
         create(write_client, {"name": f"S{i}", "amount_mode": mode,

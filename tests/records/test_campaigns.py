@@ -165,7 +165,7 @@ def _campaigns_with_gifts(organisation, n: int) -> None:
         record(organisation, donors[i % 3], campaign_id=campaign.id, amount_cents=100 + i)
 
 
-def test_rollups_take_no_query_per_campaign(read_client, org, other_org, django_assert_max_num_queries):
+def test_rollups_take_no_query_per_campaign(isolated_key_generation, read_client, org, other_org, django_assert_max_num_queries):
     from tests.conftest import client_for, make_key
 
     other_client = client_for(make_key(other_org, "READ"))

@@ -132,7 +132,7 @@ def test_patch_pause_resume_cancel_and_their_refusals(write_client, org, donor):
                      "recurring_plan.canceled"]
 
 
-def test_list_filters_and_cursors(read_client, org, other_org, donor, django_assert_max_num_queries):
+def test_list_filters_and_cursors(isolated_key_generation, read_client, org, other_org, donor, django_assert_max_num_queries):
     other_donor = make_donor(org, email="other@example.org")
     plans = [manual(org, donor, start_date=today() + dt.timedelta(days=n), frequency="WEEKLY" if n % 2 else "MONTHLY")
              for n in range(5)]
