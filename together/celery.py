@@ -179,13 +179,14 @@ def coalesced_drain(name: str, group: str, chunk: int = 500) -> int:
         done += len(raw)
 
 
-def coalesced_drain_all() -> int:
-    """Drain every list (beat's safety net for a lost drain message)."""
+def coalesced_drain_all(*, name: str = "") -> int:
+    """Drain every list, or every list of the task `name` (beat's safety net for a lost
+    drain message)."""
     client = broker_redis()
     if client is None:
         return 0
     done = 0
-    for raw in client.scan_iter(match=COALESCE_PREFIX + "*", count=500):
+    for raw in client.scan_iter(match=f"{COALESCE_PREFIX}{name}{':' if name else ''}*", count=500):
         key = raw.decode()
         if key.endswith(":scheduled"):
             continue
