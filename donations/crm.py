@@ -35,6 +35,9 @@ SOURCE_FIELDS: dict[str, int] = {
 }
 SOURCE_CODE_RE = re.compile(r"[A-Za-z0-9._\-:/+@]{1,100}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# The free-text source fields as sent, by source_value_clean's rule (trimmed, then no
+# control character), for the API document and its serializer to state.
+SOURCE_TEXT_PATTERN = r"\s*[^\x00-\x1f\x7f]*\s*"
 # A public page's query-string parameter → the source field it sets.
 QUERY_SOURCE_PARAMS: dict[str, str] = {
     "source": "source_code", "source_code": "source_code", "ref": "referrer", "referrer": "referrer",

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from compliance.models import Jurisdiction
 from donations.countries import ISO_3166_ALPHA2
+from donations.crm import SOURCE_TEXT_PATTERN
 from donations.custom_fields import KEY_PATTERN
 from donations.models import Acknowledgement, CampaignStatus, DonationType, DonorType, InKindCategory, PaymentMethod, Source, Status
 from donations.representations import CAMPAIGN_FIELDS, DONATION_FIELDS, DONOR_FIELDS, DONOR_WRITABLE
@@ -250,10 +251,9 @@ REVENUE_CODE = dict(
 )
 
 
-# donations.crm.source_value_clean's rule for the free-text source fields, as the
-# document states it: trimmed, then no control character (schemathesis found a
-# referrer with one that the document allowed and the service refused).
-SOURCE_TEXT = dict(pattern=r"\s*[^\x00-\x1f\x7f]*\s*", pattern_message="Text without control characters.")
+# donations.crm's rule for the free-text source fields, as the document states it
+# (schemathesis found a referrer with a control character the document allowed).
+SOURCE_TEXT = dict(pattern=SOURCE_TEXT_PATTERN, pattern_message="Text without control characters.")
 
 
 SOURCE_HELP = {
