@@ -97,6 +97,8 @@ class Donor(OrganisationOwned):
             models.Index(fields=["organisation", "-created_at", "-id"], name="donor_org_created"),
             models.Index(fields=["organisation", "-updated_at"], name="donor_org_updated"),
             models.Index(fields=["organisation", "external_id"], name="donor_org_external"),
+            # An import matches a new row's donor by name within its postcode (imports.services.DonorIndex).
+            models.Index(fields=["organisation", "postcode"], name="donor_org_postcode"),
             # The donors list's sorts (keyset: the key, then id).
             models.Index(fields=["organisation", "sort_name", "id"], name="donor_org_sort_name"),
             models.Index(fields=["organisation", "donations_total_cents", "id"], name="donor_org_total"),
@@ -289,6 +291,10 @@ class Donation(LifecycleRules, OrganisationOwned):
                          name="donation_stripe_payout"),
             models.Index(fields=["organisation", "source_code"], condition=Q(source_code__isnull=False),
                          name="donation_org_source_code"),
+            # Gifts by external ID (an import's duplicate check, reconciling with another system): without it
+            # every lookup read all of the organisation's gifts through the organisation index.
+            models.Index(fields=["organisation", "external_id"], condition=Q(external_id__isnull=False),
+                         name="donation_org_external"),
             GinIndex(OpClass("custom_fields", name="jsonb_path_ops"), name="donation_custom_fields"),
         ]
         constraints = [
