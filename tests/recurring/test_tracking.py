@@ -126,3 +126,20 @@ def test_the_api_takes_and_shows_a_plans_source_fields(write_client, read_client
                  400, "validation_failed", param="source_code")
     assert_error(write_client.post("/api/v1/recurring-plans", body | {"utm_source": 7}, format="json"),
                  400, "invalid_request", param="utm_source")
+
+
+@pytest.mark.django_db
+def test_the_plan_page_shows_its_source_and_a_plan_without_one_shows_no_row(org):
+    from organisations.models import Role
+    from tests.dashboard.conftest import client_as, make_user
+
+    donor = make_donor(org, email="shown@example.com")
+    tracked = manual_plan(org, donor, start=dt.date(2027, 1, 31), **TRACKING)
+    plain = manual_plan(org, donor, start=dt.date(2027, 2, 28))
+    client = client_as(make_user(org, Role.VIEWER), organisation=org)
+    page = client.get(f"/recurring/{tracked.id}").content.decode()
+    row = page[page.index('<tr class="source-row">'):]
+    row = row[:row.index("</tr>")]
+    assert '<a href="/donations/?source_code=MAIL-7">MAIL-7</a>' in row
+    assert "referred by jane.volunteer" in row and "utm newsletter / email / monthly-push" in row
+    assert 'class="source-row"' not in client.get(f"/recurring/{plain.id}").content.decode()
