@@ -189,7 +189,7 @@ class DonorDetailView(DashboardMixin, View):
         compliance = donor_compliance(organisation=request.organisation, donor=donor, as_of=as_of)
         return render(request, "donations/donor_detail.html", {
             "donor": donor, "nav": "donors", "page_title": donor.display_name, "as_of": as_of,
-            "gifts": self.scoped(Donation).filter(donor=donor).select_related("campaign").order_by("-donation_date", "-created_at")[:50],
+            "gifts": self.scoped(Donation).filter(donor=donor).select_related("campaign", "donor").order_by("-donation_date", "-created_at")[:50],
             "compliance": compliance,
             "giving": _donor_giving_chart(donor, donor_gifts_by_month(organisation=request.organisation, donor_id=donor.id, end=as_of)),
             "gauges": _donor_gauges(compliance),
