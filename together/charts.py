@@ -83,16 +83,18 @@ def columns(*, chart_id: str, title: str, description: str, categories: Sequence
     compare = list(compare or [])
     totals = [sum(s["values"][i] for s in series) for i in range(len(categories))]
     compare_totals = [sum(s["values"][i] for s in compare) for i in range(len(categories))] if compare else []
-    top = _nice_max(max([*totals, *compare_totals, 0]))
+    highest = max([*totals, *compare_totals, 0])
+    top = _nice_max(highest)
     left, right, bottom, top_pad = 46, 6, 22, 8
     plot_w, plot_h = WIDTH - left - right, HEIGHT - bottom - top_pad
     slot = plot_w / max(1, len(categories))
     parts = []
-    for k in range(5):  # gridlines and axis labels at 0, ¼, ½, ¾, 1
+    for k in range(5):  # gridlines and axis labels at 0, ¼, ½, ¾, 1 (nothing to scale: 0 alone, not $0.01 to $0.04)
         value = top * k / 4
         y = top_pad + plot_h - plot_h * k / 4
+        label = f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{escape(axis(int(value)))}</text>'
         parts.append(f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                     f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{escape(axis(int(value)))}</text>')
+                     + (label if highest or k == 0 else ""))
 
     def stack(x: float, w: float, stack_series: Sequence[dict], i: int, extra: str = "") -> None:
         y = top_pad + plot_h

@@ -169,3 +169,17 @@ def test_viewer_sees_the_charts_but_not_another_organisations(org, other_org, do
     gift(other_org, other, 77_700, timezone.localdate())
     body = client_as(make_user(org, "VIEWER")).get("/").content.decode()
     assert "$777.00" not in body and "gifts-by-month-table" in body
+
+
+def test_a_column_chart_with_nothing_in_it_labels_its_axis_zero_alone():
+    from together import charts
+
+    empty = charts.columns(chart_id="empty", title="Nothing", description="No gifts.", categories=["Jan", "Feb"],
+                           series=[{"label": "Monetary", "values": [0, 0], "tone": "monetary"}], fmt=dollars)
+    svg = str(empty.svg)
+    assert re.findall(r'<text class="axis"[^>]*text-anchor="end">([^<]*)</text>', svg) == ["$0"]  # not $0.01 … $0.04
+    assert svg.count('<line class="grid"') == 5
+    some = charts.columns(chart_id="some", title="Some", description="Gifts.", categories=["Jan"],
+                          series=[{"label": "Monetary", "values": [10_000], "tone": "monetary"}], fmt=dollars)
+    svg = str(some.svg)
+    assert re.findall(r'<text class="axis"[^>]*text-anchor="end">([^<]*)</text>', svg) == ["$0", "$25", "$50", "$75", "$100"]
