@@ -55,12 +55,12 @@ QUERY_CHUNK = 2000
 # it wrote since the last refresh reach ANALYZE_FIRST and then as many again as were written before
 # (10,000, 20,000, 40,000, ...: four refreshes for 100,000 rows, each about half a second on a table of 1M).
 ANALYZE_FIRST = 10_000
-ANALYZED_COLUMNS = {"donations_donor": ("organisation_id", "external_id", "postcode"),
-                    "donations_donation": ("organisation_id", "external_id", "donor_id")}
+ANALYZED_FIELDS = ((Donor, ("organisation", "external_id", "postcode")),
+                   (Donation, ("organisation", "external_id", "donor")))
 # The dry run COPY-loads the import's rows: the commit starts by describing them to the planner, which
 # otherwise took a job's not-done rows for a hundred, read all of them (a bitmap scan) and sorted them
 # for every batch of 250, not the next 250 in the index's order.
-ANALYZED_AT_START = {"imports_importrow": ("import_job_id", "done", "seq")}
+ANALYZED_AT_START = ((ImportRow, ("import_job", "done", "seq")),)
 CONFIDENCE_NAME_ADDRESS = 0.95  # same name, postcode and first address line
 CONFIDENCE_NAME_POSTCODE = 0.8  # same name and postcode, one such donor, no address to compare
 RESULT_COLUMNS = ["outcome", "donor_outcome", "match_by", "match_confidence", "field", "reason", "room_left_cents",
@@ -562,7 +562,7 @@ def import_commit_run(*, import_id: str, stop_after_batches: int | None = None) 
     _statistics_refresh(ANALYZED_AT_START)
     while True:
         if written >= analyze_at:
-            _statistics_refresh(ANALYZED_COLUMNS)
+            _statistics_refresh(ANALYZED_FIELDS)
             analyze_at = 2 * written
         with transaction.atomic():
             job = Import.objects.select_for_update().get(pk=import_id)
@@ -594,12 +594,14 @@ def import_commit_run(*, import_id: str, stop_after_batches: int | None = None) 
             return Import.objects.get(pk=import_id)
 
 
-def _statistics_refresh(tables: dict[str, tuple[str, ...]]) -> None:
-    """ANALYZE the columns the import's lookups filter on, in the tables it has grown (between batches,
-    outside any transaction: it samples the table and takes no lock that inserts wait for)."""
+def _statistics_refresh(tables: tuple) -> None:
+    """ANALYZE the columns the import's lookups filter on, in the tables it has grown: between batches,
+    not inside one's transaction. It samples the table and takes no lock that inserts wait for."""
+    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        for table, columns in tables.items():
-            cursor.execute(f"ANALYZE {table} ({', '.join(columns)})")
+        for model, fields in tables:
+            columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+            cursor.execute(f"ANALYZE {quote(model._meta.db_table)} ({columns})")
 
 
 STALLED_AFTER = dt.timedelta(minutes=2)
