@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from donations.models import Donation, Donor
 from imports import services
@@ -100,3 +101,26 @@ def test_the_sweep_resumes_only_stalled_commits(org):
         Import.objects.filter(pk=job.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=5))
         assert services.imports_resume_stalled() == 1
     send.assert_called_once_with("imports.tasks.import_commit_task", job.id)
+
+
+@pytest.mark.django_db
+def test_a_long_commit_reads_each_batch_after_the_last_and_refreshes_statistics_as_it_grows(org, monkeypatch):
+    """Batches of 2 and a first refresh after 4 rows: 9 gifts go in 5 batches, each read after the
+    last batch's seq; the import rows are analysed at the start, the gifts and donors at 4 and 8 rows."""
+    monkeypatch.setattr(services, "BATCH_ROWS", 2)
+    monkeypatch.setattr(services, "ANALYZE_FIRST", 4)
+    body = "Email,Amount,Date\r\n" + "".join(f"grow{n % 3}@example.org,{n + 1},0{1 + n}/03/2025\r\n" for n in range(9))
+    job = upload(org, body)
+    services.import_commit(organisation=org, actor=ACTOR, import_id=job.id)
+    with CaptureQueriesContext(connection) as queries:
+        services.import_commit_run(import_id=job.id)
+    job.refresh_from_db()
+    assert job.status == "COMPLETED" and job.result_counts.get("CREATE_GIFT") == 9
+    assert Donation.objects.filter(organisation=org).count() == 9
+    analyses = [q["sql"].split(" (")[0] for q in queries if q["sql"].startswith("ANALYZE")]
+    assert analyses == ['ANALYZE "imports_importrow"', 'ANALYZE "donations_donor"', 'ANALYZE "donations_donation"',
+                        'ANALYZE "donations_donor"', 'ANALYZE "donations_donation"']
+    batch_reads = [q["sql"] for q in queries if 'FROM "imports_importrow"' in q["sql"] and "LIMIT 2" in q["sql"]]
+    assert len(batch_reads) == 6  # five batches and the read that finds none
+    assert '"imports_importrow"."seq" >' not in batch_reads[0]
+    assert all('"imports_importrow"."seq" >' in sql for sql in batch_reads[1:])
