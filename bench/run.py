@@ -1,6 +1,6 @@
 """`make bench`: requests per second of the API against a bare Django view.
 
-    .venv/bin/python bench/run.py [--duration 5] [--warmup 1] [--concurrency 8] [--only TEXT] [--recurring-big N]
+    .venv/bin/python bench/run.py [--duration 5] [--warmup 1] [--concurrency 8] [--only TEXT ...] [--recurring-big N]
 
 1. Uses a database of its own, `together_bench` on the server of DATABASE_URL
    (or BENCH_DATABASE_URL), created and migrated if need be.
@@ -121,7 +121,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "5")))
     parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", "1")))
     parser.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_CONCURRENCY", "8")))
-    parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument("--only", action="append", help="run only scenarios whose name contains this text (repeat it for more rows, in the table's order)")
     parser.add_argument("--recurring-big", type=int, default=int(os.environ.get("BENCH_RECURRING_BIG", "0")), metavar="N",
                         help="also time one billing run over N due recurring plans (bench/recurring.py; 10000 takes minutes)")
     args = parser.parse_args()
@@ -193,7 +193,7 @@ def main() -> int:
               f"{ctx.warmup:g} s warm-up + {ctx.duration:g} s per measurement", flush=True)
         rows, notes, records = [], [], []
         for sc in scenarios.SCENARIOS:
-            if args.only and args.only not in sc.name:
+            if args.only and not any(text in sc.name for text in args.only):
                 continue
             result = sc.run(ctx)
             base = ctx.baseline(sc.baseline) if sc.baseline else None
