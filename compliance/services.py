@@ -36,6 +36,7 @@ from donations.models import Donation, DonationType, Donor
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
+from together.db import prepared_cursor
 from together.celery import task_send
 from together.exceptions import Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record
@@ -150,28 +151,39 @@ class ComplianceContext:
     code_jurisdiction: str | None = None
 
 
-_CONTEXT_SQL = (
-    "SELECT s.*, ({stamp}) AS rules_stamp, "
-    "(SELECT rc.jurisdiction FROM compliance_revenuecode rc WHERE rc.organisation_id = s.organisation_id "
-    "AND rc.code_lower = %s{lock}) AS code_jurisdiction "
-    "FROM compliance_compliancesettings s WHERE s.organisation_id = %s{lock_s}"
-)
+@functools.cache
+def _context_statement(share_lock: bool) -> tuple[str, list]:
+    """compliance_context's statement (its columns named: it is prepared) and the
+    settings' fields in its order."""
+    fields = ComplianceSettings._meta.concrete_fields
+    lock = " FOR SHARE" if share_lock else ""
+    sql = (
+        f"SELECT {', '.join(f's.{connection.ops.quote_name(f.column)}' for f in fields)}, ({rules.RULES_STAMP_SQL}), "
+        "(SELECT rc.jurisdiction FROM compliance_revenuecode rc WHERE rc.organisation_id = s.organisation_id "
+        f"AND rc.code_lower = %s{lock}) "
+        f"FROM compliance_compliancesettings s WHERE s.organisation_id = %s{' FOR SHARE OF s' if share_lock else ''}"
+    )
+    return sql, fields
 
 
 def compliance_context(*, organisation: Organisation, code: str | None = None, share_lock: bool = True) -> ComplianceContext:
     """The organisation's compliance settings, the rules and `code`'s mapping, in one
     query. With `share_lock` the settings row and the code's row are share-locked until
     the transaction ends (see revenue_code_resolve)."""
-    lock = " FOR SHARE" if share_lock else ""
-    sql = _CONTEXT_SQL.format(stamp=rules.RULES_STAMP_SQL, lock=lock, lock_s=" FOR SHARE OF s" if share_lock else "")
+    sql, fields = _context_statement(share_lock)
     params = [code.lower() if code else None, organisation.id]
-    rows = list(ComplianceSettings.objects.raw(sql, params))
-    if not rows:  # the organisation's first gift: its settings row is made with the defaults
-        compliance_settings_get(organisation=organisation)
-        rows = list(ComplianceSettings.objects.raw(sql, params))
-    row = rows[0]
-    return ComplianceContext(settings_row=row, by_jurisdiction=rules.rules_by_jurisdiction(row.rules_stamp),
-                             code_jurisdiction=row.code_jurisdiction)
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:  # the organisation's first gift: its settings row is made with the defaults
+            compliance_settings_get(organisation=organisation)
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    *values, stamp, code_jurisdiction = row
+    values = [f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v for f, v in zip(fields, values)]
+    settings_row = ComplianceSettings.from_db(connection.alias, [f.attname for f in fields], values)
+    return ComplianceContext(settings_row=settings_row, by_jurisdiction=rules.rules_by_jurisdiction(stamp),
+                             code_jurisdiction=code_jurisdiction)
 
 
 def revenue_code_resolve(*, organisation: Organisation, code: str | None) -> str:
@@ -501,9 +513,10 @@ def _ledgers_statement() -> tuple[str, tuple]:
     # The parameters before the ids are the SELECT's (COUNTED_CENTS), the rest the WHERE's.
     before = head.count("%s")
     sql = (
-        f"SELECT (SELECT json_agg(g) FROM ({gifts_sql}) g), "
-        f"(SELECT json_agg(a) FROM {DonorAggregate._meta.db_table} a WHERE a.donor_id = ANY(%s)), "
-        f"(SELECT json_agg(o) FROM {DisclosureObligation._meta.db_table} o WHERE o.donor_id = ANY(%s) AND o.status <> %s)"
+        # As text, parsed by orjson (_json_rows): psycopg would parse `json` with the standard library's json.
+        f"SELECT (SELECT json_agg(g)::text FROM ({gifts_sql}) g), "
+        f"(SELECT json_agg(a)::text FROM {DonorAggregate._meta.db_table} a WHERE a.donor_id = ANY(%s)), "
+        f"(SELECT json_agg(o)::text FROM {DisclosureObligation._meta.db_table} o WHERE o.donor_id = ANY(%s) AND o.status <> %s)"
     )
     params = (*gifts_params[:before], _DONOR_IDS, *gifts_params[before:], _DONOR_IDS, _DONOR_IDS, ObligationStatus.CANCELLED)
     return sql, params
@@ -514,7 +527,7 @@ def donor_ledgers_read(donor_ids: list[str]) -> dict[str, DonorLedger]:
     donor_ids = sorted(set(donor_ids))
     sql, params = _ledgers_statement()
     params = [donor_ids if p is _DONOR_IDS else p for p in params]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         gifts, aggregates, obligations = cursor.fetchone()
     ledgers = {donor_id: DonorLedger(donor_id=donor_id, gifts=[], aggregates=[], obligations=[]) for donor_id in donor_ids}
@@ -632,7 +645,7 @@ class AggregateWrites:
             sets = ", ".join(f"{name} = v.{name}" for name, _ in self.COLUMNS)
             arrays = ", ".join(f"%s::{kind}[]" for _, kind in self.COLUMNS)
             params = [[a.pk for a in self.updated]] + [[getattr(a, name) for a in self.updated] for name, _ in self.COLUMNS]
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:
                 cursor.execute(f"UPDATE {table} AS t SET {sets}, updated_at = %s FROM unnest(%s::text[], {arrays}) "
                                f"AS v(id, {', '.join(name for name, _ in self.COLUMNS)}) WHERE t.id = v.id", [now, *params])
             for aggregate in self.updated:

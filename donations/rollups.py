@@ -36,6 +36,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
 from compliance.rules import COUNTED, counted_cents, counted_sum, counts
 from donations.models import CampaignDonor, DailyRollup, Donation
+from together.db import prepared_cursor
 
 
 def rollup_rows(queryset, model=DailyRollup) -> list:
@@ -124,7 +125,7 @@ def rollup_apply(*, organisation_id: str, changes: Iterable[tuple[Donation | Non
                      f"VALUES {values} ON CONFLICT (campaign_id, donor_id) DO UPDATE SET "
                      "counted_cents = cd.counted_cents + EXCLUDED.counted_cents, gifts = cd.gifts + EXCLUDED.gifts")
     sql = parts[-1] if len(parts) == 1 else f"WITH day_rows AS ({parts[0]}) {parts[1]}"
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         if any(gifts < 0 for _, gifts in campaigns.values()):
             cursor.execute("DELETE FROM donations_campaigndonor WHERE organisation_id = %s AND gifts <= 0 AND donor_id = ANY(%s)",

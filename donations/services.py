@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, Max, Q, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -37,6 +37,7 @@ from donations.selectors import campaign_snapshot, donation_snapshot, donation_s
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
+from together.db import prepared_cursor
 from together.celery import task_send_batched_on_commit
 from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record, events_record
@@ -332,7 +333,7 @@ def _donor_totals_write(ledgers: dict) -> None:
         counts.append(count)
         lasts.append(max((g.day for g in ledger.gifts), default=None))
     table = Donor._meta.db_table
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS d SET donations_total_cents = v.total, donations_count = v.n, last_donation_date = v.last, "
             f"updated_at = CASE WHEN d.donations_total_cents = v.total AND d.donations_count = v.n THEN d.updated_at ELSE %s END "

@@ -92,6 +92,9 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.
 # A persistent connection is checked before a request reuses it, so one that a
 # PostgreSQL restart broke is replaced instead of failing the request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The hot paths' own statements (together/db.py prepared_cursor) are prepared on their
+# 5th run on a connection; Django's client-binding cursors are never prepared.
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(os.environ.get("DB_PREPARE_THRESHOLD", "5"))
 DATABASES["default"].setdefault("TEST", {})
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]

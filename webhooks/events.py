@@ -19,6 +19,7 @@ from django.utils import timezone
 from organisations.models import AuditEntry, Organisation
 from organisations.services import audit_entry
 from together.actors import Actor
+from together.db import prepared_cursor
 from together.api.renderers import dumps, iso_timestamp
 from together.ids import new_id
 from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookDelivery, WebhookEndpoint, new_delivery_id
@@ -180,7 +181,7 @@ def _write(entries: list, events: list[Event], now: dt.datetime) -> None:
         delivery_ids, per_event, organisation_id, now, now, DeliveryStatus.PENDING, now, per_event,
         per_event,
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     rest = [(endpoint_id, event_id) for endpoint_id, event_id, written in rows if not written]

@@ -118,3 +118,26 @@ def test_create_under_budget_keeps_its_effects(org, settings):
 
     aggregate = DonorAggregate.objects.get(donor_id=gift["donor_id"], jurisdiction="FEDERAL")
     assert (aggregate.total_cents, aggregate.donations_count) == (240_000, 2)
+
+
+def test_a_busy_connection_runs_the_creates_own_statements_prepared(org, settings):
+    """After a few creates on one connection, PostgreSQL runs the create's own
+    statements (together/db.py) prepared: parsed and planned once. They still
+    count, and the query log still shows each one's text."""
+    settings.RATE_LIMIT_ENABLED = False
+    client, method, path, body, _ = _create_with_compliance(org)
+    threshold = connection.connection.prepare_threshold
+    assert threshold == settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] == 5
+    for day in range(2, 2 + threshold):
+        assert client.post(path, body | {"donation_date": f"2027-03-{day:02d}"}, format="json").status_code == 201
+    with CaptureQueriesContext(connection) as captured:
+        assert client.post(path, body | {"donation_date": "2027-03-20"}, format="json").status_code == 201
+    assert all(q["sql"] for q in captured.captured_queries)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    for table in ("donations_donor", "compliance_compliancesettings", "compliance_donoraggregate",
+                  "donations_dailyrollup", "organisations_auditentry"):
+        assert any(table in statement for statement in prepared), f"no prepared statement on {table}: {prepared}"
+    # Django's own statements are bound on the client and never prepared.
+    assert not any('INSERT INTO "donations_donation"' in statement for statement in prepared)

@@ -24,10 +24,10 @@ import json
 from dataclasses import dataclass
 
 import orjson
-from django.db import connections
 from django.db.models.expressions import RawSQL
 
 from together.api.renderers import dumps
+from together.db import prepared_cursor
 from together.models import check_scoped
 
 PLAIN_TYPES = {
@@ -138,27 +138,7 @@ def _compact(text: str | None) -> str:
     return dumps(json.loads(text)).decode()
 
 
-# --- prepared statements ------------------------------------------------------------
-
-_prepared_cursor = None
-
-
-def _prepared_cursor_class():
-    """Django's server-binding psycopg cursor, preparing every statement it runs:
-    psycopg keeps the prepared statements per connection (an LRU of 100), keyed by
-    the SQL with $n placeholders, so a page's query is planned once per connection
-    whatever its organisation or cursor."""
-    global _prepared_cursor
-    if _prepared_cursor is None:
-        from django.db.backends.postgresql.base import ServerBindingCursor
-
-        class PreparedCursor(ServerBindingCursor):
-            def execute(self, query, params=None, *, prepare=None, binary=None):
-                return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
-
-        _prepared_cursor = PreparedCursor
-    return _prepared_cursor
-
+# --- compiled statements ------------------------------------------------------------
 
 @dataclass
 class _Compiled:
@@ -209,23 +189,18 @@ def compiled_statement(shape, variables: dict) -> tuple[str, list] | None:
 
 
 def run_prepared(sql: str, params: list, *, using: str = "default") -> list[dict]:
-    """Run `sql` as a server-side prepared statement through Django's cursor wrapper
-    (execute wrappers, query logging and counting in tests); rows as dicts."""
-    connection = connections[using]
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        cursor = connection._prepare_cursor(_prepared_cursor_class()(connection.connection))
-    try:
+    """Run `sql` bound on the server (prepared from its few runs on a connection:
+    together/db.py) through Django's cursor wrapper (execute wrappers, query
+    logging and counting in tests); rows as dicts."""
+    with prepared_cursor(using) as cursor:
         cursor.execute(sql, params)
         names = [d.name for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
 
 
 def fetch_prepared(queryset, *, shape=None, variables: dict | None = None) -> list[dict]:
     """`list(queryset)` of a `.values()` queryset (rows as dicts keyed by the selected
-    names), run as a server-side prepared statement; with a `shape`, compiled once
+    names), run as run_prepared runs it; with a `shape`, compiled once
     (see _compile). The tenancy guard is checked as QuerySet iteration checks it, and
     the statement goes through Django's cursor wrapper (execute wrappers, query
     logging and counting in tests)."""
