@@ -49,13 +49,26 @@ class Command(BaseCommand):
         have_donors = Donor.objects.for_organisation(organisation).filter(pk__startswith="cbdr").count()
         have_donations = Donation.objects.for_organisation(organisation).filter(pk__startswith="cbdn").count()
         if have_donors >= donors and have_donations >= donations:
+            # Rows a baseline INSERTed straight into the table and left behind (bench/records.py now deletes its
+            # own): not seeded and never recorded by a service (no audit entry). Left, they piled up run after run
+            # on the same donors, and every later run measured longer ledgers on more than the requested data.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM donations_donation d WHERE d.organisation_id = %s AND d.id NOT LIKE 'cbdn%%' AND NOT EXISTS "
+                    "(SELECT 1 FROM organisations_auditentry a WHERE a.organisation_id = d.organisation_id AND a.object_type = 'donation' "
+                    "AND a.object_id = d.id)",
+                    [organisation.id],
+                )
+                removed = cursor.rowcount
+                if removed:
+                    cursor.execute("VACUUM ANALYZE donations_donation")
             # The rows other bench scenarios INSERT directly (their baselines) bypass the services: rebuild the rollup.
             # Those rows have no campaign: the CampaignDonor rows stand (rebuilding them each run only left dead rows).
             rows = rollup_rebuild(organisation_id=organisation.id, campaign_donors=False)
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE donations_dailyrollup")
             self.stdout.write(f"seed_bench: {organisation.slug} already holds {have_donors} donors and {have_donations} donations "
-                              f"(rollup rebuilt: {rows} rows)")
+                              f"(rollup rebuilt: {rows} rows" + (f"; removed {removed} left by earlier runs' baselines)" if removed else ")"))
             return
         rng = random.Random(42 + have_donations)
         now = dt.datetime.now(dt.timezone.utc)
