@@ -36,8 +36,8 @@ from donations.models import Donation, DonationType, Donor
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
-from together.db import prepared_cursor
 from together.celery import task_send
+from together.db import prepared_cursor
 from together.exceptions import Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record
 

@@ -37,8 +37,8 @@ from donations.selectors import campaign_snapshot, donation_snapshot, donation_s
 from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
-from together.db import prepared_cursor
 from together.celery import task_send_batched_on_commit
+from together.db import prepared_cursor
 from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record, events_record
 

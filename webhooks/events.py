@@ -19,8 +19,8 @@ from django.utils import timezone
 from organisations.models import AuditEntry, Organisation
 from organisations.services import audit_entry
 from together.actors import Actor
-from together.db import prepared_cursor
 from together.api.renderers import dumps, iso_timestamp
+from together.db import prepared_cursor
 from together.ids import new_id
 from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookDelivery, WebhookEndpoint, new_delivery_id
 from webhooks.queue import enqueue_flushes
