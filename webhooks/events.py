@@ -22,7 +22,7 @@ from together.actors import Actor
 from together.api.renderers import dumps, iso_timestamp
 from together.db import prepared_cursor
 from together.ids import new_id
-from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookDelivery, WebhookEndpoint, new_delivery_id
+from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookDelivery, WebhookEndpoint, new_delivery_ids
 from webhooks.queue import enqueue_flushes
 
 # The one list of public event types: `<object>.<action>`, past tense.
@@ -145,7 +145,7 @@ def _write(entries: list, events: list[Event], now: dt.datetime) -> None:
     per_event = _DELIVERY_IDS
     if len(events) > 1:
         per_event = WebhookEndpoint.objects.filter(organisation_id=organisation_id, status=EndpointStatus.ENABLED).count()
-    delivery_ids = [new_delivery_id() for _ in range(per_event * len(events))]
+    delivery_ids = new_delivery_ids(per_event * len(events))
     # One array per column (unnest); the JSON columns as one JSON array each (jsonb_array_elements):
     # a JSON value inside a text array literal is escaped character by character, a JSON array is dumped once.
     audit_arrays = [[getattr(entry, name) for entry in entries] for name, _ in _AUDIT_COLUMNS[:-2]]
