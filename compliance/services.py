@@ -37,7 +37,7 @@ from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
 from together.celery import task_send
-from together.db import insert_rows, prepared_cursor
+from together.db import execute_batched, insert_rows, prepared_cursor
 from together.exceptions import Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record
 
@@ -649,9 +649,8 @@ class AggregateWrites:
             sets = ", ".join(f"{name} = v.{name}" for name, _ in self.COLUMNS)
             arrays = ", ".join(f"%s::{kind}[]" for _, kind in self.COLUMNS)
             params = [[a.pk for a in self.updated]] + [[getattr(a, name) for a in self.updated] for name, _ in self.COLUMNS]
-            with prepared_cursor() as cursor:
-                cursor.execute(f"UPDATE {table} AS t SET {sets}, updated_at = %s FROM unnest(%s::text[], {arrays}) "
-                               f"AS v(id, {', '.join(name for name, _ in self.COLUMNS)}) WHERE t.id = v.id", [now, *params])
+            execute_batched(f"UPDATE {table} AS t SET {sets}, updated_at = %s FROM unnest(%s::text[], {arrays}) "
+                            f"AS v(id, {', '.join(name for name, _ in self.COLUMNS)}) WHERE t.id = v.id", [now, *params])
             for aggregate in self.updated:
                 aggregate.updated_at = now
         self.created, self.updated = [], []

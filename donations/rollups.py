@@ -36,7 +36,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
 from compliance.rules import COUNTED, counted_cents, counted_sum, counts
 from donations.models import CampaignDonor, DailyRollup, Donation
-from together.db import prepared_cursor
+from together.db import execute_batched
 
 
 def rollup_rows(queryset, model=DailyRollup) -> list:
@@ -107,29 +107,27 @@ def rollup_apply(*, organisation_id: str, changes: Iterable[tuple[Donation | Non
     days, campaigns = _deltas(changes)
     if not days and not campaigns:
         return
-    params: list = []
-    parts = []
     if days:
         rows = sorted(days.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3] or ""))
         values = ", ".join(["(%s, %s::date, %s, %s, %s, %s::bigint, %s::integer)"] * len(rows))
+        params: list = []
         for (day, kind, recurring, campaign_id), (cents, gifts) in rows:
             params += [organisation_id, day, kind, recurring, campaign_id, cents, gifts]
-        parts.append("INSERT INTO donations_dailyrollup (organisation_id, day, donation_type, recurring, campaign_id, "
-                     f"counted_cents, gifts) VALUES {values}")
+        execute_batched("INSERT INTO donations_dailyrollup (organisation_id, day, donation_type, recurring, campaign_id, "
+                        f"counted_cents, gifts) VALUES {values}", params)
     if campaigns:
         rows = sorted(campaigns.items())
         values = ", ".join(["(%s, %s, %s, %s::bigint, %s::integer)"] * len(rows))
+        params = []
         for (campaign_id, donor_id), (cents, gifts) in rows:
             params += [organisation_id, campaign_id, donor_id, cents, gifts]
-        parts.append("INSERT INTO donations_campaigndonor AS cd (organisation_id, campaign_id, donor_id, counted_cents, gifts) "
-                     f"VALUES {values} ON CONFLICT (campaign_id, donor_id) DO UPDATE SET "
-                     "counted_cents = cd.counted_cents + EXCLUDED.counted_cents, gifts = cd.gifts + EXCLUDED.gifts")
-    sql = parts[-1] if len(parts) == 1 else f"WITH day_rows AS ({parts[0]}) {parts[1]}"
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        if any(gifts < 0 for _, gifts in campaigns.values()):
-            cursor.execute("DELETE FROM donations_campaigndonor WHERE organisation_id = %s AND gifts <= 0 AND donor_id = ANY(%s)",
-                           [organisation_id, sorted({donor for _, donor in campaigns})])
+        execute_batched("INSERT INTO donations_campaigndonor AS cd (organisation_id, campaign_id, donor_id, counted_cents, gifts) "
+                        f"VALUES {values} ON CONFLICT (campaign_id, donor_id) DO UPDATE SET "
+                        "counted_cents = cd.counted_cents + EXCLUDED.counted_cents, gifts = cd.gifts + EXCLUDED.gifts", params)
+    if any(gifts < 0 for _, gifts in campaigns.values()):
+        # After the upsert, not beside it: it reads the rows the upsert writes.
+        execute_batched("DELETE FROM donations_campaigndonor WHERE organisation_id = %s AND gifts <= 0 AND donor_id = ANY(%s)",
+                        [organisation_id, sorted({donor for _, donor in campaigns})], alone=True)
 
 
 COMPACT_SQL = """

@@ -38,7 +38,7 @@ from organisations.models import Organisation
 from organisations.services import audit_record
 from together.actors import Actor
 from together.celery import task_send_batched_on_commit
-from together.db import insert_rows, prepared_cursor
+from together.db import execute_batched, insert_rows, prepared_cursor, write_batch
 from together.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from webhooks.events import event_record, events_record
 
@@ -332,11 +332,10 @@ def _donor_totals_write(ledgers: dict) -> None:
         totals.append(total)
         counts.append(count)
         lasts.append(max((g.day for g in ledger.gifts), default=None))
-    with prepared_cursor() as cursor:
-        if len(ids) == 1:  # scalars: PostgreSQL keeps this statement's generic plan (arrays' it plans on every run)
-            cursor.execute(_TOTALS_ONE, [timezone.now(), ids[0], totals[0], counts[0], lasts[0]])
-        else:
-            cursor.execute(_TOTALS_MANY, [timezone.now(), ids, totals, counts, lasts])
+    if len(ids) == 1:  # scalars: PostgreSQL keeps this statement's generic plan (arrays' it plans on every run)
+        execute_batched(_TOTALS_ONE, [timezone.now(), ids[0], totals[0], counts[0], lasts[0]])
+    else:
+        execute_batched(_TOTALS_MANY, [timezone.now(), ids, totals, counts, lasts])
 
 
 _TOTALS = (
@@ -748,19 +747,24 @@ def _record_many(*, organisation: Organisation, actor: Actor, gifts: list[dict],
     if not accepted:
         return results
     donations = [donation for _, donation in accepted]
-    insert_rows(donations)
-    by_donor: dict[str, list[Donation]] = {}
-    for donation in donations:
-        by_donor.setdefault(donation.donor_id, []).append(donation)
-    ledgers = {donor_id: base[donor_id].with_gifts(by_donor[donor_id]) for donor_id in sorted(by_donor)}
-    _after_change_many(organisation=organisation, donations=donations, ledgers=ledgers, context=context)
-    # Rendered from the rows just written (no re-read), unless a hook may have changed them since.
-    records = []
-    for index, donation in accepted:
-        donation.rendered = donation_snapshot(donation_id=donation.id) if DONATION_AFTER_CHANGE else donation_snapshot_of(donation)
-        records.append({"type": "donation.created", "object_type": "donation", "object_id": donation.id, "after": donation.rendered})
-        results[index].donation = donation
-    events_record(organisation=organisation, actor=actor, records=records)
+    # The gifts, the donors' totals, the rollup, the aggregates and the audit entries with their
+    # events go to PostgreSQL as one statement (together.db.write_batch): none reads another's rows.
+    with write_batch():
+        insert_rows(donations)
+        by_donor: dict[str, list[Donation]] = {}
+        for donation in donations:
+            by_donor.setdefault(donation.donor_id, []).append(donation)
+        ledgers = {donor_id: base[donor_id].with_gifts(by_donor[donor_id]) for donor_id in sorted(by_donor)}
+        _after_change_many(organisation=organisation, donations=donations, ledgers=ledgers, context=context)
+        # Rendered from the rows just written (no re-read), unless a hook may have changed them since.
+        records = []
+        for index, donation in accepted:
+            donation.rendered = (donation_snapshot(donation_id=donation.id) if DONATION_AFTER_CHANGE
+                                 else donation_snapshot_of(donation))
+            records.append({"type": "donation.created", "object_type": "donation", "object_id": donation.id,
+                            "after": donation.rendered})
+            results[index].donation = donation
+        events_record(organisation=organisation, actor=actor, records=records)
     return results
 
 

@@ -20,7 +20,7 @@ from organisations.models import AuditEntry, Organisation
 from organisations.services import audit_entry
 from together.actors import Actor
 from together.api.renderers import dumps, iso_timestamp
-from together.db import prepared_cursor
+from together.db import execute_batched
 from together.ids import new_id
 from webhooks.models import DeliveryStatus, EndpointStatus, Event, WebhookDelivery, WebhookEndpoint, new_delivery_ids
 from webhooks.queue import enqueue_flushes
@@ -181,9 +181,7 @@ def _write(entries: list, events: list[Event], now: dt.datetime) -> None:
         delivery_ids, per_event, organisation_id, now, now, DeliveryStatus.PENDING, now, per_event,
         per_event,
     ]
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = execute_batched(sql, params, fetch=True)
     rest = [(endpoint_id, event_id) for endpoint_id, event_id, written in rows if not written]
     if rest:
         WebhookDelivery.objects.bulk_create([

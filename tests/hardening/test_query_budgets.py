@@ -39,6 +39,16 @@ def _create_with_compliance(org):
     return client, "post", "/api/v1/donations", body | {"donation_date": "2027-03-02"}, 201
 
 
+def _create_below_threshold(org):
+    """As _create_with_compliance, a gift under the disclosure threshold (no obligation to
+    change): its writes go as one statement (together.db.write_batch)."""
+    client, method, path, body, status = _create_with_compliance(org)
+    donor = make_donor(org)
+    small = body | {"donor_id": donor.id, "amount_cents": 5_000}
+    assert client.post(path, small | {"donation_date": "2027-03-01"}, format="json").status_code == 201  # its aggregate
+    return client, method, path, small, status
+
+
 def _whoami(org):
     """A READ key used once: remembered by this process, its last-used mark set."""
     client = client_for(make_key(org, "READ"))
@@ -79,6 +89,8 @@ BUDGETS = [
     ("GET /api/v1/donations?limit=100", _donations_page, 1),
     ("GET /api/v1/donations?limit=100&starting_after=...", _donations_deep_page, 1),
     ("POST /api/v1/donations, compliance on", _create_with_compliance, 10),
+    # Lock, ledger, rules, the writes as one statement; the test's savepoint and its release.
+    ("POST /api/v1/donations, compliance on, under the threshold", _create_below_threshold, 6),
 ]
 
 
@@ -128,7 +140,10 @@ def test_a_busy_connection_runs_the_creates_own_statements_prepared(org, setting
     client, method, path, body, _ = _create_with_compliance(org)
     threshold = connection.connection.prepare_threshold
     assert threshold == settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] == 5
-    for day in range(2, 2 + threshold):
+    # The first gift of the year creates the donor's aggregate and the disclosure obligation, the
+    # next ones change them: the writes' statements (a text for each shape) have run `threshold`
+    # times after these.
+    for day in range(2, 3 + 2 * threshold):
         assert client.post(path, body | {"donation_date": f"2027-03-{day:02d}"}, format="json").status_code == 201
     with CaptureQueriesContext(connection) as captured:
         assert client.post(path, body | {"donation_date": "2027-03-20"}, format="json").status_code == 201
@@ -137,7 +152,19 @@ def test_a_busy_connection_runs_the_creates_own_statements_prepared(org, setting
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     for table in ("donations_donor", "compliance_compliancesettings", "compliance_donoraggregate",
-                  "donations_dailyrollup", "organisations_auditentry"):
+                  "donations_dailyrollup", "organisations_auditentry", "donations_donation"):
         assert any(table in statement for statement in prepared), f"no prepared statement on {table}: {prepared}"
+    # The writes went together (together.db.write_batch): the gift, the donor's totals, the
+    # rollup, the aggregate, the audit entry with its event, as two statements, the obligation's
+    # update (the ORM's) between them.
+    writes = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH w0 AS (")]
+    assert len(writes) == 2
+    for part in ("INSERT INTO donations_donation", "UPDATE donations_donor", "INSERT INTO donations_dailyrollup",
+                 "UPDATE compliance_donoraggregate", "INSERT INTO organisations_auditentry"):
+        assert part in " ".join(writes)
     # Django's own statements are bound on the client and never prepared.
-    assert not any('INSERT INTO "donations_donation"' in statement for statement in prepared)
+    for _ in range(threshold + 1):
+        list(Donation.objects.filter(organisation=org, amount_cents=-7))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        assert not any('"donations_donation"."amount_cents" = ' in row[0] for row in cursor.fetchall())
