@@ -180,6 +180,8 @@ def execute_batched(sql: str, params: list, *, fetch: bool = False, alone: bool 
     connection = connections[using]
     batch = getattr(connection, "_together_batch", None)
     if batch is not None and not alone and (fetch or not _has_with(sql)):
+        if batch and sum(len(p) for _, p in batch) + len(params) > _MAX_PARAMS:
+            _send(connection, using)  # one statement takes at most _MAX_PARAMS parameters
         batch.append((sql, params))
         return _send(connection, using, fetch=True) if fetch else None
     if batch:

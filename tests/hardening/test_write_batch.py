@@ -93,3 +93,16 @@ def test_a_failing_statement_in_the_batch_raises_djangos_error(table):
         execute_batched("INSERT INTO batch_t VALUES (%s, %s)", ["b", 1])
         execute_batched("INSERT INTO batch_t VALUES (%s, %s)", ["a", 2])  # duplicate key
     assert _rows() == [("a", 1)]
+
+
+def test_a_batch_never_passes_postgresqls_limit_on_parameters(table, monkeypatch):
+    import together.db
+
+    monkeypatch.setattr(together.db, "_MAX_PARAMS", 5)
+    with CaptureQueriesContext(connection) as captured, transaction.atomic(), write_batch():
+        execute_batched("INSERT INTO batch_t VALUES (%s, %s), (%s, %s)", ["a", 1, "b", 2])
+        execute_batched("INSERT INTO batch_t VALUES (%s, %s), (%s, %s)", ["c", 3, "d", 4])  # 8 > 5: the first goes alone
+        execute_batched("INSERT INTO batch_u VALUES (%s)", ["a"])
+    sent = [q["sql"] for q in captured.captured_queries if "batch_" in q["sql"]]
+    assert len(sent) == 2 and not sent[0].startswith("WITH") and sent[1].startswith("WITH w0 AS (INSERT INTO batch_t")
+    assert [k for k, _ in _rows()] == ["a", "b", "c", "d"]
