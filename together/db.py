@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.postgresql.base import ServerBindingCursor
 from psycopg.adapt import AdaptersMap
 from psycopg.types.numeric import Int8Dumper
-from django.db.backends.postgresql.base import ServerBindingCursor
 
 
 class PreparingCursor(ServerBindingCursor):
