@@ -54,10 +54,23 @@ def _seed(org):
                        "longer_key": "ü"},
         consent_given=True, updated_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
     )
-    Receipt.objects.create(organisation=org, donation=plain, donor=donor, number=42, kind=ReceiptKind.values[0],
-                           issued_at=dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc), amount_cents=1234, currency="AUD",
-                           donation_date=plain.donation_date, deductibility=Deductibility.values[0], pdf=b"")
+    _receipt(org, plain, 42)
+    # Withdrawn, then issued again: the standing one shows. Withdrawn only: the latest withdrawn one.
+    reissued, withdrawn = _gift(org, donor), _gift(org, donor)
+    _receipt(org, reissued, 43, withdrawn=True)
+    _receipt(org, reissued, 44)
+    _receipt(org, reissued, 41, withdrawn=True)
+    _receipt(org, withdrawn, 45, withdrawn=True)
+    _receipt(org, withdrawn, 46, withdrawn=True)
     return donor
+
+
+def _receipt(org, donation, number, *, withdrawn=False):
+    issued_at = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)
+    Receipt.objects.create(organisation=org, donation=donation, donor=donation.donor, number=number, kind=ReceiptKind.values[0],
+                           issued_at=issued_at, amount_cents=1234, currency="AUD", donation_date=donation.donation_date,
+                           deductibility=Deductibility.values[0], pdf=b"", status="WITHDRAWN" if withdrawn else "ISSUED",
+                           withdrawn_at=issued_at if withdrawn else None)
 
 
 def test_a_page_is_byte_for_byte_the_python_rendering(org):
@@ -66,23 +79,24 @@ def test_a_page_is_byte_for_byte_the_python_rendering(org):
     assert response.status_code == 200
     assert response.content == _expected(org, 100)
     body = response.json()["data"]
-    assert {d["receipt_number"] for d in body} == {42, None}
+    assert {(d["receipt_number"], d["receipt_status"]) for d in body} == {
+        (42, "ISSUED"), (44, "ISSUED"), (46, "WITHDRAWN"), (None, None)}
     assert any(d["notes"] == TRICKY for d in body)
 
 
 def test_pages_and_cursors_match_too(org):
     _seed(org)
     client = client_for(make_key(org))
-    first = client.get("/api/v1/donations?limit=2")
-    assert first.content == _expected(org, 2)
+    first = client.get("/api/v1/donations?limit=3")
+    assert first.content == _expected(org, 3)
     assert first.json()["has_more"] is True
     last_id = first.json()["data"][-1]["id"]
-    rest = client.get(f"/api/v1/donations?limit=2&starting_after={last_id}")
+    rest = client.get(f"/api/v1/donations?limit=3&starting_after={last_id}")
     assert rest.status_code == 200
     assert rest.json()["has_more"] is False
     all_ids = [d["id"] for d in client.get("/api/v1/donations?limit=100").json()["data"]]
     assert [d["id"] for d in first.json()["data"] + rest.json()["data"]] == all_ids
-    back = client.get(f"/api/v1/donations?limit=2&ending_before={rest.json()['data'][0]['id']}")
+    back = client.get(f"/api/v1/donations?limit=3&ending_before={rest.json()['data'][0]['id']}")
     assert [d["id"] for d in back.json()["data"]] == [d["id"] for d in first.json()["data"]]
 
 

@@ -59,14 +59,19 @@ class RowJson:
     json_columns: tuple[str, ...]  # SQL of the JSON columns, as text
     tail_keys: tuple[str, ...]  # keys appended after the fields, from the row's own values (e.g. annotations)
     constant_tail: str  # e.g. ,"object":"donation"
+    # (name, expression): annotations whose text ends the object as is, JSON members each opening with
+    # "," (e.g. two keys from one subquery, where tail_keys would take a subquery each)
+    tail_json: tuple = ()
 
     PREFIX = "_rowjson_"
 
     @classmethod
     def for_model(cls, model, fields: tuple[str, ...], *, constants: dict | None = None,
-                  tail_keys: tuple[str, ...] = ()) -> "RowJson":
+                  tail_keys: tuple[str, ...] = (), tail_json: dict | None = None) -> "RowJson":
         """`fields` of `model`'s table, in order, then `constants` (key → value, e.g. {"object": "donation"}),
-        then `tail_keys` (values fetched alongside, e.g. annotations), as the object's keys in that order."""
+        then `tail_keys` (values fetched alongside, e.g. annotations), as the object's keys in that order;
+        then the members `tail_json`'s expressions write (name → an expression of text like
+        `,"a":1,"b":"x"`, in the exact bytes `dumps` gives those members)."""
         table = model._meta.db_table
         segments, json_columns = [], []
         current: list[str] = []
@@ -92,17 +97,18 @@ class RowJson:
         segments.append("||".join([_sql_literal(opening) if opening else "''", *current]) if current else _sql_literal(opening))
         constant_tail = "".join("," + _key(k) + ":" + dumps(v).decode() for k, v in (constants or {}).items())
         return cls(segments=tuple(segments), json_columns=tuple(json_columns), tail_keys=tuple(tail_keys),
-                   constant_tail=constant_tail)
+                   constant_tail=constant_tail, tail_json=tuple((tail_json or {}).items()))
 
     @property
     def values(self) -> tuple[str, ...]:
         names = [f"{self.PREFIX}s{i}" for i in range(len(self.segments))]
         names += [f"{self.PREFIX}j{i}" for i in range(len(self.json_columns))]
-        return (*names, *self.tail_keys)
+        return (*names, *self.tail_keys, *(name for name, _ in self.tail_json))
 
     def annotations(self) -> dict:
         out = {f"{self.PREFIX}s{i}": RawSQL(sql, ()) for i, sql in enumerate(self.segments)}
         out.update({f"{self.PREFIX}j{i}": RawSQL(sql, ()) for i, sql in enumerate(self.json_columns)})
+        out.update(self.tail_json)
         return out
 
     def objects(self, rows: list[dict]) -> list[str]:
@@ -110,6 +116,7 @@ class RowJson:
         seg_names = [f"{self.PREFIX}s{i}" for i in range(len(self.segments))]
         json_names = [f"{self.PREFIX}j{i}" for i in range(len(self.json_columns))]
         tail_keys = [(k, "," + _key(k) + ":") for k in self.tail_keys]
+        tail_json = [name for name, _ in self.tail_json]
         constant_tail = self.constant_tail
         out = []
         for row in rows:
@@ -121,6 +128,8 @@ class RowJson:
             for key, prefix in tail_keys:
                 parts.append(prefix)
                 parts.append(dumps(row[key]).decode())
+            for name in tail_json:
+                parts.append(row[name])
             parts.append("}")
             out.append("".join(parts))
         return out
