@@ -1,0 +1,61 @@
+"""together.db.insert_rows: the rows bulk_create would write, several of them as
+UNNEST of one array per column (a parameter per column, not per value: a batch of
+250 gifts as VALUES was 12,000 placeholders for psycopg to parse on every run)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from donations.models import Donation
+from donations.services import donation_record, donations_record_many
+from tests.support.api import make_donor
+from together.actors import Actor
+
+pytestmark = pytest.mark.django_db
+
+SYSTEM = Actor.system("tests")
+
+
+def _gift(donor, **fields):
+    return {"donor_id": donor.id, "donation_type": "MONETARY", "amount_cents": 1234, "donation_date": dt.date(2026, 3, 1),
+            "payment_method": "CHEQUE"} | fields
+
+
+def _stored(donation: Donation) -> dict:
+    names = [f.attname for f in Donation._meta.concrete_fields]
+    return Donation.objects.filter(pk=donation.pk).values(*names).get()
+
+
+def _in_memory(donation: Donation) -> dict:
+    return {f.attname: getattr(donation, f.attname) for f in Donation._meta.concrete_fields}
+
+
+def _inserts(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if 'INTO donations_donation ' in q["sql"]]
+
+
+def test_several_rows_go_as_one_unnest_and_are_stored_as_built(org):
+    donor, other = make_donor(org), make_donor(org)
+    gifts = [_gift(donor, metadata={"k": "v", "other": "é"}, notes="quote ' and é"),
+             _gift(other, donation_type="IN_KIND", in_kind_category="GOODS", in_kind_description="chairs", amount_cents=50_000,
+                   payment_method=None),
+             _gift(donor, reference=None, external_id="ext-1")]
+    with CaptureQueriesContext(connection) as captured:
+        results = donations_record_many(organisation=org, actor=SYSTEM, gifts=gifts)
+    assert [r.error for r in results] == [None, None, None]
+    (statement,) = _inserts(captured)
+    assert "SELECT * FROM UNNEST(" in statement and "VALUES" not in statement.split("INTO donations_donation", 1)[1].split(")", 1)[0]
+    for result in results:
+        assert _stored(result.donation) == _in_memory(result.donation)
+
+
+def test_one_row_goes_as_values(org):
+    donor = make_donor(org)
+    with CaptureQueriesContext(connection) as captured:
+        donation = donation_record(organisation=org, actor=SYSTEM, **_gift(donor, metadata={"a": "1"}))
+    (statement,) = _inserts(captured)
+    assert "UNNEST" not in statement and " VALUES (" in statement
+    assert _stored(donation) == _in_memory(donation)
