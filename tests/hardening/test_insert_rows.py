@@ -1,4 +1,4 @@
-"""together.db.insert_rows: the rows bulk_create would write, several of them as
+"""together.db.insert_rows: the rows bulk_create would write, many of them as
 UNNEST of one array per column (a parameter per column, not per value: a batch of
 250 gifts as VALUES was 12,000 placeholders for psycopg to parse on every run)."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ from donations.models import Donation
 from donations.services import donation_record, donations_record_many
 from tests.support.api import make_donor
 from together.actors import Actor
+from together.db import UNNEST_FROM_ROWS
 
 pytestmark = pytest.mark.django_db
 
@@ -43,13 +44,23 @@ def test_several_rows_go_as_one_unnest_and_are_stored_as_built(org):
              _gift(other, donation_type="IN_KIND", in_kind_category="GOODS", in_kind_description="chairs", amount_cents=50_000,
                    payment_method=None),
              _gift(donor, reference=None, external_id="ext-1")]
+    gifts += [_gift(other, amount_cents=100 + n) for n in range(UNNEST_FROM_ROWS - len(gifts))]
     with CaptureQueriesContext(connection) as captured:
         results = donations_record_many(organisation=org, actor=SYSTEM, gifts=gifts)
-    assert [r.error for r in results] == [None, None, None]
+    assert [r.error for r in results] == [None] * UNNEST_FROM_ROWS
     (statement,) = _inserts(captured)
     assert "SELECT * FROM UNNEST(" in statement and "VALUES" not in statement.split("INTO donations_donation", 1)[1].split(")", 1)[0]
     for result in results:
         assert _stored(result.donation) == _in_memory(result.donation)
+
+
+def test_a_few_rows_go_as_values(org):
+    donor = make_donor(org)
+    with CaptureQueriesContext(connection) as captured:
+        results = donations_record_many(organisation=org, actor=SYSTEM, gifts=[_gift(donor)] * (UNNEST_FROM_ROWS - 1))
+    (statement,) = _inserts(captured)
+    assert "UNNEST" not in statement and statement.count("), (") == UNNEST_FROM_ROWS - 2
+    assert [_stored(r.donation) for r in results] == [_in_memory(r.donation) for r in results]
 
 
 def test_one_row_goes_as_values(org):
