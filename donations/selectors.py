@@ -23,6 +23,15 @@ def donors_with_email(queryset: QuerySet, email: str) -> QuerySet:
     return queryset.alias(email_lower=Lower("email")).filter(email__isnull=False, email_lower=Lower(Value(email)))
 
 
+def donor_with_email(queryset: QuerySet, email: str) -> Donor | None:
+    """The donor of an organisation's `queryset` whose email is `email`, ignoring case,
+    or None: at most one (the unique index), read through that index. Without an
+    ORDER BY: PostgreSQL does not use the partial index's statistics, guesses a
+    thousand matches, and with `ORDER BY created_at LIMIT 1` walked the
+    organisation's donors by date instead (0.4 s at 200,000 donors, per card payment)."""
+    return next(iter(donors_with_email(queryset, email).order_by()[:1]), None)
+
+
 def donor_snapshot(*, donor_id: str) -> dict:
     return render_donor(Donor.objects.filter(pk=donor_id).values(*DONOR_FIELDS).get())
 

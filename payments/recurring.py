@@ -33,7 +33,7 @@ from django.utils import timezone
 from donations.crm import source_fields_clean
 from donations.services import campaign_for_gift, check_date, revenue_code_adopt
 from donations.models import Donation, Donor, Source, Status
-from donations.selectors import donors_with_email
+from donations.selectors import donor_with_email
 from engage.models import MAXIMUM_CHARGE_CENTS
 from organisations.models import Organisation, Role
 from organisations.services import audit_record
@@ -540,7 +540,7 @@ def _donor_for_payment(payment: Payment, actor: Actor) -> Donor:
 
     details = payment.donor_details or {}
     books = Donor.objects.for_organisation(payment.organisation)
-    existing = donors_with_email(books, details["email"]).order_by("created_at").first()
+    existing = donor_with_email(books, details["email"])
     if existing is not None:
         return existing
     fields = {k: v for k, v in details.items() if k in {
@@ -549,7 +549,7 @@ def _donor_for_payment(payment: Payment, actor: Actor) -> Donor:
     try:
         return donor_create(organisation=payment.organisation, actor=actor, **fields)
     except Conflict:
-        return donors_with_email(books, details["email"]).order_by("created_at").first()
+        return donor_with_email(books, details["email"])
 
 
 def _payment_tracking(payment: Payment) -> dict[str, str]:

@@ -42,7 +42,7 @@ from compliance.services import CapExceeded
 from donations.models import Donation, DonationType, Donor, PaymentMethod, Source, Status
 from donations.crm import source_fields_clean
 from donations.custom_fields import custom_fields_clean
-from donations.selectors import donors_with_email
+from donations.selectors import donor_with_email
 from engage.models import CheckoutLink, DonationForm
 from organisations.models import Membership, Organisation, Role
 from organisations.services import audit_record
@@ -126,7 +126,7 @@ def _money(cents: int) -> str:
 
 
 def _donor_in_books(recipient: Organisation, email: str) -> Donor | None:
-    return donors_with_email(Donor.objects.for_organisation(recipient), email).order_by("created_at").first()
+    return donor_with_email(Donor.objects.for_organisation(recipient), email)
 
 
 def _cap_check_before(*, payment_organisation: Organisation, kind: str, position: int, part: PartSpec, donor: Donor | None,

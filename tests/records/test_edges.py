@@ -118,3 +118,24 @@ def test_the_uniqueness_check_uses_the_email_index(org, monkeypatch):
     assert list(real(Donor.objects.for_organisation(org), ["CHECK@example.COM", "other@example.com"])
                 .values_list("email", flat=True)) == ["Check@Example.com"]
     assert "uniq_donor_email_per_org" in _plan(real(Donor.objects.all(), ["CHECK@example.com", "other@example.com"]).values("id"))
+
+
+def test_an_email_lookup_with_an_order_reads_the_email_index_among_many_donors(org):
+    """The unique email index is partial, whose statistics PostgreSQL does not use: it guessed
+    0.5 % of the donors for one email and, with an ORDER BY and a LIMIT, walked the
+    organisation's donors in that order instead (0.4-0.75 s at 200,000 donors).
+    donations.0019's statistics on lower(email) make the estimate one donor."""
+    from django.db import connection
+
+    from donations.selectors import donor_with_email, donors_with_email
+
+    Donor.objects.bulk_create([Donor(organisation=org, first_name="Many", last_name=str(n), email=f"many{n}@example.com")
+                               for n in range(4000)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE donations_donor")
+    scoped = Donor.objects.for_organisation(org)
+    for queryset in (donors_with_email(scoped, "MANY7@example.com").order_by("created_at")[:1],
+                     donors_with_email(scoped, "nobody@example.com").values("id").order_by("pk")[:1]):
+        assert "uniq_donor_email_per_org" in _plan(queryset)
+    assert donor_with_email(scoped, "MANY7@example.com").last_name == "7"
+    assert donor_with_email(scoped, "nobody@example.com") is None
