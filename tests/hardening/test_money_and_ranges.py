@@ -43,8 +43,21 @@ pytestmark = pytest.mark.django_db
 DAY = dt.date(2027, 3, 15)
 EDGE_DATES = ["0001-01-01", "9999-12-31"]
 
-# The time limits below are this thread's CPU time (time.thread_time): an input that makes the
-# server compute is caught; a busy machine's scheduling (a CI run's 1.08 s for one post) is not.
+# The time limits below are this thread's CPU time (time.thread_time), the better of two tries: an
+# input that makes the server compute is slow both times and is caught; a busy machine's scheduling
+# (a CI run's 1.08 s of wall time for one post) and a first call's cold costs (a CI run's 1.14 s of
+# CPU for the first post of a form in its worker: templates compiled, modules imported) are not.
+
+
+def fastest(call, tries=2):
+    """(the last result, the least CPU time of `tries` calls): a hostile input is slow every time."""
+    best = None
+    for _ in range(tries):
+        started = time.thread_time()
+        result = call()
+        elapsed = time.thread_time() - started
+        best = elapsed if best is None else min(best, elapsed)
+    return result, best
 
 
 @pytest.fixture(autouse=True)
@@ -133,10 +146,8 @@ def test_parser_accepts_exactly_the_grammar(text):
 @given(mantissa=st.from_regex(r"[0-9]{1,6}(\.[0-9]{1,2})?", fullmatch=True),
        exponent=st.from_regex(r"[eE][+-]?[0-9]{1,7}", fullmatch=True))
 def test_parser_refuses_every_exponent_quickly(mantissa, exponent):
-    started = time.thread_time()
-    with pytest.raises(MoneyParseError):
-        parse_amount_cents(mantissa + exponent)
-    assert time.thread_time() - started < 0.05
+    _, elapsed = fastest(lambda: pytest.raises(MoneyParseError, parse_amount_cents, mantissa + exponent))
+    assert elapsed < 0.05
 
 
 HOSTILE = ["1e999997", "1e5", "1E5", "NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf", "１００", "١٠٠", "1_000",
@@ -146,10 +157,8 @@ HOSTILE = ["1e999997", "1e5", "1E5", "NaN", "nan", "sNaN", "Infinity", "-Infinit
 
 @pytest.mark.parametrize("text", HOSTILE, ids=lambda t: t[:20])
 def test_parser_refuses_hostile_input_quickly(text):
-    started = time.thread_time()
-    with pytest.raises(MoneyParseError) as info:
-        parse_amount_cents(text)
-    assert time.thread_time() - started < 0.01
+    info, elapsed = fastest(lambda: pytest.raises(MoneyParseError, parse_amount_cents, text))
+    assert elapsed < 0.01
     assert info.value.message and isinstance(info.value, ValueError)
 
 
@@ -284,9 +293,8 @@ def test_every_money_form_refuses_hostile_amounts(world, editor, name, value):
     url, body = MONEY_FORMS[name]
     address, data = url(world), body(world, value)  # before the snapshot: a row's url may make its gift
     before = _state(world)
-    started = time.thread_time()
-    response = client_as(editor).post(address, data)
-    elapsed = time.thread_time() - started
+    client = client_as(editor)
+    response, elapsed = fastest(lambda: client.post(address, data))
     assert elapsed < 1.0, elapsed
     assert response.status_code == 400, (response.status_code, response.content[:500])
     page = response.content.decode()
@@ -300,9 +308,8 @@ def test_cap_room_with_a_huge_exponent_answers_at_once(org, viewer):
     client = client_as(viewer)
     base = {"donor": donor.id, "donation_date": DAY.isoformat(), "revenue_code": "FED"}
     for amount in ("1e999997", "1e5", "NaN", "１００", "9" * 10_000):
-        started = time.thread_time()
-        response = client.get(reverse("gift-cap-room"), base | {"amount": amount})
-        assert time.thread_time() - started < 1.0
+        response, elapsed = fastest(lambda: client.get(reverse("gift-cap-room"), base | {"amount": amount}))
+        assert elapsed < 1.0, elapsed
         assert response.status_code == 200
         page = response.content.decode()
         assert "cap room" in page and "Amount:" in page and "over the cap" not in page, page
@@ -467,9 +474,8 @@ def test_api_amount_cents_as_an_exponent_or_a_huge_literal(org, world):
     for literal in ("1e999997", "1e5", "NaN", "Infinity", "9" * 5000):
         raw = ('{"donor_id": "%s", "donation_type": "MONETARY", "amount_cents": %s, "donation_date": "2027-03-15",'
                ' "payment_method": "CASH"}' % (world["donor"].id, literal))
-        started = time.thread_time()
-        response = client.post("/api/v1/donations", raw, content_type="application/json")
-        assert time.thread_time() - started < 1.0
+        response, elapsed = fastest(lambda: client.post("/api/v1/donations", raw, content_type="application/json"))
+        assert elapsed < 1.0, elapsed
         assert response.status_code == 400, (literal[:20], response.content[:300])
         assert response.json()["error"]["code"] in ("invalid_request", "validation_failed")
     assert Donation.objects.filter(organisation=org).count() == 1
