@@ -43,6 +43,25 @@ class ApiMixin:
     extra_query_params: tuple[str, ...] = ()
 
     # -- the request cycle -------------------------------------------------
+    # DRF makes each response part of two reference cycles: the view keeps it (`self.response`)
+    # and it keeps the view (`renderer_context["view"]`), and rendering puts the response in its
+    # own `renderer_context["response"]`. Only the cyclic GC frees a cycle, so under a threaded
+    # server every rendered body (100 KB for a list page) outlived its request until a collection
+    # came round, and each thread's malloc arena kept the high-water mark: about 8 MB a thread of
+    # a gunicorn worker that had served list pages (issue 15's export row measures that worker).
+    # `dispatch` and `_release_after_render` cut both links, so a body goes when the server
+    # drops the response.
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        self.response = None
+        return response
+
+    @staticmethod
+    def _release_after_render(response):
+        context = getattr(response, "renderer_context", None)
+        if context is not None:
+            context.pop("response", None)
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.check_request_shape(request)
@@ -121,6 +140,8 @@ class ApiMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response):
+            response.add_post_render_callback(self._release_after_render)
         result = getattr(request._request if hasattr(request, "_request") else request, "rate_limit", None)
         if result is not None:
             for name, value in result.headers().items():
