@@ -166,6 +166,9 @@ def main() -> int:
         name="Bench", slug="bench")
     read = api_key_create(organisation=org, actor=actor, name="bench read", scope=Scope.READ)
     write = api_key_create(organisation=org, actor=actor, name="bench write", scope=Scope.WRITE)
+    from bench.records import checkpoint
+
+    checkpoint(connection)
     connection.close()  # no connection shared with the forked load processes
 
     port = free_port()

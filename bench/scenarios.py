@@ -20,7 +20,8 @@ answers are counted as errors, and a row with errors fails the run.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from bench.load import LoadResult, run_load
@@ -196,10 +197,31 @@ def baseline(name: str):
 EMPTY = "GET /_bench/empty"
 
 
+WHOAMI_ROUNDS = int(os.environ.get("BENCH_WHOAMI_ROUNDS", "3"))
+_whoami_rounds: dict[str, list[Measurement]] = {}
+
+
+def _best_of_turns(ctx: BenchContext, name: str) -> Measurement:
+    """The bare view and whoami take turns, WHOAMI_ROUNDS rounds of one load each; each
+    row is its best round. One load each, one after the other, let a passing disturbance
+    (the checkpointer writing a fresh database, another row's leftovers) fall on one side
+    only: whoami measured 0.22x in one run and 0.51x alone minutes later."""
+    if not _whoami_rounds:
+        empty, who = [], []
+        for _ in range(WHOAMI_ROUNDS):
+            empty.append(ctx.load("GET", "/_bench/empty"))
+            who.append(ctx.load("GET", "/api/v1/whoami", key=ctx.read_key))
+        _whoami_rounds.update(empty=empty, whoami=who)
+    rounds = _whoami_rounds[name]
+    best = max(rounds, key=lambda m: m.value)
+    others = ", ".join(f"{m.value:,.0f}" for m in rounds)
+    return replace(best, detail=f"best of {len(rounds)} rounds taking turns ({others} req/s); {best.detail}")
+
+
 @baseline(EMPTY)
 def bench_empty(ctx: BenchContext) -> Measurement:
     """A bare Django view (BENCH_ENDPOINTS=1): the full middleware stack, no DRF, no key, no query."""
-    return ctx.load("GET", "/_bench/empty")
+    return _best_of_turns(ctx, "empty")
 
 
 # --- scenarios ---------------------------------------------------------------------
@@ -207,4 +229,4 @@ def bench_empty(ctx: BenchContext) -> Measurement:
 @scenario("GET /api/v1/whoami", baseline=EMPTY, goal=Goal.of("issue 15", ("ratio", ">=", 0.5)))
 def whoami(ctx: BenchContext) -> Measurement:
     """Authenticated API round trip: key lookup, scope check, envelope."""
-    return ctx.load("GET", "/api/v1/whoami", key=ctx.read_key)
+    return _best_of_turns(ctx, "whoami")
