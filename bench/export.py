@@ -132,6 +132,15 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
+def _cpu_ticks(pid: int) -> int:
+    """user + system CPU of `pid` (/proc/<pid>/stat), in clock ticks."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
 def _reset_peaks(pids: list[int]) -> bool:
     ok = True
     for pid in pids:
@@ -148,6 +157,7 @@ def _export_once(ctx: BenchContext) -> dict:
     pids = _listening_pids(parts.port)
     reset = _reset_peaks(pids)
     before = {pid: _status_kb(pid, "VmRSS") for pid in pids}
+    cpu_before = {pid: _cpu_ticks(pid) for pid in pids}
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
     started = time.perf_counter()
     conn.request("GET", f"/api/v1/reports/donations?format=csv&from={DATE_FROM}&to={DATE_TO}",
@@ -161,7 +171,9 @@ def _export_once(ctx: BenchContext) -> dict:
     first = headers_after + (first or 0)
     conn.close()
     peaks = {pid: _status_kb(pid, "VmHWM") for pid in pids}
-    served_by = max(pids, key=lambda pid: peaks[pid] - before[pid]) if pids else None
+    # The worker that served it is the one that worked (a worker whose peak did not move, the
+    # export fitting under its earlier high-water mark, is still the one that spent the CPU).
+    served_by = max(pids, key=lambda pid: _cpu_ticks(pid) - cpu_before[pid]) if pids else None
     return {"seconds": seconds, "bytes": size, "sha256": digest, "first": first, "peak_kb": peaks.get(served_by, 0),
             "rss_before_kb": before.get(served_by, 0), "peak_reset": reset, "pid": served_by}
 

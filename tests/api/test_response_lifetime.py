@@ -90,3 +90,13 @@ def test_the_response_goes_with_the_request(org, no_cyclic_gc, method, path, bod
         got, content, alive = serve(path, key, method=method, body=encoded, headers=headers)
         assert got == status, content[:300]
         assert alive() is None, [type(r).__name__ for r in gc.get_referrers(alive())]
+
+
+def test_the_serving_process_caps_its_malloc_arenas(monkeypatch):
+    """together.wsgi caps glibc's arenas (the threads share a GIL), unless the operator set MALLOC_ARENA_MAX."""
+    from together.wsgi import limit_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas() is True  # glibc's mallopt accepted it (Debian's libc.so.6)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False
