@@ -28,7 +28,13 @@ def main() -> None:
     signal_file, now = Path(sys.argv[1]), dt.datetime.fromisoformat(sys.argv[2])
 
     def charged_then_wait(*, payment_intent_id: str, **kwargs):
-        signal_file.write_text(payment_intent_id)
+        from django.db import connection
+
+        # The intent, and the PostgreSQL backend holding the plan's lock (the test waits for it to end:
+        # a killed client's backend lives on until it reads the closed socket). Written whole, then renamed.
+        written = signal_file.with_suffix(".tmp")
+        written.write_text(f"{payment_intent_id} {connection.connection.info.backend_pid}")
+        written.rename(signal_file)
         time.sleep(600)  # killed here: the intent exists, nothing is recorded, the transaction is open
 
     billing.payment_sync = charged_then_wait

@@ -78,10 +78,16 @@ def test_a_worker_killed_after_stripe_charged_and_restarted_charges_nothing_twic
             assert worker.poll() is None, worker.stdout.read().decode()[-3000:]
             assert time.monotonic() < deadline, "the worker never reached Stripe"
             time.sleep(0.1)
-        intent_id = signal_file.read_text()
+        intent_id, backend_pid = signal_file.read_text().split()
     finally:
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(30)
+    # The killed run's transaction ends when its backend notices the closed socket; until then it holds the
+    # plan's row lock and a run skips the plan (SKIP LOCKED). CI once restarted in that gap and charged nothing.
+    deadline = time.monotonic() + 30
+    while _backend_alive(int(backend_pid)):
+        assert time.monotonic() < deadline, "the killed worker's backend outlived it by 30 s"
+        time.sleep(0.05)
     # Stripe took the money; the killed run's transaction is gone: nothing recorded, the plan still due.
     intents = plan_intents(plan)
     assert [(i["id"], i["status"]) for i in intents] == [(intent_id, "succeeded")]
@@ -100,3 +106,9 @@ def test_a_worker_killed_after_stripe_charged_and_restarted_charges_nothing_twic
     assert (plan.payments_made, plan.next_bill_date) == (1, dt.date(2027, 7, 1))
     assert billing.billing_run(now=at(DAY, 12)) == {}
     assert len(plan_intents(plan)) == 1
+
+
+def _backend_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        return bool(cursor.fetchone()[0])
