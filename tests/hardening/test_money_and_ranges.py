@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from compliance import services as compliance
 from donations import services
-from donations.models import BatchStatus, Campaign, DepositBatch, Donation
+from donations.models import Campaign, DepositBatch, Donation
 from engage.models import CheckoutLink, DonationForm
 from payments.models import RecurringPlan
 from tests.conftest import client_for, make_key
