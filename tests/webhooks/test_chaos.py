@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 300
 KILLS = 4
 DEADLINE_SECONDS = 110
+SWEEP_INTERVAL = 1.0
 
 
 def database_url() -> str:
@@ -65,7 +66,7 @@ class Worker:
             "WEBHOOKS_RETRY_SCHEDULE": ",".join(["0.3", "0.5"] + ["1"] * 13),
             "WEBHOOKS_LEASE_SECONDS": "4",
             "WEBHOOKS_TIMEOUT_SECONDS": "2",
-            "WEBHOOKS_SWEEP_INTERVAL": "1",
+            "WEBHOOKS_SWEEP_INTERVAL": f"{SWEEP_INTERVAL:g}",
             "WEBHOOKS_ALLOW_PRIVATE_URLS": "1",
             "PYTHONUNBUFFERED": "1",
         }
@@ -116,7 +117,12 @@ def drop_unacked(queue: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_no_event_is_lost_when_workers_die_and_the_receiver_fails(tmp_path, private_queue):
+def test_no_event_is_lost_when_workers_die_and_the_receiver_fails(tmp_path, private_queue, settings):
+    # This process enqueues the first flushes, as the site does: it reads the worker's
+    # sweep interval too (one environment for both, as under `make run`). Its flush
+    # marker lives two sweep intervals; with the default 10 s, a flush message lost
+    # with a killed worker held up the sweep's re-queue for 20 s.
+    settings.WEBHOOKS_SWEEP_INTERVAL = SWEEP_INTERVAL
     started = time.monotonic()
     rng = random.Random()
     receiver = Receiver()

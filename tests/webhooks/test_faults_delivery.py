@@ -26,7 +26,7 @@ import pytest
 from donations import services as donations
 from tests.conftest import make_org
 from tests.webhooks.receiver import Receiver, Reply
-from tests.webhooks.test_chaos import Worker, drop_unacked
+from tests.webhooks.test_chaos import SWEEP_INTERVAL, Worker, drop_unacked
 from together.actors import Actor
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from webhooks.services import webhook_endpoint_create, webhook_endpoint_delete
@@ -45,7 +45,7 @@ class FaultWorker(Worker):
         super().__init__(queue, workdir)
         for name in ("WEBHOOKS_RETRY_SCHEDULE", "WEBHOOKS_LEASE_SECONDS", "WEBHOOKS_TIMEOUT_SECONDS"):
             self.env.pop(name, None)
-        self.env["WEBHOOKS_SWEEP_INTERVAL"] = "1"
+        self.env["WEBHOOKS_SWEEP_INTERVAL"] = f"{SWEEP_INTERVAL:g}"
         self.env.update(env)
         self.log_path = workdir / "worker.log"
 
@@ -81,8 +81,10 @@ class FaultWorker(Worker):
 
 
 @pytest.fixture
-def workers(tmp_path, private_queue):
+def workers(tmp_path, private_queue, settings):
     from together.celery import app
+
+    settings.WEBHOOKS_SWEEP_INTERVAL = SWEEP_INTERVAL  # this process enqueues too: the workers' flush marker
 
     # The workers deliver, never this process: its tasks go to the broker.
     eager = app.conf.task_always_eager
@@ -183,11 +185,14 @@ def test_a_worker_killed_mid_batch_is_recovered_quickly_and_its_sends_are_on_rec
     org = make_org("Killed")
     created = webhook_endpoint_create(organisation=org, actor=actor, url=receiver.url("/held"))
     receiver.on("/held", created.secret)
+    # Committed before the worker starts, so that its first flush claims a full round
+    # (8 sends at once, all held): started first, it claimed the first gift alone and
+    # the next round went out only when the 15 s hold ended.
+    donor_ids = [donations.donor_create(organisation=org, actor=actor, email=f"k{i}@example.com").id
+                 for i in range(KILLED_EVENTS)]
     first = workers()
     first.start()
     first.wait_ready()
-    donor_ids = [donations.donor_create(organisation=org, actor=actor, email=f"k{i}@example.com").id
-                 for i in range(KILLED_EVENTS)]
 
     busy_by = time.monotonic() + 30
     while len(receiver.received("/held")) < 4:  # the batch is on the wire, held by the receiver
