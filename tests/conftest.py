@@ -100,6 +100,32 @@ def _celery_configured_from_the_real_settings():
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _transactional_flush_by_delete():
+    """Transactional tests (live servers, real concurrency) end with Django's flush,
+    which empties every table. On PostgreSQL it is one TRUNCATE of all 61 tables:
+    about 0.4 s here, as TRUNCATE gives every table, index and TOAST table a new
+    file. DELETE of the few rows a test leaves takes about 0.03 s, and leaves the
+    same state: every table empty, sequences untouched (flush does not reset them
+    either), no triggers to fire (there are none), every foreign key deferrable
+    (Django creates them so), checked at the flush's commit. A flush that resets
+    sequences keeps Django's TRUNCATE."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or not tables:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return ["SET CONSTRAINTS ALL DEFERRED"] + [
+            f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))};" for table in tables
+        ]
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = truncate
+
+
 @pytest.fixture(autouse=True)
 def _regime_rules_in_transactional_tests(request):
     """Transactional tests (live servers, real concurrency) flush every table

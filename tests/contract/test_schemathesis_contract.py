@@ -18,6 +18,7 @@ shrinking, deterministic generation, a per-example deadline."""
 from __future__ import annotations
 
 import os
+import zlib
 
 import hypothesis
 import pytest
@@ -29,7 +30,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.conftest import make_key, make_org
 from tests.recommendations.conftest import link, passphrase_for
-from tests.support.api import seed_campaign, seed_donation, make_donor
+from tests.support.api import lazy_runner_compatible, make_donor, seed_campaign, seed_donation
 from together.wsgi import application
 
 pytestmark = pytest.mark.contract
@@ -53,7 +54,26 @@ def load(*, phases: list[str], modes: list[str]):
 
 
 fuzz_schema = load(phases=["examples", "fuzzing"], modes=["positive", "negative"])
-boundary_schema = load(phases=["coverage"], modes=["positive"])
+
+# The boundary pass, in BOUNDARY_PARTS tests of a share of the operations each (for
+# xdist to spread), each built when it runs (schemathesis.pytest.from_fixture).
+# Schemathesis computes a coverage test's cases when it builds the test:
+# parametrized at import, that was about 15 s of CPU in every xdist worker's
+# collection, the workers that never ran it included.
+BOUNDARY_PARTS = 4
+
+
+@pytest.fixture
+def boundary_schema(request, db):
+    lazy_runner_compatible(request)
+    return load(phases=["coverage"], modes=["positive"])
+
+
+def boundary_part(part: int):
+    """The lazy schema of the operations in `part` (a stable share, by label)."""
+    return schemathesis.pytest.from_fixture("boundary_schema").include(
+        lambda ctx: zlib.crc32(ctx.operation.label.encode()) % BOUNDARY_PARTS == part
+    )
 
 RESOURCE_OF_PATH = {
     "donors": "donor", "donations": "donation", "campaigns": "campaign", "recipient-accounts": "link",
@@ -193,7 +213,16 @@ def test_every_operation_keeps_its_contract(case, seeded):
     call_and_validate(case, seeded)
 
 
-@boundary_schema.parametrize()
-@HYPOTHESIS
-def test_every_boundary_value_the_document_allows_is_accepted(case, seeded):
-    call_and_validate(case, seeded)
+def boundary_test(part: int):
+    @boundary_part(part).parametrize()
+    @HYPOTHESIS
+    def test_every_boundary_value_the_document_allows_is_accepted(case, seeded):
+        call_and_validate(case, seeded)
+
+    return test_every_boundary_value_the_document_allows_is_accepted
+
+
+test_every_boundary_value_the_document_allows_is_accepted_part1 = boundary_test(0)
+test_every_boundary_value_the_document_allows_is_accepted_part2 = boundary_test(1)
+test_every_boundary_value_the_document_allows_is_accepted_part3 = boundary_test(2)
+test_every_boundary_value_the_document_allows_is_accepted_part4 = boundary_test(3)
