@@ -494,18 +494,26 @@ def _json(body) -> bytes:
 
 
 def _snapshot(organisation) -> dict:
-    """Row counts and last update of the tenant tables: to prove a refusal changed nothing."""
+    """Row counts and last update of the tenant tables: to prove a refusal changed nothing.
+    One query for all of them (it runs twice in each of some 600 tests)."""
     from django.apps import apps
-    from django.db.models import Max
+    from django.db import connection
 
     from together.models import OrganisationOwned
 
-    out = {}
+    parts, params = [], []
     for model in apps.get_models():
         if issubclass(model, OrganisationOwned) and model._meta.label not in ("organisations.AuditEntry", "organisations.ApiKey"):
-            qs = model.objects.filter(organisation=organisation)
-            out[model._meta.label] = (qs.count(), qs.aggregate(m=Max("updated_at"))["m"])
-    return out
+            meta = model._meta
+            parts.append(
+                f"SELECT %s, count(*), max({connection.ops.quote_name(meta.get_field('updated_at').column)}) "
+                f"FROM {connection.ops.quote_name(meta.db_table)} "
+                f"WHERE {connection.ops.quote_name(meta.get_field('organisation').column)} = %s"
+            )
+            params += [meta.label, organisation.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return {label: (count, last) for label, count, last in cursor.fetchall()}
 
 
 @pytest.mark.django_db
