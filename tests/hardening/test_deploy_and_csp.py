@@ -426,8 +426,12 @@ def test_browser_set_editor_frames_the_giving_form_and_the_form_runs(csp_page, s
 
 @pytest.mark.django_db(transaction=True)
 def test_browser_swagger_ui_authorize_and_try_it_out(csp_page, live_server, org):
+    """The reference UI in Chromium under the production policy: Authorize takes a key,
+    Execute calls the API, and nothing is fetched from anywhere but this site."""
     key = make_key(org, "READ")
     page = csp_page
+    external: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith((live_server.url, "data:")) else external.append(r.url))
     page.goto("/developer/api")
     page.locator(".swagger-ui .info .title").wait_for(timeout=60_000)  # the schema is built on first request
     assert_no_violations(page, "/developer/api (loaded)")
@@ -440,7 +444,8 @@ def test_browser_swagger_ui_authorize_and_try_it_out(csp_page, live_server, org)
     # SWAGGER_UI_SETTINGS has tryItOutEnabled: the operation opens ready to execute.
     whoami.get_by_role("button", name="Execute").click()
     whoami.locator(".live-responses-table .response-col_status", has_text="200").first.wait_for()
-    assert org.name in whoami.locator(".live-responses-table .microlight").first.inner_text()
+    body = whoami.locator(".live-responses-table .microlight").first.inner_text()
+    assert org.name in body and org.id in body and '"scope": "READ"' in body.replace('":"', '": "'), body
     screenshot(page, "csp-developer-api")
     from tests.dashboard.conftest import SCREENSHOTS
 
@@ -448,6 +453,7 @@ def test_browser_swagger_ui_authorize_and_try_it_out(csp_page, live_server, org)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / "csp-developer-api-top.png"))
     assert_no_violations(page, "/developer/api")
+    assert not external, external
 
 
 @pytest.mark.django_db(transaction=True)
