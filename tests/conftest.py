@@ -109,13 +109,13 @@ def _transactional_flush_by_delete():
     same state: every table empty, sequences untouched (flush does not reset them
     either), no triggers to fire (there are none), every foreign key deferrable
     (Django creates them so), checked at the flush's commit. A flush that resets
-    sequences keeps Django's TRUNCATE."""
+    sequences, or cascades to other apps' tables, keeps Django's TRUNCATE."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     truncate = DatabaseOperations.sql_flush
 
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
-        if reset_sequences or not tables:
+        if reset_sequences or allow_cascade or not tables:  # a partial flush (available_apps) cascades: TRUNCATE
             return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
         return ["SET CONSTRAINTS ALL DEFERRED"] + [
             f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))};" for table in tables
