@@ -6,12 +6,18 @@ import itertools
 import os
 
 import pytest
+from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
 from organisations.services import api_key_create, organisation_create
 from together.actors import Actor
 
 _counter = itertools.count()
+
+# Playwright's `expect` waits 5 s by default, its actions 10 s here (the contexts' default timeout).
+# On a loaded machine (two xdist workers, Chromium, live servers and PostgreSQL sharing two cores)
+# a form post once took longer than 5 s to answer in CI: assertions wait as long as actions.
+expect.set_options(timeout=10_000)
 
 
 def make_org(name: str = "Org"):
