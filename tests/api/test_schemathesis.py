@@ -181,11 +181,10 @@ if not COVERAGE_ALL:  # otherwise the fuzz pass above already runs the coverage 
 
         return test_machinery_boundaries
 
-    # One test for each operation of COVERAGE_OPERATIONS.
-    test_machinery_boundaries_list_donors = machinery_boundaries("GET", "/api/v1/donors")
-    test_machinery_boundaries_create_donor = machinery_boundaries("POST", "/api/v1/donors")
-    test_machinery_boundaries_list_donations = machinery_boundaries("GET", "/api/v1/donations")
-    assert len(COVERAGE_OPERATIONS) == 3
+    # One test for each operation of COVERAGE_OPERATIONS, e.g. test_machinery_boundaries_GET_api_v1_donors.
+    for _method, _path in COVERAGE_OPERATIONS:
+        globals()[f"test_machinery_boundaries_{_method}_{_path.strip('/').replace('/', '_')}"] = \
+            machinery_boundaries(_method, _path)
 
 
 def negative_headers(case, key: str) -> dict:

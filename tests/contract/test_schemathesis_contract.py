@@ -222,7 +222,5 @@ def boundary_test(part: int):
     return test_every_boundary_value_the_document_allows_is_accepted
 
 
-test_every_boundary_value_the_document_allows_is_accepted_part1 = boundary_test(0)
-test_every_boundary_value_the_document_allows_is_accepted_part2 = boundary_test(1)
-test_every_boundary_value_the_document_allows_is_accepted_part3 = boundary_test(2)
-test_every_boundary_value_the_document_allows_is_accepted_part4 = boundary_test(3)
+for _part in range(BOUNDARY_PARTS):  # every share of the operations, whatever BOUNDARY_PARTS is
+    globals()[f"test_every_boundary_value_the_document_allows_is_accepted_part{_part + 1}"] = boundary_test(_part)

@@ -98,4 +98,3 @@ def lazy_runner_compatible(request) -> None:
     (it only adds the operation to the reported id)."""
     if not hasattr(request.node, "_nodeid"):
         request.node._nodeid = request.node.nodeid
-
