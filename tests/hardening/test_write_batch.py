@@ -106,3 +106,41 @@ def test_a_batch_never_passes_postgresqls_limit_on_parameters(table, monkeypatch
     sent = [q["sql"] for q in captured.captured_queries if "batch_" in q["sql"]]
     assert len(sent) == 2 and not sent[0].startswith("WITH") and sent[1].startswith("WITH w0 AS (INSERT INTO batch_t")
     assert [k for k, _ in _rows()] == ["a", "b", "c", "d"]
+
+
+def _long_insert(rows: int) -> tuple[str, list]:
+    """An INSERT of `rows` rows, its text padded past psycopg's own 4 KB cache limit."""
+    values = ", ".join(["(%s, %s)"] * rows)
+    params = [value for i in range(rows) for value in (f"k{i:04d}", i)]
+    return f"INSERT INTO batch_t (k, n) VALUES {values} /* {'x' * 4096} */", params
+
+
+def test_a_long_statement_is_split_at_its_placeholders_once(table):
+    """psycopg splits a text of over 4 KB or 50 parameters afresh on every run; a gift's
+    batched writes are such a text, so the hot paths' cursor remembers every split."""
+    from together.db import _split_statement
+
+    sql, params = _long_insert(60)  # 120 parameters, 4.5 KB
+    assert len(sql) > 4096 and len(params) > 50
+    before = _split_statement.cache_info()
+    with transaction.atomic():
+        execute_batched(sql, params)
+        execute_batched("DELETE FROM batch_t", [])
+        execute_batched(sql, params)
+    after = _split_statement.cache_info()
+    assert after.misses - before.misses <= 2  # this text (once) and the DELETE (unless an earlier test ran it)
+    assert after.hits - before.hits >= 1
+    assert _rows() == [(f"k{i:04d}", i) for i in range(60)]  # each value in its place
+
+
+def test_a_statement_of_many_parameters_is_not_remembered(table):
+    """insert_rows' VALUES chunks run to thousands of parameters: split each time, as before."""
+    from together.db import _SPLIT_CACHE_MAX_PARAMS, _split_statement
+
+    sql, params = _long_insert(_SPLIT_CACHE_MAX_PARAMS // 2 + 1)
+    before = _split_statement.cache_info()
+    with transaction.atomic():
+        execute_batched(sql, params)
+    after = _split_statement.cache_info()
+    assert (after.hits, after.misses, after.currsize) == (before.hits, before.misses, before.currsize)
+    assert len(_rows()) == _SPLIT_CACHE_MAX_PARAMS // 2 + 1
