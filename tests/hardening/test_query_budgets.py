@@ -5,6 +5,7 @@ world up, the request, its expected status and the most queries it may run
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -168,3 +169,39 @@ def test_a_busy_connection_runs_the_creates_own_statements_prepared(org, setting
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         assert not any('"donations_donation"."amount_cents" = ' in row[0] for row in cursor.fetchall())
+
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 8])
+def test_the_aggregates_update_tells_a_generic_plan_how_many_rows_it_changes(org, rows):
+    """A prepared statement is planned once (a generic plan) only when PostgreSQL finds that
+    plan no dearer than planning each run. A gift's batched write updated its one or two
+    aggregates from `unnest` of array parameters, which a generic plan takes for 10 rows: on
+    the bench's 1M gifts, ten index scans against one made the generic plan dearer, and the
+    whole write was planned afresh on every create. A VALUES list (under 8 rows) says how
+    many it holds; from 8, one array per column (a batch's many donors)."""
+    import psycopg
+    from psycopg._queries import _query2pg_nocache
+
+    from compliance.services import AggregateWrites, _aggregates_update
+
+    sql = _aggregates_update(rows)
+    assert ("unnest(" in sql) == (rows >= 8)
+    text, *_ = _query2pg_nocache(sql.encode(), "utf-8")
+    values = [dt.datetime(2027, 3, 1, tzinfo=dt.timezone.utc)]
+    row = ["agg_missing", "FEDERAL", dt.date(2027, 6, 30), 1, 1, 0, 1, "NONE"]
+    assert len(row) == 1 + len(AggregateWrites.COLUMNS)
+    values += [list(column) for column in zip(*[row] * rows)] if rows >= 8 else row * rows
+    with connection.cursor() as cursor:
+        cursor.execute("PREPARE aggregates_update AS " + text.decode())
+        try:
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            literal = psycopg.ClientCursor(connection.connection).mogrify(
+                "EXPLAIN EXECUTE aggregates_update(" + ", ".join(["%s"] * len(values)) + ")", values)
+            cursor.execute(literal)
+            plan = [line for (line,) in cursor.fetchall()]
+        finally:
+            cursor.execute("DEALLOCATE aggregates_update")
+    assert plan[0].startswith("Update on compliance_donoraggregate"), plan
+    estimated = int(re.search(r"rows=(\d+)", plan[1]).group(1))  # the rows the update is fed
+    assert estimated == (rows if rows < 8 else 10), "\n".join(plan)
