@@ -23,11 +23,15 @@ def memberships_of(user) -> list[Membership]:
 
 
 def resolve_active(request) -> tuple[Organisation, str] | None:
-    """(organisation, role) for this request, or None if the user has no membership."""
+    """(organisation, role) for this request, or None if the user has no membership.
+
+    Sets `request.membership_count` (how many organisations the user belongs to) from
+    the memberships it read, so the frame's "Switch organisation" needs no query of its own."""
     user = request.user
     if not user.is_authenticated:
         return None
     memberships = memberships_of(user)
+    request.membership_count = len(memberships)
     if not memberships:
         return None
     by_live = {m.organisation_id: m for m in memberships}

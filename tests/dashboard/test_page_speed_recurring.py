@@ -106,6 +106,23 @@ def test_the_frame_counts_memberships(org, other_org):
     assert 'href="/settings/compliance' in body or "Compliance" in body  # the optional apps' nav entries
 
 
+@pytest.mark.parametrize("path", ["/", "/donors/", "/recurring"])
+def test_the_frame_counts_the_memberships_the_request_already_read(org, other_org, path):
+    """The frame's "Switch organisation" comes from the memberships the session check read
+    for this request (organisations.session.resolve_active), not from a COUNT of its own."""
+    from organisations.models import Role as R
+    from organisations.services import membership_set
+
+    user = make_user(org, Role.VIEWER)
+    membership_set(organisation=other_org, user=user, role=R.VIEWER)
+    client = client_as(user, organisation=org)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(path)
+    assert response.status_code == 200 and "Switch organisation" in response.content.decode()
+    membership_reads = [q["sql"] for q in ctx.captured_queries if 'FROM "organisations_membership"' in q["sql"]]
+    assert len(membership_reads) == 1, membership_reads
+
+
 # The plans table's rows as the template wrote them from each plan before its cells were
 # formatted in the view (payments.views._plan_rows): the page must still say exactly this.
 OLD_ROW = """{% load humanize_cents %}{% for p in rows %}
