@@ -109,9 +109,10 @@ def rules_in_force(jurisdiction: str, day: dt.date, by_jurisdiction: dict | None
     return [r for r in RegimeRule.objects.filter(jurisdiction=jurisdiction).order_by(*RULE_ORDER) if applies_on(r, day)]
 
 
-def threshold_rule_in_force(jurisdiction: str, day: dt.date) -> RegimeRule | None:
-    """The disclosure rule for `jurisdiction` on `day`: the first rule in force with a threshold."""
-    return next((r for r in rules_in_force(jurisdiction, day) if r.threshold_cents is not None), None)
+def threshold_rule_in_force(jurisdiction: str, day: dt.date, by_jurisdiction: dict | None = None) -> RegimeRule | None:
+    """The disclosure rule for `jurisdiction` on `day`: the first rule in force with a threshold
+    (from `by_jurisdiction`, rules_by_jurisdiction's answer, when given)."""
+    return next((r for r in rules_in_force(jurisdiction, day, by_jurisdiction) if r.threshold_cents is not None), None)
 
 
 def passes_threshold(rule: RegimeRule, total_cents: int) -> bool:
@@ -210,10 +211,12 @@ def tightest(rooms: list[dict]) -> dict | None:
     return min(rooms, key=lambda room: room["remaining"], default=None)
 
 
-def cap_room(*, donor_id: str | None, jurisdiction: str, day: dt.date, exclude_id: str | None = None) -> dict | None:
+def cap_room(*, donor_id: str | None, jurisdiction: str, day: dt.date, exclude_id: str | None = None,
+             by_jurisdiction: dict | None = None) -> dict | None:
     """The tightest cap applying to a gift of this donor (None: one not in the books yet)
     on this day: {cap, total, remaining, rule, period}; None when no cap applies."""
-    return tightest(cap_rooms(donor_id=donor_id, jurisdiction=jurisdiction, day=day, exclude_id=exclude_id))
+    return tightest(cap_rooms(donor_id=donor_id, jurisdiction=jurisdiction, day=day, exclude_id=exclude_id,
+                              by_jurisdiction=by_jurisdiction))
 
 
 def alert_level(total_cents: int, cap_cents: int | None, settings_row: ComplianceSettings) -> str:

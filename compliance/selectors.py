@@ -26,10 +26,11 @@ def donor_compliance(*, organisation: Organisation, donor: Donor, as_of: dt.date
         .values_list("jurisdiction", flat=True).distinct()
     )
     jurisdictions.add(settings_row.default_jurisdiction)
+    by_jurisdiction = rules.rules_by_jurisdiction()  # the rules read once, not twice per jurisdiction
     out = []
     for jurisdiction in [j for j in Jurisdiction.values if j in jurisdictions]:
-        threshold_rule = rules.threshold_rule_in_force(jurisdiction, as_of)
-        room = rules.cap_room(donor_id=donor.id, jurisdiction=jurisdiction, day=as_of)
+        threshold_rule = rules.threshold_rule_in_force(jurisdiction, as_of, by_jurisdiction)
+        room = rules.cap_room(donor_id=donor.id, jurisdiction=jurisdiction, day=as_of, by_jurisdiction=by_jurisdiction)
         main = threshold_rule or (room["rule"] if room else None)
         if main is None:
             out.append(_entry(jurisdiction, None, None, None, None, settings_row))

@@ -180,6 +180,30 @@ def test_threshold_and_obligation_follow_what_was_kept(nsw):
     assert (position["cap_total_cents"], position["cap_remaining_cents"]) == (NSW_THRESHOLD - 1, NSW_CAP - NSW_THRESHOLD + 1)
 
 
+def test_a_donors_compliance_reads_the_rules_once_for_every_jurisdiction(nsw):
+    """The donor page and GET /donors/{id}/compliance: two jurisdictions (NSW and the default),
+    each with its threshold and cap, from one read of the rules; the same figures as each
+    jurisdiction's rules read on their own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    org, donor, day = nsw, make_donor(nsw), D(2025, 8, 1)
+    gift(org, donor, NSW_THRESHOLD, day, revenue_code="NSW-1")
+    gift(org, donor, 5_000, day)
+    with CaptureQueriesContext(connection) as ctx:
+        positions = donor_compliance(organisation=org, donor=donor, as_of=day)
+    assert len(positions) >= 2
+    rule_reads = [q["sql"] for q in ctx.captured_queries if 'FROM "compliance_regimerule"' in q["sql"]]
+    assert len(rule_reads) == 1, rule_reads
+    for position in positions:
+        j = position["jurisdiction"]
+        threshold = rules.threshold_rule_in_force(j, day)
+        room = rules.cap_room(donor_id=donor.id, jurisdiction=j, day=day)
+        assert position["threshold_cents"] == (threshold.threshold_cents if threshold else None)
+        assert position["cap_cents"] == (room["cap"] if room else None)
+        assert position["cap_remaining_cents"] == (room["remaining"] if room else None)
+
+
 def test_every_total_counts_what_was_kept(org):
     donor = make_donor(org)
     campaign = services.campaign_create(organisation=org, actor=SYSTEM, name="Rivers")
