@@ -219,6 +219,11 @@ class DonorAggregate(OrganisationOwned):
         indexes = [
             models.Index(fields=["organisation", "alert_level"], name="aggregate_org_alert"),
             models.Index(fields=["organisation", "jurisdiction", "period_start"], name="aggregate_org_period"),
+            # The home page's and the alert history's near-cap lists, and the obligations page's near-cap
+            # count: only the few aggregates with an alert, not every aggregate of the organisation (which
+            # grows with its donors and periods).
+            models.Index(fields=["organisation", "period_end"], condition=~Q(alert_level="NONE"),
+                         name="aggregate_org_alerting"),
         ]
 
 
