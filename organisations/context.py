@@ -3,7 +3,6 @@ from functools import lru_cache
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf
 
-from organisations.models import Membership
 from together.dashboard import url_or_none
 
 EXTRA_NAV = [("compliance", "compliance-home", "Compliance"), ("sets", "recommendation-sets", "Recommendation sets"),
@@ -26,11 +25,6 @@ def dashboard(request):
     return {"dash": {"organisation": organisation, "role": role,
                      "extra_nav": _extra_nav(str(get_urlconf() or settings.ROOT_URLCONF), get_script_prefix()),
                      "can_write": role in ("ADMIN", "EDITOR"), "is_admin": role == "ADMIN",
-                     # the frame only asks "more than one?" (Switch organisation): resolve_active counted
-                     # the memberships it read for this request; a count query only where it did not run
-                     "organisation_count": _membership_count(request)}}
-
-
-def _membership_count(request) -> int:
-    count = getattr(request, "membership_count", None)
-    return count if count is not None else Membership.objects.filter(user=request.user).count()
+                     # the frame only asks "more than one?" (Switch organisation): DashboardMixin's
+                     # resolve_active, which set the role, counted the memberships it read
+                     "organisation_count": request.membership_count}}
