@@ -8,7 +8,7 @@ import re
 from django.db import models
 from django.db.models import Q
 
-from together.models import LifecycleRules, OrganisationOwned, Refusal
+from together.models import LifecycleRules, OrganisationOwned, Refusal, organisation_key
 
 
 class Jurisdiction(models.TextChoices):
@@ -203,7 +203,10 @@ class ElectionPeriod(OrganisationOwned):
 class DonorAggregate(OrganisationOwned):
     """A donor's counted total under one rule for one period, recomputed from the ledger."""
 
-    donor = models.ForeignKey("donations.Donor", on_delete=models.CASCADE, related_name="compliance_aggregates")
+    # Indexed by aggregate_org_* and uniq_aggregate (together.models).
+    organisation = organisation_key(db_index=False)
+    donor = models.ForeignKey("donations.Donor", on_delete=models.CASCADE, related_name="compliance_aggregates",
+                              db_index=False)
     rule = models.ForeignKey(RegimeRule, on_delete=models.PROTECT, related_name="+")
     jurisdiction = models.CharField(max_length=12, choices=Jurisdiction.choices)
     period_start = models.DateField()

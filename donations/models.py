@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce, Lower
 
-from together.models import LifecycleRules, OrganisationOwned, OrganisationQuerySet, Refusal
+from together.models import LifecycleRules, OrganisationOwned, OrganisationQuerySet, Refusal, organisation_key
 
 
 # A donor without a counted gift sorts as if their last gift were on this day (before every real one).
@@ -33,6 +33,7 @@ class DonorType(models.TextChoices):
 
 
 class Donor(OrganisationOwned):
+    organisation = organisation_key(db_index=False)  # the donor_org_* indexes lead with it (together.models)
     donor_type = models.CharField(max_length=12, choices=DonorType.choices, default=DonorType.INDIVIDUAL)
     first_name = models.CharField(max_length=100, null=True, blank=True)
     last_name = models.CharField(max_length=100, null=True, blank=True)
@@ -210,8 +211,11 @@ REFUNDABLE_SOURCES = ("MANUAL", "STRIPE", "CHECKOUT_LINK")
 
 
 class Donation(LifecycleRules, OrganisationOwned):
-    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="donations")
+    # Indexed by the donation_org_*, donation_donor_* and donation_campaign_status indexes (together.models).
+    organisation = organisation_key(db_index=False)
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations", db_index=False)
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="donations",
+                                 db_index=False)
     donation_type = models.CharField(max_length=10, choices=DonationType.choices)
     amount_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3, default="AUD")
@@ -496,7 +500,7 @@ class DailyRollup(models.Model):
     folded one row per key by rollup_compact (beat) and rebuilt whole by rollup_rebuild
     (migration, seed_bench). Readers SUM a key's rows."""
 
-    organisation = models.ForeignKey("organisations.Organisation", on_delete=models.CASCADE, related_name="+")
+    organisation = organisation_key(db_index=False)  # rollup_org_day leads with it (together.models)
     day = models.DateField()
     donation_type = models.CharField(max_length=10)
     recurring = models.BooleanField(default=False)

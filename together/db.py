@@ -265,3 +265,16 @@ def _send(connection, using: str, fetch: bool = False) -> list | None:
     with prepared_cursor(using) as cursor:
         cursor.execute(sql, [*params, *last_params])
         return cursor.fetchall() if fetch else None
+
+
+def drop_indexes_concurrently(table: str, indexes: dict[str, str]):
+    """A migration operation dropping `indexes` of `table` ({name: its column list, as
+    CREATE INDEX takes it}) without blocking the table's writes, and creating them again
+    (as Django named them) on the way back. The migration must say `atomic = False`.
+    Used for the redundant indexes of the tables every gift writes (together.models)."""
+    from django.db import migrations
+
+    return migrations.RunSQL(
+        [f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"' for name in indexes],
+        [f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({columns})' for name, columns in indexes.items()],
+    )

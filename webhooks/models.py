@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from together.exceptions import Conflict
 from together.ids import ALPHABET, _base36
-from together.models import LifecycleRules, OrganisationOwned, Refusal
+from together.models import LifecycleRules, OrganisationOwned, Refusal, organisation_key
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -57,6 +57,7 @@ def fast_id() -> str:
 class Event(OrganisationOwned):
     """Something that happened to an organisation's data, as the API rendered it then."""
 
+    organisation = organisation_key(db_index=False)  # the event_org_* indexes lead with it (together.models)
     type = models.CharField(max_length=80)
     occurred_at = models.DateTimeField()
     data = models.JSONField()
@@ -155,8 +156,10 @@ class WebhookDelivery(LifecycleRules, OrganisationOwned):
     """One event to one endpoint. Its id is the `webhook-id` header, stable across retries."""
 
     id = models.CharField(max_length=30, primary_key=True, default=new_delivery_id, editable=False)
+    # Indexed by delivery_endpoint_created and uniq_delivery_event_endpoint (together.models).
+    organisation = organisation_key(db_index=False)
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     status = models.CharField(max_length=9, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
