@@ -1,6 +1,5 @@
 import ctypes
 import gc
-import importlib
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -31,18 +30,15 @@ def freeze_loaded_objects() -> int:
     rather than on the first request, then put every object loaded so far out of
     the cyclic garbage collector's walks (gc.freeze); returns how many.
 
-    Those objects (modules, classes, functions, settings: about 150,000) live as long
+    Those objects (modules, classes, functions, settings: about 140,000) live as long
     as the process, yet each full collection walked them all: measured in a process
     that had loaded the site, one full collection every ~300 gift creates, of about
     80 ms, which the request that set it off waited (0.27 ms a create on average;
     issue 15). The collector still finds cycles among the objects made afterwards.
     A collection first, so no garbage of the start-up is frozen."""
-    from django.conf import settings
-
-    importlib.import_module(settings.ROOT_URLCONF)
     from django.urls import get_resolver
 
-    get_resolver().url_patterns  # noqa: B018 - the include()s import each app's views
+    get_resolver().url_patterns  # noqa: B018 - imports the URL conf, whose include()s import each app's views
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()

@@ -123,7 +123,7 @@ print(json.dumps({"frozen": frozen, "tracked": tracked, "views_loaded": "donatio
 
 def test_the_serving_process_freezes_what_it_loaded_at_start():
     """together.wsgi loads the URL conf (every app's views) at start and freezes what is
-    loaded, so a full garbage collection no longer walks ~150,000 objects that live as
+    loaded, so a full garbage collection no longer walks ~140,000 objects that live as
     long as the process; the collector still frees the cycles made afterwards."""
     import json
     import os
